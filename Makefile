@@ -1,0 +1,47 @@
+# Two commands: `make demo` and `make test`. Both create .venv from requirements.lock when it is
+# missing or older than the lock, and skip that step when it is current.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+STAMP := $(VENV)/.installed
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export PYSPARK_PYTHON := $(CURDIR)/$(VENV)/bin/python
+export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AIRFLOW__CORE__UNIT_TEST_MODE := False
+
+.PHONY: demo test lint check-java check-python install clean
+
+$(STAMP): requirements.lock pyproject.toml | check-python
+	@echo "Installing the pinned environment into $(VENV) (about 2 minutes on a fresh machine)"
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/python -m pip install -q --upgrade pip
+	@$(VENV)/bin/python -m pip install -q -r requirements.lock
+	@$(VENV)/bin/python -m pip install -q --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+check-python:
+	@test -n "$(PYTHON)" || { echo "Python 3.11 is required: install python3.11"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' || \
+	  { echo "Python 3.11 is required, found $$($(PYTHON) --version): set PYTHON=/path/to/python3.11"; exit 1; }
+
+check-java:
+	@command -v java >/dev/null 2>&1 || \
+	  { echo "Java 17 is required by Spark and was not found: install a JDK 17 (Debian: apt-get install openjdk-17-jre-headless) or set JAVA_HOME"; exit 1; }
+	@v=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1); \
+	  test "$${v:-0}" -ge 17 || { echo "Java 17 or newer is required by Spark, found Java $$v"; exit 1; }
+
+demo: $(STAMP) check-java
+	$(VENV)/bin/cde demo
+
+test: $(STAMP) check-java
+	$(VENV)/bin/python -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check jobs dags tests bench
+
+clean:
+	rm -rf lake .airflow

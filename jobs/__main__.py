@@ -1,0 +1,5 @@
+"""``python -m jobs ...`` is the same as ``cde ...``."""
+
+from jobs.cli import main
+
+raise SystemExit(main())
