@@ -1,0 +1,175 @@
+"""``cde``: one command per pipeline stage. Thin: parse arguments, call the job, print a summary line."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import sys
+from pathlib import Path
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from exc
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from jobs.simulate.main import run
+
+    out = run(args.people, args.days, args.start, args.seed, args.events_per_person)
+    total = sum(out["events"].values())
+    print(f"simulate: {args.people} people, {args.days} day(s) from {args.start}: {total} telco events; "
+          f"towers {out['towers']}")
+    return 0
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from jobs.common.spark import get_spark
+    from jobs.ingest import FEEDS
+    from jobs.ingest.runner import IngestRefused, ingest
+
+    if args.feed not in FEEDS:
+        print(f"ingest: unknown feed {args.feed!r}; known: {', '.join(sorted(FEEDS))}", file=sys.stderr)
+        return 2
+    try:
+        record = ingest(get_spark(f"cde-ingest-{args.feed}"), FEEDS[args.feed], args.date,
+                        max_invalid_share=args.max_invalid_share)
+    except IngestRefused as exc:
+        print(f"ingest refused: {exc}", file=sys.stderr)
+        return 1
+    print(f"ingest {args.feed} {args.date}: {record['records_in']} records in, {record['accepted']} accepted, "
+          f"{record['quarantined']} quarantined {record['quarantined_by_reason']}; "
+          f"bronze version {record['bronze_version']}")
+    return 0
+
+
+def _cmd_aggregate(args: argparse.Namespace) -> int:
+    from jobs.aggregate.presence import build_presence
+    from jobs.common.spark import get_spark
+
+    out = build_presence(get_spark("cde-aggregate"), args.date, tuple(args.sources))
+    for source, info in out.items():
+        print(f"aggregate {source} {args.date}: bronze v{info['bronze_version']} -> {info['rows']} presence rows "
+              f"(silver/presence v{info['silver_version']})")
+    return 0
+
+
+def _cmd_publish(args: argparse.Namespace) -> int:
+    from jobs.common.spark import get_spark
+    from jobs.privacy.ledger import BudgetExceeded
+    from jobs.publish.contracts import ContractError, find_contract
+    from jobs.publish.deliver import publish
+
+    try:
+        contract = find_contract(args.contract_id)
+        out = publish(get_spark("cde-publish"), contract, args.date, args.end)
+    except ContractError as exc:
+        print(f"publish: contract invalid:\n{exc}", file=sys.stderr)
+        return 2
+    except BudgetExceeded as exc:
+        print(f"publish refused: {exc}", file=sys.stderr)
+        return 1
+    print(f"publish {contract.id} {out['delivery_id']}: {out['released']} cells released, "
+          f"{out['suppressed']} suppressed, epsilon spent {out['epsilon_spent']:g}")
+    print(f"  delivery: {out['outbox']}")
+    print(f"  audit:    {out['audit']['html']}")
+    return 0
+
+
+def _cmd_contracts_validate(args: argparse.Namespace) -> int:
+    from jobs.publish.contracts import ContractError, contract_files, load_contract
+
+    paths = [Path(p) for p in args.paths] or contract_files()
+    failed = 0
+    for path in paths:
+        try:
+            contract = load_contract(path)
+            print(f"ok   {path}: {contract.id} {contract.version}")
+        except ContractError as exc:
+            failed += 1
+            for line in exc.errors:
+                print(f"FAIL {line}")
+    return 1 if failed else 0
+
+
+def _cmd_audit_ledger(args: argparse.Namespace) -> int:
+    from jobs.privacy import ledger
+
+    entries = ledger.read_entries()
+    verified = ledger.verify_chain(entries) if len(entries) else 0
+    print(f"ledger: {len(entries)} rows, hash chain verified for {verified}")
+    for row in entries.to_dict("records"):
+        print(f"  #{row['seq']} {row['kind']:<8} {row['contract_id']} {row['release_id']} "
+              f"{row['window_start']}..{row['window_end']} eps {row['epsilon']:g} delta {row['delta']:g}"
+              + (f"  ({row['message']})" if row["message"] else ""))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from jobs.demo import run_demo
+
+    return run_demo(people=args.people, date=args.date, seed=args.seed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``cde`` argument parser (every command has ``--help``)."""
+    parser = argparse.ArgumentParser(prog="cde", description="City Data Exchange pipeline")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("simulate", help="write seeded synthetic landing files and reference data")
+    p.add_argument("--people", type=int, default=5000)
+    p.add_argument("--days", type=int, default=1)
+    p.add_argument("--start", type=_date, default=dt.date(2026, 3, 2))
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--events-per-person", type=float, default=40.0)
+    p.set_defaults(func=_cmd_simulate)
+
+    p = sub.add_parser("ingest", help="ingest one feed's landing folder for a local date")
+    p.add_argument("feed")
+    p.add_argument("--date", type=_date, required=True)
+    p.add_argument("--max-invalid-share", type=float, default=0.05)
+    p.set_defaults(func=_cmd_ingest)
+
+    p = sub.add_parser("aggregate", help="rebuild silver tables of a local date from bronze")
+    p.add_argument("--date", type=_date, required=True)
+    p.add_argument("--sources", nargs="+", default=["telco"])
+    p.set_defaults(func=_cmd_aggregate)
+
+    p = sub.add_parser("publish", help="release and deliver a contract's product for a date window")
+    p.add_argument("contract_id")
+    p.add_argument("--date", type=_date, required=True, help="first local date of the window")
+    p.add_argument("--end", type=_date, default=None, help="day after the last date (default: date + 1)")
+    p.set_defaults(func=_cmd_publish)
+
+    contracts = sub.add_parser("contracts", help="contract commands").add_subparsers(dest="sub", required=True)
+    p = contracts.add_parser("validate", help="validate contract files (default: all in contracts/)")
+    p.add_argument("paths", nargs="*")
+    p.set_defaults(func=_cmd_contracts_validate)
+
+    audit = sub.add_parser("audit", help="privacy-officer views").add_subparsers(dest="sub", required=True)
+    p = audit.add_parser("ledger", help="list the privacy budget ledger and verify its hash chain")
+    p.set_defaults(func=_cmd_audit_ledger)
+
+    p = sub.add_parser("demo", help="simulate a day and run the pipeline through Airflow")
+    p.add_argument("--people", type=int, default=10000)
+    p.add_argument("--date", type=_date, default=dt.date(2026, 3, 2))
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``cde`` and ``python -m jobs``."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

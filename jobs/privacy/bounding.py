@@ -1,0 +1,49 @@
+"""Contribution bounding (DESIGN.md section 6): the privacy unit is a person, bounded per day.
+
+Excess contributions are dropped by a keyed hash, not by arrival order: the key is drawn fresh from the
+operating system for every release (it is not a seed and is never stored), so which pairs survive is
+unpredictable to a supplier or attacker and does not favour early events.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+PERSON_DAY = ("pseudo_id", "source", "event_date")
+
+
+def bound_distinct_pairs(rows: DataFrame, max_pairs_per_day: int, pair: Sequence[str] = ("h3_cell", "bin_start"),
+                         person_day: Sequence[str] = PERSON_DAY) -> DataFrame:
+    """Keep each person at most once per pair and at most ``max_pairs_per_day`` pairs per day.
+
+    Parameters
+    ----------
+    rows : DataFrame
+        Person-level rows at the release cut (``to_cut``).
+    max_pairs_per_day : int
+        The contract's ``max_cells_per_day``: the L0 bound per person and day.
+    pair : sequence of str
+        Columns of one released key (cell, bin, and any segment column).
+    person_day : sequence of str
+        Columns identifying a person-day (pseudonym, source, local date).
+
+    Returns
+    -------
+    DataFrame
+        Distinct ``person_day + pair`` rows, at most ``max_pairs_per_day`` per person-day.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    if max_pairs_per_day < 1:
+        raise ValueError(f"max_pairs_per_day must be at least 1, not {max_pairs_per_day}")
+    key = secrets.randbits(62)
+    distinct = rows.select(*person_day, *pair).distinct()
+    order = F.xxhash64(F.lit(key), *[F.col(c) for c in (*person_day, *pair)])
+    rank = F.row_number().over(Window.partitionBy(*person_day).orderBy(order, *pair))
+    return distinct.withColumn("_rank", rank).filter(F.col("_rank") <= max_pairs_per_day).drop("_rank")

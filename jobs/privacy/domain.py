@@ -1,0 +1,49 @@
+"""The public release domain: contract area cells x time bins (x public segment values).
+
+Every key of the domain gets a value, zero-filled before noise, so which keys exist reveals nothing.
+The domain comes from the contract and the calendar, never from the data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from jobs.common.h3cells import cell_to_int, polygon_cells
+from jobs.common.timebins import day_bins
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+
+def domain_cells(area: dict, h3_resolution: int) -> list[str]:
+    """Return the H3 cells of a contract area (a GeoJSON geometry) at the contract resolution."""
+    cells = polygon_cells(area, h3_resolution)
+    if not cells:
+        raise ValueError(f"the contract area holds no H3 cell centre at resolution {h3_resolution}")
+    return cells
+
+
+def domain_bins(window_start: dt.date, window_end: dt.date, bin_minutes: int) -> list[dt.datetime]:
+    """Return the UTC start of every local bin of the local dates ``[window_start, window_end)``."""
+    bins = []
+    day = window_start
+    while day < window_end:
+        bins.extend(day_bins(day, bin_minutes))
+        day += dt.timedelta(days=1)
+    return bins
+
+
+def public_domain(spark: SparkSession, cells: list[str], bins: list[dt.datetime]) -> DataFrame:
+    """Return the domain as a DataFrame of ``h3_cell`` (long) x ``bin_start`` (timestamp)."""
+    cell_df = spark.createDataFrame([(cell_to_int(c),) for c in cells], "h3_cell long")
+    bin_df = spark.createDataFrame([(b,) for b in bins], "bin_start timestamp")
+    return cell_df.crossJoin(bin_df)
+
+
+def zero_fill(domain: DataFrame, counts: DataFrame, keys: tuple[str, ...] = ("h3_cell", "bin_start")) -> DataFrame:
+    """Give every domain key its count, 0 where there is none; counts outside the domain are dropped."""
+    from pyspark.sql import functions as F
+
+    joined = domain.join(counts, on=list(keys), how="left")
+    return joined.withColumn("value", F.coalesce(F.col("value"), F.lit(0)).cast("long"))

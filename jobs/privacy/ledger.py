@@ -1,0 +1,287 @@
+"""The privacy budget ledger: one append-only Delta table, ``ledger/privacy_budget``.
+
+Every release records its spend (epsilon, delta, rho) before any noise is drawn, and a spend is never
+given back. A spend is checked against
+
+- the contract's ``budget_epsilon_per_period`` over every window of the accounting period's length, and
+- the global caps on epsilon and on delta per person over every such window, summed over all releases of
+  all contracts and sources (one person may be in every source); camera releases (event-level, no person)
+  have their own cap.
+
+A release covers local dates ``[window_start, window_end)``; it counts in every window it overlaps.
+Check-and-spend is atomic under concurrent writers: the spend is committed against the ledger version the
+check read, with no automatic retry, and a lost race redoes the read-check-write. A refusal is recorded as
+a row too (spending nothing), so privacy officers see it. Each row carries the hash of the previous row;
+``verify_chain`` detects an edited or deleted row.
+
+Composition: the audited figures use basic composition (sums of epsilon and of delta); rho (zCDP) is
+recorded beside them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import logging
+import random
+import time
+import uuid
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+from deltalake.exceptions import CommitFailedError
+
+from jobs.common import lake, settings
+
+log = logging.getLogger(__name__)
+
+SCHEMA = pa.schema([
+    ("seq", pa.int64()), ("entry_id", pa.string()), ("kind", pa.string()),
+    ("recorded_at", pa.timestamp("us", tz="UTC")),
+    ("contract_id", pa.string()), ("contract_version", pa.string()), ("release_id", pa.string()),
+    ("sources", pa.string()), ("unit", pa.string()),
+    ("window_start", pa.date32()), ("window_end", pa.date32()),
+    ("epsilon", pa.float64()), ("delta", pa.float64()), ("rho", pa.float64()),
+    ("mechanism", pa.string()), ("sensitivity", pa.int64()),
+    ("message", pa.string()), ("prev_hash", pa.string()), ("row_hash", pa.string()),
+])
+GENESIS = "0" * 64
+MAX_ATTEMPTS = 200
+
+
+class BudgetExceeded(RuntimeError):
+    """A release refused before any noise was drawn; the message names the budget and the figures."""
+
+
+class LedgerTampered(RuntimeError):
+    """The hash chain of the ledger does not verify."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Spend:
+    """One release's privacy cost.
+
+    Attributes
+    ----------
+    contract_id, contract_version, release_id : str
+        What is released, under which contract.
+    sources : tuple of str
+        Feeds whose people are in the release.
+    unit : str
+        ``person``, ``device-network`` (wifi) or ``event`` (cameras: event-level, own cap).
+    window_start, window_end : datetime.date
+        Local dates covered, ``[start, end)``.
+    epsilon, delta, rho : float
+        Cost per privacy unit over the whole release.
+    mechanism : str
+        Noise mechanism.
+    sensitivity : int
+        The L1 (geometric) or L2 (discrete Gaussian) bound the noise was scaled to.
+    budget_epsilon_per_period : float
+        The contract's budget per accounting window.
+    """
+
+    contract_id: str
+    contract_version: str
+    release_id: str
+    sources: tuple[str, ...]
+    unit: str
+    window_start: dt.date
+    window_end: dt.date
+    epsilon: float
+    delta: float
+    rho: float
+    mechanism: str
+    sensitivity: int
+    budget_epsilon_per_period: float
+
+
+def ledger_path():
+    """Folder of the ledger table."""
+    return settings.table_path("ledger", "privacy_budget")
+
+
+def read_entries(version: int | None = None) -> pd.DataFrame:
+    """Return every ledger row (spends and refusals) ordered by ``seq``; empty when there is no ledger."""
+    path = ledger_path()
+    if not lake.exists(path):
+        return SCHEMA.empty_table().to_pandas()
+    return lake.read_arrow(path, version=version).to_pandas().sort_values("seq").reset_index(drop=True)
+
+
+def _plain(value: Any) -> Any:
+    """Make a value read back from Delta hash like the value written (numpy scalars, dates)."""
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _row_hash(row: dict[str, Any]) -> str:
+    body = {k: _plain(v) for k, v in row.items() if k != "row_hash"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def verify_chain(entries: pd.DataFrame | None = None) -> int:
+    """Check the hash chain; return the number of rows verified.
+
+    Raises
+    ------
+    LedgerTampered
+        A row's hash does not match its content, or a row does not point at its predecessor.
+    """
+    entries = read_entries() if entries is None else entries
+    previous = GENESIS
+    for expected_seq, row in enumerate(entries.to_dict("records")):
+        row = {k: (None if isinstance(v, float) and pd.isna(v) else v) for k, v in row.items()}
+        row["window_start"] = pd.Timestamp(row["window_start"]).date()
+        row["window_end"] = pd.Timestamp(row["window_end"]).date()
+        row["recorded_at"] = pd.Timestamp(row["recorded_at"]).to_pydatetime()
+        if row["seq"] != expected_seq or row["prev_hash"] != previous or _row_hash(row) != row["row_hash"]:
+            raise LedgerTampered(f"ledger row seq {row['seq']} (entry {row['entry_id']}) fails the hash chain")
+        previous = row["row_hash"]
+    return len(entries)
+
+
+def _windows_touching(start: dt.date, end: dt.date, period_days: int) -> list[tuple[dt.date, dt.date]]:
+    """Every window of ``period_days`` local days that overlaps ``[start, end)``."""
+    first = start - dt.timedelta(days=period_days - 1)
+    count = (end - first).days
+    return [(first + dt.timedelta(days=i), first + dt.timedelta(days=i + period_days)) for i in range(count)]
+
+
+def _spent_in(entries: pd.DataFrame, window: tuple[dt.date, dt.date]) -> tuple[float, float]:
+    if entries.empty:
+        return 0.0, 0.0
+    starts = pd.to_datetime(entries["window_start"]).dt.date
+    ends = pd.to_datetime(entries["window_end"]).dt.date
+    overlap = (starts < window[1]) & (ends > window[0])
+    return float(entries.loc[overlap, "epsilon"].sum()), float(entries.loc[overlap, "delta"].sum())
+
+
+def check(entries: pd.DataFrame, spend: Spend, period_days: int = settings.ACCOUNTING_PERIOD_DAYS) -> str | None:
+    """Return why ``spend`` must be refused given the ledger ``entries``, or None when it fits.
+
+    Checks the contract budget and the global epsilon and delta caps over every window of
+    ``period_days`` days the release overlaps.
+    """
+    spends = entries[entries["kind"] == "spend"] if not entries.empty else entries
+    windows = _windows_touching(spend.window_start, spend.window_end, period_days)
+    contract_spends = spends[spends["contract_id"] == spend.contract_id] if not spends.empty else spends
+    event_level = spend.unit == "event"
+    same_class = spends[(spends["unit"] == "event") == event_level] if not spends.empty else spends
+    eps_cap = settings.CAMERA_EPSILON_CAP if event_level else settings.GLOBAL_EPSILON_CAP
+    for window in windows:
+        label = f"{window[0].isoformat()} to {window[1].isoformat()}"
+        used, _ = _spent_in(contract_spends, window)
+        if used + spend.epsilon > spend.budget_epsilon_per_period + 1e-12:
+            return (f"contract {spend.contract_id}: budget_epsilon_per_period {spend.budget_epsilon_per_period:g} "
+                    f"for the window {label}: spent {used:g}, left "
+                    f"{max(spend.budget_epsilon_per_period - used, 0):g}, asked {spend.epsilon:g}")
+        g_eps, g_delta = _spent_in(same_class, window)
+        if g_eps + spend.epsilon > eps_cap + 1e-12:
+            return (f"contract {spend.contract_id}: global epsilon cap {eps_cap:g} per {period_days} days "
+                    f"for the window {label}: spent {g_eps:g}, left {max(eps_cap - g_eps, 0):g}, "
+                    f"asked {spend.epsilon:g}")
+        if g_delta + spend.delta > settings.GLOBAL_DELTA_CAP * (1 + 1e-9):
+            return (f"contract {spend.contract_id}: global delta cap {settings.GLOBAL_DELTA_CAP:g} per "
+                    f"{period_days} days for the window {label}: spent {g_delta:g}, left "
+                    f"{max(settings.GLOBAL_DELTA_CAP - g_delta, 0):g}, asked {spend.delta:g}")
+    return None
+
+
+def _new_row(entries: pd.DataFrame, spend: Spend, kind: str, message: str | None) -> dict[str, Any]:
+    seq = int(entries["seq"].max()) + 1 if not entries.empty else 0
+    prev = entries["row_hash"].iloc[-1] if not entries.empty else GENESIS
+    cost = spend if kind == "spend" else dataclasses.replace(spend, epsilon=0.0, delta=0.0, rho=0.0)
+    row = {
+        "seq": seq, "entry_id": uuid.uuid4().hex, "kind": kind,
+        "recorded_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0),
+        "contract_id": spend.contract_id, "contract_version": spend.contract_version,
+        "release_id": spend.release_id, "sources": ",".join(spend.sources), "unit": spend.unit,
+        "window_start": spend.window_start, "window_end": spend.window_end,
+        "epsilon": float(cost.epsilon), "delta": float(cost.delta), "rho": float(cost.rho),
+        "mechanism": spend.mechanism, "sensitivity": int(spend.sensitivity), "message": message,
+        "prev_hash": prev,
+    }
+    row["row_hash"] = _row_hash(row)
+    return row
+
+
+def record_spend(spend: Spend) -> dict[str, Any]:
+    """Check and record a spend atomically; return the committed ledger row.
+
+    Parameters
+    ----------
+    spend : Spend
+        The release's cost.
+
+    Returns
+    -------
+    dict
+        The ledger row written (``entry_id`` identifies the spend).
+
+    Raises
+    ------
+    BudgetExceeded
+        The spend does not fit; a ``refusal`` row was recorded and nothing was spent.
+    """
+    path = ledger_path()
+    for attempt in range(MAX_ATTEMPTS):
+        read_version = lake.version(path)
+        entries = read_entries(read_version) if read_version is not None else read_entries()
+        if read_version is not None:
+            verify_chain(entries)
+        reason = check(entries, spend)
+        row = _new_row(entries, spend, "refusal" if reason else "spend", reason)
+        table = pa.Table.from_pylist([row], schema=SCHEMA)
+        try:
+            if read_version is None:
+                lake.append_arrow(path, table, max_commit_retries=0)
+            else:
+                lake.append_arrow(path, table, max_commit_retries=0, read_version=read_version)
+        except CommitFailedError:
+            time.sleep(random.uniform(0.01, 0.05) * min(attempt + 1, 10))  # jitter, not privacy noise
+            continue
+        except Exception as exc:  # the first commit of a new table can race too
+            if read_version is None and lake.exists(path):
+                continue
+            raise exc
+        if reason:
+            log.warning("ledger refusal: %s", reason)
+            raise BudgetExceeded(reason)
+        log.info("ledger spend %s: contract %s release %s epsilon %g delta %g", row["entry_id"],
+                 spend.contract_id, spend.release_id, spend.epsilon, spend.delta)
+        return row
+    raise RuntimeError(f"ledger busy: no commit after {MAX_ATTEMPTS} attempts")
+
+
+def summary(contract_id: str, budget_epsilon_per_period: float, window_start: dt.date, window_end: dt.date,
+            unit: str = "person", period_days: int = settings.ACCOUNTING_PERIOD_DAYS) -> dict[str, float]:
+    """Spent and left figures for an audit: the contract's and the global, in the fullest window that
+    overlaps the release's dates (the binding one)."""
+    entries = read_entries()
+    spends = entries[entries["kind"] == "spend"] if not entries.empty else entries
+    event_level = unit == "event"
+    same_class = spends[(spends["unit"] == "event") == event_level] if not spends.empty else spends
+    contract = spends[spends["contract_id"] == contract_id] if not spends.empty else spends
+    eps_cap = settings.CAMERA_EPSILON_CAP if event_level else settings.GLOBAL_EPSILON_CAP
+    worst = {"contract_epsilon_spent": 0.0, "global_epsilon_spent": 0.0, "global_delta_spent": 0.0}
+    for window in _windows_touching(window_start, window_end, period_days):
+        c_eps, _ = _spent_in(contract, window)
+        g_eps, g_delta = _spent_in(same_class, window)
+        worst["contract_epsilon_spent"] = max(worst["contract_epsilon_spent"], c_eps)
+        worst["global_epsilon_spent"] = max(worst["global_epsilon_spent"], g_eps)
+        worst["global_delta_spent"] = max(worst["global_delta_spent"], g_delta)
+    return {
+        **worst,
+        "contract_epsilon_budget": budget_epsilon_per_period,
+        "contract_epsilon_left": max(budget_epsilon_per_period - worst["contract_epsilon_spent"], 0.0),
+        "global_epsilon_cap": eps_cap,
+        "global_epsilon_left": max(eps_cap - worst["global_epsilon_spent"], 0.0),
+        "global_delta_cap": settings.GLOBAL_DELTA_CAP,
+        "global_delta_left": max(settings.GLOBAL_DELTA_CAP - worst["global_delta_spent"], 0.0),
+        "period_days": period_days,
+    }

@@ -1,0 +1,126 @@
+"""Discrete noise only (DESIGN.md section 6), through diffprivlib's integer mechanisms.
+
+Float Laplace / Gaussian samplers leak the true value through the low bits of their output (diffprivlib
+issue #94), so nothing here ever uses them. There is no seed parameter: every draw comes from the
+mechanism's default secure generator. Tests check distributions with large samples instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+MECHANISMS = ("geometric", "gaussian_discrete")
+
+
+def _mechanism(epsilon: float, sensitivity: int, mechanism: str, delta: float | None):
+    from diffprivlib.mechanisms import GaussianDiscrete, Geometric
+
+    if not epsilon > 0 or not math.isfinite(epsilon):
+        raise ValueError(f"epsilon must be a positive number, not {epsilon!r}")
+    sensitivity = int(math.ceil(sensitivity))
+    if sensitivity < 1:
+        raise ValueError(f"sensitivity must be a positive integer, not {sensitivity!r}")
+    if mechanism == "geometric":
+        if delta:
+            raise ValueError("the geometric mechanism is pure epsilon: delta must be None or 0")
+        return Geometric(epsilon=epsilon, sensitivity=sensitivity)
+    if mechanism == "gaussian_discrete":
+        if delta is None or not 0 < delta < 1:
+            raise ValueError(f"gaussian_discrete needs 0 < delta < 1, not {delta!r}")
+        return GaussianDiscrete(epsilon=epsilon, delta=delta, sensitivity=sensitivity)
+    raise ValueError(f"mechanism must be one of {MECHANISMS}, not {mechanism!r}")
+
+
+def add_discrete_noise(values: np.ndarray, epsilon: float, sensitivity: int, mechanism: str = "geometric",
+                       delta: float | None = None) -> np.ndarray:
+    """Return ``values`` plus independent discrete noise, one draw per element.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Integer counts (true values; never returned).
+    epsilon : float
+        Privacy parameter of each value's release.
+    sensitivity : int
+        ``geometric``: the L1 bound of one person's contribution; ``gaussian_discrete``: the L2 bound,
+        rounded up to an integer (diffprivlib requires an integer).
+    mechanism : {"geometric", "gaussian_discrete"}
+        diffprivlib ``Geometric`` (pure epsilon) or ``GaussianDiscrete`` ((epsilon, delta)).
+    delta : float, optional
+        Required for ``gaussian_discrete``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``int64`` noisy values, same shape.
+    """
+    values = np.asarray(values)
+    if values.size and not np.issubdtype(values.dtype, np.integer):
+        raise TypeError(f"values must be integers, not {values.dtype}")
+    mech = _mechanism(epsilon, sensitivity, mechanism, delta)
+    flat = values.reshape(-1)
+    noisy = np.fromiter((mech.randomise(int(v)) for v in flat), dtype=np.int64, count=flat.size)
+    return noisy.reshape(values.shape)
+
+
+def noise_scale(epsilon: float, sensitivity: int, mechanism: str = "geometric",
+                delta: float | None = None) -> dict:
+    """Describe the noise of a released value: its scale and the 95% interval half-width.
+
+    Returns
+    -------
+    dict
+        ``{"mechanism", "scale", "ci95_half_width"}``: for ``geometric`` the scale is ``sensitivity /
+        epsilon``; for ``gaussian_discrete`` it is sigma. The half-width is the smallest integer ``t`` with
+        P(|noise| <= t) >= 0.95.
+    """
+    mech = _mechanism(epsilon, sensitivity, mechanism, delta)
+    if mechanism == "geometric":
+        p = math.exp(-epsilon / int(math.ceil(sensitivity)))
+        # P(|X| > t) = 2 p^(t+1) / (1 + p) for the two-sided geometric distribution.
+        t = max(0, math.ceil(math.log(0.05 * (1 + p) / 2) / math.log(p) - 1))
+        return {"mechanism": mechanism, "scale": sensitivity / epsilon, "ci95_half_width": int(t)}
+    sigma = float(mech._scale)
+    return {"mechanism": mechanism, "scale": sigma, "ci95_half_width": int(math.ceil(1.96 * sigma))}
+
+
+def noisy_column(df: DataFrame, column: str, epsilon: float, sensitivity: int,
+                 mechanism: str = "geometric", delta: float | None = None) -> DataFrame:
+    """Replace an integer column by its noisy value, drawing the noise inside the Spark executors.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Rows holding the true ``column``.
+    column : str
+        Integer column to perturb.
+    epsilon, sensitivity, mechanism, delta
+        As for ``add_discrete_noise``.
+
+    Returns
+    -------
+    DataFrame
+        Same schema; ``column`` (``long``) now holds noisy values. Spark would redraw on recomputation:
+        write the result once and read it back.
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import LongType
+
+    _mechanism(epsilon, sensitivity, mechanism, delta)  # fail on the driver, before any task runs
+    df = df.withColumn(column, F.col(column).cast(LongType()))
+
+    def draw(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            batch[column] = add_discrete_noise(batch[column].to_numpy(dtype=np.int64), epsilon,
+                                               sensitivity, mechanism, delta)
+            yield batch
+
+    return df.mapInPandas(draw, df.schema)

@@ -1,0 +1,232 @@
+"""Contracts: ODCS v3 YAML with the CDE terms under ``customProperties`` (DESIGN.md section 7).
+
+A contract is validated before any run: a JSON Schema for the ODCS envelope, a JSON Schema for the terms,
+then semantic checks (area inside the region, resolution no finer than the global limit, k at or above the
+global minimum, epsilon and delta within the caps, cron valid, every supplier with an approver role).
+Every error names the file and the field path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from jobs.common import settings
+
+SCHEMA_DIR = settings.REPO_ROOT / "contracts" / "schema"
+
+
+class ContractError(ValueError):
+    """A contract that fails validation; ``errors`` lists ``file: field: what is wrong`` lines."""
+
+    def __init__(self, errors: list[str]):
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+@dataclasses.dataclass(frozen=True)
+class Contract:
+    """A validated contract: the ODCS envelope plus the CDE terms, typed."""
+
+    id: str
+    version: str
+    status: str
+    name: str
+    path: str
+    buyer: str
+    purpose: str
+    legal_basis: str
+    suppliers: tuple[str, ...]
+    sources: tuple[str, ...]
+    area: dict
+    h3_resolution: int
+    time_bin: str
+    metrics: tuple[str, ...]
+    segments: tuple[str, ...]
+    k: int
+    epsilon: float
+    delta: float
+    mechanism: str
+    budget_epsilon_per_period: float
+    max_cells_per_day: int
+    max_events_per_pair: int
+    max_trips_per_day: int
+    schedule: str
+    formats: tuple[str, ...]
+    channel: str
+    retention_days: int
+    document: dict = dataclasses.field(repr=False, compare=False)
+
+    @property
+    def bin_minutes(self) -> int:
+        """Width of the contract's time bins in minutes."""
+        return {"15min": 15, "1h": 60, "1d": 1440}[self.time_bin]
+
+
+@cache
+def _schema(name: str) -> dict:
+    return json.loads((SCHEMA_DIR / name).read_text())
+
+
+def _path_of(error: Any, prefix: str = "") -> str:
+    parts = [str(p) if not isinstance(p, int) else f"[{p}]" for p in error.absolute_path]
+    text = ".".join(parts).replace(".[", "[")
+    return (prefix + ("." if prefix and text else "") + text) or prefix or "(top level)"
+
+
+def _schema_errors(document: Any, schema_name: str, where: str, prefix: str = "") -> list[str]:
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(_schema(schema_name))
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    return [f"{where}: {_path_of(e, prefix)}: {e.message}" for e in errors]
+
+
+def _load_area(value: Any, base: Path, where: str) -> tuple[dict | None, list[str]]:
+    """Resolve ``area``: inline GeoJSON (geometry, Feature or FeatureCollection) or a file path."""
+    if isinstance(value, str):
+        path = (base / value).resolve()
+        if not path.exists():
+            return None, [f"{where}: customProperties.area: file {value} not found"]
+        try:
+            value = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            return None, [f"{where}: customProperties.area: {value} is not JSON ({exc})"]
+    if value.get("type") == "FeatureCollection":
+        features = value.get("features") or []
+        if len(features) != 1:
+            return None, [f"{where}: customProperties.area: a FeatureCollection must hold exactly one feature"]
+        value = features[0]
+    if value.get("type") == "Feature":
+        value = value.get("geometry") or {}
+    if value.get("type") not in ("Polygon", "MultiPolygon"):
+        return None, [f"{where}: customProperties.area: must be a GeoJSON Polygon or MultiPolygon, "
+                      f"not {value.get('type')!r}"]
+    return value, []
+
+
+def _semantic_errors(terms: dict, area: dict | None, roles: list, where: str) -> list[str]:
+    from croniter import croniter
+    from shapely.geometry import box, shape
+
+    errors = []
+    field = "customProperties"
+    if terms["h3_resolution"] > settings.FINEST_H3_RESOLUTION:
+        errors.append(f"{where}: {field}.h3_resolution: {terms['h3_resolution']} is finer than the global "
+                      f"limit {settings.FINEST_H3_RESOLUTION}")
+    if terms["k"] < settings.MIN_K:
+        errors.append(f"{where}: {field}.k: {terms['k']} is below the global minimum {settings.MIN_K}")
+    if terms["epsilon"] > settings.GLOBAL_EPSILON_CAP:
+        errors.append(f"{where}: {field}.epsilon: {terms['epsilon']} exceeds the global cap "
+                      f"{settings.GLOBAL_EPSILON_CAP}")
+    if terms["budget_epsilon_per_period"] < terms["epsilon"]:
+        errors.append(f"{where}: {field}.budget_epsilon_per_period: {terms['budget_epsilon_per_period']} is "
+                      f"less than one delivery's epsilon {terms['epsilon']}")
+    if terms["budget_epsilon_per_period"] > settings.GLOBAL_EPSILON_CAP:
+        errors.append(f"{where}: {field}.budget_epsilon_per_period: {terms['budget_epsilon_per_period']} "
+                      f"exceeds the global cap {settings.GLOBAL_EPSILON_CAP}")
+    delta = terms.get("delta", 0.0)
+    if delta > settings.GLOBAL_DELTA_CAP:
+        errors.append(f"{where}: {field}.delta: {delta} exceeds the global cap {settings.GLOBAL_DELTA_CAP}")
+    if terms.get("mechanism") == "gaussian_discrete" and not delta:
+        errors.append(f"{where}: {field}.delta: gaussian_discrete needs a delta above 0")
+    if not croniter.is_valid(terms["schedule"]):
+        errors.append(f"{where}: {field}.schedule: {terms['schedule']!r} is not a valid cron expression")
+    approvers = {r.get("supplier") for r in roles if r.get("role") == "supplier_approver"}
+    for supplier in terms["suppliers"]:
+        if supplier not in approvers:
+            errors.append(f"{where}: roles: supplier {supplier!r} has no supplier_approver role")
+    if area is not None:
+        try:
+            geometry = shape(area)
+        except Exception as exc:  # shapely raises several types for malformed coordinates
+            return [*errors, f"{where}: {field}.area: not a valid polygon ({exc})"]
+        if not geometry.is_valid or geometry.is_empty:
+            errors.append(f"{where}: {field}.area: the polygon is empty or self-intersecting")
+        elif not box(*settings.REGION_BBOX).contains(geometry):
+            errors.append(f"{where}: {field}.area: lies (partly) outside the service region "
+                          f"{settings.REGION_BBOX}")
+    return errors
+
+
+def parse_contract(document: Any, where: str, base: Path) -> Contract:
+    """Validate a parsed contract document and return it typed.
+
+    Parameters
+    ----------
+    document : Any
+        The YAML document.
+    where : str
+        File name used in error messages.
+    base : Path
+        Folder against which a relative ``area`` file is resolved.
+
+    Raises
+    ------
+    ContractError
+        With one line per problem, each naming the field.
+    """
+    if not isinstance(document, dict):
+        raise ContractError([f"{where}: (top level): a contract is a YAML mapping"])
+    errors = _schema_errors(document, "contract.schema.json", where)
+    if errors:
+        raise ContractError(errors)
+    terms: dict[str, Any] = {}
+    for index, item in enumerate(document["customProperties"]):
+        if item["property"] in terms:
+            errors.append(f"{where}: customProperties[{index}]: property {item['property']!r} appears twice")
+        terms[item["property"]] = item["value"]
+    errors += _schema_errors(terms, "terms.schema.json", where, prefix="customProperties")
+    if errors:
+        raise ContractError(errors)
+    area, area_errors = _load_area(terms["area"], base, where)
+    errors += area_errors
+    errors += _semantic_errors(terms, area, document.get("roles") or [], where)
+    if errors:
+        raise ContractError(errors)
+    return Contract(
+        id=document["id"], version=document["version"], status=document["status"], name=document["name"],
+        path=where, buyer=terms["buyer"], purpose=terms["purpose"], legal_basis=terms["legal_basis"],
+        suppliers=tuple(terms["suppliers"]), sources=tuple(terms["sources"]), area=area,
+        h3_resolution=terms["h3_resolution"], time_bin=terms["time_bin"], metrics=tuple(terms["metrics"]),
+        segments=tuple(terms.get("segments") or ()), k=terms["k"], epsilon=float(terms["epsilon"]),
+        delta=float(terms.get("delta", 0.0)), mechanism=terms.get("mechanism", "geometric"),
+        budget_epsilon_per_period=float(terms["budget_epsilon_per_period"]),
+        max_cells_per_day=terms["max_cells_per_day"], max_events_per_pair=terms.get("max_events_per_pair", 4),
+        max_trips_per_day=terms.get("max_trips_per_day", 4), schedule=terms["schedule"],
+        formats=tuple(terms["formats"]), channel=terms["channel"], retention_days=terms["retention_days"],
+        document=document,
+    )
+
+
+def load_contract(path: Path) -> Contract:
+    """Read and validate one contract YAML file."""
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ContractError([f"{path.name}: (file): not valid YAML ({exc})"]) from exc
+    return parse_contract(document, path.name, path.parent)
+
+
+def contract_files(folder: Path | None = None) -> list[Path]:
+    """Return the contract YAML files of the contracts folder."""
+    folder = folder or settings.contracts_dir()
+    return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+
+
+def find_contract(contract_id: str, folder: Path | None = None) -> Contract:
+    """Return the valid contract with this id (the newest version if several files hold it)."""
+    found = []
+    for path in contract_files(folder):
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if isinstance(document, dict) and document.get("id") == contract_id:
+            found.append(load_contract(path))
+    if not found:
+        raise ContractError([f"contract {contract_id!r} not found in {folder or settings.contracts_dir()}"])
+    return max(found, key=lambda c: tuple(int(x) for x in c.version.split(".")))
