@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +13,10 @@ import pytest
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("CDE_SHUFFLE_PARTITIONS", "4")
 os.environ.setdefault("CDE_PSEUDONYM_KEY", "test-master-key-not-secret")
+# Airflow reads its home when first imported: give the test session its own, away from the user's.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="cde-tests-airflow-"))
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parents[1] / "dags")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 
 
 @pytest.fixture(scope="session")

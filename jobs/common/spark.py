@@ -6,6 +6,7 @@ Every session runs in UTC and writes Parquet timestamps as ``TIMESTAMP_MICROS`` 
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -55,5 +56,7 @@ def get_spark(app_name: str = "cde", master: str | None = None) -> SparkSession:
         .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
     )
     spark = builder.getOrCreate()
+    # py4j logs at INFO from __del__ at interpreter exit, after log streams are closed.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     spark.sparkContext.setLogLevel(os.environ.get("CDE_SPARK_LOG_LEVEL", "ERROR"))
     return spark

@@ -41,7 +41,7 @@ def day_bounds(date: dt.date) -> tuple[dt.datetime, dt.datetime]:
     """Return the UTC instants where a local Copenhagen day starts (inclusive) and ends (exclusive)."""
     start = dt.datetime.combine(date, dt.time(), tzinfo=LOCAL_TZ)
     end = dt.datetime.combine(date + dt.timedelta(days=1), dt.time(), tzinfo=LOCAL_TZ)
-    return start.astimezone(dt.timezone.utc), end.astimezone(dt.timezone.utc)
+    return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
 
 
 def day_bins(date: dt.date, bin_minutes: int) -> list[dt.datetime]:
@@ -60,5 +60,5 @@ def day_bins(date: dt.date, bin_minutes: int) -> list[dt.datetime]:
 def local_iso(instant: dt.datetime) -> str:
     """Format a UTC instant as ISO-8601 local time with its offset (``2026-10-25T02:00:00+02:00``)."""
     if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=dt.timezone.utc)
+        instant = instant.replace(tzinfo=dt.UTC)
     return instant.astimezone(LOCAL_TZ).isoformat()

@@ -35,8 +35,7 @@ def record_schema(fields: Sequence[str]) -> str:
 
 def _physical_lines(data: bytes) -> Iterator[tuple[int, bytes]]:
     """Yield (1-based line number, line bytes without the line break)."""
-    for number, line in enumerate(data.splitlines(), start=1):
-        yield number, line
+    yield from enumerate(data.splitlines(), start=1)
 
 
 def parse_csv_bytes(data: bytes, file_name: str, fields: Sequence[str]) -> Iterator[dict]:

@@ -218,7 +218,7 @@ def ingest(
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     record: dict[str, Any] = {
         "run_id": f"{spec.name}-{date.isoformat()}-{uuid.uuid4().hex[:12]}", "feed": spec.name,
         "event_date": date, "started_at": started, "files": 0, "records_in": 0, "accepted": 0,
@@ -227,7 +227,7 @@ def ingest(
     }
 
     def refuse(message: str) -> IngestRefused:
-        record.update(status="refused", message=message, finished_at=dt.datetime.now(dt.timezone.utc))
+        record.update(status="refused", message=message, finished_at=dt.datetime.now(dt.UTC))
         _write_run_record(record)
         log.error("ingest %s %s refused: %s", spec.name, date, message)
         return IngestRefused(f"ingest {spec.name} {date}: {message}")
@@ -271,7 +271,7 @@ def ingest(
             partition_by=["event_date"], replace=replace)
     finally:
         classified.unpersist()
-    record.update(status="succeeded", finished_at=dt.datetime.now(dt.timezone.utc))
+    record.update(status="succeeded", finished_at=dt.datetime.now(dt.UTC))
     _write_run_record(record)
     log.info("ingest %s %s: %d records in, %d accepted, %d quarantined %s; bronze v%s",
              spec.name, date, record["records_in"], record["accepted"], record["quarantined"],

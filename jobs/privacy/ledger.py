@@ -198,7 +198,7 @@ def _new_row(entries: pd.DataFrame, spend: Spend, kind: str, message: str | None
     cost = spend if kind == "spend" else dataclasses.replace(spend, epsilon=0.0, delta=0.0, rho=0.0)
     row = {
         "seq": seq, "entry_id": uuid.uuid4().hex, "kind": kind,
-        "recorded_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0),
+        "recorded_at": dt.datetime.now(dt.UTC).replace(microsecond=0),
         "contract_id": spend.contract_id, "contract_version": spend.contract_version,
         "release_id": spend.release_id, "sources": ",".join(spend.sources), "unit": spend.unit,
         "window_start": spend.window_start, "window_end": spend.window_end,

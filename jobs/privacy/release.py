@@ -217,7 +217,7 @@ def make_release(spark: SparkSession, plan: ReleasePlan) -> dict[str, Any]:
         "release_id": plan.release_id, "ledger_entry_id": entry["entry_id"], "contract_id": plan.contract_id,
         "contract_version": plan.contract_version, "plan": plan.to_json(), "inputs": json.dumps(inputs),
         "stages": json.dumps(stages), "rows": rows, "gold_version": gold_version,
-        "created_at": dt.datetime.now(dt.timezone.utc),
+        "created_at": dt.datetime.now(dt.UTC),
     }
     lake.append_arrow(release_log_path(), pa.Table.from_pylist([row], schema=RELEASE_LOG_SCHEMA))
     log.info("release %s: %d cells x %d bins, %s epsilon %g, ledger %s, gold/releases v%d",

@@ -65,7 +65,7 @@ def build_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
     runs = _ingest_runs(contract.sources, start, end)
     return {
         "report": "CDE delivery audit",
-        "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "contract": {
             "id": contract.id, "version": contract.version, "name": contract.name, "status": contract.status,
             "buyer": contract.buyer, "purpose": contract.purpose, "legal_basis": contract.legal_basis,
@@ -183,8 +183,10 @@ text-align: left; vertical-align: top; }} th {{ background: #f4f4f4; }}
 <div class="figure" id="fig-released">cells released<b>{r['released']}</b></div>
 <div class="figure" id="fig-suppressed">cells suppressed<b>{r['suppressed']}</b></div>
 <div class="figure" id="fig-epsilon">epsilon spent (this delivery)<b>{p['epsilon_this_delivery']:g}</b></div>
-<div class="figure" id="fig-contract-left">contract epsilon left<b>{b['contract_epsilon_left']:g} of {b['contract_epsilon_budget']:g}</b></div>
-<div class="figure" id="fig-global-left">global epsilon left<b>{b['global_epsilon_left']:g} of {b['global_epsilon_cap']:g}</b></div>
+<div class="figure" id="fig-contract-left">contract epsilon left
+<b>{b['contract_epsilon_left']:g} of {b['contract_epsilon_budget']:g}</b></div>
+<div class="figure" id="fig-global-left">global epsilon left
+<b>{b['global_epsilon_left']:g} of {b['global_epsilon_cap']:g}</b></div>
 <div class="figure">k<b>{p['k']}</b></div>
 </div>
 <h2>Purpose and legal basis</h2>

@@ -174,7 +174,7 @@ def publish(spark: SparkSession, contract: Contract, window_start: dt.date,
         "window_start": dt.datetime.combine(window_start, dt.time(), tzinfo=settings.LOCAL_TZ).isoformat(),
         "window_end": dt.datetime.combine(window_end, dt.time(), tzinfo=settings.LOCAL_TZ).isoformat(),
         "release_ids": [plan.release_id for plan, _ in releases],
-        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "files": files,
         "privacy": {
             "k": contract.k, "epsilon": contract.epsilon, "delta": first_plan.delta,

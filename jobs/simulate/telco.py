@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from jobs.common.settings import LOCAL_TZ
-from jobs.simulate.population import SIGHTS, CITY_X, CITY_Y, WORK_CLUSTERS
+from jobs.simulate.population import CITY_X, CITY_Y, SIGHTS, WORK_CLUSTERS
 from jobs.simulate.towers import ServingCell
 
 EVENT_TYPES = np.array(["data", "call", "sms", "handover", "attach"])
@@ -122,7 +122,7 @@ def simulate_day(people: pd.DataFrame, serving: ServingCell, date: dt.date, seed
     etype = rng.choice(EVENT_TYPES, size=m, p=EVENT_TYPE_WEIGHTS)
     etype = np.where(travelling & (rng.random(m) < 0.4), "handover", etype)
 
-    instants = pd.to_datetime(day_start.astimezone(dt.timezone.utc)) + pd.to_timedelta(
+    instants = pd.to_datetime(day_start.astimezone(dt.UTC)) + pd.to_timedelta(
         np.floor(seconds), unit="s")
     order = np.argsort(instants.to_numpy(), kind="stable")
     instants = instants[order]

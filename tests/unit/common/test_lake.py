@@ -16,7 +16,7 @@ pytestmark = pytest.mark.spark
 
 def _events(spark, day: str, n: int, offset: int = 0):
     rows = [(offset + i, f"cell-{i % 3}", dt.date.fromisoformat(day),
-             dt.datetime(2026, 3, 2, 10, i % 60, tzinfo=dt.timezone.utc)) for i in range(n)]
+             dt.datetime(2026, 3, 2, 10, i % 60, tzinfo=dt.UTC)) for i in range(n)]
     return spark.createDataFrame(rows, "id long, cell string, event_date date, event_ts timestamp")
 
 

@@ -1,0 +1,77 @@
+"""The budget ledger: check before spend, refusals recorded, windows, hash chain."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import pyarrow as pa
+import pytest
+from deltalake import write_deltalake
+
+from jobs.common import lake
+from jobs.privacy import ledger
+
+BASE = ledger.Spend(
+    contract_id="c1", contract_version="1.0.0", release_id="r", sources=("telco",), unit="person",
+    window_start=dt.date(2026, 3, 2), window_end=dt.date(2026, 3, 3), epsilon=1.0, delta=0.0, rho=0.5,
+    mechanism="geometric", sensitivity=12, budget_epsilon_per_period=3.0,
+)
+
+
+def _spend(day: int, **kw) -> ledger.Spend:
+    start = dt.date(2026, 3, day)
+    return dataclasses.replace(BASE, window_start=start, window_end=start + dt.timedelta(days=1),
+                               release_id=f"r{day}-{kw.get('contract_id', 'c1')}", **kw)
+
+
+def test_spends_until_the_contract_budget_then_refuses_with_the_figures(lake_root):
+    for day in (2, 10, 20):
+        ledger.record_spend(_spend(day))
+    with pytest.raises(ledger.BudgetExceeded) as err:
+        ledger.record_spend(_spend(25))
+    message = str(err.value)
+    assert "c1" in message and "budget_epsilon_per_period 3" in message
+    assert "spent 3" in message and "left 0" in message and "asked 1" in message
+    entries = ledger.read_entries()
+    assert entries["kind"].tolist() == ["spend", "spend", "spend", "refusal"]
+    assert entries["epsilon"].sum() == 3.0   # the refusal spent nothing
+    assert ledger.verify_chain() == 4
+
+
+def test_days_outside_one_window_do_not_add_up(lake_root):
+    # Days 32 days apart never share a 30-day window.
+    for day in (1, 2, 3):
+        ledger.record_spend(_spend(day))
+    later = dataclasses.replace(_spend(1), window_start=dt.date(2026, 4, 5), window_end=dt.date(2026, 4, 6),
+                                release_id="later")
+    ledger.record_spend(later)
+    assert (ledger.read_entries()["kind"] == "spend").sum() == 4
+
+
+def test_global_cap_counts_every_contract(lake_root, monkeypatch):
+    monkeypatch.setattr(ledger.settings, "GLOBAL_EPSILON_CAP", 2.5)
+    ledger.record_spend(_spend(2, contract_id="a"))
+    ledger.record_spend(_spend(3, contract_id="b"))
+    with pytest.raises(ledger.BudgetExceeded, match="global epsilon cap 2.5"):
+        ledger.record_spend(_spend(4, contract_id="c"))
+
+
+def test_delta_cap(lake_root):
+    spend = dataclasses.replace(_spend(2), delta=2e-6, mechanism="gaussian_discrete")
+    with pytest.raises(ledger.BudgetExceeded, match="global delta cap"):
+        ledger.record_spend(spend)
+
+
+def test_an_edited_row_breaks_the_chain(lake_root):
+    for day in (2, 3):
+        ledger.record_spend(_spend(day))
+    table = lake.read_arrow(ledger.ledger_path()).to_pandas().sort_values("seq")
+    table.loc[table["seq"] == 0, "epsilon"] = 0.1   # someone shrinks an old spend
+    write_deltalake(str(ledger.ledger_path()), pa.Table.from_pandas(table, schema=ledger.SCHEMA,
+                                                                    preserve_index=False), mode="overwrite")
+    with pytest.raises(ledger.LedgerTampered):
+        ledger.verify_chain()
+    # And nothing more can be spent on a tampered ledger.
+    with pytest.raises(ledger.LedgerTampered):
+        ledger.record_spend(_spend(4))

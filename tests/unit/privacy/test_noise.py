@@ -1,0 +1,62 @@
+"""Discrete noise: integers in, integers out, the right spread, no way to pass a seed."""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+import numpy as np
+import pytest
+
+from jobs.privacy import noise
+from jobs.privacy.noise import add_discrete_noise, noise_scale
+
+
+def test_integers_in_integers_out_one_draw_each():
+    values = np.arange(2000, dtype=np.int64).reshape(40, 50)
+    out = add_discrete_noise(values, epsilon=1.0, sensitivity=3)
+    assert out.dtype == np.int64 and out.shape == values.shape
+    # Independent draws: the noise is not one shared offset.
+    assert len(np.unique(out - values)) > 10
+
+
+def test_geometric_spread_matches_its_scale():
+    # Two-sided geometric with p = exp(-eps/s): variance 2p / (1-p)^2.
+    eps, sens, n = 0.5, 4, 200_000
+    p = math.exp(-eps / sens)
+    draws = add_discrete_noise(np.zeros(n, dtype=np.int64), eps, sens)
+    var = 2 * p / (1 - p) ** 2
+    # Sample-mean bound at about 5 standard errors (alpha well below 1e-3).
+    assert abs(draws.mean()) < 5 * math.sqrt(var / n)
+    assert abs(draws.var() / var - 1) < 0.05
+    half = noise_scale(eps, sens)["ci95_half_width"]
+    assert 0.945 < np.mean(np.abs(draws) <= half) < 0.96
+
+
+def test_gaussian_discrete_needs_delta_and_is_integer():
+    out = add_discrete_noise(np.full(50_000, 100, dtype=np.int64), 1.0, 2, "gaussian_discrete", delta=1e-6)
+    assert out.dtype == np.int64
+    sigma = noise_scale(1.0, 2, "gaussian_discrete", 1e-6)["scale"]
+    assert abs(out.std() / sigma - 1) < 0.03
+    with pytest.raises(ValueError, match="delta"):
+        add_discrete_noise(np.zeros(3, dtype=np.int64), 1.0, 2, "gaussian_discrete")
+
+
+@pytest.mark.parametrize("bad", [dict(epsilon=0), dict(epsilon=-1), dict(sensitivity=0),
+                                 dict(mechanism="laplace")])
+def test_bad_parameters_are_refused(bad):
+    args = dict(values=np.zeros(3, dtype=np.int64), epsilon=1.0, sensitivity=1, mechanism="geometric")
+    args.update(bad)
+    with pytest.raises(ValueError):
+        add_discrete_noise(**args)
+
+
+def test_float_values_are_refused():
+    with pytest.raises(TypeError):
+        add_discrete_noise(np.array([1.5, 2.0]), 1.0, 1)
+
+
+def test_privacy_code_takes_no_seed():
+    for fn in (add_discrete_noise, noise.noisy_column, noise_scale):
+        params = inspect.signature(fn).parameters
+        assert not {"seed", "random_state", "rng"} & set(params)

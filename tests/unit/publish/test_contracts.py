@@ -1,0 +1,58 @@
+"""Contracts: the examples validate; each mistake is named by its field."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from jobs.common import settings
+from jobs.publish.contracts import ContractError, contract_files, load_contract, parse_contract
+
+EXAMPLE = settings.REPO_ROOT / "contracts" / "kk-inner-city-presence.yaml"
+
+
+def _doc():
+    return yaml.safe_load(EXAMPLE.read_text())
+
+
+def _set(doc, prop, value):
+    for item in doc["customProperties"]:
+        if item["property"] == prop:
+            item["value"] = value
+            return doc
+    doc["customProperties"].append({"property": prop, "value": value})
+    return doc
+
+
+def test_every_example_contract_is_valid():
+    paths = contract_files()
+    assert paths
+    for path in paths:
+        contract = load_contract(path)
+        assert contract.k >= settings.MIN_K
+
+
+@pytest.mark.parametrize(("mutate", "field"), [
+    (lambda d: d.pop("id"), "'id' is a required property"),
+    (lambda d: d.update(kind="Contract"), "kind"),
+    (lambda d: _set(d, "k", 3), "customProperties.k"),
+    (lambda d: _set(d, "h3_resolution", 12), "customProperties.h3_resolution"),
+    (lambda d: _set(d, "epsilon", -1), "customProperties.epsilon"),
+    (lambda d: _set(d, "delta", 1e-3), "customProperties.delta"),
+    (lambda d: _set(d, "schedule", "every day at six"), "customProperties.schedule"),
+    (lambda d: _set(d, "sources", ["fax"]), "customProperties.sources[0]"),
+    (lambda d: _set(d, "metrics", ["everything"]), "customProperties.metrics[0]"),
+    (lambda d: _set(d, "budget_epsilon_per_period", 0.5), "customProperties.budget_epsilon_per_period"),
+    (lambda d: _set(d, "area", {"type": "Polygon", "coordinates": [[[10, 50], [11, 50], [11, 51], [10, 50]]]}),
+     "customProperties.area"),
+    (lambda d: _set(d, "suppliers", ["unknown-telco"]), "roles"),
+    (lambda d: _set(d, "colour", "blue"), "customProperties"),
+])
+def test_invalid_contract_names_the_field(mutate, field):
+    doc = copy.deepcopy(_doc())
+    mutate(doc)
+    with pytest.raises(ContractError) as err:
+        parse_contract(doc, "bad.yaml", EXAMPLE.parent)
+    assert any(field in line and line.startswith("bad.yaml: ") for line in err.value.errors), err.value.errors
