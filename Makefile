@@ -28,10 +28,11 @@ check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' || \
 	  { echo "Python 3.11 is required, found $$($(PYTHON) --version): set PYTHON=/path/to/python3.11"; exit 1; }
 
+JAVA := $(if $(JAVA_HOME),$(JAVA_HOME)/bin/java,java)
 check-java:
-	@command -v java >/dev/null 2>&1 || \
+	@command -v $(JAVA) >/dev/null 2>&1 || \
 	  { echo "Java 17 is required by Spark and was not found: install a JDK 17 (Debian: apt-get install openjdk-17-jre-headless) or set JAVA_HOME"; exit 1; }
-	@v=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1); \
+	@v=$$($(JAVA) -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1); \
 	  test "$${v:-0}" -ge 17 || { echo "Java 17 or newer is required by Spark, found Java $$v"; exit 1; }
 
 demo: $(STAMP) check-java
