@@ -199,7 +199,11 @@ text-align: left; vertical-align: top; }} th {{ background: #f4f4f4; }}
                                 "once per pair"),
          ("L1 sensitivity", p['sensitivity_l1']), ("mechanism", p['mechanism']),
          ("noise scale", f"{p['noise_scale']:g}"), ("95% interval of a released value", f"+/- {p['ci95_half_width']}"),
-         ("epsilon / delta this delivery", f"{p['epsilon_this_delivery']:g} / {p['delta_this_delivery']:g}"),
+         ("epsilon / delta this delivery", f"{p['epsilon_this_delivery']:g} / {p['delta_this_delivery']:g}"
+                                           " (0 when the stored release was reused)"),
+         ("epsilon / delta of the release(s) delivered",
+          "; ".join(f"{x['release_id']}: {x['epsilon']:g} / {x['delta']:g}, spent once at ledger seq "
+                    f"{x['ledger_seq']}" for x in audit["releases"])),
          ("contract budget per window", f"spent {b['contract_epsilon_spent']:g}, left {b['contract_epsilon_left']:g} "
                                         f"of {b['contract_epsilon_budget']:g} per {b['period_days']} days"),
          ("global epsilon cap", f"spent {b['global_epsilon_spent']:g}, left {b['global_epsilon_left']:g} of "

@@ -56,3 +56,12 @@ def test_invalid_contract_names_the_field(mutate, field):
     with pytest.raises(ContractError) as err:
         parse_contract(doc, "bad.yaml", EXAMPLE.parent)
     assert any(field in line and line.startswith("bad.yaml: ") for line in err.value.errors), err.value.errors
+
+
+def test_an_unknown_key_in_a_custom_property_item_is_named():
+    doc = _doc()
+    # What an unquoted comma in a YAML flow mapping produces: a stray key beside property/value.
+    doc["customProperties"][0]["streets"] = None
+    with pytest.raises(ContractError) as err:
+        parse_contract(doc, "bad.yaml", EXAMPLE.parent)
+    assert any("customProperties[0]" in line and "streets" in line for line in err.value.errors)
