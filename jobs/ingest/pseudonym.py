@@ -1,8 +1,11 @@
 """Pseudonymisation at the door: keyed HMAC-SHA-256 with per-period keys (DESIGN.md section 6).
 
 The master key comes from ``CDE_PSEUDONYM_KEY`` or a key file created on first use with 0600 permissions
-in the secrets folder. Period keys are derived per source and period, so a person's telco and ticket
-pseudonyms cannot be linked and pseudonyms change every rotation period. Periods start on local days
+in the secrets folder. A raw identifier first becomes a stable per-source token (HMAC under the source's
+token key); the pseudonym is the HMAC of that token under the key of the source and period. Tokens are what
+opt-out lists store, so an opt-out can later be turned into the pseudonyms of any period without keeping
+the raw identifier. Keys are derived per source, so a person's telco and ticket pseudonyms cannot be
+linked, and pseudonyms change every rotation period. Periods start on local days
 (the bronze ``event_date``), so one person has exactly one pseudonym per source and day. A pseudonym is
 the first 8 bytes of the HMAC as a signed 64-bit integer (collision chance for 10 million people about
 3e-6), which keeps joins and shuffles cheap. No key ever enters a table, a log or the repository.
@@ -45,41 +48,69 @@ def key_period(date: dt.date, rotation_days: int = settings.KEY_ROTATION_DAYS) -
     return (date - _EPOCH).days // rotation_days
 
 
+def token_key(source: str) -> bytes:
+    """Derive the stable per-source key of identifier tokens (used for opt-outs) from the master key."""
+    return hmac.new(_master_key(), f"cde-token|{source}".encode(), hashlib.sha256).digest()
+
+
 def period_key(source: str, period: int) -> bytes:
     """Derive the HMAC key of one source and key period from the master key."""
     return hmac.new(_master_key(), f"cde-pseudonym|{source}|{period}".encode(), hashlib.sha256).digest()
 
 
-def pseudonymise_values(values: pd.Series, key: bytes) -> pd.Series:
-    """Return 64-bit pseudonyms for identifier strings (None stays None).
+def identifier_token(value: str, key: bytes) -> bytes:
+    """The stable token of a raw identifier: HMAC-SHA-256 under the source's token key."""
+    return hmac.new(key, value.encode("utf-8"), hashlib.sha256).digest()
+
+
+def pseudonym_of_token(token: bytes, key: bytes) -> int:
+    """The period pseudonym of a token: the first 8 bytes of HMAC-SHA-256 as a signed 64-bit integer."""
+    return int.from_bytes(hmac.new(key, token, hashlib.sha256).digest()[:8], "big", signed=True)
+
+
+def pseudonymise_values(values: pd.Series, token_key_: bytes, period_key_: bytes,
+                        opted_out: frozenset[bytes] = frozenset()) -> pd.DataFrame:
+    """Return the pseudonym of each identifier and whether its owner opted out.
 
     Parameters
     ----------
     values : pandas.Series
-        Raw identifiers as strings.
-    key : bytes
-        Period key from ``period_key``.
+        Raw identifiers as strings (None for missing).
+    token_key_ : bytes
+        The source's token key (``token_key``).
+    period_key_ : bytes
+        The source's key of the run's period (``period_key``).
+    opted_out : frozenset of bytes
+        Tokens of opted-out identifiers.
 
     Returns
     -------
-    pandas.Series
-        Nullable ``Int64`` pseudonyms.
+    pandas.DataFrame
+        ``pseudo_id`` (nullable Int64) and ``opted_out`` (bool).
     """
-    def one(value: str | None) -> int | None:
-        if value is None or value is pd.NA or value != value:  # None, NA or NaN
-            return None
-        digest = hmac.new(key, value.encode("utf-8"), hashlib.sha256).digest()
-        return int.from_bytes(digest[:8], "big", signed=True)
+    pseudo, out = [], []
+    for value in values:
+        if value is None or value is pd.NA or value != value or value == "":
+            pseudo.append(None)
+            out.append(False)
+            continue
+        token = identifier_token(value, token_key_)
+        pseudo.append(pseudonym_of_token(token, period_key_))
+        out.append(token in opted_out)
+    return pd.DataFrame({"pseudo_id": pd.array(pseudo, dtype="Int64"), "opted_out": out})
 
-    return pd.Series([one(v) for v in values], dtype="Int64")
 
+def pseudonym_struct(identifier: Column, source: str, period: int, opted_out: frozenset[bytes]) -> Column:
+    """Spark expression: ``struct(pseudo_id long, opted_out boolean)`` computed in the executors.
 
-def pseudonym_column(identifier: Column, key: bytes) -> Column:
-    """Spark expression: the pseudonym of an identifier column, computed in the executors."""
+    The keys are derived on the driver and travel in the task closure; they are never written anywhere.
+    """
     from pyspark.sql.functions import pandas_udf
 
-    @pandas_udf("long")
-    def _pseudonym(values: pd.Series) -> pd.Series:
-        return pseudonymise_values(values, key)
+    t_key, p_key = token_key(source), period_key(source, period)
+
+    @pandas_udf("pseudo_id long, opted_out boolean")
+    def _pseudonym(values: pd.Series) -> pd.DataFrame:
+        return pseudonymise_values(values, t_key, p_key, opted_out)
 
     return _pseudonym(identifier)

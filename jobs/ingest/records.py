@@ -1,17 +1,21 @@
-"""Reading supplier CSV files into records, in Spark executors, with exact accounting.
+"""Reading supplier files into records, in Spark executors, with exact accounting.
 
-A record is a CSV record (header and blank lines excluded). Each record becomes one row carrying its
-file name, line number, byte length and the SHA-256 of its bytes; its fields are strings, by header name.
-A record that cannot be read (bad encoding, wrong number of fields, a header without a required column)
-is marked ``unparseable`` and its fields are dropped: the supplier finds the line in its own file.
-Handles a UTF-8 byte-order mark, CRLF line endings and quoted fields (also fields spanning lines).
+A record is a CSV record or a JSON line (header and blank lines excluded). Each record becomes one row
+carrying its file name and line number, with its fields as strings by name. A record that cannot be read
+(bad encoding, wrong number of fields, not a JSON object, a header without a required column, a field
+longer than ``MAX_FIELD_CHARS``) is marked with a ``parse_error``; its fields are dropped and only its byte
+length and the SHA-256 of its bytes are kept: the supplier finds the line in its own file.
+
+CSV: a UTF-8 byte-order mark, CRLF line endings, quoted fields (also fields spanning up to
+``MAX_RECORD_LINES`` lines) are handled; columns are found by header name (case and spaces ignored).
+JSON lines: one object per line; numbers and booleans are kept as their JSON text.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
-import io
+import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,9 +25,11 @@ import pandas as pd
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-BATCH_ROWS = 100_000
+BATCH_ROWS = 200_000
 # A field longer than this is no supplier value; the record is unparseable (guards executor memory).
 MAX_FIELD_CHARS = 4_096
+# A quoted field may span lines, but an unbalanced quote must not swallow the rest of the file.
+MAX_RECORD_LINES = 20
 META_COLUMNS = ["source_file", "line_number", "raw_length", "raw_hash", "parse_error"]
 
 
@@ -33,13 +39,75 @@ def record_schema(fields: Sequence[str]) -> str:
     return meta + "".join(f", {name} string" for name in fields)
 
 
-def _physical_lines(data: bytes) -> Iterator[tuple[int, bytes]]:
-    """Yield (1-based line number, line bytes without the line break)."""
-    yield from enumerate(data.splitlines(), start=1)
+class _Batch:
+    """Column lists of one batch of records (faster than a dict per record)."""
+
+    def __init__(self, fields: Sequence[str]):
+        self.fields = list(fields)
+        self.clear()
+
+    def clear(self) -> None:
+        self.meta: dict[str, list] = {c: [] for c in META_COLUMNS}
+        self.values: list[list] = [[] for _ in self.fields]
+
+    def __len__(self) -> int:
+        return len(self.meta["line_number"])
+
+    def good(self, file_name: str, line: int, values: Sequence[str]) -> None:
+        m = self.meta
+        m["source_file"].append(file_name)
+        m["line_number"].append(line)
+        m["raw_length"].append(None)
+        m["raw_hash"].append(None)
+        m["parse_error"].append(None)
+        for column, value in zip(self.values, values, strict=True):
+            column.append(value)
+
+    def bad(self, file_name: str, line: int, raw: bytes, error: str) -> None:
+        m = self.meta
+        m["source_file"].append(file_name)
+        m["line_number"].append(line)
+        m["raw_length"].append(len(raw))
+        m["raw_hash"].append(hashlib.sha256(raw).hexdigest())
+        m["parse_error"].append(error)
+        for column in self.values:
+            column.append(None)
+
+    def frame(self) -> pd.DataFrame:
+        data = {**self.meta, **dict(zip(self.fields, self.values, strict=True))}
+        return pd.DataFrame(data, columns=META_COLUMNS + self.fields)
 
 
-def parse_csv_bytes(data: bytes, file_name: str, fields: Sequence[str]) -> Iterator[dict]:
-    """Parse one supplier CSV file's bytes into record dicts (see the module docstring).
+def _lines(data: bytes) -> list[bytes]:
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    lines = data.split(b"\n")
+    # CRLF: drop the carriage return at line end only.
+    return [line[:-1] if line.endswith(b"\r") else line for line in lines]
+
+
+def _csv_header(line: bytes, fields: Sequence[str],
+                optional: Sequence[str]) -> tuple[list[int] | None, int, str | None]:
+    try:
+        header = next(csv.reader([line.decode("utf-8")]))
+    except (UnicodeDecodeError, csv.Error, StopIteration):
+        return None, 0, "header is not UTF-8 CSV"
+    names = [h.strip().lower() for h in header]
+    missing = [f for f in fields if f not in names]
+    if missing:
+        return None, len(names), f"header lacks {', '.join(missing)}"
+    return [names.index(f) if f in names else -1 for f in (*fields, *optional)], len(names), None
+
+
+def _split_csv(text: str) -> list[str]:
+    if '"' not in text:
+        return text.split(",")
+    return next(csv.reader([text], strict=True))
+
+
+def parse_csv(data: bytes, file_name: str, fields: Sequence[str],
+              optional: Sequence[str] = ()) -> Iterator[pd.DataFrame]:
+    """Parse one CSV file's bytes into batches of records (see the module docstring).
 
     Parameters
     ----------
@@ -48,94 +116,121 @@ def parse_csv_bytes(data: bytes, file_name: str, fields: Sequence[str]) -> Itera
     file_name : str
         Name recorded with each record.
     fields : sequence of str
-        Required columns, looked up in the header by name (case and surrounding spaces ignored).
+        Required columns, looked up in the header by name.
+    optional : sequence of str
+        Columns a file may omit (their values are then null).
 
     Yields
     ------
-    dict
-        One dict per record with the metadata columns and the field strings (None when unparseable).
+    pandas.DataFrame
+        Batches with the metadata columns and one string column per field.
     """
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    lines = list(_physical_lines(data))
-    while lines and not lines[-1][1].strip():
+    lines = _lines(data)
+    while lines and not lines[-1].strip():
         lines.pop()  # trailing blank lines are not records
-    header_at = next((i for i, (_, raw) in enumerate(lines) if raw.strip()), None)
+    header_at = next((i for i, raw in enumerate(lines) if raw.strip()), None)
     if header_at is None:
         return
-    header_error = None
-    try:
-        header = next(csv.reader([lines[header_at][1].decode("utf-8")]))
-        names = [h.strip().lower() for h in header]
-        missing = [f for f in fields if f not in names]
-        if missing:
-            header_error = f"header lacks {', '.join(missing)}"
-        positions = [names.index(f) if f in names else -1 for f in fields]
-    except (UnicodeDecodeError, csv.Error):
-        header_error, positions, names = "header is not UTF-8 CSV", [], []
-
+    positions, width, header_error = _csv_header(lines[header_at], fields, optional)
+    batch = _Batch([*fields, *optional])
     i = header_at + 1
     while i < len(lines):
-        number, raw = lines[i]
+        raw = lines[i]
+        number = i + 1
         i += 1
         if not raw.strip():
             continue
-        text_lines = [raw]
-        row = {"source_file": file_name, "line_number": number, "parse_error": None}
-        fields_out: dict[str, str | None] = dict.fromkeys(fields)
-        error = header_error
-        if error is None:
+        if header_error:
+            batch.bad(file_name, number, raw, header_error)
+        else:
             try:
                 text = raw.decode("utf-8")
-                # A quoted field may hold a line break: join physical lines until the quotes balance.
-                while text.count('"') % 2 == 1 and i < len(lines):
-                    text_lines.append(lines[i][1])
-                    text += "\n" + lines[i][1].decode("utf-8")
-                    i += 1
-                parsed = next(csv.reader(io.StringIO(text), strict=True))
-                if len(parsed) != len(names):
-                    error = f"{len(parsed)} fields, header has {len(names)}"
+                consumed = raw
+                if text.count('"') % 2:
+                    # A quoted field holding a line break: join lines until the quotes balance.
+                    j, joined = i, text
+                    while joined.count('"') % 2 and j < len(lines) and j - i < MAX_RECORD_LINES:
+                        joined += "\n" + lines[j].decode("utf-8")
+                        j += 1
+                    if joined.count('"') % 2 == 0:
+                        text, consumed, i = joined, b"\n".join(lines[i - 1:j]), j
+                parsed = _split_csv(text)
+                if len(parsed) != width:
+                    batch.bad(file_name, number, consumed, f"{len(parsed)} fields, header has {width}")
                 elif any(len(v) > MAX_FIELD_CHARS for v in parsed):
-                    error = "field longer than 4096 characters"
+                    batch.bad(file_name, number, consumed, f"field longer than {MAX_FIELD_CHARS} characters")
                 else:
-                    for name, pos in zip(fields, positions, strict=True):
-                        fields_out[name] = parsed[pos].strip()
+                    batch.good(file_name, number, [parsed[p].strip() if p >= 0 else None for p in positions])
             except UnicodeDecodeError:
-                error = "not UTF-8"
-            except (csv.Error, StopIteration) as exc:
-                error = f"CSV error: {exc}"[:120]
-        joined = b"\n".join(text_lines)
-        row["raw_length"] = len(joined)
-        row["raw_hash"] = hashlib.sha256(joined).hexdigest()
-        if error is not None:
-            row["parse_error"] = error
-            fields_out = dict.fromkeys(fields)
-        row.update(fields_out)
-        yield row
+                batch.bad(file_name, number, raw, "not UTF-8")
+            except csv.Error as exc:
+                batch.bad(file_name, number, raw, f"CSV error: {exc}"[:120])
+        if len(batch) >= BATCH_ROWS:
+            yield batch.frame()
+            batch.clear()
+    if len(batch):
+        yield batch.frame()
 
 
-def _read_files_batches(paths: Iterator[pd.DataFrame], fields: Sequence[str],
-                        counter: Any = None) -> Iterator[pd.DataFrame]:
-    columns = META_COLUMNS + list(fields)
-    for batch in paths:
-        for path in batch["path"]:
-            rows = []
-            for record in parse_csv_bytes(Path(path).read_bytes(), Path(path).name, fields):
-                rows.append(record)
-                if len(rows) >= BATCH_ROWS:
-                    if counter is not None:
-                        counter.add(len(rows))
-                    yield pd.DataFrame(rows, columns=columns)
-                    rows = []
-            if rows:
-                if counter is not None:
-                    counter.add(len(rows))
-                yield pd.DataFrame(rows, columns=columns)
+def _json_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return json.dumps(value)
+    return json.dumps(value)  # nested values stay visible to the type check, which rejects them
 
 
-def read_csv_records(spark: SparkSession, files: Sequence[Path], fields: Sequence[str],
-                     counter: Any = None) -> DataFrame:
-    """Read supplier CSV files into a DataFrame of records, one Spark task per file.
+def parse_jsonl(data: bytes, file_name: str, fields: Sequence[str],
+                optional: Sequence[str] = ()) -> Iterator[pd.DataFrame]:
+    """Parse one JSON-lines file's bytes into batches of records; keys are matched case-insensitively.
+
+    A missing key gives a null value (the type check decides whether that field may be missing).
+    """
+    fields = [*fields, *optional]
+    batch = _Batch(fields)
+    for index, raw in enumerate(_lines(data)):
+        if not raw.strip():
+            continue
+        number = index + 1
+        try:
+            obj = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            batch.bad(file_name, number, raw, "not UTF-8")
+        except ValueError as exc:
+            batch.bad(file_name, number, raw, f"not JSON: {exc}"[:120])
+        else:
+            if not isinstance(obj, dict):
+                batch.bad(file_name, number, raw, "not a JSON object")
+            else:
+                lowered = {str(k).strip().lower(): v for k, v in obj.items()}
+                values = [_json_text(lowered.get(f)) for f in fields]
+                if any(v is not None and len(v) > MAX_FIELD_CHARS for v in values):
+                    batch.bad(file_name, number, raw, f"field longer than {MAX_FIELD_CHARS} characters")
+                else:
+                    batch.good(file_name, number, values)
+        if len(batch) >= BATCH_ROWS:
+            yield batch.frame()
+            batch.clear()
+    if len(batch):
+        yield batch.frame()
+
+
+PARSERS = {"csv": parse_csv, "jsonl": parse_jsonl}
+
+
+def parse_file(path: Path, fields: Sequence[str], file_format: str,
+               optional: Sequence[str] = ()) -> Iterator[pd.DataFrame]:
+    """Parse one landing file with the feed's format."""
+    yield from PARSERS[file_format](Path(path).read_bytes(), Path(path).name, fields, optional)
+
+
+def read_records(spark: SparkSession, files: Sequence[Path], fields: Sequence[str], file_format: str = "csv",
+                 counter: Any = None, optional: Sequence[str] = ()) -> DataFrame:
+    """Read landing files into a DataFrame of records, one Spark task per file.
 
     Parameters
     ----------
@@ -144,16 +239,31 @@ def read_csv_records(spark: SparkSession, files: Sequence[Path], fields: Sequenc
     files : sequence of Path
         Landing files of one feed and date.
     fields : sequence of str
-        Required columns of the feed.
+        Required fields of the feed.
+    file_format : {"csv", "jsonl"}
+        The feed's file format.
     counter : pyspark.Accumulator, optional
         Incremented by the number of records read (an independent count for the accounting check).
+    optional : sequence of str
+        Fields a file may omit.
 
     Returns
     -------
     DataFrame
         Metadata columns plus one string column per field (see ``record_schema``).
     """
+    if file_format not in PARSERS:
+        raise ValueError(f"file format must be one of {sorted(PARSERS)}, not {file_format!r}")
     names = [str(p) for p in files]
     paths = spark.createDataFrame([(p,) for p in names], "path string").repartition(max(len(names), 1))
-    fields = list(fields)
-    return paths.mapInPandas(lambda it: _read_files_batches(it, fields, counter), record_schema(fields))
+    fields, optional = list(fields), list(optional)
+
+    def read(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            for path in batch["path"]:
+                for frame in parse_file(Path(path), fields, file_format, optional):
+                    if counter is not None:
+                        counter.add(len(frame))
+                    yield frame
+
+    return paths.mapInPandas(read, record_schema([*fields, *optional]))

@@ -88,8 +88,39 @@ def in_region(lat: pd.Series, lon: pd.Series) -> pd.Series:
     return (lon >= min_lon) & (lon <= max_lon) & (lat >= min_lat) & (lat <= max_lat)
 
 
+def _read(path: Path, columns: list[str]) -> pd.DataFrame:
+    if not path.exists():
+        raise ReferenceError(f"{path}: reference file not found")
+    try:
+        df = pd.read_csv(path, dtype=str, encoding="utf-8-sig", keep_default_na=False)
+    except UnicodeDecodeError as exc:
+        raise ReferenceError(f"{path}: not UTF-8 ({exc})") from exc
+    _require(df, path, columns)
+    return df
+
+
+def _ids(df: pd.DataFrame, path: Path, column: str) -> pd.Series:
+    ids = df[column].str.strip()
+    if (ids == "").any():
+        row = int(np.flatnonzero((ids == "").to_numpy())[0])
+        raise ReferenceError(f"{path}: row {row + 2}, field {column}: empty")
+    dupes = ids.duplicated()
+    if dupes.any():
+        raise ReferenceError(f"{path}: field {column}: {ids[dupes].iloc[0]!r} appears twice")
+    return ids
+
+
+def _placed(ids: pd.Series, lat: pd.Series, lon: pd.Series, resolution: int) -> pd.DataFrame:
+    cells = [h3.str_to_int(h3.latlng_to_cell(a, b, resolution)) for a, b in zip(lat, lon, strict=True)]
+    return pd.DataFrame({
+        "ref_id": ids.to_numpy(),
+        "h3_cell": pd.Series(cells, dtype="int64").to_numpy(),
+        "in_region": in_region(lat.reset_index(drop=True), lon.reset_index(drop=True)).to_numpy(),
+    })
+
+
 def load_towers(path: Path | None = None, resolution: int = settings.FINEST_H3_RESOLUTION) -> pd.DataFrame:
-    """Read and validate ``towers.csv`` and place every sector in an H3 cell.
+    """Read and validate ``towers.csv`` and place every sector in an H3 cell (its wedge's centroid).
 
     Parameters
     ----------
@@ -101,31 +132,43 @@ def load_towers(path: Path | None = None, resolution: int = settings.FINEST_H3_R
     Returns
     -------
     pandas.DataFrame
-        ``cell_id`` (str), ``h3_cell`` (int64), ``in_region`` (bool).
+        ``ref_id`` (the ``cell_id``), ``h3_cell`` (int64), ``in_region`` (bool).
     """
     path = path or settings.reference_path("towers.csv")
-    if not path.exists():
-        raise ReferenceError(f"{path}: tower reference file not found")
-    df = pd.read_csv(path, dtype=str, encoding="utf-8-sig", keep_default_na=False)
-    _require(df, path, ["cell_id", "site_id", "lat", "lon", "azimuth_deg", "beamwidth_deg", "range_m"])
-    df["cell_id"] = df["cell_id"].str.strip()
-    if (df["cell_id"] == "").any():
-        row = int(np.flatnonzero((df["cell_id"] == "").to_numpy())[0])
-        raise ReferenceError(f"{path}: row {row + 2}, field cell_id: empty")
-    dupes = df["cell_id"].duplicated()
-    if dupes.any():
-        raise ReferenceError(f"{path}: field cell_id: {df['cell_id'][dupes].iloc[0]!r} appears twice")
+    df = _read(path, ["cell_id", "site_id", "lat", "lon", "azimuth_deg", "beamwidth_deg", "range_m"])
+    ids = _ids(df, path, "cell_id")
     lat = _numeric(df, path, "lat", -90, 90)
     lon = _numeric(df, path, "lon", -180, 180)
     az = _numeric(df, path, "azimuth_deg", 0, 360)
     bw = _numeric(df, path, "beamwidth_deg", 1, 360)
     rng = _numeric(df, path, "range_m", 1, 100_000)
     centres = [sector_centroid(*v) for v in zip(lat, lon, az, bw, rng, strict=True)]
-    c_lat = pd.Series([c[0] for c in centres])
-    c_lon = pd.Series([c[1] for c in centres])
-    cells = [h3.str_to_int(h3.latlng_to_cell(a, b, resolution)) for a, b in centres]
-    return pd.DataFrame({
-        "cell_id": df["cell_id"],
-        "h3_cell": pd.Series(cells, dtype="int64"),
-        "in_region": in_region(c_lat, c_lon).to_numpy(),
-    })
+    return _placed(ids, pd.Series([c[0] for c in centres]), pd.Series([c[1] for c in centres]), resolution)
+
+
+def load_points(name: str, id_column: str, extra_columns: tuple[str, ...] = (),
+                resolution: int = settings.FINEST_H3_RESOLUTION, path: Path | None = None) -> pd.DataFrame:
+    """Read and validate a point reference (``aps.csv``, ``cameras.csv``, ``stops.csv``) and place it in H3.
+
+    Parameters
+    ----------
+    name : str
+        File name under ``lake/landing/reference/``.
+    id_column : str
+        Column holding the supplier id.
+    extra_columns : tuple of str
+        Further required columns (kept out of the result; checked for presence).
+    resolution : int
+        H3 resolution of the placement.
+    path : Path, optional
+        Overrides the file location.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``ref_id``, ``h3_cell`` (int64), ``in_region`` (bool).
+    """
+    path = path or settings.reference_path(name)
+    df = _read(path, [id_column, "lat", "lon", *extra_columns])
+    ids = _ids(df, path, id_column)
+    return _placed(ids, _numeric(df, path, "lat", -90, 90), _numeric(df, path, "lon", -180, 180), resolution)

@@ -1,12 +1,14 @@
 """The one ingest shape every feed shares.
 
-read -> parse and type-check -> locate (reference join) -> quarantine reasons -> pseudonymise ->
-de-duplicate -> write the bronze and quarantine partitions of the date -> run record.
+read -> parse and type-check -> pseudonymise (and match opt-outs) -> locate (reference joins) ->
+quarantine reasons -> de-duplicate -> validate the accepted batch (Great Expectations) -> write the bronze
+and quarantine partitions of the date -> run record.
 
 Every record ends in exactly one place: accepted, or quarantined with the first reason that applies, in
-the order of DESIGN.md section 9. ``records in = accepted + quarantined`` is checked on every run, and a
-run record is written to ``ops/ingest_runs`` even when the run is refused (a refused run commits nothing
-to bronze or quarantine). Re-ingesting a date replaces that date's partitions in one commit each.
+the order of DESIGN.md section 9. ``records in = accepted + quarantined`` is checked on every run against
+a count the reader keeps itself, and a run record is written to ``ops/ingest_runs`` even when the run is
+refused (a refused run commits nothing to bronze or quarantine). Opted-out records are counted, never
+stored. Re-ingesting a date replaces that date's partitions in one commit each.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ import pyarrow as pa
 
 from jobs.common import lake, settings
 from jobs.common.timebins import local_date_column
-from jobs.ingest.pseudonym import key_period, period_key, pseudonym_column
-from jobs.ingest.records import read_csv_records
+from jobs.ingest.pseudonym import key_period, pseudonym_struct
+from jobs.ingest.records import read_records
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -36,13 +38,39 @@ log = logging.getLogger(__name__)
 # Reasons in the order they are tested (DESIGN.md section 9); the first that applies wins.
 REASONS = ("unparseable", "opted_out", "bad_type", "out_of_window", "unknown_reference", "out_of_region",
            "randomised_mac", "duplicate")
-# Only these count towards the quarantined-share limit (opt-outs and duplicates are not bad data).
+# Only these count towards the quarantined-share limit (opt-outs, policy exclusions and duplicates are
+# not bad data).
 INVALID_REASONS = ("unparseable", "bad_type", "out_of_window", "unknown_reference", "out_of_region")
 DEFAULT_MAX_INVALID_SHARE = 0.05
+# Free-text details longer than this are cut (they never hold supplier text, but stay bounded).
+DETAIL_CHARS = 200
 
 
 class IngestRefused(RuntimeError):
-    """A run that committed nothing (no landing files, too many invalid records, broken accounting)."""
+    """A run that committed nothing (no landing files, too many invalid records, a failed critical
+    expectation, broken accounting)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    """A reference join: where the ids of one record column are.
+
+    Attributes
+    ----------
+    column : str
+        Record column holding the supplier id (``cell_id``, ``ap_id``, ``camera_id``, ``check_in_stop``).
+    load : callable
+        Returns a pandas DataFrame with ``ref_id`` (str), ``h3_cell`` (int64) and ``in_region`` (bool).
+    suffix : str
+        Suffix of the output columns (``h3_cell<suffix>``), for feeds with two places (ticket check-out).
+    optional : bool
+        An empty id is allowed (and then has no place).
+    """
+
+    column: str
+    load: Callable[[], pd.DataFrame]
+    suffix: str = ""
+    optional: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,28 +80,38 @@ class FeedSpec:
     Attributes
     ----------
     name : str
-        Feed name: landing folder, ``bronze/<name>_events`` and ``quarantine/<name>``.
+        Feed name: landing folder, ``bronze/<name>_events``, ``quarantine/<name>``, suite name.
     fields : tuple of str
-        Required supplier columns.
+        Required supplier fields.
+    optional_fields : tuple of str
+        Fields a supplier may omit.
+    file_format : str
+        ``csv`` or ``jsonl``.
     identifier : str or None
-        The raw identifier column, pseudonymised at the door (None for feeds without identity).
-    reference_key : str
-        Column joined to the reference table.
-    load_reference : callable
-        Returns a pandas DataFrame with ``reference_key``, ``h3_cell`` (int64) and ``in_region`` (bool).
+        The raw identifier field, pseudonymised at the door (None for feeds without identity).
     type_check : callable
-        DataFrame -> DataFrame adding typed columns, ``event_ts_utc`` and ``type_error``.
+        DataFrame -> DataFrame adding ``event_ts_utc``, ``type_error`` (first failing field or null),
+        ``identifier_value`` (normalised identifier) and the feed's typed columns.
+    references : tuple of Reference
+        Reference joins locating the record.
     bronze_columns : callable
         Returns the feed's own bronze columns (Spark Columns over the typed records).
+    policy_reason : callable, optional
+        Returns a Column holding a policy reason (``randomised_mac``) or null.
+    unit : str
+        Privacy unit of the feed (``person``, ``device-network``, ``event``).
     """
 
     name: str
     fields: tuple[str, ...]
+    file_format: str
     identifier: str | None
-    reference_key: str
-    load_reference: Callable[[], pd.DataFrame]
     type_check: Callable[[DataFrame], DataFrame]
+    references: tuple[Reference, ...]
     bronze_columns: Callable[[], list[Column]]
+    policy_reason: Callable[[], Column] | None = None
+    unit: str = "person"
+    optional_fields: tuple[str, ...] = ()
 
 
 def timestamp_column(text: Column) -> Column:
@@ -87,6 +125,16 @@ def timestamp_column(text: Column) -> Column:
     return F.coalesce(*[F.try_to_timestamp(text, F.lit(f)) for f in formats])
 
 
+def first_error(checks: Sequence[tuple[Column, str]]) -> Column:
+    """Spark expression: the message of the first failing check (a null check counts as failing)."""
+    from pyspark.sql import functions as F
+
+    error = F.lit(None).cast("string")
+    for failed, message in reversed(checks):
+        error = F.when(F.coalesce(failed, F.lit(True)), F.lit(message)).otherwise(error)
+    return error
+
+
 def landing_files(feed: str, date: dt.date) -> list[Path]:
     """Return the landing files of a feed and local date, sorted by name."""
     folder = settings.landing_path(feed, date.isoformat())
@@ -95,8 +143,27 @@ def landing_files(feed: str, date: dt.date) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
-def classify(spark: SparkSession, spec: FeedSpec, records: DataFrame, date: dt.date) -> DataFrame:
-    """Type-check, locate, pseudonymise and give each record its quarantine reason (or null).
+def _locate(spark: SparkSession, typed: DataFrame, spec: FeedSpec) -> tuple[DataFrame, Column, Column]:
+    """Join every reference; return the frame and the unknown / out-of-region conditions."""
+    from pyspark.sql import functions as F
+
+    unknown, outside = F.lit(False), F.lit(False)
+    for ref in spec.references:
+        s = ref.suffix
+        table = spark.createDataFrame(ref.load()[["ref_id", "h3_cell", "in_region"]]).select(
+            F.col("ref_id").alias(f"_ref{s}"), F.col("h3_cell").alias(f"h3_cell{s}"),
+            F.col("in_region").alias(f"_in_region{s}"))
+        typed = typed.join(F.broadcast(table), typed[ref.column] == F.col(f"_ref{s}"), "left")
+        present = F.coalesce(F.col(ref.column), F.lit("")) != ""
+        missing = F.col(f"_ref{s}").isNull() & (present if ref.optional else F.lit(True))
+        unknown = unknown | missing
+        outside = outside | (F.col(f"_ref{s}").isNotNull() & ~F.col(f"_in_region{s}"))
+    return typed, unknown, outside
+
+
+def classify(spark: SparkSession, spec: FeedSpec, records: DataFrame, date: dt.date,
+             opted_out: frozenset[bytes] = frozenset()) -> DataFrame:
+    """Type-check, pseudonymise, locate and give each record its quarantine reason (or null).
 
     Parameters
     ----------
@@ -105,80 +172,104 @@ def classify(spark: SparkSession, spec: FeedSpec, records: DataFrame, date: dt.d
     spec : FeedSpec
         The feed.
     records : DataFrame
-        Raw records from ``read_csv_records``.
+        Raw records from ``read_records``.
     date : datetime.date
         The local date of the landing folder: the run window.
+    opted_out : frozenset of bytes
+        Identifier tokens of people who opted out.
 
     Returns
     -------
     DataFrame
         One row per record with ``reason``, ``detail``, ``pseudo_id``, ``key_period``, ``event_ts``,
-        ``event_date``, ``h3_cell`` and the feed's typed columns; the raw identifier is dropped.
+        ``event_date``, the H3 columns and the feed's typed columns; raw identifiers are gone.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     typed = spec.type_check(records)
-    reference = spark.createDataFrame(spec.load_reference()).select(
-        F.col(spec.reference_key).alias("_ref_key"), "h3_cell", "in_region")
-    located = typed.join(F.broadcast(reference), typed[spec.reference_key] == F.col("_ref_key"), "left")
-    local_date = local_date_column(F.col("event_ts_utc"))
-    reason = (
-        F.when(F.col("parse_error").isNotNull(), F.lit("unparseable"))
-        .when(F.col("type_error").isNotNull(), F.lit("bad_type"))
-        .when(local_date != F.lit(date), F.lit("out_of_window"))
-        .when(F.col("_ref_key").isNull(), F.lit("unknown_reference"))
-        .when(~F.col("in_region"), F.lit("out_of_region"))
-    )
-    detail = (
-        F.when(F.col("parse_error").isNotNull(), F.col("parse_error"))
-        .when(F.col("type_error").isNotNull(), F.col("type_error"))
-        .when(local_date != F.lit(date), F.concat(F.lit("local date "), local_date.cast("string"),
-                                                   F.lit(f" outside {date.isoformat()}")))
-        .when(F.col("_ref_key").isNull(), F.lit(f"{spec.reference_key} not in the reference data"))
-        .when(~F.col("in_region"), F.lit(f"{spec.reference_key} located outside the region"))
-    )
     period = key_period(date)
-    key = period_key(spec.name, period)
-    pseudo = (pseudonym_column(F.col(spec.identifier), key) if spec.identifier
-              else F.lit(None).cast("long"))
-    classified = located.select(
-        "*", reason.alias("reason0"), detail.alias("detail0"), pseudo.alias("pseudo_id"))
+    if spec.identifier:
+        ident = pseudonym_struct(F.col("identifier_value"), spec.name, period, opted_out)
+        typed = typed.withColumn("_ident", ident)
+        pseudo, opted = F.col("_ident.pseudo_id"), F.col("_ident.opted_out")
+    else:
+        pseudo, opted = F.lit(None).cast("long"), F.lit(False)
+    located, unknown, outside = _locate(spark, typed, spec)
+    local_date = local_date_column(F.col("event_ts_utc"))
+    policy = spec.policy_reason() if spec.policy_reason else F.lit(None).cast("string")
+    rules = [
+        (F.col("parse_error").isNotNull(), "unparseable", F.col("parse_error")),
+        (opted, "opted_out", F.lit("identifier on the opt-out list")),
+        (F.col("type_error").isNotNull(), "bad_type", F.col("type_error")),
+        (local_date != F.lit(date), "out_of_window",
+         F.concat(F.lit("local date "), local_date.cast("string"), F.lit(f" is not {date.isoformat()}"))),
+        (unknown, "unknown_reference", F.lit("id not in the reference data")),
+        (outside, "out_of_region", F.lit("reference location outside the region")),
+        (policy.isNotNull(), "randomised_mac", F.lit("probe from a randomised MAC: not a person")),
+    ]
+    reason, detail = F.lit(None).cast("string"), F.lit(None).cast("string")
+    for condition, name, text in reversed(rules):
+        reason = F.when(F.coalesce(condition, F.lit(False)), F.lit(name)).otherwise(reason)
+        detail = F.when(F.coalesce(condition, F.lit(False)), text).otherwise(detail)
+    classified = located.select("*", reason.alias("_reason"), F.substring(detail, 1, DETAIL_CHARS).alias("_detail"),
+                                pseudo.alias("pseudo_id"))
     # Duplicates: the same record, field for field, as one accepted before it (by file and line).
-    raw_fields = [F.col(f) for f in spec.fields]
-    first = Window.partitionBy(F.xxhash64(*raw_fields), *raw_fields).orderBy("source_file", "line_number")
     # Identical fields give identical earlier reasons, so ranking within all rows is enough.
-    is_dup = F.col("reason0").isNull() & (F.row_number().over(first) > 1)
+    raw_fields = [F.col(f) for f in (*spec.fields, *spec.optional_fields)]
+    first = Window.partitionBy(F.xxhash64(*raw_fields), *raw_fields).orderBy("source_file", "line_number")
+    is_dup = F.col("_reason").isNull() & (F.row_number().over(first) > 1)
     ranked = classified.withColumn("_dup", is_dup)
+    h3_columns = [f"h3_cell{r.suffix}" for r in spec.references]
     return ranked.select(
-        F.when(F.col("_dup"), F.lit("duplicate")).otherwise(F.col("reason0")).alias("reason"),
-        F.when(F.col("_dup"), F.lit("same record as an earlier line")).otherwise(F.col("detail0"))
-        .alias("detail"),
+        F.when(F.col("_dup"), F.lit("duplicate")).otherwise(F.col("_reason")).alias("reason"),
+        F.when(F.col("_dup"), F.lit("same record as an earlier line")).otherwise(F.col("_detail")).alias("detail"),
         "pseudo_id",
         F.lit(period).cast("int").alias("key_period"),
         F.col("event_ts_utc").alias("event_ts"),
         F.lit(date).cast("date").alias("event_date"),
-        "h3_cell",
+        *h3_columns,
         *spec.bronze_columns(),
         "source_file", "line_number", "raw_length", "raw_hash",
     )
 
 
-def _run_record(**values: Any) -> pa.Table:
-    schema = pa.schema([
-        ("run_id", pa.string()), ("feed", pa.string()), ("event_date", pa.date32()),
-        ("status", pa.string()), ("message", pa.string()),
-        ("started_at", pa.timestamp("us", tz="UTC")), ("finished_at", pa.timestamp("us", tz="UTC")),
-        ("files", pa.int64()), ("records_in", pa.int64()), ("accepted", pa.int64()),
-        ("quarantined", pa.int64()), ("quarantined_by_reason", pa.string()),
-        ("bronze_version", pa.int64()), ("quarantine_version", pa.int64()),
-    ])
-    return pa.Table.from_pylist([values], schema=schema)
+RUN_SCHEMA = pa.schema([
+    ("run_id", pa.string()), ("feed", pa.string()), ("event_date", pa.date32()),
+    ("status", pa.string()), ("message", pa.string()),
+    ("started_at", pa.timestamp("us", tz="UTC")), ("finished_at", pa.timestamp("us", tz="UTC")),
+    ("files", pa.int64()), ("records_in", pa.int64()), ("accepted", pa.int64()),
+    ("quarantined", pa.int64()), ("quarantined_by_reason", pa.string()), ("invalid_share", pa.float64()),
+    ("expectations", pa.string()), ("data_docs", pa.string()), ("late_records", pa.int64()),
+    ("bronze_version", pa.int64()), ("quarantine_version", pa.int64()),
+])
 
 
 def _write_run_record(record: dict) -> None:
-    lake.append_arrow(settings.table_path("ops", "ingest_runs"), _run_record(**record),
-                      partition_by=["feed"])
+    table = pa.Table.from_pylist([{k: record.get(k) for k in RUN_SCHEMA.names}], schema=RUN_SCHEMA)
+    lake.append_arrow(settings.table_path("ops", "ingest_runs"), table, partition_by=["feed"])
+
+
+def _released_dates(date: dt.date) -> bool:
+    """True when a release already covers this local date (late data changes no delivered product)."""
+    path = settings.table_path("ops", "releases")
+    if not lake.exists(path):
+        return False
+    for plan in lake.read_arrow(path).column("plan").to_pylist():
+        p = json.loads(plan)
+        if dt.date.fromisoformat(p["window_start"]) <= date < dt.date.fromisoformat(p["window_end"]):
+            return True
+    return False
+
+
+def _previous_accepted(feed: str, date: dt.date) -> int:
+    """Records accepted by the latest earlier succeeded run of this feed and date (0 if none)."""
+    path = settings.table_path("ops", "ingest_runs")
+    if not lake.exists(path):
+        return 0
+    runs = lake.read_arrow(path, partitions={"feed": feed}).to_pandas()
+    runs = runs[(runs["status"] == "succeeded") & (runs["event_date"] == date)]
+    return int(runs.sort_values("finished_at")["accepted"].iloc[-1]) if len(runs) else 0
 
 
 def ingest(
@@ -188,6 +279,7 @@ def ingest(
     *,
     max_invalid_share: float = DEFAULT_MAX_INVALID_SHARE,
     files: Sequence[Path] | None = None,
+    validate: bool = True,
 ) -> dict:
     """Ingest one feed's landing folder for one local date into bronze and quarantine.
 
@@ -204,30 +296,35 @@ def ingest(
         refused and commits nothing.
     files : sequence of Path, optional
         Landing files; defaults to every file of the date's folder.
+    validate : bool
+        Run the feed's Great Expectations suite on the accepted batch (and write Data Docs).
 
     Returns
     -------
     dict
-        The run record (counts per reason, table versions).
+        The run record (counts per reason, expectations, table versions).
 
     Raises
     ------
     IngestRefused
-        No landing files, too many invalid records, or records unaccounted for.
+        No landing files, too many invalid records, a failed critical expectation, or records
+        unaccounted for.
     """
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    started = dt.datetime.now(dt.UTC)
+    from jobs.ingest.optout import opted_out_tokens
+    from jobs.ingest.quality import validate_accepted
+
+    started = dt.datetime.now(dt.timezone.utc)
     record: dict[str, Any] = {
         "run_id": f"{spec.name}-{date.isoformat()}-{uuid.uuid4().hex[:12]}", "feed": spec.name,
         "event_date": date, "started_at": started, "files": 0, "records_in": 0, "accepted": 0,
-        "quarantined": 0, "quarantined_by_reason": "{}", "bronze_version": None,
-        "quarantine_version": None, "message": None,
+        "quarantined": 0, "quarantined_by_reason": "{}", "invalid_share": 0.0, "late_records": 0,
     }
 
     def refuse(message: str) -> IngestRefused:
-        record.update(status="refused", message=message, finished_at=dt.datetime.now(dt.UTC))
+        record.update(status="refused", message=message, finished_at=dt.datetime.now(dt.timezone.utc))
         _write_run_record(record)
         log.error("ingest %s %s refused: %s", spec.name, date, message)
         return IngestRefused(f"ingest {spec.name} {date}: {message}")
@@ -239,27 +336,35 @@ def ingest(
 
     # Counted by the reader itself, so the accounting check below is independent of later stages.
     records_read = spark.sparkContext.accumulator(0)
-    records = read_csv_records(spark, files, spec.fields, counter=records_read)
-    classified = classify(spark, spec, records, date).persist(StorageLevel.MEMORY_AND_DISK)
+    records = read_records(spark, files, spec.fields, spec.file_format, counter=records_read,
+                           optional=spec.optional_fields)
+    optouts = opted_out_tokens(spec.name) if spec.identifier else frozenset()
+    classified = classify(spark, spec, records, date, optouts).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         counts = {r["reason"]: r["count"] for r in classified.groupBy("reason").count().collect()}
         accepted = counts.pop(None, 0)
         quarantined = sum(counts.values())
         records_in = int(records_read.value)
-        record.update(records_in=records_in, accepted=accepted, quarantined=quarantined,
-                      quarantined_by_reason=json.dumps({r: counts[r] for r in REASONS if r in counts}))
-        if records_in != accepted + quarantined:
-            raise refuse(f"accounting broken: {records_in} in, {accepted} accepted, {quarantined} quarantined")
         invalid = sum(counts.get(r, 0) for r in INVALID_REASONS)
+        record.update(records_in=records_in, accepted=accepted, quarantined=quarantined,
+                      quarantined_by_reason=json.dumps({r: counts[r] for r in REASONS if r in counts}),
+                      invalid_share=invalid / records_in if records_in else 0.0)
+        if records_in != accepted + quarantined:
+            raise refuse(f"accounting broken: {records_in} read, {accepted} accepted, {quarantined} quarantined")
         if records_in and invalid / records_in > max_invalid_share:
             raise refuse(
                 f"{invalid} of {records_in} records invalid ({invalid / records_in:.1%}), above the limit "
                 f"of {max_invalid_share:.1%}: {record['quarantined_by_reason']}"
             )
-        bronze = classified.filter(F.col("reason").isNull()).drop(
-            "reason", "detail", "raw_length", "raw_hash")
+        bronze = classified.filter(F.col("reason").isNull()).drop("reason", "detail", "raw_length", "raw_hash")
+        if validate:
+            outcome = validate_accepted(spec, bronze, date, record["run_id"])
+            record.update(expectations=json.dumps(outcome["summary"]), data_docs=outcome["data_docs"])
+            if outcome["critical_failures"]:
+                raise refuse("critical expectation failed: " + "; ".join(outcome["critical_failures"]))
         bronze = bronze.withColumn("run_id", F.lit(record["run_id"]))
-        quarantine = classified.filter(F.col("reason").isNotNull()).select(
+        # Opted-out records are counted above and never stored, not even in quarantine.
+        quarantine = classified.filter(F.col("reason").isNotNull() & (F.col("reason") != "opted_out")).select(
             F.lit(record["run_id"]).alias("run_id"), "event_date", "reason", "detail", "source_file",
             "line_number", "raw_length", "raw_hash", "pseudo_id", "key_period", "event_ts")
         replace = [{"event_date": date.isoformat()}]
@@ -271,7 +376,12 @@ def ingest(
             partition_by=["event_date"], replace=replace)
     finally:
         classified.unpersist()
-    record.update(status="succeeded", finished_at=dt.datetime.now(dt.UTC))
+    if _released_dates(date):
+        record["late_records"] = max(accepted - _previous_accepted(spec.name, date), 0)
+    if record["late_records"]:
+        record["message"] = ("a release already covers this date: these records change no delivered product "
+                             "unless a new release is made (which spends budget)")
+    record.update(status="succeeded", finished_at=dt.datetime.now(dt.timezone.utc))
     _write_run_record(record)
     log.info("ingest %s %s: %d records in, %d accepted, %d quarantined %s; bronze v%s",
              spec.name, date, record["records_in"], record["accepted"], record["quarantined"],

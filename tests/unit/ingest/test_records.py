@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from jobs.ingest.records import parse_csv_bytes
+import pandas as pd
+
+from jobs.ingest.records import parse_csv, parse_jsonl
 
 FIELDS = ("imsi", "event_ts", "cell_id", "event_type", "home_mcc")
 HEADER = b"imsi,event_ts,cell_id,event_type,home_mcc"
 
 
-def _parse(data: bytes):
-    return list(parse_csv_bytes(data, "f.csv", FIELDS))
+def _rows(frames) -> list[dict]:
+    frames = list(frames)
+    if not frames:
+        return []
+    frame = pd.concat(frames).astype(object)
+    return frame.where(frame.notna(), None).to_dict("records")
+
+
+def _parse(data: bytes, fields=FIELDS, optional=()):
+    return _rows(parse_csv(data, "f.csv", fields, optional))
 
 
 def test_bom_crlf_quotes_and_trailing_blank_lines():
@@ -34,10 +44,14 @@ def test_bad_records_are_unparseable_with_line_length_and_hash_but_no_text():
             b"238011234567890,too,few\n"
             b"\xff\xfe\x00garbage,1,2,3,4\n"
             b"238011234567890,2026-03-02T10:00:00Z,c1,data,238,extra\n"
-            b'"unclosed,2026-03-02T10:00:00Z,c1,data,238\n')
+            b'"unclosed,2026-03-02T10:00:00Z,c1,data,238\n'
+            b"238011234567890,2026-03-02T10:00:00Z,c1,data,238\n")
     rows = _parse(data)
-    assert [r["line_number"] for r in rows] == [2, 3, 4, 5]
-    assert all(r["parse_error"] for r in rows)
+    assert [r["line_number"] for r in rows] == [2, 3, 4, 5, 6]
+    assert all(r["parse_error"] for r in rows[:4])
+    # A stray quote does not swallow the lines after it.
+    assert rows[4]["parse_error"] is None and rows[4]["cell_id"] == "c1"
+    rows = rows[:4]
     assert all(r["imsi"] is None and r["cell_id"] is None for r in rows)
     assert rows[0]["raw_length"] == len(b"238011234567890,too,few")
     assert all(len(r["raw_hash"]) == 64 for r in rows)
@@ -60,3 +74,22 @@ def test_quoted_field_spanning_lines_is_one_record():
 def test_empty_file_and_header_only_give_no_records():
     assert _parse(b"") == []
     assert _parse(HEADER + b"\n") == []
+
+
+def test_optional_columns_may_be_missing():
+    data = b"camera_id,count\ncam1,5\n"
+    (row,) = _parse(data, fields=("camera_id", "count"), optional=("class",))
+    assert row["class"] is None and row["count"] == "5"
+
+
+def test_json_lines_numbers_missing_keys_and_garbage():
+    data = (b'{"mac": "AA:BB:CC:DD:EE:FF", "rssi": -67, "kind": "probe"}\n'
+            b'\n'
+            b'not json\n'
+            b'[1, 2]\n'
+            b'{"MAC": "aa-bb-cc-dd-ee-ff", "rssi": "-70"}\r\n')
+    rows = _rows(parse_jsonl(data, "w.jsonl", ("mac", "rssi", "kind")))
+    assert [r["line_number"] for r in rows] == [1, 3, 4, 5]
+    assert rows[0]["rssi"] == "-67" and rows[0]["parse_error"] is None
+    assert rows[1]["parse_error"].startswith("not JSON") and rows[2]["parse_error"] == "not a JSON object"
+    assert rows[3]["mac"] == "aa-bb-cc-dd-ee-ff" and rows[3]["kind"] is None

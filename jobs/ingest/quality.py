@@ -1,0 +1,130 @@
+"""Great Expectations on the accepted, already pseudonymised batch of an ingest run.
+
+Suites are JSON files in ``expectations/<feed>.json``: a list of expectations (GX 1.x type names and
+kwargs), each with ``meta.critical`` true or false. Row-level problems were already quarantined; the suite
+checks the accepted batch as a whole (schema, nulls, ranges, enums, the run window, volume). A failed
+critical expectation refuses the run (nothing is committed); the others are reported in the run record.
+Identifier columns (even pseudonyms) never reach a suite, so Data Docs cannot list them.
+Data Docs HTML is written per run under ``lake/data_docs/``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jobs.common import settings
+from jobs.common.timebins import day_bounds
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+    from jobs.ingest.runner import FeedSpec
+
+log = logging.getLogger(__name__)
+SUITES_DIR = settings.REPO_ROOT / "expectations"
+NEVER_VALIDATED = ("pseudo_id", "source_file", "line_number", "run_id")
+
+
+def load_suite_spec(feed: str) -> dict[str, Any]:
+    """Read ``expectations/<feed>.json``."""
+    path = SUITES_DIR / f"{feed}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"no expectation suite for feed {feed!r} at {path}")
+    return json.loads(path.read_text())
+
+
+def _resolve(value: Any, date: dt.date) -> Any:
+    """Fill run-dependent placeholders: ``$window_start`` / ``$window_end`` (UTC instants), ``$date``."""
+    start, end = day_bounds(date)
+    # GX compares Spark timestamps (shown in the session's UTC) with naive datetimes.
+    placeholders = {"$window_start": start.replace(tzinfo=None), "$window_end": end.replace(tzinfo=None),
+                    "$date": date}
+    if isinstance(value, str) and value in placeholders:
+        return placeholders[value]
+    if isinstance(value, list):
+        return [_resolve(v, date) for v in value]
+    return value
+
+
+def _data_docs_dir() -> Path:
+    return settings.lake_root() / "data_docs"
+
+
+def validate_accepted(spec: FeedSpec, accepted: DataFrame, date: dt.date, run_id: str) -> dict[str, Any]:
+    """Validate the accepted batch with the feed's suite and write Data Docs.
+
+    Parameters
+    ----------
+    spec : FeedSpec
+        The feed.
+    accepted : DataFrame
+        Accepted rows (pseudonymised); identifier columns are dropped before validation.
+    date : datetime.date
+        The run's local date.
+    run_id : str
+        Ingest run id, used as the validation's run name.
+
+    Returns
+    -------
+    dict
+        ``summary`` (one entry per expectation: type, column, critical, success, unexpected count),
+        ``critical_failures`` (messages) and ``data_docs`` (path of the site's index).
+    """
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    suite_spec = load_suite_spec(spec.name)
+    batch = accepted.drop(*[c for c in NEVER_VALIDATED if c in accepted.columns])
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False, "metric_calculations": False}
+    docs = _data_docs_dir()
+    context.add_data_docs_site(site_name="cde", site_config={
+        "class_name": "SiteBuilder",
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs)},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+    })
+    asset = context.data_sources.add_spark(name=f"{spec.name}_accepted").add_dataframe_asset(name=spec.name)
+    definition = asset.add_batch_definition_whole_dataframe("accepted")
+    suite = gx.ExpectationSuite(name=f"{spec.name}_accepted")
+    for item in suite_spec["expectations"]:
+        kwargs = {k: _resolve(v, date) for k, v in item["kwargs"].items()}
+        suite.add_expectation_configuration(ExpectationConfiguration(
+            type=item["type"], kwargs=kwargs, meta={"critical": bool(item.get("critical", False))}))
+    suite = context.suites.add(suite)
+    validation = context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"{spec.name}_accepted", data=definition, suite=suite))
+    checkpoint = context.checkpoints.add(gx.Checkpoint(
+        name=f"{spec.name}_ingest", validation_definitions=[validation],
+        actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")]))
+    result = checkpoint.run(batch_parameters={"dataframe": batch},
+                            run_id=RunIdentifier(run_name=run_id))
+    summary, critical_failures = [], []
+    for run_result in result.run_results.values():
+        for r in run_result.results:
+            config = r.expectation_config
+            column = config.kwargs.get("column")
+            entry = {"type": config.type, "column": column, "critical": bool(config.meta.get("critical")),
+                     "success": bool(r.success),
+                     "unexpected_count": (r.result or {}).get("unexpected_count"),
+                     "observed_value": _plain((r.result or {}).get("observed_value"))}
+            summary.append(entry)
+            if entry["critical"] and not entry["success"]:
+                critical_failures.append(f"{config.type} on {column or 'the batch'}"
+                                         f" (unexpected {entry['unexpected_count']}, observed {entry['observed_value']})")
+    failed = [s for s in summary if not s["success"]]
+    log.info("expectations %s %s: %d checked, %d failed (%d critical)", spec.name, date, len(summary),
+             len(failed), len(critical_failures))
+    return {"summary": summary, "critical_failures": critical_failures, "data_docs": str(docs / "index.html")}
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
