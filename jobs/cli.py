@@ -19,10 +19,10 @@ def _date(text: str) -> dt.date:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from jobs.simulate.main import run
 
-    out = run(args.people, args.days, args.start, args.seed, args.events_per_person)
-    total = sum(out["events"].values())
-    print(f"simulate: {args.people} people, {args.days} day(s) from {args.start}: {total} telco events; "
-          f"towers {out['towers']}")
+    out = run(args.people, args.days, args.start, args.seed, args.events_per_person, tuple(args.feeds))
+    totals = ", ".join(f"{sum(v.values())} {feed}" for feed, v in out["records"].items())
+    print(f"simulate: {args.people} people, {args.days} day(s) from {args.start}: {totals} records; "
+          f"reference data in {out['reference']}")
     return 0
 
 
@@ -43,6 +43,31 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     print(f"ingest {args.feed} {args.date}: {record['records_in']} records in, {record['accepted']} accepted, "
           f"{record['quarantined']} quarantined {record['quarantined_by_reason']}; "
           f"bronze version {record['bronze_version']}")
+    return 0
+
+
+def _cmd_optout(args: argparse.Namespace) -> int:
+    from jobs.ingest.optout import apply_optouts
+
+    lines = Path(args.file).read_text(encoding="utf-8-sig").splitlines()
+    identifiers = [line.split(",")[0].strip() for line in lines if line.strip()]
+    if identifiers and not any(ch.isdigit() for ch in identifiers[0]):
+        identifiers = identifiers[1:]  # a header line
+    out = apply_optouts(args.source, identifiers, args.list_name or Path(args.file).name)
+    print(f"optout {args.source}: {out['identifiers']} identifiers ({out['new']} new); rows deleted {out['deleted']}")
+    return 0
+
+
+def _cmd_retention(args: argparse.Namespace) -> int:
+    from jobs.ingest.retention import apply_retention
+
+    days = {k: v for k, v in (("landing", args.landing_days), ("quarantine", args.quarantine_days),
+                              ("bronze", args.bronze_days), ("silver", args.silver_days)) if v is not None}
+    report = apply_retention(args.today, days, vacuum_hours=args.vacuum_hours)
+    for name, info in report.items():
+        print(f"retention {name}: {info}")
+    if not report:
+        print("retention: nothing to do")
     return 0
 
 
@@ -126,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=_date, default=dt.date(2026, 3, 2))
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--events-per-person", type=float, default=40.0)
+    p.add_argument("--feeds", nargs="+", default=["telco", "wifi", "camera", "ticket"],
+                   choices=["telco", "wifi", "camera", "ticket"])
     p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser("ingest", help="ingest one feed's landing folder for a local date")
@@ -133,6 +160,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", type=_date, required=True)
     p.add_argument("--max-invalid-share", type=float, default=0.05)
     p.set_defaults(func=_cmd_ingest)
+
+    p = sub.add_parser("optout", help="opt-out lists").add_subparsers(dest="sub", required=True)
+    p = p.add_parser("apply", help="exclude identifiers at ingest and delete their rows from bronze, silver, "
+                                   "quarantine")
+    p.add_argument("file", help="text or CSV file, one raw identifier per line (hashed on read)")
+    p.add_argument("--source", required=True, choices=["telco", "wifi", "ticket"])
+    p.add_argument("--list-name", default=None)
+    p.set_defaults(func=_cmd_optout)
+
+    p = sub.add_parser("retention", help="retention").add_subparsers(dest="sub", required=True)
+    p = p.add_parser("apply", help="delete data older than each layer keeps, vacuum, remove ingested landing files")
+    p.add_argument("--today", type=_date, default=dt.date.today())
+    p.add_argument("--landing-days", type=int, default=None)
+    p.add_argument("--quarantine-days", type=int, default=None)
+    p.add_argument("--bronze-days", type=int, default=None)
+    p.add_argument("--silver-days", type=int, default=None)
+    p.add_argument("--vacuum-hours", type=int, default=0)
+    p.set_defaults(func=_cmd_retention)
 
     p = sub.add_parser("aggregate", help="rebuild silver tables of a local date from bronze")
     p.add_argument("--date", type=_date, required=True)

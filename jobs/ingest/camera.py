@@ -33,7 +33,7 @@ def type_check(records: DataFrame) -> DataFrame:
     from pyspark.sql import functions as F
 
     ts = timestamp_column(F.col("interval_start"))
-    minutes = F.when(F.col("interval_minutes").rlike(r"^[0-9]{1,4}$"), F.col("interval_minutes").cast("int"))
+    minutes = F.when(F.col("interval_minutes").rlike(r"^[0-9]{1,4}$"), F.col("interval_minutes").try_cast("int"))
     klass = F.lower(F.col("class"))
     error = first_error([
         (F.coalesce(F.col("camera_id"), F.lit("")) == "", "camera_id: empty"),
@@ -53,7 +53,8 @@ def bronze_columns() -> list:
     from pyspark.sql import functions as F
 
     return [F.col("camera_id"), F.col("minutes_int").alias("interval_minutes"),
-            F.col("count_in").cast("long").alias("count_in"), F.col("count_out").cast("long").alias("count_out"),
+            F.col("count_in").try_cast("long").alias("count_in"),
+            F.col("count_out").try_cast("long").alias("count_out"),
             F.col("class_clean").alias("object_class")]
 
 

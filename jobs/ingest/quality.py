@@ -80,6 +80,7 @@ def validate_accepted(spec: FeedSpec, accepted: DataFrame, date: dt.date, run_id
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     suite_spec = load_suite_spec(spec.name)
     batch = accepted.drop(*[c for c in NEVER_VALIDATED if c in accepted.columns])
     context = gx.get_context(mode="ephemeral")
@@ -116,8 +117,9 @@ def validate_accepted(spec: FeedSpec, accepted: DataFrame, date: dt.date, run_id
                      "observed_value": _plain((r.result or {}).get("observed_value"))}
             summary.append(entry)
             if entry["critical"] and not entry["success"]:
-                critical_failures.append(f"{config.type} on {column or 'the batch'}"
-                                         f" (unexpected {entry['unexpected_count']}, observed {entry['observed_value']})")
+                critical_failures.append(
+                    f"{config.type} on {column or 'the batch'} (unexpected {entry['unexpected_count']}, "
+                    f"observed {entry['observed_value']})")
     failed = [s for s in summary if not s["success"]]
     log.info("expectations %s %s: %d checked, %d failed (%d critical)", spec.name, date, len(summary),
              len(failed), len(critical_failures))

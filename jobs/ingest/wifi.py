@@ -35,7 +35,7 @@ def randomised_column(mac: Column) -> Column:
     """Spark expression: True when a MAC (``aa:bb:...``) has the locally administered bit set."""
     from pyspark.sql import functions as F
 
-    first_octet = F.conv(F.substring(mac, 1, 2), 16, 10).cast("int")
+    first_octet = F.conv(F.substring(mac, 1, 2), 16, 10).try_cast("int")
     return first_octet.bitwiseAND(F.lit(2)) != 0
 
 
@@ -47,7 +47,7 @@ def type_check(records: DataFrame) -> DataFrame:
     last = timestamp_column(F.col("last_seen"))
     mac = F.lower(F.regexp_replace(F.col("mac"), "-", ":"))
     kind = F.lower(F.col("kind"))
-    rssi = F.when(F.col("rssi").rlike(r"^-?[0-9]{1,4}$"), F.col("rssi").cast("int"))
+    rssi = F.when(F.col("rssi").rlike(r"^-?[0-9]{1,4}$"), F.col("rssi").try_cast("int"))
     error = first_error([
         (~F.col("mac").rlike(MAC_PATTERN), "mac: not six hex pairs separated by : or -"),
         (F.coalesce(F.col("ap_id"), F.lit("")) == "", "ap_id: empty"),
