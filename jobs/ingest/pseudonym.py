@@ -88,16 +88,19 @@ def pseudonymise_values(values: pd.Series, token_key_: bytes, period_key_: bytes
     pandas.DataFrame
         ``pseudo_id`` (nullable Int64) and ``opted_out`` (bool).
     """
-    pseudo, out = [], []
-    for value in values:
-        if value is None or value is pd.NA or value != value or value == "":
-            pseudo.append(None)
-            out.append(False)
-            continue
+    # Identifiers repeat (tens of events per person and day): hash each distinct value once.
+    present = values.dropna()
+    present = present[present != ""]
+    distinct = present.unique()
+    pseudo_of, out_of = {}, {}
+    for value in distinct:
         token = identifier_token(value, token_key_)
-        pseudo.append(pseudonym_of_token(token, period_key_))
-        out.append(token in opted_out)
-    return pd.DataFrame({"pseudo_id": pd.array(pseudo, dtype="Int64"), "opted_out": out})
+        pseudo_of[value] = pseudonym_of_token(token, period_key_)
+        out_of[value] = token in opted_out
+    # A list of Python ints keeps all 64 bits (a pandas map would pass through float64).
+    pseudo = [pseudo_of.get(v) for v in values]
+    opted = [out_of.get(v, False) for v in values]
+    return pd.DataFrame({"pseudo_id": pd.array(pseudo, dtype="Int64"), "opted_out": opted})
 
 
 def pseudonym_struct(identifier: Column, source: str, period: int, opted_out: frozenset[bytes]) -> Column:

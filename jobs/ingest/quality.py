@@ -5,7 +5,7 @@ kwargs), each with ``meta.critical`` true or false. Row-level problems were alre
 checks the accepted batch as a whole (schema, nulls, ranges, enums, the run window, volume). A failed
 critical expectation refuses the run (nothing is committed); the others are reported in the run record.
 Identifier columns (even pseudonyms) never reach a suite, so Data Docs cannot list them.
-Data Docs HTML is written per run under ``lake/data_docs/``.
+Data Docs HTML is written per run under ``lake/data_docs/<feed>/<date>/``.
 """
 
 from __future__ import annotations
@@ -51,8 +51,9 @@ def _resolve(value: Any, date: dt.date) -> Any:
     return value
 
 
-def _data_docs_dir() -> Path:
-    return settings.lake_root() / "data_docs"
+def data_docs_dir(feed: str, date: dt.date) -> Path:
+    """Data Docs site of one feed and date (a rerun of the date replaces it, as it replaces bronze)."""
+    return settings.lake_root() / "data_docs" / feed / date.isoformat()
 
 
 def validate_accepted(spec: FeedSpec, accepted: DataFrame, date: dt.date, run_id: str) -> dict[str, Any]:
@@ -85,7 +86,7 @@ def validate_accepted(spec: FeedSpec, accepted: DataFrame, date: dt.date, run_id
     batch = accepted.drop(*[c for c in NEVER_VALIDATED if c in accepted.columns])
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False, "metric_calculations": False}
-    docs = _data_docs_dir()
+    docs = data_docs_dir(spec.name, date)
     context.add_data_docs_site(site_name="cde", site_config={
         "class_name": "SiteBuilder",
         "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs)},

@@ -106,7 +106,8 @@ def _split_csv(text: str) -> list[str]:
 
 
 def parse_csv(data: bytes, file_name: str, fields: Sequence[str],
-              optional: Sequence[str] = ()) -> Iterator[pd.DataFrame]:
+              optional: Sequence[str] = (), header: bytes | None = None,
+              first_line: int = 1) -> Iterator[pd.DataFrame]:
     """Parse one CSV file's bytes into batches of records (see the module docstring).
 
     Parameters
@@ -119,6 +120,10 @@ def parse_csv(data: bytes, file_name: str, fields: Sequence[str],
         Required columns, looked up in the header by name.
     optional : sequence of str
         Columns a file may omit (their values are then null).
+    header : bytes, optional
+        The file's header line when ``data`` is a later chunk of the file (then ``data`` holds no header).
+    first_line : int
+        Line number of the first line of ``data`` in the file.
 
     Yields
     ------
@@ -128,15 +133,19 @@ def parse_csv(data: bytes, file_name: str, fields: Sequence[str],
     lines = _lines(data)
     while lines and not lines[-1].strip():
         lines.pop()  # trailing blank lines are not records
-    header_at = next((i for i, raw in enumerate(lines) if raw.strip()), None)
-    if header_at is None:
-        return
-    positions, width, header_error = _csv_header(lines[header_at], fields, optional)
+    if header is None:
+        header_at = next((i for i, raw in enumerate(lines) if raw.strip()), None)
+        if header_at is None:
+            return
+        header = lines[header_at]
+    else:
+        header_at = -1
+    positions, width, header_error = _csv_header(header, fields, optional)
     batch = _Batch([*fields, *optional])
     i = header_at + 1
     while i < len(lines):
         raw = lines[i]
-        number = i + 1
+        number = i + first_line
         i += 1
         if not raw.strip():
             continue
@@ -185,7 +194,7 @@ def _json_text(value: Any) -> str | None:
 
 
 def parse_jsonl(data: bytes, file_name: str, fields: Sequence[str],
-                optional: Sequence[str] = ()) -> Iterator[pd.DataFrame]:
+                optional: Sequence[str] = (), first_line: int = 1) -> Iterator[pd.DataFrame]:
     """Parse one JSON-lines file's bytes into batches of records; keys are matched case-insensitively.
 
     A missing key gives a null value (the type check decides whether that field may be missing).
@@ -195,7 +204,7 @@ def parse_jsonl(data: bytes, file_name: str, fields: Sequence[str],
     for index, raw in enumerate(_lines(data)):
         if not raw.strip():
             continue
-        number = index + 1
+        number = index + first_line
         try:
             obj = json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError:
@@ -222,15 +231,63 @@ def parse_jsonl(data: bytes, file_name: str, fields: Sequence[str],
 PARSERS = {"csv": parse_csv, "jsonl": parse_jsonl}
 
 
+CHUNK_BYTES = 32 * 1024 * 1024
+
+
+def plan_chunks(path: Path, file_format: str, chunk_bytes: int | None = None) -> list[tuple[str, int, int, int]]:
+    """Split a landing file into byte ranges that end on line breaks, so several tasks parse one file.
+
+    Returns ``(path, start, end, first_line)`` per chunk; the first chunk of a CSV file holds the header.
+    Line numbers are counted here (a byte count, fast), so every record keeps its line in the file.
+    A quoted CSV field with a line break exactly at a chunk boundary is read as two unparseable records.
+    """
+    chunk_bytes = chunk_bytes or CHUNK_BYTES
+    size = path.stat().st_size
+    if size <= chunk_bytes:
+        return [(str(path), 0, size, 1)]
+    chunks, start, line = [], 0, 1
+    with open(path, "rb") as f:
+        while start < size:
+            f.seek(min(start + chunk_bytes, size))
+            f.readline()  # move to the next line break
+            end = min(f.tell(), size)
+            f.seek(start)
+            body = f.read(end - start)
+            chunks.append((str(path), start, end, line))
+            line += body.count(b"\n")
+            start = end
+    return chunks
+
+
+def parse_chunk(path: str, start: int, end: int, first_line: int, fields: Sequence[str], file_format: str,
+                optional: Sequence[str] = ()) -> Iterator[pd.DataFrame]:
+    """Parse one byte range of a landing file (the whole file when it is one chunk)."""
+    name = Path(path).name
+    with open(path, "rb") as f:
+        if start == 0:
+            data = f.read(end)
+            yield from PARSERS[file_format](data, name, fields, optional)
+            return
+        header = f.readline() if file_format == "csv" else None
+        f.seek(start)
+        data = f.read(end - start)
+    if file_format == "csv":
+        if header.startswith(b"\xef\xbb\xbf"):
+            header = header[3:]
+        yield from parse_csv(data, name, fields, optional, header=header.rstrip(b"\r\n"), first_line=first_line)
+    else:
+        yield from parse_jsonl(data, name, fields, optional, first_line=first_line)
+
+
 def parse_file(path: Path, fields: Sequence[str], file_format: str,
                optional: Sequence[str] = ()) -> Iterator[pd.DataFrame]:
-    """Parse one landing file with the feed's format."""
+    """Parse one whole landing file with the feed's format."""
     yield from PARSERS[file_format](Path(path).read_bytes(), Path(path).name, fields, optional)
 
 
 def read_records(spark: SparkSession, files: Sequence[Path], fields: Sequence[str], file_format: str = "csv",
                  counter: Any = None, optional: Sequence[str] = ()) -> DataFrame:
-    """Read landing files into a DataFrame of records, one Spark task per file.
+    """Read landing files into a DataFrame of records, one Spark task per chunk of a file.
 
     Parameters
     ----------
@@ -254,16 +311,18 @@ def read_records(spark: SparkSession, files: Sequence[Path], fields: Sequence[st
     """
     if file_format not in PARSERS:
         raise ValueError(f"file format must be one of {sorted(PARSERS)}, not {file_format!r}")
-    names = [str(p) for p in files]
-    paths = spark.createDataFrame([(p,) for p in names], "path string").repartition(max(len(names), 1))
+    chunks = [c for p in files for c in plan_chunks(Path(p), file_format)]
+    tasks = spark.createDataFrame(chunks, "path string, start long, end long, first_line long")
+    tasks = tasks.repartition(max(len(chunks), 1))
     fields, optional = list(fields), list(optional)
 
     def read(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
-            for path in batch["path"]:
-                for frame in parse_file(Path(path), fields, file_format, optional):
+            for chunk in batch.itertuples(index=False):
+                for frame in parse_chunk(chunk.path, int(chunk.start), int(chunk.end), int(chunk.first_line),
+                                         fields, file_format, optional):
                     if counter is not None:
                         counter.add(len(frame))
                     yield frame
 
-    return paths.mapInPandas(read, record_schema([*fields, *optional]))
+    return tasks.mapInPandas(read, record_schema([*fields, *optional]))

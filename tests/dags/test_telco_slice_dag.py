@@ -35,3 +35,15 @@ def test_dag_runs_ingest_aggregate_publish(spark, airflow_db, dagbag, lake_root,
     from jobs.publish.deliver import verify_manifest
 
     assert verify_manifest(outbox) == []
+
+
+def test_ingest_dag_runs_for_a_feed(spark, airflow_db, dagbag, lake_root):
+    from jobs.common import lake, settings
+    from jobs.simulate.main import run as simulate
+
+    simulate(300, 1, DAY, seed=9, feeds=("camera",))
+    run = dagbag.dags["ingest_camera"].test(run_conf={"date": DAY.isoformat()})
+    assert run.state == "success"
+    bronze = lake.read_arrow(settings.table_path("bronze", "camera_events"))
+    assert bronze.num_rows > 0
+    assert set(bronze.column("event_date").to_pylist()) == {DAY}

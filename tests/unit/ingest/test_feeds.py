@@ -118,7 +118,7 @@ def test_data_docs_are_written_without_identifiers(spark, lake_root, landed):
     landed("telco", "t.csv", "imsi,event_ts,cell_id,event_type,home_mcc\n238011234567890,2026-03-02T10:00:00Z,"
                              "c1,data,238\n")
     record = ingest(spark, FEEDS["telco"], DAY)
-    docs = lake_root / "data_docs"
+    docs = lake_root / "data_docs" / "telco" / DAY.isoformat()
     assert (docs / "index.html").exists()
     assert list((docs / "validations").rglob("*.html"))
     summary = json.loads(record["expectations"])

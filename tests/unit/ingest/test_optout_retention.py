@@ -98,3 +98,17 @@ def test_key_file_is_created_private_and_pseudonyms_rotate_on_local_days(tmp_pat
     p1, p2 = sorted(periods)[:2]
     assert pseudonym.pseudonym_of_token(token, pseudonym.period_key("telco", p1)) != \
         pseudonym.pseudonym_of_token(token, pseudonym.period_key("telco", p2))
+
+
+def test_pseudonyms_keep_all_64_bits_and_match_the_token_chain():
+    import pandas as pd
+
+    from jobs.ingest import pseudonym
+
+    values = pd.Series([ALICE, None, "", BOB, ALICE])
+    out = pseudonym.pseudonymise_values(values, b"token-key", b"period-key",
+                                        frozenset([pseudonym.identifier_token(BOB, b"token-key")]))
+    expected = pseudonym.pseudonym_of_token(pseudonym.identifier_token(ALICE, b"token-key"), b"period-key")
+    assert out["pseudo_id"][0] == expected and out["pseudo_id"][4] == expected
+    assert out["pseudo_id"].isna().tolist() == [False, True, True, False, False]
+    assert out["opted_out"].tolist() == [False, False, False, True, False]

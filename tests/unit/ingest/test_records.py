@@ -93,3 +93,24 @@ def test_json_lines_numbers_missing_keys_and_garbage():
     assert rows[0]["rssi"] == "-67" and rows[0]["parse_error"] is None
     assert rows[1]["parse_error"].startswith("not JSON") and rows[2]["parse_error"] == "not a JSON object"
     assert rows[3]["mac"] == "aa-bb-cc-dd-ee-ff" and rows[3]["kind"] is None
+
+
+def test_chunks_of_a_file_give_the_same_records_and_line_numbers(tmp_path):
+    from jobs.ingest.records import parse_chunk, plan_chunks
+
+    body = b"".join(b"238011234567%03d,2026-03-02T10:00:00Z,c%d,data,238\r\n" % (i, i) for i in range(500))
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + HEADER + b"\r\n" + body + b"oops\r\n\r\n")
+    whole = _rows(parse_csv(path.read_bytes(), "f.csv", FIELDS))
+    chunks = plan_chunks(path, "csv", chunk_bytes=997)
+    assert len(chunks) > 10
+    assert chunks[0][1] == 0 and chunks[-1][2] == path.stat().st_size
+    pieces = [row for c in chunks for row in _rows(parse_chunk(*c, FIELDS, "csv"))]
+    assert pieces == whole
+    assert [r["line_number"] for r in pieces] == list(range(2, 503))
+    jsonl = tmp_path / "w.jsonl"
+    jsonl.write_bytes(b"".join(b'{"mac": "m%d"}\n' % i for i in range(300)))
+    rows = [r for c in plan_chunks(jsonl, "jsonl", chunk_bytes=500)
+            for r in _rows(parse_chunk(*c, ("mac",), "jsonl"))]
+    assert [r["line_number"] for r in rows] == list(range(1, 301))
+    assert rows[-1]["mac"] == "m299"
