@@ -42,14 +42,15 @@ def _sample(proc: psutil.Process, peaks: dict, stop: threading.Event) -> None:
         time.sleep(0.2)
 
 
-def run(events: int, out: Path) -> dict:
+def run(events: int, out: Path, reuse: bool = False) -> dict:
     lake = out / f"lake-{events}"
-    shutil.rmtree(lake, ignore_errors=True)
     env = dict(os.environ, CDE_LAKE=str(lake), CDE_SPARK_MASTER="local[2]",
                CDE_PSEUDONYM_KEY="bench-key", PYSPARK_PYTHON=sys.executable)
-    people = max(events // 40, 1)
-    subprocess.run([sys.executable, "-m", "jobs", "simulate", "--people", str(people), "--days", "1",
-                    "--start", DAY.isoformat(), "--feeds", "telco"], env=env, check=True, cwd=ROOT)
+    if not (reuse and (lake / "landing" / "telco").is_dir()):
+        shutil.rmtree(lake, ignore_errors=True)
+        people = max(events // 40, 1)
+        subprocess.run([sys.executable, "-m", "jobs", "simulate", "--people", str(people), "--days", "1",
+                        "--start", DAY.isoformat(), "--feeds", "telco"], env=env, check=True, cwd=ROOT)
     lines = sum(max(sum(1 for _ in open(p, "rb")) - 1, 0) for p in (lake / "landing" / "telco").rglob("*.csv"))
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "jobs", "-v", "ingest", "telco", "--date", DAY.isoformat()],
@@ -74,10 +75,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument("--reuse", action="store_true", help="reuse landing files simulated by an earlier run")
     args = parser.parse_args()
-    print(f"telco ingest on local[2], {os.cpu_count()} cores")
+    print(f"telco ingest on local[2], {os.cpu_count()} cores, driver heap "
+          f"{os.environ.get('CDE_SPARK_DRIVER_MEMORY', '2g')}")
     for n in args.events:
-        r = run(n, args.out)
+        r = run(n, args.out, args.reuse)
         print(f"{r['events']:>11,} events  {r['seconds']:7.1f} s  {r['events_per_s']:9,.0f} events/s  "
               f"peak driver (python+JVM) {r['peak_driver_gb']:.2f} GB  python workers "
               f"{r['peak_python_workers_gb']:.2f} GB  all {r['peak_all_gb']:.2f} GB")

@@ -38,7 +38,7 @@ def get_spark(app_name: str = "cde", master: str | None = None) -> SparkSession:
     from pyspark.sql import SparkSession
 
     master = master or os.environ.get("CDE_SPARK_MASTER", "local[*]")
-    shuffle_partitions = os.environ.get("CDE_SHUFFLE_PARTITIONS", "8")
+    shuffle_partitions = os.environ.get("CDE_SHUFFLE_PARTITIONS", "32")  # AQE coalesces small ones
     builder = (
         SparkSession.builder.appName(app_name)
         .master(master)

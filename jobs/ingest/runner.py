@@ -349,7 +349,8 @@ def ingest(
     records = read_records(spark, files, spec.fields, spec.file_format, counter=records_read,
                            optional=spec.optional_fields)
     optouts = opted_out_tokens(spec.name) if spec.identifier else frozenset()
-    classified = classify(spark, spec, records, date, optouts).persist(StorageLevel.MEMORY_AND_DISK)
+    # Disk only: the classified batch is read four times, and must not hold the driver heap (local mode).
+    classified = classify(spark, spec, records, date, optouts).persist(StorageLevel.DISK_ONLY)
     try:
         counts = {r["reason"]: r["count"] for r in classified.groupBy("reason").count().collect()}
         lap("read_classify_count")

@@ -14,7 +14,7 @@ def _rows(frames) -> list[dict]:
     frames = list(frames)
     if not frames:
         return []
-    frame = pd.concat(frames).astype(object)
+    frame = pd.concat([f.to_pandas() for f in frames]).sort_values("line_number").astype(object)
     return frame.where(frame.notna(), None).to_dict("records")
 
 
@@ -114,3 +114,17 @@ def test_chunks_of_a_file_give_the_same_records_and_line_numbers(tmp_path):
             for r in _rows(parse_chunk(*c, ("mac",), "jsonl"))]
     assert [r["line_number"] for r in rows] == list(range(1, 301))
     assert rows[-1]["mac"] == "m299"
+
+
+def test_vectorised_path_equals_the_record_by_record_path(monkeypatch):
+    from jobs.ingest import records
+
+    data = (b"\xef\xbb\xbf" + b"Home_MCC,imsi,event_ts,cell_id,event_type\r\n"
+            + b"".join(b"238, 23801123456%04d ,2026-03-02T10:00:00Z,c%d,data\r\n" % (i, i) for i in range(300))
+            + b"\r\n238,only,three\n" + b"238,x,y,z,w,extra\n" + b"238," + b"9" * 5000 + b",t,c,d\n\n\n")
+    fast = _rows(records.parse_csv(data, "f.csv", FIELDS))
+    monkeypatch.setattr(records, "_fast_csv", lambda *args: None)
+    slow = _rows(records.parse_csv(data, "f.csv", FIELDS))
+    assert fast == slow
+    assert len(fast) == 303 and sum(r["parse_error"] is not None for r in fast) == 3
+    assert fast[0]["imsi"] == "238011234560000" and fast[0]["home_mcc"] == "238"
