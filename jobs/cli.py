@@ -72,13 +72,13 @@ def _cmd_retention(args: argparse.Namespace) -> int:
 
 
 def _cmd_aggregate(args: argparse.Namespace) -> int:
-    from jobs.aggregate.presence import build_presence
+    from jobs.aggregate.silver import build_silver
     from jobs.common.spark import get_spark
 
-    out = build_presence(get_spark("cde-aggregate"), args.date, tuple(args.sources))
+    out = build_silver(get_spark("cde-aggregate"), args.date, tuple(args.sources) if args.sources else None)
     for source, info in out.items():
-        print(f"aggregate {source} {args.date}: bronze v{info['bronze_version']} -> {info['rows']} presence rows "
-              f"(silver/presence v{info['silver_version']})")
+        versions = ", ".join(f"{k.removesuffix('_version')} v{v}" for k, v in info.items() if k.endswith("_version"))
+        print(f"aggregate {source} {args.date}: {info['presence_rows']} presence rows; silver {versions}")
     return 0
 
 
@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("aggregate", help="rebuild silver tables of a local date from bronze")
     p.add_argument("--date", type=_date, required=True)
-    p.add_argument("--sources", nargs="+", default=["telco"])
+    p.add_argument("--sources", nargs="+", default=None, help="default: every feed with a bronze table")
     p.set_defaults(func=_cmd_aggregate)
 
     p = sub.add_parser("publish", help="release and deliver a contract's product for a date window")

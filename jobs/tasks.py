@@ -41,13 +41,13 @@ def ingest_feed(feed: str, date: str) -> dict[str, Any]:
 
 def aggregate_date(date: str, sources: list[str]) -> dict[str, Any]:
     """Rebuild silver presence of one local date."""
-    from jobs.aggregate.presence import build_presence
+    from jobs.aggregate.silver import build_silver
     from jobs.common.spark import get_spark
 
-    out = build_presence(get_spark("cde-aggregate"), dt.date.fromisoformat(date), tuple(sources))
+    out = build_silver(get_spark("cde-aggregate"), dt.date.fromisoformat(date), tuple(sources))
     for source, info in out.items():
         log.info("aggregate %s %s: rows in (bronze v%d), out %d presence rows", source, date,
-                 info["bronze_version"], info["rows"])
+                 info["bronze_version"], info["presence_rows"])
     return out
 
 

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 OPTOUT_SCHEMA = pa.schema([("source", pa.string()), ("token", pa.string()), ("list_name", pa.string()),
                            ("added_at", pa.timestamp("us", tz="UTC"))])
 SOURCES_WITH_IDENTIFIERS = ("telco", "wifi", "ticket")
+SILVER_TABLES = ("presence", "stays", "trips", "anchors")
 
 
 def normalise_identifier(source: str, value: str) -> str:
@@ -96,7 +97,8 @@ def apply_optouts(source: str, identifiers: Iterable[str], list_name: str) -> di
     deleted = {
         f"bronze/{source}_events": _delete_pseudonyms(settings.table_path("bronze", f"{source}_events"), everyone,
                                                       source, False),
-        "silver/presence": _delete_pseudonyms(settings.table_path("silver", "presence"), everyone, source, True),
+        **{f"silver/{name}": _delete_pseudonyms(settings.table_path("silver", name), everyone, source, True)
+           for name in SILVER_TABLES},
         f"quarantine/{source}": _delete_pseudonyms(settings.table_path("quarantine", source), everyone, source,
                                                    False),
     }

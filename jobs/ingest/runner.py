@@ -17,7 +17,6 @@ import dataclasses
 import datetime as dt
 import json
 import logging
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,6 +27,7 @@ import pyarrow as pa
 
 from jobs.common import lake, settings
 from jobs.common.timebins import local_date_column
+from jobs.common.timing import Stopwatch
 from jobs.ingest.pseudonym import key_period, pseudonym_struct
 from jobs.ingest.records import read_records
 
@@ -318,15 +318,7 @@ def ingest(
     from jobs.ingest.quality import validate_accepted
 
     started = dt.datetime.now(dt.timezone.utc)
-    clock = time.perf_counter()
-    timings: dict[str, float] = {}
-
-    def lap(stage: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[stage] = round(now - clock, 2)
-        clock = now
-
+    watch = Stopwatch()
     record: dict[str, Any] = {
         "run_id": f"{spec.name}-{date.isoformat()}-{uuid.uuid4().hex[:12]}", "feed": spec.name,
         "event_date": date, "started_at": started, "files": 0, "records_in": 0, "accepted": 0,
@@ -353,7 +345,7 @@ def ingest(
     classified = classify(spark, spec, records, date, optouts).persist(StorageLevel.DISK_ONLY)
     try:
         counts = {r["reason"]: r["count"] for r in classified.groupBy("reason").count().collect()}
-        lap("read_classify_count")
+        watch.lap("read_classify_count")
         accepted = counts.pop(None, 0)
         quarantined = sum(counts.values())
         records_in = int(records_read.value)
@@ -372,7 +364,7 @@ def ingest(
         if validate:
             outcome = validate_accepted(spec, bronze, date, record["run_id"])
             record.update(expectations=json.dumps(outcome["summary"]), data_docs=outcome["data_docs"])
-            lap("expectations")
+            watch.lap("expectations")
             if outcome["critical_failures"]:
                 raise refuse("critical expectation failed: " + "; ".join(outcome["critical_failures"]))
         bronze = bronze.withColumn("run_id", F.lit(record["run_id"]))
@@ -384,11 +376,11 @@ def ingest(
         record["bronze_version"] = lake.write(
             bronze, settings.table_path("bronze", f"{spec.name}_events"), mode="replace_partitions",
             partition_by=["event_date"], replace=replace)
-        lap("write_bronze")
+        watch.lap("write_bronze")
         record["quarantine_version"] = lake.write(
             quarantine, settings.table_path("quarantine", spec.name), mode="replace_partitions",
             partition_by=["event_date"], replace=replace)
-        lap("write_quarantine")
+        watch.lap("write_quarantine")
     finally:
         classified.unpersist()
     if _released_dates(date):
@@ -400,6 +392,6 @@ def ingest(
     _write_run_record(record)
     log.info("ingest %s %s: %d records in, %d accepted, %d quarantined %s; bronze v%s; seconds %s",
              spec.name, date, record["records_in"], record["accepted"], record["quarantined"],
-             record["quarantined_by_reason"], record["bronze_version"], timings)
-    record["timings"] = timings
+             record["quarantined_by_reason"], record["bronze_version"], watch.laps)
+    record["timings"] = watch.laps
     return record

@@ -88,9 +88,15 @@ def _outside_city(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndar
     return xs[:n], ys[:n]
 
 
-def _inside_city(rng: np.random.Generator, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Clamp points into the city box (a resident's home must be in the city)."""
-    return np.clip(x, CITY_X[0] + 50, CITY_X[1] - 50), np.clip(y, CITY_Y[0] + 50, CITY_Y[1] - 50)
+def _inside_city(rng: np.random.Generator, n: int, centres: np.ndarray, weights: np.ndarray,
+                 spread: float) -> tuple[np.ndarray, np.ndarray]:
+    """Clustered points redrawn until they fall in the city (clamping would pile them on its border)."""
+    xs, ys = np.empty(0), np.empty(0)
+    while len(xs) < n:
+        x, y = _clustered(rng, 2 * n + 10, centres, weights, spread)
+        keep = in_city(x, y)
+        xs, ys = np.concatenate([xs, x[keep]]), np.concatenate([ys, y[keep]])
+    return xs[:n], ys[:n]
 
 
 def make_population(people: int, seed: int, shares: PopulationShares | None = None) -> pd.DataFrame:
@@ -122,11 +128,11 @@ def make_population(people: int, seed: int, shares: PopulationShares | None = No
     work_x, work_y = _clustered(rng, people, WORK_CLUSTERS, WORK_WEIGHTS, 600.0)
 
     res = kinds == "resident"
-    home_x[res], home_y[res] = _inside_city(rng, home_x[res], home_y[res])
+    home_x[res], home_y[res] = _inside_city(rng, int(res.sum()), HOME_CLUSTERS, HOME_WEIGHTS, 900.0)
     outside = (kinds == "commuter") | (kinds == "visitor")
     home_x[outside], home_y[outside] = _outside_city(rng, int(outside.sum()))
     com = kinds == "commuter"
-    work_x[com], work_y[com] = _inside_city(rng, work_x[com], work_y[com])
+    work_x[com], work_y[com] = _inside_city(rng, int(com.sum()), WORK_CLUSTERS, WORK_WEIGHTS, 600.0)
     vis = kinds == "visitor"
     work_x[vis], work_y[vis] = _outside_city(rng, int(vis.sum()))
     tour = kinds == "tourist"

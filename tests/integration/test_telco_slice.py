@@ -21,7 +21,7 @@ CONTRACT = "kk-inner-city-presence"
 
 @pytest.fixture(scope="module")
 def slice_run(spark, tmp_path_factory):
-    from jobs.aggregate.presence import build_presence
+    from jobs.aggregate.silver import build_silver
     from jobs.ingest.runner import ingest
     from jobs.ingest.telco import SPEC
     from jobs.publish.contracts import find_contract
@@ -33,7 +33,7 @@ def slice_run(spark, tmp_path_factory):
         mp.setenv("CDE_LAKE", str(root))
         simulate(1500, 1, DAY, seed=11, events_per_person=25)
         ingested = ingest(spark, SPEC, DAY)
-        build_presence(spark, DAY)
+        build_silver(spark, DAY, ("telco",))
         contract = find_contract(CONTRACT)
         first = publish(spark, contract, DAY)
         second = publish(spark, contract, DAY)

@@ -25,11 +25,11 @@ def _telco(day: dt.date) -> str:
 
 
 def test_optout_deletes_existing_rows_and_excludes_future_records(spark, lake_root, landed):
-    from jobs.aggregate.presence import build_presence
+    from jobs.aggregate.silver import build_silver
 
     landed("telco", "t.csv", _telco(DAY))
     ingest(spark, FEEDS["telco"], DAY)
-    build_presence(spark, DAY)
+    build_silver(spark, DAY, ("telco",))
     bronze_path = settings.table_path("bronze", "telco_events")
     assert lake.read(spark, bronze_path).select("pseudo_id").distinct().count() == 2
 
