@@ -410,6 +410,13 @@ def append_arrow(
     return DeltaTable(root).version()
 
 
+def create_arrow(path: str | Path, data: pa.Table, *, partition_by: Sequence[str] = ()) -> int:
+    """Create a small table holding ``data``; fails (any error) when another writer created it first."""
+    root = str(Path(path).resolve())
+    write_deltalake(root, data, mode="error", partition_by=list(partition_by) or None)
+    return DeltaTable(root).version()
+
+
 def overwrite_arrow(path: str | Path, data: pa.Table, *, predicate: str | None = None,
                     partition_by: Sequence[str] = ()) -> int:
     """Replace a small table, or the rows matching ``predicate`` (e.g. ``"delivery_id = 'x'"``), in one commit."""

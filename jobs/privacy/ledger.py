@@ -25,6 +25,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import math
 import random
 import time
 import uuid
@@ -45,7 +46,7 @@ SCHEMA = pa.schema([
     ("sources", pa.string()), ("unit", pa.string()),
     ("window_start", pa.date32()), ("window_end", pa.date32()),
     ("epsilon", pa.float64()), ("delta", pa.float64()), ("rho", pa.float64()),
-    ("mechanism", pa.string()), ("sensitivity", pa.int64()),
+    ("mechanism", pa.string()), ("sensitivity", pa.int64()), ("lookback_days", pa.int64()),
     ("message", pa.string()), ("prev_hash", pa.string()), ("row_hash", pa.string()),
 ])
 GENESIS = "0" * 64
@@ -82,6 +83,9 @@ class Spend:
         The L1 (geometric) or L2 (discrete Gaussian) bound the noise was scaled to.
     budget_epsilon_per_period : float
         The contract's budget per accounting window.
+    lookback_days : int
+        Days before ``window_start`` whose data reaches the release (anchors, segments): the release counts in
+        every window that overlaps ``[window_start - lookback_days, window_end)``.
     """
 
     contract_id: str
@@ -97,6 +101,7 @@ class Spend:
     mechanism: str
     sensitivity: int
     budget_epsilon_per_period: float
+    lookback_days: int = 0
 
 
 def ledger_path():
@@ -155,7 +160,8 @@ def _windows_touching(start: dt.date, end: dt.date, period_days: int) -> list[tu
 def _spent_in(entries: pd.DataFrame, window: tuple[dt.date, dt.date]) -> tuple[float, float]:
     if entries.empty:
         return 0.0, 0.0
-    starts = pd.to_datetime(entries["window_start"]).dt.date
+    lookback = pd.to_timedelta(entries["lookback_days"].fillna(0).astype(int), unit="D")
+    starts = (pd.to_datetime(entries["window_start"]) - lookback).dt.date
     ends = pd.to_datetime(entries["window_end"]).dt.date
     overlap = (starts < window[1]) & (ends > window[0])
     return float(entries.loc[overlap, "epsilon"].sum()), float(entries.loc[overlap, "delta"].sum())
@@ -168,7 +174,8 @@ def check(entries: pd.DataFrame, spend: Spend, period_days: int = settings.ACCOU
     ``period_days`` days the release overlaps.
     """
     spends = entries[entries["kind"] == "spend"] if not entries.empty else entries
-    windows = _windows_touching(spend.window_start, spend.window_end, period_days)
+    windows = _windows_touching(spend.window_start - dt.timedelta(days=spend.lookback_days), spend.window_end,
+                                period_days)
     contract_spends = spends[spends["contract_id"] == spend.contract_id] if not spends.empty else spends
     event_level = spend.unit == "event"
     same_class = spends[(spends["unit"] == "event") == event_level] if not spends.empty else spends
@@ -203,11 +210,26 @@ def _new_row(entries: pd.DataFrame, spend: Spend, kind: str, message: str | None
         "release_id": spend.release_id, "sources": ",".join(spend.sources), "unit": spend.unit,
         "window_start": spend.window_start, "window_end": spend.window_end,
         "epsilon": float(cost.epsilon), "delta": float(cost.delta), "rho": float(cost.rho),
-        "mechanism": spend.mechanism, "sensitivity": int(spend.sensitivity), "message": message,
+        "mechanism": spend.mechanism, "sensitivity": int(spend.sensitivity),
+        "lookback_days": int(spend.lookback_days), "message": message,
         "prev_hash": prev,
     }
     row["row_hash"] = _row_hash(row)
     return row
+
+
+def _ensure_ledger(path) -> None:
+    """Create the (empty) ledger table once, so every spend is an append checked against a read version.
+
+    Concurrent creators may both commit an empty table version; that is harmless, unlike two first rows.
+    """
+    if lake.exists(path):
+        return
+    try:
+        lake.create_arrow(path, SCHEMA.empty_table())
+    except Exception:  # another process created it first
+        if not lake.exists(path):
+            raise
 
 
 def record_spend(spend: Spend) -> dict[str, Any]:
@@ -229,26 +251,19 @@ def record_spend(spend: Spend) -> dict[str, Any]:
         The spend does not fit; a ``refusal`` row was recorded and nothing was spent.
     """
     path = ledger_path()
+    _ensure_ledger(path)
     for attempt in range(MAX_ATTEMPTS):
         read_version = lake.version(path)
-        entries = read_entries(read_version) if read_version is not None else read_entries()
-        if read_version is not None:
-            verify_chain(entries)
+        entries = read_entries(read_version)
+        verify_chain(entries)
         reason = check(entries, spend)
         row = _new_row(entries, spend, "refusal" if reason else "spend", reason)
         table = pa.Table.from_pylist([row], schema=SCHEMA)
         try:
-            if read_version is None:
-                lake.append_arrow(path, table, max_commit_retries=0)
-            else:
-                lake.append_arrow(path, table, max_commit_retries=0, read_version=read_version)
+            lake.append_arrow(path, table, max_commit_retries=0, read_version=read_version)
         except CommitFailedError:
             time.sleep(random.uniform(0.01, 0.05) * min(attempt + 1, 10))  # jitter, not privacy noise
             continue
-        except Exception as exc:  # the first commit of a new table can race too
-            if read_version is None and lake.exists(path):
-                continue
-            raise exc
         if reason:
             log.warning("ledger refusal: %s", reason)
             raise BudgetExceeded(reason)
@@ -268,13 +283,20 @@ def summary(contract_id: str, budget_epsilon_per_period: float, window_start: dt
     same_class = spends[(spends["unit"] == "event") == event_level] if not spends.empty else spends
     contract = spends[spends["contract_id"] == contract_id] if not spends.empty else spends
     eps_cap = settings.CAMERA_EPSILON_CAP if event_level else settings.GLOBAL_EPSILON_CAP
-    worst = {"contract_epsilon_spent": 0.0, "global_epsilon_spent": 0.0, "global_delta_spent": 0.0}
+    worst = {"contract_epsilon_spent": 0.0, "global_epsilon_spent": 0.0, "global_delta_spent": 0.0,
+             "global_rho_spent": 0.0}
     for window in _windows_touching(window_start, window_end, period_days):
         c_eps, _ = _spent_in(contract, window)
         g_eps, g_delta = _spent_in(same_class, window)
         worst["contract_epsilon_spent"] = max(worst["contract_epsilon_spent"], c_eps)
         worst["global_epsilon_spent"] = max(worst["global_epsilon_spent"], g_eps)
         worst["global_delta_spent"] = max(worst["global_delta_spent"], g_delta)
+        if not same_class.empty:
+            lookback = pd.to_timedelta(same_class["lookback_days"].fillna(0).astype(int), unit="D")
+            starts = (pd.to_datetime(same_class["window_start"]) - lookback).dt.date
+            ends = pd.to_datetime(same_class["window_end"]).dt.date
+            rho = float(same_class.loc[(starts < window[1]) & (ends > window[0]), "rho"].sum())
+            worst["global_rho_spent"] = max(worst["global_rho_spent"], rho)
     return {
         **worst,
         "contract_epsilon_budget": budget_epsilon_per_period,
@@ -284,4 +306,11 @@ def summary(contract_id: str, budget_epsilon_per_period: float, window_start: dt
         "global_delta_cap": settings.GLOBAL_DELTA_CAP,
         "global_delta_left": max(settings.GLOBAL_DELTA_CAP - worst["global_delta_spent"], 0.0),
         "period_days": period_days,
+        # Tighter figure beside the basic one: zCDP rho converted at the global delta (DESIGN.md section 6).
+        "global_epsilon_zcdp": zcdp_epsilon(worst["global_rho_spent"], settings.GLOBAL_DELTA_CAP),
     }
+
+
+def zcdp_epsilon(rho: float, delta: float) -> float:
+    """(epsilon, delta) of a rho-zCDP total: ``epsilon = rho + 2 sqrt(rho ln(1/delta))``."""
+    return rho + 2 * math.sqrt(rho * math.log(1 / delta)) if rho > 0 else 0.0

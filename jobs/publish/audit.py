@@ -210,6 +210,9 @@ text-align: left; vertical-align: top; }} th {{ background: #f4f4f4; }}
                                 f"{b['global_epsilon_cap']:g}"),
          ("global delta cap", f"spent {b['global_delta_spent']:g}, left {b['global_delta_left']:g} of "
                               f"{b['global_delta_cap']:g}"),
+         ("global epsilon, tighter zCDP figure",
+          f"{b['global_epsilon_zcdp']:.3g} (rho {b['global_rho_spent']:.3g} at delta {b['global_delta_cap']:g}); "
+          "the cap is checked on the basic sum"),
          ("yearly ceiling (contract / global)", f"{p['yearly_epsilon_ceiling_contract']:g} / "
                                                 f"{p['yearly_epsilon_ceiling_global']:g}"),
          ("composition", p['composition']), ("guarantee", p['guarantee'])])}

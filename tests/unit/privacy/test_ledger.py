@@ -75,3 +75,19 @@ def test_an_edited_row_breaks_the_chain(lake_root):
     # And nothing more can be spent on a tampered ledger.
     with pytest.raises(ledger.LedgerTampered):
         ledger.record_spend(_spend(4))
+
+
+def test_a_lookback_widens_the_windows_a_release_counts_in(lake_root):
+    # Spends on 2, 3 and 4 March fill the budget of 3 in every 30-day window holding one of those days.
+    for day in (2, 3, 4):
+        ledger.record_spend(_spend(day))
+    # A release of 5 April whose data reaches back 2 days (to 3 April) shares no window with 4 March: it fits.
+    ledger.record_spend(dataclasses.replace(_spend(2), release_id="april", window_start=dt.date(2026, 4, 5),
+                                            window_end=dt.date(2026, 4, 6), lookback_days=2))
+    # With a 14-day look-back its data reaches 22 March, inside a window that also holds 2-4 March: refused.
+    with pytest.raises(ledger.BudgetExceeded):
+        ledger.record_spend(dataclasses.replace(_spend(2), release_id="april2", window_start=dt.date(2026, 4, 5),
+                                                window_end=dt.date(2026, 4, 6), lookback_days=14))
+    summary = ledger.summary("c1", 3.0, dt.date(2026, 3, 2), dt.date(2026, 3, 3))
+    assert summary["global_rho_spent"] == pytest.approx(1.5)
+    assert summary["global_epsilon_zcdp"] == pytest.approx(ledger.zcdp_epsilon(1.5, 1e-6))

@@ -1,0 +1,74 @@
+"""Derived products: post-processing of a stored release, with no new spend.
+
+A buyer product is either a release made for it or derived from an existing release by summing its noisy
+values. Summing is valid only for additive metrics (events, trips, person-bin presences, camera counts):
+distinct people of a coarser cell or a longer bin are not the sum of finer ones (one person is in several
+children), so they need their own release. The contract's epsilon is a ceiling the source release must
+respect. Summing multiplies noise (the sum of n cells has sqrt(n) times the spread): release at the cuts
+contracts actually use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import h3
+import pandas as pd
+
+from jobs.common.h3cells import cell_to_int, int_to_cell
+
+ADDITIVE_METRICS = ("footfall", "od_trips", "camera_count", "dwell_minutes")
+
+
+class DerivationRefused(ValueError):
+    """A product that cannot be derived from this release without new spend."""
+
+
+def derive_from_release(release: pd.DataFrame, metric: str, *, h3_resolution: int | None = None,
+                        cells: Iterable[str] | None = None, bin_minutes: int | None = None,
+                        release_epsilon: float, contract_epsilon: float) -> pd.DataFrame:
+    """Sum a stored release's noisy values into a coarser cut (parents, a buyer's cells, longer bins).
+
+    Parameters
+    ----------
+    release : pandas.DataFrame
+        Rows of ``gold/releases`` (``h3_cell`` as int64, ``bin_start``, ``bin_minutes``, ``value``).
+    metric : str
+        The release's metric; must be additive unless the cut is unchanged.
+    h3_resolution : int, optional
+        Coarser resolution to sum into.
+    cells : iterable of str, optional
+        Cells (at the release's resolution) the buyer's area keeps; others are dropped before summing.
+    bin_minutes : int, optional
+        Longer bins to sum into (a whole multiple of the release's bins, aligned to hours or local days).
+    release_epsilon, contract_epsilon : float
+        The release's epsilon must not exceed the contract's.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``h3_cell, bin_start, bin_minutes, value`` at the derived cut.
+    """
+    if release_epsilon > contract_epsilon + 1e-12:
+        raise DerivationRefused(f"the release spent epsilon {release_epsilon:g}, above the contract's "
+                                f"{contract_epsilon:g}")
+    frame = release[["h3_cell", "bin_start", "bin_minutes", "value"]].copy()
+    if cells is not None:
+        keep = {cell_to_int(c) for c in cells}
+        frame = frame[frame["h3_cell"].isin(keep)]
+    coarser = h3_resolution is not None and h3_resolution < h3.get_resolution(int_to_cell(frame["h3_cell"].iloc[0]))
+    longer = bin_minutes is not None and bin_minutes > int(frame["bin_minutes"].iloc[0])
+    if (coarser or longer) and metric not in ADDITIVE_METRICS:
+        raise DerivationRefused(
+            f"{metric} is not additive: a coarser cell or a longer bin needs its own release (one person is "
+            "in several children)")
+    if coarser:
+        frame["h3_cell"] = [cell_to_int(h3.cell_to_parent(int_to_cell(c), h3_resolution)) for c in frame["h3_cell"]]
+    if longer:
+        if bin_minutes == 1440:
+            local = frame["bin_start"].dt.tz_localize("UTC").dt.tz_convert("Europe/Copenhagen").dt.floor("D")
+            frame["bin_start"] = local.dt.tz_convert("UTC").dt.tz_localize(None)
+        else:
+            frame["bin_start"] = frame["bin_start"].dt.floor(f"{bin_minutes}min")
+        frame["bin_minutes"] = bin_minutes
+    return frame.groupby(["h3_cell", "bin_start", "bin_minutes"], as_index=False)["value"].sum()

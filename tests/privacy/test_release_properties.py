@@ -1,0 +1,125 @@
+"""Release-level properties: threshold ratio, bounded sensitivity, partition selection, derivation, canary."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import h3
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import beta
+
+from jobs.common.h3cells import cell_to_int
+from jobs.privacy.derive import DerivationRefused, derive_from_release
+from jobs.privacy.noise import add_discrete_noise
+from jobs.privacy.partition_selection import selection_threshold
+from jobs.privacy.threshold import apply_k_threshold
+
+DRAWS = 300_000
+
+
+def _cp(successes: int, n: int, alpha: float) -> tuple[float, float]:
+    low = beta.ppf(alpha / 2, successes, n - successes + 1) if successes else 0.0
+    high = beta.ppf(1 - alpha / 2, successes + 1, n - successes) if successes < n else 1.0
+    return low, high
+
+
+@pytest.mark.slow
+def test_release_probability_at_k_minus_1_and_k_stays_within_e_epsilon():
+    epsilon, k = 1.0, 10
+    released = {}
+    for n in (k - 1, k):
+        noisy = add_discrete_noise(np.full(DRAWS, n, dtype=np.int64), epsilon, 1)
+        table = apply_k_threshold(pd.DataFrame({"value": noisy}), k)
+        released[n] = int((~table["suppressed"]).sum())
+    lo_k, _ = _cp(released[k], DRAWS, 1e-4)
+    _, hi_km1 = _cp(released[k - 1], DRAWS, 1e-4)
+    # Lower confidence bound of the ratio; the true ratio is about e^epsilon, never above.
+    assert lo_k / hi_km1 <= math.exp(epsilon)
+    assert released[k] > released[k - 1]
+
+
+@pytest.mark.spark
+def test_one_maximal_person_changes_at_most_l0_cells_by_at_most_one(spark):
+    from jobs.aggregate.metrics import unique_people
+    from jobs.privacy.bounding import bound_distinct_pairs
+
+    day, l0 = dt.date(2026, 3, 2), 6
+    cells = [cell_to_int(c) for c in sorted(h3.grid_disk(h3.latlng_to_cell(55.676, 12.568, 9), 2))]
+    bins = [dt.datetime(2026, 3, 2, h) for h in range(6)]
+    rng = np.random.default_rng(5)  # test data, not privacy code
+    base = [(int(p), "telco", day, int(rng.choice(cells)), bins[int(rng.integers(0, 6))]) for p in range(200)
+            for _ in range(5)]
+    maximal = [(10_000, "telco", day, c, b) for c in cells for b in bins]  # touches every pair
+    schema = "pseudo_id long, source string, event_date date, h3_cell long, bin_start timestamp"
+    without = unique_people(bound_distinct_pairs(spark.createDataFrame(base, schema), l0)).toPandas()
+    with_p = unique_people(bound_distinct_pairs(spark.createDataFrame(base + maximal, schema), l0)).toPandas()
+    # Everyone else has at most 5 pairs (< L0), so only the maximal person is cut by bounding.
+    merged = with_p.merge(without, on=["h3_cell", "bin_start"], how="outer", suffixes=("_with", "_without")).fillna(0)
+    diff = merged["value_with"] - merged["value_without"]
+    assert diff.between(0, 1).all()          # each released cell moves by at most the per-cell sensitivity
+    assert int((diff != 0).sum()) == l0      # and at most L0 cells move
+
+
+def test_partition_selection_threshold_limits_a_singletons_release_to_delta_over_l0():
+    epsilon, delta, l0 = 1.0, 0.01, 2
+    tau = selection_threshold(epsilon, delta, l0)
+    noisy = add_discrete_noise(np.ones(DRAWS, dtype=np.int64), epsilon, l0)
+    released = int((noisy >= tau).sum())
+    low, _ = _cp(released, DRAWS, 1e-4)
+    assert low <= delta / l0
+    # A busy pair is selected almost always.
+    busy = add_discrete_noise(np.full(10_000, tau + 40, dtype=np.int64), epsilon, l0)
+    assert (busy >= tau).mean() > 0.99
+    assert selection_threshold(1.0, 1e-6, 4) > selection_threshold(1.0, 1e-3, 4)
+
+
+def _release(values: dict[int, int], epsilon: float) -> pd.DataFrame:
+    cells = list(values)
+    noisy = add_discrete_noise(np.array([values[c] for c in cells], dtype=np.int64), epsilon, 1)
+    return pd.DataFrame({"h3_cell": cells, "bin_start": pd.Timestamp("2026-03-02 07:00"), "bin_minutes": 60,
+                         "value": noisy})
+
+
+def test_derivation_refuses_distinct_people_at_a_coarser_cut_and_a_too_large_release_epsilon():
+    parent = h3.latlng_to_cell(55.676, 12.568, 8)
+    children = [cell_to_int(c) for c in sorted(h3.cell_to_children(parent, 9))]
+    release = _release(dict.fromkeys(children, 30), 1.0)
+    with pytest.raises(DerivationRefused, match="not additive"):
+        derive_from_release(release, "unique_people", h3_resolution=8, release_epsilon=1, contract_epsilon=1)
+    with pytest.raises(DerivationRefused, match="not additive"):
+        derive_from_release(release, "unique_people", bin_minutes=1440, release_epsilon=1, contract_epsilon=1)
+    with pytest.raises(DerivationRefused, match="above the contract"):
+        derive_from_release(release, "footfall", h3_resolution=8, release_epsilon=2, contract_epsilon=1)
+    summed = derive_from_release(release, "footfall", h3_resolution=8, release_epsilon=1, contract_epsilon=1)
+    assert len(summed) == 1 and summed["value"].iloc[0] == release["value"].sum()
+    day = derive_from_release(release, "footfall", bin_minutes=1440, release_epsilon=1, contract_epsilon=1)
+    assert set(day["bin_start"]) == {pd.Timestamp("2026-03-01 23:00")}   # local midnight of 2 March
+
+
+@pytest.mark.slow
+def test_differencing_two_overlapping_products_gives_no_advantage_beyond_dp():
+    """Two buyers' areas differ by one cell holding one planted person; both products are derived from one
+    release. An attacker who subtracts them learns only that cell's noisy value."""
+    epsilon, trials = 1.0, 2_000
+    parent = h3.latlng_to_cell(55.676, 12.568, 8)
+    children = sorted(h3.cell_to_children(parent, 9))
+    planted_cell = children[0]
+    area_a, area_b = children, children[1:]
+    wins = 0
+    for trial in range(trials):
+        present = trial % 2 == 0
+        values = {cell_to_int(c): 20 for c in children}
+        values[cell_to_int(planted_cell)] += 1 if present else 0
+        release = _release(values, epsilon)
+        a = derive_from_release(release, "footfall", cells=area_a, h3_resolution=8, release_epsilon=epsilon,
+                                contract_epsilon=epsilon)["value"].sum()
+        b = derive_from_release(release, "footfall", cells=area_b, h3_resolution=8, release_epsilon=epsilon,
+                                contract_epsilon=epsilon)["value"].sum()
+        guess = (a - b) >= 21  # the best threshold between 20 and 21
+        wins += guess == present
+    bound = math.exp(epsilon) / (1 + math.exp(epsilon))   # best possible accuracy under epsilon-DP
+    low, _ = _cp(wins, trials, 1e-3)
+    assert low <= bound
