@@ -107,7 +107,7 @@ def build_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
             "rows": int(len(product)),
             "released": int((~product["suppressed"]).sum()),
             "suppressed": int(product["suppressed"].sum()),
-            "cells": int(product["h3_cell"].nunique()),
+            "cells": int(product["h3_cell" if "h3_cell" in product else "origin_h3"].nunique()),
             "bins": int(product["bin_start"].nunique()),
         },
     }
@@ -115,7 +115,10 @@ def build_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
 
 def _svg_map(product: pd.DataFrame, width: int = 640, height: int = 520) -> str:
     """An inline SVG of the area's cells: colour by the largest released value, grey when all suppressed."""
-    per_cell = product.groupby("h3_cell").agg(top=("value", "max"), released=("suppressed", lambda s: (~s).sum()))
+    if product.empty:
+        return "<p>No rows in this delivery.</p>"
+    place = "h3_cell" if "h3_cell" in product else "origin_h3"  # OD products: mapped by origin
+    per_cell = product.groupby(place).agg(top=("value", "max"), released=("suppressed", lambda s: (~s).sum()))
     rings = {cell: cell_polygon(cell) for cell in per_cell.index}
     lons = [p[0] for ring in rings.values() for p in ring]
     lats = [p[1] for ring in rings.values() for p in ring]

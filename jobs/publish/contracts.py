@@ -135,6 +135,13 @@ def _semantic_errors(terms: dict, area: dict | None, roles: list, where: str) ->
         errors.append(f"{where}: {field}.delta: {delta} exceeds the global cap {settings.GLOBAL_DELTA_CAP}")
     if terms.get("mechanism") == "gaussian_discrete" and not delta:
         errors.append(f"{where}: {field}.delta: gaussian_discrete needs a delta above 0")
+    if "od_trips" in terms["metrics"] and not delta:
+        errors.append(f"{where}: {field}.delta: od_trips uses DP partition selection, which needs a delta above 0")
+    if "od_trips" in terms["metrics"] and len(terms["metrics"]) > 1:
+        errors.append(f"{where}: {field}.metrics: od_trips is a product of its own (origin, destination), not "
+                      "combined with cell metrics")
+    if "camera" in terms["sources"] and set(terms["metrics"]) - {"camera_count"}:
+        errors.append(f"{where}: {field}.sources: camera counts carry no identity; only camera_count uses them")
     if not croniter.is_valid(terms["schedule"]):
         errors.append(f"{where}: {field}.schedule: {terms['schedule']!r} is not a valid cron expression")
     approvers = {r.get("supplier") for r in roles if r.get("role") == "supplier_approver"}

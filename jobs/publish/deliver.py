@@ -21,6 +21,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import h3
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,6 +30,7 @@ from jobs.common import lake, settings
 from jobs.common.h3cells import cell_polygon, int_to_cell
 from jobs.common.timebins import local_iso
 from jobs.privacy.noise import noise_scale
+from jobs.privacy.partition_selection import selection_threshold
 from jobs.privacy.release import make_release, plan_for, read_release
 from jobs.privacy.threshold import apply_k_threshold
 
@@ -39,11 +41,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PRODUCT_SCHEMA = pa.schema([
-    ("delivery_id", pa.string()), ("h3_cell", pa.string()), ("bin_start", pa.string()),
-    ("bin_minutes", pa.int32()), ("metric", pa.string()), ("value", pa.int64()), ("suppressed", pa.bool_()),
-])
-FILE_COLUMNS = ["h3_cell", "bin_start", "bin_minutes", "metric", "value", "suppressed"]
+COLUMN_TYPES = {
+    "delivery_id": pa.string(), "h3_cell": pa.string(), "origin_h3": pa.string(), "destination_h3": pa.string(),
+    "bin_start": pa.string(), "bin_minutes": pa.int32(), "segment": pa.string(), "country": pa.string(),
+    "mode": pa.string(), "metric": pa.string(), "value": pa.int64(), "suppressed": pa.bool_(),
+}
+
+
+def file_columns(od: bool, segments: tuple[str, ...] = ()) -> list[str]:
+    """Columns of a product file (DESIGN.md section 9): cells or origin/destination, bins, segments, values."""
+    places = ["origin_h3", "destination_h3"] if od else ["h3_cell"]
+    return [*places, "bin_start", "bin_minutes", *segments, "metric", "value", "suppressed"]
+
+
+def _schema(columns: list[str]) -> pa.Schema:
+    return pa.schema([(c, COLUMN_TYPES[c]) for c in columns])
 
 
 def delivery_id(contract: Contract, window_start: dt.date, window_end: dt.date) -> str:
@@ -52,7 +64,8 @@ def delivery_id(contract: Contract, window_start: dt.date, window_end: dt.date) 
     return f"{window_start:%Y%m%d}-{window_end:%Y%m%d}-v{contract.version}-{digest[:8]}"
 
 
-def build_product(release: pa.Table, k: int, delivery: str) -> pd.DataFrame:
+def build_product(release: pa.Table, k: int, delivery: str, segments: tuple[str, ...] = (),
+                  od: bool = False) -> pd.DataFrame:
     """Turn a stored release into the buyer's long table: hex cells, local bins, k-threshold applied.
 
     Parameters
@@ -63,19 +76,28 @@ def build_product(release: pa.Table, k: int, delivery: str) -> pd.DataFrame:
         The contract's threshold, applied to the noisy values.
     delivery : str
         Delivery id written on every row.
+    segments : tuple of str
+        Segment columns of the product (``segment``, ``country``, ``mode``).
+    od : bool
+        An origin-destination product (``origin_h3``, ``destination_h3``).
 
     Returns
     -------
     pandas.DataFrame
-        Columns of ``PRODUCT_SCHEMA``, sorted by bin and cell.
+        ``delivery_id`` and the ``file_columns``, sorted by bin and place.
     """
     frame = release.to_pandas()
-    product = apply_k_threshold(frame[["h3_cell", "bin_start", "bin_minutes", "metric", "value"]], k)
-    product["h3_cell"] = [int_to_cell(c) for c in product["h3_cell"]]
-    product = product.sort_values(["bin_start", "h3_cell"]).reset_index(drop=True)
+    product = apply_k_threshold(frame, k)
+    if od:
+        product["origin_h3"] = [int_to_cell(c) for c in product["h3_cell"]]
+        product["destination_h3"] = [int_to_cell(c) for c in product["destination_h3"]]
+    else:
+        product["h3_cell"] = [int_to_cell(c) for c in product["h3_cell"]]
+    columns = file_columns(od, segments)
+    product = product.sort_values(["bin_start", *columns[: 2 if od else 1], *segments]).reset_index(drop=True)
     product["bin_start"] = [local_iso(ts.to_pydatetime()) for ts in product["bin_start"]]
     product.insert(0, "delivery_id", delivery)
-    return product
+    return product[["delivery_id", *columns]]
 
 
 def _sha256(path: Path) -> str:
@@ -86,34 +108,38 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _geojson(product: pd.DataFrame) -> dict:
+def _geojson(product: pd.DataFrame, columns: list[str]) -> dict:
+    """Cells as polygons, OD pairs as lines between cell centres; every column as a property."""
     features = []
-    for row in product[FILE_COLUMNS].itertuples(index=False):
-        features.append({
-            "type": "Feature",
-            "geometry": {"type": "Polygon", "coordinates": [cell_polygon(row.h3_cell)]},
-            "properties": {"h3_cell": row.h3_cell, "bin_start": row.bin_start, "bin_minutes": int(row.bin_minutes),
-                           "metric": row.metric, "value": None if pd.isna(row.value) else int(row.value),
-                           "suppressed": bool(row.suppressed)},
-        })
+    for row in product[columns].to_dict("records"):
+        if "origin_h3" in row:
+            a_lat, a_lng = h3.cell_to_latlng(row["origin_h3"])
+            b_lat, b_lng = h3.cell_to_latlng(row["destination_h3"])
+            geometry = {"type": "LineString", "coordinates": [[a_lng, a_lat], [b_lng, b_lat]]}
+        else:
+            geometry = {"type": "Polygon", "coordinates": [cell_polygon(row["h3_cell"])]}
+        props = {k: (None if pd.isna(v) else (int(v) if k in ("value", "bin_minutes") else
+                                              bool(v) if k == "suppressed" else v)) for k, v in row.items()}
+        features.append({"type": "Feature", "geometry": geometry, "properties": props})
     return {"type": "FeatureCollection", "features": features}
 
 
 def write_files(product: pd.DataFrame, folder: Path, formats: tuple[str, ...]) -> list[dict[str, Any]]:
     """Write the product files into ``folder`` and return their manifest entries (name, sha256, rows)."""
-    table = pa.Table.from_pandas(product[FILE_COLUMNS], schema=PRODUCT_SCHEMA.remove(0), preserve_index=False)
+    columns = [c for c in product.columns if c != "delivery_id"]
+    table = pa.Table.from_pandas(product[columns], schema=_schema(columns), preserve_index=False)
     written = []
     if "parquet" in formats:
         pq.write_table(table, folder / "data.parquet")
         written.append(("data.parquet", len(product)))
     if "csv" in formats:
         # Suppressed values are empty fields, never 0.
-        csv_frame = product[FILE_COLUMNS].assign(
+        csv_frame = product[columns].assign(
             suppressed=product["suppressed"].map({True: "true", False: "false"}))
         csv_frame.to_csv(folder / "data.csv", index=False, na_rep="", lineterminator="\n")
         written.append(("data.csv", len(product)))
     if "geojson" in formats:
-        (folder / "data.geojson").write_text(json.dumps(_geojson(product)))
+        (folder / "data.geojson").write_text(json.dumps(_geojson(product, columns)))
         written.append(("data.geojson", len(product)))
     return [{"name": name, "sha256": _sha256(folder / name), "rows": rows} for name, rows in written]
 
@@ -147,11 +173,12 @@ def publish(spark: SparkSession, contract: Contract, window_start: dt.date,
         plan = plan_for(contract, metric, window_start, window_end)
         release = make_release(spark, plan)
         releases.append((plan, release))
-        products.append(build_product(read_release(plan.release_id), contract.k, delivery))
+        products.append(build_product(read_release(plan.release_id), contract.k, delivery, plan.segments,
+                                      od=plan.metric == "od_trips"))
     product = pd.concat(products, ignore_index=True)
 
     gold_path = settings.table_path("gold", contract.id)
-    gold_table = pa.Table.from_pandas(product, schema=PRODUCT_SCHEMA, preserve_index=False)
+    gold_table = pa.Table.from_pandas(product, schema=_schema(list(product.columns)), preserve_index=False)
     if lake.exists(gold_path):
         gold_version = lake.overwrite_arrow(gold_path, gold_table, predicate=f"delivery_id = '{delivery}'",
                                             partition_by=["delivery_id"])
@@ -164,8 +191,9 @@ def publish(spark: SparkSession, contract: Contract, window_start: dt.date,
     staging.mkdir(parents=True)
     files = write_files(product, staging, contract.formats)
     first_plan = releases[0][0]
+    gaussian = first_plan.mechanism == "gaussian_discrete"
     noise = noise_scale(first_plan.epsilon, first_plan.sensitivity, first_plan.mechanism,
-                        first_plan.delta or None)
+                        first_plan.delta if gaussian else None)
     manifest = {
         "contract_id": contract.id,
         "contract_version": contract.version,
@@ -182,8 +210,11 @@ def publish(spark: SparkSession, contract: Contract, window_start: dt.date,
             "max_cells_per_day": contract.max_cells_per_day, "sensitivity_l1": first_plan.sensitivity,
             "noise_scale": noise["scale"], "ci95_half_width": noise["ci95_half_width"],
             "guarantee": "no released value is below k after noise; suppressed values are null",
+            **({"partition_selection_threshold": selection_threshold(first_plan.epsilon, first_plan.delta,
+                                                                    first_plan.sensitivity)}
+               if first_plan.metric == "od_trips" else {}),
         },
-        "columns": FILE_COLUMNS,
+        "columns": [c for c in product.columns if c != "delivery_id"],
     }
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
     if outbox.exists():
