@@ -21,7 +21,7 @@ from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task
 FEEDS = ("telco", "wifi", "camera", "ticket")
 
 
-def create_ingest_dag(*, feed: str, schedule: str = "0 3 * * *"):
+def create_ingest_dag(*, feed: str, schedule: str = "0 0 * * *"):
     """Build the ``ingest_<feed>`` DAG (one factory, called once per feed)."""
 
     @dag(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from jobs.common import settings
 
-DAG_ID = "cde_telco_slice"
+DAG_ID = "cde_daily"
 
 
 def _airflow_env() -> dict[str, str]:
@@ -38,11 +38,12 @@ def run_demo(people: int, date: dt.date, seed: int) -> int:
     started = time.monotonic()
     sim = simulate(people, 1, date, seed)
     events = sum(sim["events"].values())
-    print(f"[demo] simulated {events} telco events of {people} people on {date} into "
-          f"{settings.landing_path('telco', date.isoformat())}")
+    counts = ", ".join(f"{sum(v.values())} {feed}" for feed, v in sim["records"].items())
+    print(f"[demo] simulated {people} people on {date}: {counts} records in {settings.lake_root() / 'landing'}")
     env = _airflow_env()
     ensure_airflow_db(env)
-    print(f"[demo] running DAG {DAG_ID} for {date} through Airflow (airflow dags test) ...")
+    print(f"[demo] running DAG {DAG_ID} for {date} through Airflow (airflow dags test): 4 feeds, silver, "
+          "every contract ...")
     airflow = str(Path(sys.executable).parent / "airflow")
     logical = dt.datetime.combine(date, dt.time(), tzinfo=settings.LOCAL_TZ).isoformat()
     proc = subprocess.run([airflow, "dags", "test", DAG_ID, logical, "--conf", json.dumps({"date": date.isoformat()})],
@@ -59,23 +60,26 @@ def run_demo(people: int, date: dt.date, seed: int) -> int:
 
 
 def _summary(date: dt.date, events: int, log_path: Path, seconds: float) -> int:
-    from jobs.publish.contracts import find_contract
+    from jobs.publish.contracts import contract_files, load_contract
     from jobs.publish.deliver import delivery_id
 
-    contract = find_contract("kk-inner-city-presence")
-    delivery = delivery_id(contract, date, date + dt.timedelta(days=1))
     root = settings.lake_root()
-    outbox = root / "outbox" / contract.buyer / contract.id / delivery
-    audit_json = root / "audit" / contract.id / f"{delivery}.json"
-    if not audit_json.exists():
-        print(f"[demo] the run finished but wrote no audit at {audit_json}", file=sys.stderr)
-        return 1
-    audit = json.loads(audit_json.read_text())
-    result, privacy = audit["result"], audit["privacy"]
     print(f"[demo] Airflow log: {log_path}")
-    print(f"[demo] delivery: {outbox}")
-    print(f"[demo] audit:    {audit_json.with_suffix('.html')} (and .json)")
-    print(f"[demo] {events} events in, {result['released']} cells released / {result['suppressed']} suppressed "
-          f"(k={privacy['k']}), epsilon spent {privacy['epsilon_this_delivery']:g} "
-          f"(contract left {privacy['budget']['contract_epsilon_left']:g}), {seconds:.0f} s")
+    print(f"[demo] {events} telco events in; deliveries and audits:")
+    for path in contract_files():
+        contract = load_contract(path)
+        delivery = delivery_id(contract, date, date + dt.timedelta(days=1))
+        outbox = root / "outbox" / contract.buyer / contract.id / delivery
+        audit_json = root / "audit" / contract.id / f"{delivery}.json"
+        if not audit_json.exists():
+            print(f"[demo] {contract.id}: no audit at {audit_json}", file=sys.stderr)
+            return 1
+        audit = json.loads(audit_json.read_text())
+        result, privacy = audit["result"], audit["privacy"]
+        print(f"[demo]   {contract.id}: {result['released']} released / {result['suppressed']} suppressed "
+              f"(k={privacy['k']}), epsilon spent {privacy['epsilon_this_delivery']:g} "
+              f"(contract left {privacy['budget']['contract_epsilon_left']:g})")
+        print(f"[demo]     delivery: {outbox}")
+        print(f"[demo]     audit:    {audit_json.with_suffix('.html')}")
+    print(f"[demo] done in {seconds:.0f} s")
     return 0

@@ -39,16 +39,34 @@ def ingest_feed(feed: str, date: str) -> dict[str, Any]:
     return summary
 
 
-def aggregate_date(date: str, sources: list[str]) -> dict[str, Any]:
-    """Rebuild silver presence of one local date."""
+def aggregate_date(date: str, sources: list[str] | None) -> dict[str, Any]:
+    """Rebuild the silver tables of one local date (every ingested source when ``sources`` is None)."""
     from jobs.aggregate.silver import build_silver
     from jobs.common.spark import get_spark
 
-    out = build_silver(get_spark("cde-aggregate"), dt.date.fromisoformat(date), tuple(sources))
+    out = build_silver(get_spark("cde-aggregate"), dt.date.fromisoformat(date), tuple(sources) if sources else None)
     for source, info in out.items():
         log.info("aggregate %s %s: rows in (bronze v%d), out %d presence rows", source, date,
                  info["bronze_version"], info["presence_rows"])
     return out
+
+
+def valid_contract_ids(only: str | None = None) -> list[str]:
+    """Ids of the valid contracts in ``contracts/`` (or just ``only``); invalid ones are logged loudly."""
+    from jobs.publish.contracts import ContractError, contract_files, load_contract
+
+    ids = []
+    for path in contract_files():
+        try:
+            contract = load_contract(path)
+        except ContractError as exc:
+            log.error("contract %s is invalid and is skipped:\n%s", path.name, exc)
+            continue
+        if only is None or contract.id == only:
+            ids.append(contract.id)
+    if only and not ids:
+        raise ValueError(f"no valid contract with id {only!r}")
+    return sorted(set(ids))
 
 
 def publish_contract(contract_id: str, date: str) -> dict[str, Any]:

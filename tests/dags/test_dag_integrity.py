@@ -14,7 +14,7 @@ pytestmark = pytest.mark.airflow
 
 def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert "cde_telco_slice" in dagbag.dags
+    assert "cde_daily" in dagbag.dags
 
 
 def test_every_dag_has_tags_owner_retries_and_docs(dagbag):
