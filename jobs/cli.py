@@ -85,6 +85,7 @@ def _cmd_aggregate(args: argparse.Namespace) -> int:
 def _cmd_publish(args: argparse.Namespace) -> int:
     from jobs.common.spark import get_spark
     from jobs.privacy.ledger import BudgetExceeded
+    from jobs.publish.approvals import NotApproved
     from jobs.publish.contracts import ContractError, find_contract
     from jobs.publish.deliver import publish
 
@@ -94,7 +95,7 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     except ContractError as exc:
         print(f"publish: contract invalid:\n{exc}", file=sys.stderr)
         return 2
-    except BudgetExceeded as exc:
+    except (BudgetExceeded, NotApproved) as exc:
         print(f"publish refused: {exc}", file=sys.stderr)
         return 1
     print(f"publish {contract.id} {out['delivery_id']}: {out['released']} cells released, "
@@ -118,6 +119,22 @@ def _cmd_contracts_validate(args: argparse.Namespace) -> int:
             for line in exc.errors:
                 print(f"FAIL {line}")
     return 1 if failed else 0
+
+
+def _cmd_contracts_approve(args: argparse.Namespace) -> int:
+    from jobs.publish.approvals import approve, missing_approvals
+    from jobs.publish.contracts import ContractError, find_contract
+
+    try:
+        contract = find_contract(args.contract_id)
+        approve(contract, args.supplier, args.approver)
+    except (ContractError, ValueError) as exc:
+        print(f"approve: {exc}", file=sys.stderr)
+        return 2
+    missing = missing_approvals(contract)
+    print(f"approved {contract.id} {contract.version} for {args.supplier} by {args.approver}; "
+          + (f"still waiting for {', '.join(missing)}" if missing else "every supplier has approved"))
+    return 0
 
 
 def _cmd_audit_ledger(args: argparse.Namespace) -> int:
@@ -194,6 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = contracts.add_parser("validate", help="validate contract files (default: all in contracts/)")
     p.add_argument("paths", nargs="*")
     p.set_defaults(func=_cmd_contracts_validate)
+
+    p = contracts.add_parser("approve", help="record a supplier's approval of a contract's current version")
+    p.add_argument("contract_id")
+    p.add_argument("--supplier", required=True)
+    p.add_argument("--approver", required=True, help="the name or e-mail of the supplier_approver role")
+    p.set_defaults(func=_cmd_contracts_approve)
 
     audit = sub.add_parser("audit", help="privacy-officer views").add_subparsers(dest="sub", required=True)
     p = audit.add_parser("ledger", help="list the privacy budget ledger and verify its hash chain")

@@ -164,8 +164,10 @@ def publish(spark: SparkSession, contract: Contract, window_start: dt.date,
     dict
         ``delivery_id``, ``outbox`` folder, ``manifest``, ``audit`` paths and summary figures.
     """
+    from jobs.publish.approvals import require_approved
     from jobs.publish.audit import write_audit
 
+    require_approved(contract)  # nothing is released or delivered for an unapproved version
     window_end = window_end or window_start + dt.timedelta(days=1)
     delivery = delivery_id(contract, window_start, window_end)
     releases, products = [], []

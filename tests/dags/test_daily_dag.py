@@ -18,6 +18,11 @@ def test_dag_runs_ingest_aggregate_publish(spark, airflow_db, dagbag, lake_root,
     from jobs.simulate.main import run as simulate
 
     simulate(800, 1, DAY, seed=5, events_per_person=20)
+    from jobs.publish.approvals import approve_all
+    from jobs.publish.contracts import load_contract
+
+    for path in contract_files():
+        approve_all(load_contract(path))
     dag = dagbag.dags["cde_daily"]
     started = dt.datetime.now()
     # No 'date' param: the data date comes from the data interval, which starts at local midnight of DAY.

@@ -21,6 +21,7 @@ DAY = dt.date(2026, 3, 3)
 def deliveries(spark, tmp_path_factory):
     from jobs.aggregate.silver import build_silver
     from jobs.ingest.runner import ingest
+    from jobs.publish.approvals import approve_all
     from jobs.publish.contracts import contract_files, load_contract
     from jobs.publish.deliver import publish
     from jobs.simulate.main import run as simulate
@@ -35,6 +36,7 @@ def deliveries(spark, tmp_path_factory):
         out = {}
         for path in contract_files():
             contract = load_contract(path)
+            approve_all(contract)
             out[contract.id] = (contract, publish(spark, contract, DAY))
         yield root, out, ledger.read_entries()
 

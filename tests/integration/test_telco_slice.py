@@ -24,6 +24,7 @@ def slice_run(spark, tmp_path_factory):
     from jobs.aggregate.silver import build_silver
     from jobs.ingest.runner import ingest
     from jobs.ingest.telco import SPEC
+    from jobs.publish.approvals import approve_all
     from jobs.publish.contracts import find_contract
     from jobs.publish.deliver import publish
     from jobs.simulate.main import run as simulate
@@ -35,6 +36,7 @@ def slice_run(spark, tmp_path_factory):
         ingested = ingest(spark, SPEC, DAY)
         build_silver(spark, DAY, ("telco",))
         contract = find_contract(CONTRACT)
+        approve_all(contract)
         first = publish(spark, contract, DAY)
         second = publish(spark, contract, DAY)
         entries = ledger.read_entries()

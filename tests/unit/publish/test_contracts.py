@@ -65,3 +65,28 @@ def test_an_unknown_key_in_a_custom_property_item_is_named():
     with pytest.raises(ContractError) as err:
         parse_contract(doc, "bad.yaml", EXAMPLE.parent)
     assert any("customProperties[0]" in line and "streets" in line for line in err.value.errors)
+
+
+FIXTURES = sorted((settings.REPO_ROOT / "tests" / "fixtures" / "contracts" / "invalid").glob("*.yaml"))
+
+
+def test_there_are_at_least_15_invalid_fixtures_each_a_different_mistake():
+    mistakes = {path.read_text(encoding="utf-8").splitlines()[0] for path in FIXTURES}
+    assert len(FIXTURES) >= 15 and len(mistakes) == len(FIXTURES)
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
+def test_each_invalid_fixture_is_refused_naming_its_field(path):
+    expect = path.read_text(encoding="utf-8").splitlines()[1].removeprefix("# expect: ")
+    with pytest.raises(ContractError) as err:
+        load_contract(path)
+    assert any(line.startswith(f"{path.name}: ") and expect in line for line in err.value.errors), err.value.errors
+
+
+def test_cli_validate_prints_file_and_field_and_exits_non_zero(capsys):
+    from jobs.cli import main
+
+    assert main(["contracts", "validate", str(FIXTURES[0])]) == 1
+    assert main(["contracts", "validate", str(EXAMPLE)]) == 0
+    out = capsys.readouterr().out
+    assert f"FAIL {FIXTURES[0].name}: " in out and "ok " in out

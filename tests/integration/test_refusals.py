@@ -1,0 +1,56 @@
+"""Refusals: an unapproved contract version and a contract over its budget publish nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import pytest
+
+from jobs.common import lake, settings
+from jobs.privacy import ledger
+
+pytestmark = [pytest.mark.spark, pytest.mark.integration, pytest.mark.slow]
+DAY = dt.date(2026, 3, 2)
+
+
+def test_unapproved_and_over_budget_contracts_publish_nothing(spark, lake_root):
+    from jobs.aggregate.silver import build_silver
+    from jobs.ingest.runner import ingest
+    from jobs.ingest.telco import SPEC
+    from jobs.publish.approvals import NotApproved, approve, missing_approvals
+    from jobs.publish.contracts import find_contract
+    from jobs.publish.deliver import publish
+    from jobs.simulate.main import run as simulate
+
+    simulate(300, 2, DAY, seed=4, events_per_person=15, feeds=("telco",))
+    for i in range(2):
+        ingest(spark, SPEC, DAY + dt.timedelta(days=i), validate=False)
+        build_silver(spark, DAY + dt.timedelta(days=i), ("telco",))
+    contract = find_contract("kk-inner-city-presence")
+    outbox = lake_root / "outbox" / contract.buyer / contract.id
+
+    # Not approved: refused before anything is released, spent or delivered.
+    with pytest.raises(NotApproved, match="nordic-telco"):
+        publish(spark, contract, DAY)
+    assert not outbox.exists() and not lake.exists(ledger.ledger_path())
+    with pytest.raises(ValueError, match="not the approver"):
+        approve(contract, "nordic-telco", "someone else")
+    approve(contract, "nordic-telco", "Privacy office")
+    assert missing_approvals(contract) == []
+    # A new version needs new approvals.
+    assert missing_approvals(dataclasses.replace(contract, version="1.1.0")) == ["nordic-telco"]
+
+    # A budget for exactly one delivery: the second day's release is refused before noise is drawn.
+    tight = dataclasses.replace(contract, budget_epsilon_per_period=contract.epsilon)
+    first = publish(spark, tight, DAY)
+    assert first["epsilon_spent"] == contract.epsilon
+    with pytest.raises(ledger.BudgetExceeded, match="budget_epsilon_per_period 1 .* left 0, asked 1"):
+        publish(spark, tight, DAY + dt.timedelta(days=1))
+    deliveries = sorted(p.name for p in outbox.iterdir())
+    assert deliveries == [first["delivery_id"]]          # nothing in the outbox for the refused day
+    entries = ledger.read_entries()
+    assert entries["kind"].tolist() == ["spend", "refusal"]
+    assert "left 0" in entries["message"].iloc[-1]
+    releases = lake.read_arrow(settings.table_path("gold", "releases"))
+    assert set(releases.column("release_id").to_pylist()) == {first["manifest"]["release_ids"][0]}
