@@ -150,6 +150,19 @@ def _cmd_audit_ledger(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_audit_record(args: argparse.Namespace) -> int:
+    from jobs.publish.contracts import ContractError, find_contract
+    from jobs.publish.record import write_record
+
+    try:
+        paths = write_record(find_contract(args.contract_id))
+    except ContractError as exc:
+        print(f"record: {exc}", file=sys.stderr)
+        return 2
+    print(f"record of processing (GDPR Art. 30): {paths['html']} (and .json)")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from jobs.demo import run_demo
 
@@ -221,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="privacy-officer views").add_subparsers(dest="sub", required=True)
     p = audit.add_parser("ledger", help="list the privacy budget ledger and verify its hash chain")
     p.set_defaults(func=_cmd_audit_ledger)
+    p = audit.add_parser("record", help="write a contract's GDPR Art. 30 record of processing")
+    p.add_argument("contract_id")
+    p.set_defaults(func=_cmd_audit_record)
 
     p = sub.add_parser("demo", help="simulate a day and run the pipeline through Airflow")
     p.add_argument("--people", type=int, default=10000)

@@ -90,3 +90,19 @@ def test_cli_validate_prints_file_and_field_and_exits_non_zero(capsys):
     assert main(["contracts", "validate", str(EXAMPLE)]) == 0
     out = capsys.readouterr().out
     assert f"FAIL {FIXTURES[0].name}: " in out and "ok " in out
+
+
+def test_record_of_processing_names_purpose_basis_subjects_retention_and_measures(lake_root):
+    from jobs.cli import main
+
+    assert main(["audit", "record", "kk-inner-city-presence"]) == 0
+    folder = lake_root / "audit" / "kk-inner-city-presence"
+    import json
+
+    record = json.loads((folder / "record_of_processing.json").read_text())
+    assert record["legal_basis"] == "art6_1_e_public_task"
+    assert "telco" in record["categories_of_data_subjects"]
+    assert record["recipients"]["buyer"] == "kobenhavns-kommune"
+    assert any("epsilon 1" in m for m in record["technical_and_organisational_measures"])
+    html = (folder / "record_of_processing.html").read_text()
+    assert "Art. 30" in html and "http" not in html
