@@ -138,6 +138,8 @@ def _cmd_contracts_approve(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit_ledger(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from jobs.privacy import ledger
 
     entries = ledger.read_entries()
@@ -147,7 +149,31 @@ def _cmd_audit_ledger(args: argparse.Namespace) -> int:
         print(f"  #{row['seq']} {row['kind']:<8} {row['contract_id']} {row['release_id']} "
               f"{row['window_start']}..{row['window_end']} eps {row['epsilon']:g} delta {row['delta']:g}"
               + (f"  ({row['message']})" if row["message"] else ""))
+    if len(entries):
+        print(f"spent and left per contract, in the fullest {ledger.settings.ACCOUNTING_PERIOD_DAYS}-day window "
+              "around its latest entry:")
+    for contract_id, rows in entries.groupby("contract_id"):
+        last = rows.iloc[-1]
+        start, end = pd.Timestamp(last["window_start"]).date(), pd.Timestamp(last["window_end"]).date()
+        budget = _contract_budget(contract_id)
+        s = ledger.summary(contract_id, budget if budget is not None else float("nan"), start, end,
+                           unit=last["unit"])
+        refusals = int((rows["kind"] == "refusal").sum())
+        print(f"  {contract_id}: contract spent {s['contract_epsilon_spent']:g}"
+              + (f" of {budget:g}, left {s['contract_epsilon_left']:g}" if budget is not None else "")
+              + f"; global epsilon spent {s['global_epsilon_spent']:g} of {s['global_epsilon_cap']:g}, left "
+              f"{s['global_epsilon_left']:g}; delta spent {s['global_delta_spent']:g} of {s['global_delta_cap']:g}"
+              + (f"; {refusals} refusal(s)" if refusals else ""))
     return 0
+
+
+def _contract_budget(contract_id: str) -> float | None:
+    from jobs.publish.contracts import ContractError, find_contract
+
+    try:
+        return find_contract(contract_id).budget_epsilon_per_period
+    except ContractError:
+        return None
 
 
 def _cmd_audit_record(args: argparse.Namespace) -> int:

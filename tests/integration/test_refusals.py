@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.spark, pytest.mark.integration, pytest.mark.slow]
 DAY = dt.date(2026, 3, 2)
 
 
-def test_unapproved_and_over_budget_contracts_publish_nothing(spark, lake_root):
+def test_unapproved_and_over_budget_contracts_publish_nothing(spark, lake_root, capsys):
     from jobs.aggregate.silver import build_silver
     from jobs.ingest.runner import ingest
     from jobs.ingest.telco import SPEC
@@ -54,3 +54,21 @@ def test_unapproved_and_over_budget_contracts_publish_nothing(spark, lake_root):
     assert "left 0" in entries["message"].iloc[-1]
     releases = lake.read_arrow(settings.table_path("gold", "releases"))
     assert set(releases.column("release_id").to_pylist()) == {first["manifest"]["release_ids"][0]}
+
+    # The privacy officer's ledger view shows the refusal and what is left.
+    from jobs.cli import main
+
+    assert main(["audit", "ledger"]) == 0
+    view = capsys.readouterr().out
+    assert "refusal" in view and "1 refusal(s)" in view and "left 0" in view
+
+
+def test_a_new_contract_version_makes_a_new_delivery():
+    from jobs.publish.contracts import find_contract
+    from jobs.publish.deliver import delivery_id
+
+    contract = find_contract("kk-inner-city-presence")
+    v1 = delivery_id(contract, DAY, DAY + dt.timedelta(days=1))
+    v2 = delivery_id(dataclasses.replace(contract, version="1.1.0"), DAY, DAY + dt.timedelta(days=1))
+    assert v1 != v2 and v1 == delivery_id(contract, DAY, DAY + dt.timedelta(days=1))
+    assert "v1.1.0" in v2
