@@ -20,32 +20,24 @@ release, spending no new budget.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from airflow.sdk import Param, dag, task
 
-import pendulum
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+from jobs.orchestration import DEFAULT_ARGS, START_DATE, date_param, local_daily
 
 FEEDS = ["telco", "wifi", "camera", "ticket"]
 
 
 @dag(
     dag_id="cde_daily",
-    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="Europe/Copenhagen"),
-    start_date=pendulum.datetime(2026, 3, 1, tz="Europe/Copenhagen"),
+    schedule=local_daily(),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     tags=["cde", "daily", "all-feeds", "all-contracts"],
     doc_md=__doc__,
-    default_args={
-        "owner": "cde-data-platform",
-        "retries": 2,
-        "retry_delay": timedelta(minutes=1),
-        "retry_exponential_backoff": True,
-        "execution_timeout": timedelta(hours=2),
-    },
+    default_args=DEFAULT_ARGS,
     params={
-        "date": Param(None, type=["null", "string"], format="date",
-                      description="Local date to process (YYYY-MM-DD); default: the data interval's date"),
+        "date": date_param(),
         "contract_id": Param(None, type=["null", "string"], description="Only this contract (default: all)"),
     },
 )

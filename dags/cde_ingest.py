@@ -13,10 +13,9 @@ midnight of day D ingests day D); the `date` param names a day for manual runs. 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from airflow.sdk import Asset, dag, task
 
-import pendulum
-from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task
+from jobs.orchestration import DEFAULT_ARGS, START_DATE, date_param, local_daily
 
 FEEDS = ("telco", "wifi", "camera", "ticket")
 
@@ -26,21 +25,14 @@ def create_ingest_dag(*, feed: str, schedule: str = "0 0 * * *"):
 
     @dag(
         dag_id=f"ingest_{feed}",
-        schedule=CronDataIntervalTimetable(schedule, timezone="Europe/Copenhagen"),
-        start_date=pendulum.datetime(2026, 3, 1, tz="Europe/Copenhagen"),
+        schedule=local_daily(schedule),
+        start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
         tags=["cde", "ingest", f"feed:{feed}"],
         doc_md=__doc__,
-        default_args={
-            "owner": "cde-data-platform",
-            "retries": 2,
-            "retry_delay": timedelta(minutes=1),
-            "retry_exponential_backoff": True,
-            "execution_timeout": timedelta(hours=2),
-        },
-        params={"date": Param(None, type=["null", "string"], format="date",
-                              description="Local date to ingest (YYYY-MM-DD); default: the data interval's date")},
+        default_args=DEFAULT_ARGS,
+        params={"date": date_param("ingest")},
     )
     def ingest_dag():
         @task
