@@ -244,10 +244,17 @@ RUN_SCHEMA = pa.schema([
     ("expectations", pa.string()), ("data_docs", pa.string()), ("late_records", pa.int64()),
     ("bronze_version", pa.int64()), ("quarantine_version", pa.int64()),
 ])
+# Stale staged batches (runs that died between stages) are removed after this long.
+STALE_STAGING_SECONDS = 86_400
 
 
 def _write_run_record(record: dict) -> None:
-    table = pa.Table.from_pylist([{k: record.get(k) for k in RUN_SCHEMA.names}], schema=RUN_SCHEMA)
+    row = {k: record.get(k) for k in RUN_SCHEMA.names}
+    row["event_date"] = dt.date.fromisoformat(str(row["event_date"]))
+    for key in ("started_at", "finished_at"):
+        if isinstance(row[key], str):
+            row[key] = dt.datetime.fromisoformat(row[key])
+    table = pa.Table.from_pylist([row], schema=RUN_SCHEMA)
     lake.append_arrow(settings.table_path("ops", "ingest_runs"), table, partition_by=["feed"])
 
 
@@ -273,6 +280,214 @@ def _previous_accepted(feed: str, date: dt.date) -> int:
     return int(runs.sort_values("finished_at")["accepted"].iloc[-1]) if len(runs) else 0
 
 
+def staging_dir(feed: str, date: dt.date, run_id: str) -> Path:
+    """Folder of a run's staged (classified, not yet committed) batch: ``lake/ingest_staging/...``."""
+    return settings.lake_root() / "ingest_staging" / feed / date.isoformat() / run_id
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat()
+
+
+def _save(record: dict) -> dict:
+    (Path(record["staging"]) / "run.json").write_text(json.dumps(record, indent=1))
+    return record
+
+
+def load_staged(staging: str | Path) -> dict:
+    """Return the run record kept beside a staged batch (written by ``stage_batch``)."""
+    path = Path(staging) / "run.json"
+    if not path.exists():
+        raise IngestRefused(f"no staged batch at {staging}: it was committed, refused or cleaned up; "
+                            "rerun the whole ingest")
+    return json.loads(path.read_text())
+
+
+def refuse(record: dict, message: str) -> IngestRefused:
+    """Record a refused run (nothing committed), drop its staged batch and return the error to raise."""
+    import shutil
+
+    record.update(status="refused", message=message, finished_at=_now())
+    _write_run_record(record)
+    if record.get("staging"):
+        shutil.rmtree(record["staging"], ignore_errors=True)
+    log.error("ingest %s %s refused: %s", record["feed"], record["event_date"], message)
+    return IngestRefused(f"ingest {record['feed']} {record['event_date']}: {message}")
+
+
+def _remove_stale_staging(feed: str, date: dt.date) -> None:
+    import shutil
+    import time
+
+    folder = staging_dir(feed, date, "x").parent
+    if folder.is_dir():
+        for child in folder.iterdir():
+            if time.time() - child.stat().st_mtime > STALE_STAGING_SECONDS:
+                shutil.rmtree(child, ignore_errors=True)
+
+
+def stage_batch(
+    spark: SparkSession,
+    spec: FeedSpec,
+    date: dt.date,
+    *,
+    max_invalid_share: float = DEFAULT_MAX_INVALID_SHARE,
+    files: Sequence[Path] | None = None,
+) -> dict:
+    """Stage 1: read the landing files, classify every record and stage the batch (nothing committed).
+
+    Parameters
+    ----------
+    spark : SparkSession
+        The process's session.
+    spec : FeedSpec
+        The feed.
+    date : datetime.date
+        Local Copenhagen date of the landing folder.
+    max_invalid_share : float
+        Largest share of invalid records (``INVALID_REASONS``) a run may have; above it the run is
+        refused.
+    files : sequence of Path, optional
+        Landing files; defaults to every file of the date's folder.
+
+    Returns
+    -------
+    dict
+        The run record so far (JSON-able), with ``staging``: the folder the next stages read.
+
+    Raises
+    ------
+    IngestRefused
+        No landing files, too many invalid records, or records unaccounted for.
+    """
+    from jobs.ingest.optout import opted_out_tokens
+
+    watch = Stopwatch()
+    run_id = f"{spec.name}-{date.isoformat()}-{uuid.uuid4().hex[:12]}"
+    record: dict[str, Any] = {
+        "run_id": run_id, "feed": spec.name, "event_date": date.isoformat(), "started_at": _now(),
+        "files": 0, "records_in": 0, "accepted": 0, "quarantined": 0, "quarantined_by_reason": "{}",
+        "invalid_share": 0.0, "late_records": 0, "timings": {},
+    }
+    files = list(files) if files is not None else landing_files(spec.name, date)
+    record["files"] = len(files)
+    if not files:
+        raise refuse(record, f"no landing files in {settings.landing_path(spec.name, date.isoformat())}")
+    _remove_stale_staging(spec.name, date)
+    staging = staging_dir(spec.name, date, run_id)
+    staging.mkdir(parents=True)
+    record["staging"] = str(staging)
+
+    # Counted by the reader itself, so the accounting check below is independent of later stages.
+    records_read = spark.sparkContext.accumulator(0)
+    records = read_records(spark, files, spec.fields, spec.file_format, counter=records_read,
+                           optional=spec.optional_fields)
+    optouts = opted_out_tokens(spec.name) if spec.identifier else frozenset()
+    classify(spark, spec, records, date, optouts).write.mode("overwrite").parquet(str(staging / "classified"))
+    watch.lap("read_classify_stage")
+    staged = spark.read.parquet(str(staging / "classified"))
+    counts = {r["reason"]: r["count"] for r in staged.groupBy("reason").count().collect()}
+    watch.lap("count")
+    accepted = counts.pop(None, 0)
+    quarantined = sum(counts.values())
+    records_in = int(records_read.value)
+    invalid = sum(counts.get(r, 0) for r in INVALID_REASONS)
+    record.update(records_in=records_in, accepted=accepted, quarantined=quarantined,
+                  quarantined_by_reason=json.dumps({r: counts[r] for r in REASONS if r in counts}),
+                  invalid_share=invalid / records_in if records_in else 0.0, timings=watch.laps)
+    if records_in != accepted + quarantined:
+        raise refuse(record, f"accounting broken: {records_in} read, {accepted} accepted, {quarantined} quarantined")
+    if records_in and invalid / records_in > max_invalid_share:
+        raise refuse(record, f"{invalid} of {records_in} records invalid ({invalid / records_in:.1%}), above the "
+                             f"limit of {max_invalid_share:.1%}: {record['quarantined_by_reason']}")
+    log.info("ingest %s %s staged: rows in %d, accepted %d, quarantined %d %s", spec.name, date, records_in,
+             accepted, quarantined, record["quarantined_by_reason"])
+    return _save(record)
+
+
+def _staged(spark: SparkSession, record: dict) -> DataFrame:
+    return spark.read.parquet(str(Path(record["staging"]) / "classified"))
+
+
+def _accepted(staged: DataFrame) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    return staged.filter(F.col("reason").isNull()).drop("reason", "detail", "raw_length", "raw_hash")
+
+
+def validate_batch(spark: SparkSession, spec: FeedSpec, staging: str | Path) -> dict:
+    """Stage 2: validate a staged batch's accepted records with the feed's Great Expectations suite.
+
+    Writes the Data Docs and refuses the run (recording it, dropping the batch) on a failed critical
+    expectation.
+
+    Returns
+    -------
+    dict
+        The run record so far, with ``expectations`` (JSON) and ``data_docs``.
+    """
+    from jobs.ingest.quality import validate_accepted
+
+    record = load_staged(staging)
+    watch = Stopwatch()
+    date = dt.date.fromisoformat(record["event_date"])
+    outcome = validate_accepted(spec, _accepted(_staged(spark, record)), date, record["run_id"])
+    record.update(expectations=json.dumps(outcome["summary"]), data_docs=outcome["data_docs"])
+    watch.lap("expectations")
+    record["timings"].update(watch.laps)
+    failed = sum(not e["success"] for e in outcome["summary"])
+    log.info("ingest %s %s validated: %d expectations, %d failed (%d critical); Data Docs %s", spec.name, date,
+             len(outcome["summary"]), failed, len(outcome["critical_failures"]), outcome["data_docs"])
+    if outcome["critical_failures"]:
+        raise refuse(record, "critical expectation failed: " + "; ".join(outcome["critical_failures"]))
+    return _save(record)
+
+
+def commit_batch(spark: SparkSession, spec: FeedSpec, staging: str | Path) -> dict:
+    """Stage 3: replace the date's bronze and quarantine partitions with a staged batch; record the run.
+
+    Returns
+    -------
+    dict
+        The finished run record (counts per reason, expectations, table versions, timings).
+    """
+    import shutil
+
+    from pyspark.sql import functions as F
+
+    record = load_staged(staging)
+    watch = Stopwatch()
+    date = dt.date.fromisoformat(record["event_date"])
+    staged = _staged(spark, record)
+    bronze = _accepted(staged).withColumn("run_id", F.lit(record["run_id"]))
+    # Opted-out records are counted and never stored, not even in quarantine.
+    quarantine = staged.filter(F.col("reason").isNotNull() & (F.col("reason") != "opted_out")).select(
+        F.lit(record["run_id"]).alias("run_id"), "event_date", "reason", "detail", "source_file",
+        "line_number", "raw_length", "raw_hash", "pseudo_id", "key_period", "event_ts")
+    replace = [{"event_date": date.isoformat()}]
+    record["bronze_version"] = lake.write(
+        bronze, settings.table_path("bronze", f"{spec.name}_events"), mode="replace_partitions",
+        partition_by=["event_date"], replace=replace)
+    watch.lap("write_bronze")
+    record["quarantine_version"] = lake.write(
+        quarantine, settings.table_path("quarantine", spec.name), mode="replace_partitions",
+        partition_by=["event_date"], replace=replace)
+    watch.lap("write_quarantine")
+    if _released_dates(date):
+        record["late_records"] = max(record["accepted"] - _previous_accepted(spec.name, date), 0)
+    if record["late_records"]:
+        record["message"] = ("a release already covers this date: these records change no delivered product "
+                             "unless a new release is made (which spends budget)")
+    record["timings"].update(watch.laps)
+    record.update(status="succeeded", finished_at=_now())
+    _write_run_record(record)
+    shutil.rmtree(record["staging"], ignore_errors=True)
+    log.info("ingest %s %s: rows in %d, out %d, quarantined %d %s; bronze v%s; seconds %s", spec.name, date,
+             record["records_in"], record["accepted"], record["quarantined"], record["quarantined_by_reason"],
+             record["bronze_version"], record["timings"])
+    return record
+
+
 def ingest(
     spark: SparkSession,
     spec: FeedSpec,
@@ -282,7 +497,7 @@ def ingest(
     files: Sequence[Path] | None = None,
     validate: bool = True,
 ) -> dict:
-    """Ingest one feed's landing folder for one local date into bronze and quarantine.
+    """Ingest one feed's landing folder for one local date into bronze and quarantine (all three stages).
 
     Parameters
     ----------
@@ -303,7 +518,7 @@ def ingest(
     Returns
     -------
     dict
-        The run record (counts per reason, expectations, table versions).
+        The run record (counts per reason, expectations, table versions, timings).
 
     Raises
     ------
@@ -311,87 +526,7 @@ def ingest(
         No landing files, too many invalid records, a failed critical expectation, or records
         unaccounted for.
     """
-    from pyspark import StorageLevel
-    from pyspark.sql import functions as F
-
-    from jobs.ingest.optout import opted_out_tokens
-    from jobs.ingest.quality import validate_accepted
-
-    started = dt.datetime.now(dt.timezone.utc)
-    watch = Stopwatch()
-    record: dict[str, Any] = {
-        "run_id": f"{spec.name}-{date.isoformat()}-{uuid.uuid4().hex[:12]}", "feed": spec.name,
-        "event_date": date, "started_at": started, "files": 0, "records_in": 0, "accepted": 0,
-        "quarantined": 0, "quarantined_by_reason": "{}", "invalid_share": 0.0, "late_records": 0,
-    }
-
-    def refuse(message: str) -> IngestRefused:
-        record.update(status="refused", message=message, finished_at=dt.datetime.now(dt.timezone.utc))
-        _write_run_record(record)
-        log.error("ingest %s %s refused: %s", spec.name, date, message)
-        return IngestRefused(f"ingest {spec.name} {date}: {message}")
-
-    files = list(files) if files is not None else landing_files(spec.name, date)
-    record["files"] = len(files)
-    if not files:
-        raise refuse(f"no landing files in {settings.landing_path(spec.name, date.isoformat())}")
-
-    # Counted by the reader itself, so the accounting check below is independent of later stages.
-    records_read = spark.sparkContext.accumulator(0)
-    records = read_records(spark, files, spec.fields, spec.file_format, counter=records_read,
-                           optional=spec.optional_fields)
-    optouts = opted_out_tokens(spec.name) if spec.identifier else frozenset()
-    # Disk only: the classified batch is read four times, and must not hold the driver heap (local mode).
-    classified = classify(spark, spec, records, date, optouts).persist(StorageLevel.DISK_ONLY)
-    try:
-        counts = {r["reason"]: r["count"] for r in classified.groupBy("reason").count().collect()}
-        watch.lap("read_classify_count")
-        accepted = counts.pop(None, 0)
-        quarantined = sum(counts.values())
-        records_in = int(records_read.value)
-        invalid = sum(counts.get(r, 0) for r in INVALID_REASONS)
-        record.update(records_in=records_in, accepted=accepted, quarantined=quarantined,
-                      quarantined_by_reason=json.dumps({r: counts[r] for r in REASONS if r in counts}),
-                      invalid_share=invalid / records_in if records_in else 0.0)
-        if records_in != accepted + quarantined:
-            raise refuse(f"accounting broken: {records_in} read, {accepted} accepted, {quarantined} quarantined")
-        if records_in and invalid / records_in > max_invalid_share:
-            raise refuse(
-                f"{invalid} of {records_in} records invalid ({invalid / records_in:.1%}), above the limit "
-                f"of {max_invalid_share:.1%}: {record['quarantined_by_reason']}"
-            )
-        bronze = classified.filter(F.col("reason").isNull()).drop("reason", "detail", "raw_length", "raw_hash")
-        if validate:
-            outcome = validate_accepted(spec, bronze, date, record["run_id"])
-            record.update(expectations=json.dumps(outcome["summary"]), data_docs=outcome["data_docs"])
-            watch.lap("expectations")
-            if outcome["critical_failures"]:
-                raise refuse("critical expectation failed: " + "; ".join(outcome["critical_failures"]))
-        bronze = bronze.withColumn("run_id", F.lit(record["run_id"]))
-        # Opted-out records are counted above and never stored, not even in quarantine.
-        quarantine = classified.filter(F.col("reason").isNotNull() & (F.col("reason") != "opted_out")).select(
-            F.lit(record["run_id"]).alias("run_id"), "event_date", "reason", "detail", "source_file",
-            "line_number", "raw_length", "raw_hash", "pseudo_id", "key_period", "event_ts")
-        replace = [{"event_date": date.isoformat()}]
-        record["bronze_version"] = lake.write(
-            bronze, settings.table_path("bronze", f"{spec.name}_events"), mode="replace_partitions",
-            partition_by=["event_date"], replace=replace)
-        watch.lap("write_bronze")
-        record["quarantine_version"] = lake.write(
-            quarantine, settings.table_path("quarantine", spec.name), mode="replace_partitions",
-            partition_by=["event_date"], replace=replace)
-        watch.lap("write_quarantine")
-    finally:
-        classified.unpersist()
-    if _released_dates(date):
-        record["late_records"] = max(accepted - _previous_accepted(spec.name, date), 0)
-    if record["late_records"]:
-        record["message"] = ("a release already covers this date: these records change no delivered product "
-                             "unless a new release is made (which spends budget)")
-    record.update(status="succeeded", finished_at=dt.datetime.now(dt.timezone.utc))
-    _write_run_record(record)
-    log.info("ingest %s %s: %d records in, %d accepted, %d quarantined %s; bronze v%s; seconds %s",
-             spec.name, date, record["records_in"], record["accepted"], record["quarantined"],
-             record["quarantined_by_reason"], record["bronze_version"], watch.laps)
-    record["timings"] = watch.laps
-    return record
+    record = stage_batch(spark, spec, date, max_invalid_share=max_invalid_share, files=files)
+    if validate:
+        validate_batch(spark, spec, record["staging"])
+    return commit_batch(spark, spec, record["staging"])

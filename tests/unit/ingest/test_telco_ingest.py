@@ -98,3 +98,23 @@ def test_missing_landing_folder_is_refused_with_a_run_record(spark, lake_root):
         ingest(spark, SPEC, DAY)
     (run,) = lake.read_arrow(settings.table_path("ops", "ingest_runs")).to_pylist()
     assert run["status"] == "refused"
+
+
+def test_stages_commit_only_at_the_end_and_leave_no_staged_batch(spark, lake_root):
+    from jobs.ingest.runner import commit_batch, load_staged, stage_batch, validate_batch
+
+    _land(lake_root, GOOD + [BAD["duplicate"]])
+    staged = stage_batch(spark, SPEC, DAY)
+    assert (staged["records_in"], staged["accepted"], staged["quarantined"]) == (4, 3, 1)
+    assert not lake.exists(settings.table_path("bronze", "telco_events"))  # nothing committed yet
+    validated = validate_batch(spark, SPEC, staged["staging"])
+    assert json.loads(validated["expectations"])
+    assert load_staged(staged["staging"])["run_id"] == staged["run_id"]
+    record = commit_batch(spark, SPEC, staged["staging"])
+    assert record["status"] == "succeeded" and record["bronze_version"] == 0
+    assert lake.read_arrow(settings.table_path("bronze", "telco_events")).num_rows == 3
+    assert not (lake_root / "ingest_staging" / "telco" / DAY.isoformat() / staged["run_id"]).exists()
+    with pytest.raises(IngestRefused, match="no staged batch"):
+        commit_batch(spark, SPEC, staged["staging"])  # a committed batch cannot be committed twice
+    (run,) = lake.read_arrow(settings.table_path("ops", "ingest_runs")).to_pylist()
+    assert run["run_id"] == staged["run_id"] and run["event_date"] == DAY
