@@ -1,10 +1,10 @@
 """
-### The daily pipeline: every feed -> silver -> every contract's delivery, for one local Copenhagen day
+### One local Copenhagen day end to end, on demand: every feed -> silver -> every contract's delivery
 
-Runs daily in Europe/Copenhagen with data-interval semantics: the run for the interval from local
-midnight of day D to local midnight of D+1 processes day D (intervals must start at local midnight, so
-the cron is `0 0 * * *`; the run starts when the interval ends). A manual run can name the day with the
-`date` param, and one contract with `contract_id` (default: every valid contract in `contracts/`).
+Manual only (no schedule): the scheduled pipeline is `ingest_<feed>` -> `aggregate_silver` (on the bronze
+Assets) -> `publish_<contract>` (on each contract's cron). `cde_daily` is for reprocessing or demonstrating
+one day in a single run (`make demo` uses it). The `date` param names the day (required), `contract_id`
+one contract (default: every valid contract in `contracts/`). It updates no Assets, so it triggers nothing.
 
 1. `data_date`: the local date this run processes.
 2. `ingest` (one mapped task per feed): `lake/landing/<feed>/<date>/` -> `bronze/<feed>_events`
@@ -22,18 +22,18 @@ from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
 
-from jobs.orchestration import DEFAULT_ARGS, START_DATE, date_param, local_daily
+from jobs.orchestration import DEFAULT_ARGS, START_DATE, date_param
 
 FEEDS = ["telco", "wifi", "camera", "ticket"]
 
 
 @dag(
     dag_id="cde_daily",
-    schedule=local_daily(),
+    schedule=None,
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
-    tags=["cde", "daily", "all-feeds", "all-contracts"],
+    tags=["cde", "manual", "all-feeds", "all-contracts"],
     doc_md=__doc__,
     default_args=DEFAULT_ARGS,
     params={

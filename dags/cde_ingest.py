@@ -1,27 +1,36 @@
 """
 ### Ingest one supplier feed for one local Copenhagen day
 
-`ingest_<feed>` reads `lake/landing/<feed>/<date>/`, type-checks every record, pseudonymises identifiers at
-the door, places records in H3, quarantines bad records with a reason, validates the accepted batch with the
-feed's Great Expectations suite (Data Docs under `lake/data_docs/<feed>/<date>/`) and replaces the date's
-partition of `bronze/<feed>_events` in one commit. A run with more than 5% invalid records, or a failed
-critical expectation, is refused and commits nothing; `ops/ingest_runs` records every run either way.
+`ingest_<feed>` turns `lake/landing/<feed>/<date>/` into the date's partition of `bronze/<feed>_events`:
 
-Daily in Europe/Copenhagen with data-interval semantics (the run for the interval starting at local
-midnight of day D ingests day D); the `date` param names a day for manual runs. Reruns are idempotent.
+1. `data_date`: the local date this run ingests.
+2. `wait_for_landing` (sensor, reschedule mode): waits until the supplier's folder holds a file (up to 18 h).
+3. `stage`: reads every file, type-checks every record, pseudonymises identifiers at the door, places
+   records in H3 and gives bad records a quarantine reason; stages the batch under `lake/ingest_staging/`.
+   More than 5% invalid records refuses the run.
+4. `validate`: the feed's Great Expectations suite on the accepted batch; Data Docs under
+   `lake/data_docs/<feed>/<date>/`. A failed critical expectation refuses the run.
+5. `commit`: replaces the date's partitions of `bronze/<feed>_events` and `quarantine/<feed>` (one commit
+   each) and updates the bronze Asset, whose event carries the date for the aggregation DAG.
+
+`ops/ingest_runs` records every run, refused or not; a refused run commits nothing and fails at once
+(no retries: rerunning the same files would be refused again). Daily in Europe/Copenhagen with
+data-interval semantics: the run for the interval starting at local midnight of day D ingests day D, after
+the day has ended. The `date` param names a day for manual runs. Reruns are idempotent.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import dag, task
 
-from jobs.orchestration import DEFAULT_ARGS, START_DATE, date_param, local_daily
+from jobs.orchestration import DEFAULT_ARGS, START_DATE, WAIT_FOR_INPUT, bronze_asset, date_param, local_daily
 
 FEEDS = ("telco", "wifi", "camera", "ticket")
 
 
 def create_ingest_dag(*, feed: str, schedule: str = "0 0 * * *"):
     """Build the ``ingest_<feed>`` DAG (one factory, called once per feed)."""
+    bronze = bronze_asset(feed)
 
     @dag(
         dag_id=f"ingest_{feed}",
@@ -41,13 +50,38 @@ def create_ingest_dag(*, feed: str, schedule: str = "0 0 * * *"):
 
             return resolve(params or {}, data_interval_start)
 
-        @task(outlets=[Asset(f"bronze/{feed}_events")])
-        def ingest(date: str) -> dict:
-            from jobs.tasks import ingest_feed
+        @task.sensor(**WAIT_FOR_INPUT)
+        def wait_for_landing(date: str) -> bool:
+            from jobs.tasks import landing_ready
 
-            return ingest_feed(feed, date)
+            return landing_ready(feed, date)
 
-        ingest(data_date())
+        @task
+        def stage(date: str) -> dict:
+            from jobs.tasks import stage_feed
+
+            return stage_feed(feed, date)
+
+        @task
+        def validate(staged: dict) -> dict:
+            from jobs.tasks import validate_feed
+
+            return validate_feed(feed, staged)
+
+        @task(outlets=[bronze])
+        def commit(validated: dict, outlet_events=None) -> dict:
+            from jobs.tasks import commit_feed
+
+            summary = commit_feed(feed, validated)
+            # The aggregation DAG reads which day changed from the asset event.
+            outlet_events[bronze].extra = {"feed": feed, "date": summary["date"], "run_id": summary["run_id"],
+                                           "bronze_version": summary["bronze_version"]}
+            return summary
+
+        date = data_date()
+        staged = stage(date)
+        wait_for_landing(date) >> staged
+        commit(validate(staged))
 
     return ingest_dag()
 

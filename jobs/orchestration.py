@@ -1,4 +1,5 @@
-"""What every CDE DAG shares: owner, retries, timeouts, the local daily timetable and the ``date`` param.
+"""What every CDE DAG shares: owner, retries, timeouts, the local daily timetable, the ``date`` param, sensor
+settings and the Assets of the bronze and silver tables.
 
 Imported by the DAG files at parse time, so it stays light (no Spark, no pandas).
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, Param
+from airflow.sdk import Asset, CronDataIntervalTimetable, Param
 
 TIMEZONE = "Europe/Copenhagen"
 START_DATE = pendulum.datetime(2026, 3, 1, tz=TIMEZONE)
@@ -30,3 +31,21 @@ def date_param(what: str = "process") -> Param:
     """The ``date`` param of manual runs (default: the local date where the data interval starts)."""
     return Param(None, type=["null", "string"], format="date",
                  description=f"Local date to {what} (YYYY-MM-DD); default: the data interval's date")
+
+
+# Sensors that wait for suppliers' files or upstream tables: free the worker slot between checks, give up
+# after 18 hours (a day's landing files that never come are then a failed, visible run).
+WAIT_FOR_INPUT = {"poke_interval": 600, "timeout": 18 * 3600, "mode": "reschedule"}
+
+
+def bronze_asset(feed: str) -> Asset:
+    """The Asset of ``bronze/<feed>_events`` (ingest DAGs update it; the aggregation DAG is scheduled on it)."""
+    return Asset(name=f"bronze/{feed}_events", uri=f"cde://lake/bronze/{feed}_events", group="bronze")
+
+
+SILVER_TABLES = ("presence", "stays", "trips", "anchors")
+
+
+def silver_asset(table: str) -> Asset:
+    """The Asset of ``silver/<table>`` (updated by the aggregation DAG)."""
+    return Asset(name=f"silver/{table}", uri=f"cde://lake/silver/{table}", group="silver")

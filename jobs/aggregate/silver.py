@@ -12,8 +12,11 @@ returned (and logged) so that releases and audits can cite them.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
 
 from jobs.aggregate.anchors import anchors_for_day, window_start
 from jobs.aggregate.movement import stays_from_presence, trips_from_stays, trips_from_tickets
@@ -32,6 +35,60 @@ def _replace(df, name: str, date: dt.date, source: str) -> int:
     return lake.write(df, settings.table_path("silver", name), mode="replace_partitions",
                       partition_by=["event_date", "source"],
                       replace=[{"event_date": date.isoformat(), "source": source}])
+
+
+BUILD_SCHEMA = pa.schema([
+    ("source", pa.string()), ("event_date", pa.date32()), ("built_at", pa.timestamp("us", tz="UTC")),
+    ("bronze_version", pa.int64()), ("presence_rows", pa.int64()), ("versions", pa.string()),
+])
+
+
+def _write_build_record(source: str, date: dt.date, info: dict) -> None:
+    """Append to ``ops/silver_builds``: which bronze version built a source's silver partitions, and when."""
+    versions = {k: v for k, v in info.items() if k.endswith("_version")}
+    row = {"source": source, "event_date": date, "built_at": dt.datetime.now(dt.timezone.utc),
+           "bronze_version": info["bronze_version"], "presence_rows": info["presence_rows"],
+           "versions": json.dumps(versions)}
+    lake.append_arrow(settings.table_path("ops", "silver_builds"), pa.Table.from_pylist([row], schema=BUILD_SCHEMA),
+                      partition_by=["source"])
+
+
+def _latest(path, time_column: str, status: bool = False) -> dict[tuple[str, dt.date], Any]:
+    """Latest ``time_column`` per (feed or source, event_date) of a run-record table (succeeded runs only)."""
+    if not lake.exists(path):
+        return {}
+    runs = lake.read_arrow(path).to_pandas()
+    if status:
+        runs = runs[runs["status"] == "succeeded"]
+    key = "feed" if "feed" in runs.columns else "source"
+    return {(k, d): t for (k, d), t in runs.groupby([key, "event_date"])[time_column].max().items()}
+
+
+def missing_inputs(dates: list[dt.date], sources: tuple[str, ...]) -> list[str]:
+    """What a release over ``dates`` and ``sources`` would still miss; empty when every input is ready.
+
+    A source's day is ready when it has a succeeded ingest run and, for sources aggregated into silver, a
+    silver build newer than that ingest (so late data that was re-ingested is aggregated before release).
+    Camera counts are released from bronze, so an ingest is enough for them.
+
+    Returns
+    -------
+    list of str
+        One line per missing (source, date), saying what is missing.
+    """
+    ingested = _latest(settings.table_path("ops", "ingest_runs"), "finished_at", status=True)
+    built = _latest(settings.table_path("ops", "silver_builds"), "built_at")
+    missing = []
+    for date in dates:
+        for source in sources:
+            when = ingested.get((source, date))
+            if when is None:
+                missing.append(f"{source} {date}: no succeeded ingest run")
+            elif source in PRESENCE_BUILDERS and built.get((source, date)) is None:
+                missing.append(f"{source} {date}: ingested, silver not built yet")
+            elif source in PRESENCE_BUILDERS and built[(source, date)] < when:
+                missing.append(f"{source} {date}: re-ingested at {when}, silver not rebuilt since")
+    return missing
 
 
 def build_silver(spark: SparkSession, date: dt.date, sources: tuple[str, ...] | None = None) -> dict:
@@ -76,6 +133,7 @@ def build_silver(spark: SparkSession, date: dt.date, sources: tuple[str, ...] | 
             watch.lap("anchors")
         info["seconds"] = watch.laps
         out[source] = info
+        _write_build_record(source, date, info)
         log.info("aggregate %s %s: bronze v%d -> %d presence rows; silver %s", source, date, bronze_version,
                  info["presence_rows"], {k: v for k, v in info.items() if k.endswith("_version")})
     return out

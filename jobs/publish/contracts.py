@@ -2,7 +2,8 @@
 
 A contract is validated before any run: a JSON Schema for the ODCS envelope, a JSON Schema for the terms,
 then semantic checks (area inside the region, resolution no finer than the global limit, k at or above the
-global minimum, epsilon and delta within the caps, cron valid, every supplier with an approver role).
+global minimum, epsilon and delta within the caps, cron valid and at most daily, every supplier with an
+approver role).
 Every error names the file and the field path.
 """
 
@@ -110,6 +111,17 @@ def _load_area(value: Any, base: Path, where: str) -> tuple[dict | None, list[st
     return value, []
 
 
+def _fires_more_than_daily(cron: str) -> bool:
+    """True when two consecutive fire times of ``cron`` (over a sample year) are less than a day apart."""
+    import datetime as dt
+
+    from croniter import croniter
+
+    fires = croniter(cron, dt.datetime(2026, 1, 1))
+    times = [fires.get_next(dt.datetime) for _ in range(400)]
+    return any(b - a < dt.timedelta(days=1) for a, b in zip(times, times[1:], strict=False))
+
+
 def _semantic_errors(terms: dict, area: dict | None, roles: list, where: str) -> list[str]:
     from croniter import croniter
     from shapely.geometry import box, shape
@@ -144,6 +156,9 @@ def _semantic_errors(terms: dict, area: dict | None, roles: list, where: str) ->
         errors.append(f"{where}: {field}.sources: camera counts carry no identity; only camera_count uses them")
     if not croniter.is_valid(terms["schedule"]):
         errors.append(f"{where}: {field}.schedule: {terms['schedule']!r} is not a valid cron expression")
+    elif _fires_more_than_daily(terms["schedule"]):
+        errors.append(f"{where}: {field}.schedule: {terms['schedule']!r} fires more than once a day; a delivery "
+                      "covers whole local days")
     approvers = {r.get("supplier") for r in roles if r.get("role") == "supplier_approver"}
     for supplier in terms["suppliers"]:
         if supplier not in approvers:

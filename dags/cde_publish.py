@@ -1,0 +1,119 @@
+"""
+### Deliver one contract's data product on the contract's schedule
+
+One `publish_<contract>` DAG per valid contract in `contracts/`, generated when this file is parsed and
+scheduled by the contract's `schedule` cron in Europe/Copenhagen. A run delivers the local days its data
+interval spans (cron `0 6 * * *`: the run at 06:00 on day D delivers day D-1):
+
+1. `window`: the local dates to deliver (a manual run may name one day with the `date` param).
+2. `wait_for_inputs` (sensor, reschedule mode): every source day the release reads is ingested and its
+   silver build is newer than its ingest, so no budget is spent on a partial day.
+3. `publish`: the release (noise drawn once, budget checked and spent once in `ops/privacy_ledger`; a
+   rerun reuses the stored release) -> `gold/<contract>`, the buyer's files and manifest in
+   `outbox/<buyer>/<contract>/<delivery>/`, the audit report in `audit/<contract>/<delivery>.{json,html}`.
+
+A refused release (budget exhausted, contract not approved by every supplier) fails at once, without retries.
+
+`contracts_health` validates every contract file daily. An invalid contract gets no publish DAG, does not
+stop the others from loading, is logged at ERROR by the DAG processor, and fails `contracts_health`'s
+`validate_contracts` task with every error (file and field).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from airflow.sdk import CronDataIntervalTimetable, dag, task
+
+from jobs.orchestration import DEFAULT_ARGS, START_DATE, TIMEZONE, WAIT_FOR_INPUT, date_param, local_daily
+
+log = logging.getLogger("cde.dags.publish")
+
+
+def create_publish_dag(contract):
+    """Build the ``publish_<contract id>`` DAG of one validated contract."""
+    contract_id = contract.id
+
+    @dag(
+        dag_id=f"publish_{contract_id}",
+        schedule=CronDataIntervalTimetable(contract.schedule, timezone=TIMEZONE),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        tags=["cde", "publish", f"buyer:{contract.buyer}", f"contract:{contract_id}"],
+        doc_md=f"{__doc__}\n#### {contract.name} (`{contract_id}` v{contract.version})\n\n"
+               f"Buyer **{contract.buyer}**; schedule `{contract.schedule}`; sources {', '.join(contract.sources)}; "
+               f"metrics {', '.join(contract.metrics)}; H3 resolution {contract.h3_resolution}, bins "
+               f"{contract.time_bin}; k={contract.k}, epsilon={contract.epsilon} per delivery.\n\n"
+               f"Purpose: {contract.purpose}",
+        default_args=DEFAULT_ARGS,
+        params={"date": date_param("deliver")},
+    )
+    def publish_dag():
+        @task
+        def window(params=None, data_interval_start=None, data_interval_end=None) -> dict:
+            from jobs.tasks import publish_window
+
+            return publish_window(params or {}, data_interval_start, data_interval_end)
+
+        @task.sensor(**WAIT_FOR_INPUT)
+        def wait_for_inputs(dates: dict) -> bool:
+            from jobs.tasks import inputs_ready
+
+            return inputs_ready(contract_id, dates)
+
+        @task
+        def publish(dates: dict) -> dict:
+            from jobs.tasks import publish_contract
+
+            return publish_contract(contract_id, dates["start"], dates["end"])
+
+        dates = window()
+        wait_for_inputs(dates) >> publish(dates)
+
+    return publish_dag()
+
+
+@dag(
+    dag_id="contracts_health",
+    schedule=local_daily(),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    tags=["cde", "contracts", "health"],
+    doc_md=__doc__,
+    default_args=DEFAULT_ARGS,
+)
+def contracts_health():
+    @task
+    def validate_contracts() -> dict:
+        from jobs.tasks import contracts_health as check
+
+        return check()
+
+    validate_contracts()
+
+
+def _valid_contracts() -> dict:
+    """The newest valid version of each contract id; every invalid file is logged at ERROR, none is fatal."""
+    from jobs.publish.contracts import ContractError, contract_files, load_contract
+
+    newest: dict = {}
+    for path in contract_files():
+        try:
+            contract = load_contract(path)
+        except ContractError as exc:
+            log.error("contract %s is invalid; no publish DAG for it (see DAG contracts_health):\n%s", path.name, exc)
+            continue
+        except Exception:  # an unreadable file must not take the other contracts' DAGs down with it
+            log.exception("contract %s could not be read; no publish DAG for it", path.name)
+            continue
+        version = tuple(int(x) for x in contract.version.split("."))
+        if contract.id not in newest or version > newest[contract.id][0]:
+            newest[contract.id] = (version, contract)
+    return {cid: c for cid, (_, c) in newest.items()}
+
+
+contracts_health()
+for _id, _contract in sorted(_valid_contracts().items()):
+    globals()[f"publish_{_id}"] = create_publish_dag(_contract)
