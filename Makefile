@@ -11,7 +11,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 
-.PHONY: demo test lint check-java check-python install clean
+.PHONY: demo test airflow lint check-java check-python install clean
 
 $(STAMP): requirements.lock pyproject.toml | check-python
 	@echo "Installing the pinned environment into $(VENV) (about 2 minutes on a fresh machine)"
@@ -40,6 +40,10 @@ demo: $(STAMP) check-java
 
 test: $(STAMP) check-java
 	$(VENV)/bin/python -m pytest
+
+# Airflow UI and scheduler with the project's DAGs on http://127.0.0.1:8080 (prints the login; Ctrl-C stops it).
+airflow: $(STAMP) check-java
+	$(VENV)/bin/cde airflow --port $(or $(PORT),8080)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check jobs dags tests bench

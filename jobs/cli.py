@@ -195,6 +195,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(people=args.people, date=args.date, seed=args.seed)
 
 
+def _cmd_airflow(args: argparse.Namespace) -> int:
+    from jobs.airflow_local import main as serve
+
+    return serve(port=args.port)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``cde`` argument parser (every command has ``--help``)."""
     parser = argparse.ArgumentParser(prog="cde", description="City Data Exchange pipeline")
@@ -269,6 +275,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", type=_date, default=dt.date(2026, 3, 2))
     p.add_argument("--seed", type=int, default=7)
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("airflow", help="run Airflow (standalone) with the project's DAGs on 127.0.0.1 until Ctrl-C")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(func=_cmd_airflow)
     return parser
 
 

@@ -1,0 +1,113 @@
+"""``airflow standalone`` with the project's DAGs on a free loopback port: health, the REST API v2, a DAG
+triggered through the API, and the scheduled chain ingest_wifi -> (bronze Asset) -> aggregate_silver."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import time
+import urllib.request
+
+import pytest
+
+pytestmark = [pytest.mark.airflow, pytest.mark.integration, pytest.mark.slow]
+
+
+def _free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+class Api:
+    """A tiny REST API v2 client (standard library only, so it tests the server, not a client library)."""
+
+    def __init__(self, port: int):
+        self.base = f"http://127.0.0.1:{port}"
+        with urllib.request.urlopen(f"{self.base}/auth/token", timeout=10) as response:  # all-admins mode
+            self.token = json.load(response)["access_token"]
+
+    def call(self, method: str, path: str, body: dict | None = None) -> dict:
+        request = urllib.request.Request(
+            f"{self.base}/api/v2{path}", method=method, data=json.dumps(body).encode() if body is not None else None,
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)
+
+    def wait_for_run(self, dag_id: str, run_id: str | None = None, timeout: float = 420) -> dict:
+        """Wait until a run of the DAG (the given one, or its first) ends; return it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            runs = self.call("GET", f"/dags/{dag_id}/dagRuns")["dag_runs"]
+            run = next((r for r in runs if run_id in (None, r["dag_run_id"])), None)
+            if run and run["state"] in ("success", "failed"):
+                return run
+            time.sleep(3)
+        raise TimeoutError(f"no finished run of {dag_id} after {timeout} s: {runs}")
+
+
+@pytest.fixture
+def airflow_server(tmp_path):
+    from jobs import airflow_local
+
+    port, log_port, trigger_log_port = _free_ports(3)
+    home = tmp_path / "airflow"
+    home.mkdir()
+    env = airflow_local.airflow_env(home, port, log_port=log_port, trigger_log_port=trigger_log_port,
+                                    all_admins=True, lake=tmp_path / "lake")
+    process = airflow_local.start(env, home / "standalone.log")
+    try:
+        started = time.monotonic()
+        airflow_local.wait_healthy(port, process)
+        print(f"\n[airflow standalone] healthy after {time.monotonic() - started:.0f} s on port {port}")
+        yield port, tmp_path / "lake", home
+    finally:
+        airflow_local.stop(process)
+        assert process.poll() is not None
+        with pytest.raises(ProcessLookupError):
+            os.killpg(process.pid, 0)  # the whole group is gone: scheduler, API server, DAG processor, triggerer
+
+
+def test_standalone_serves_the_dags_and_runs_them_through_the_rest_api(airflow_server, monkeypatch):
+    from jobs.common.settings import LOCAL_TZ
+    from jobs.simulate.main import run as simulate
+
+    port, lake, home = airflow_server
+    # The latest complete local day is what the scheduler's first ingest run processes.
+    yesterday = dt.datetime.now(LOCAL_TZ).date() - dt.timedelta(days=1)
+    monkeypatch.setenv("CDE_LAKE", str(lake))
+    simulate(200, 1, yesterday, seed=11, events_per_person=10, feeds=("wifi",))
+
+    api = Api(port)
+    deadline = time.monotonic() + 120
+    while (dags := api.call("GET", "/dags?limit=100"))["total_entries"] < 12 and time.monotonic() < deadline:
+        time.sleep(2)  # the DAG processor is still parsing
+    assert {"ingest_wifi", "aggregate_silver", "contracts_health"} <= {d["dag_id"] for d in dags["dags"]}
+    assert api.call("GET", "/importErrors")["total_entries"] == 0
+
+    # A run triggered through the API.
+    api.call("PATCH", "/dags/contracts_health", {"is_paused": False})
+    triggered = api.call("POST", "/dags/contracts_health/dagRuns", {"logical_date": None, "conf": {}})
+    assert api.wait_for_run("contracts_health", triggered["dag_run_id"])["state"] == "success"
+
+    # The scheduled chain: unpaused, ingest_wifi runs its latest interval (yesterday), its bronze Asset event
+    # triggers aggregate_silver, which reads the day from the event.
+    api.call("PATCH", "/dags/aggregate_silver", {"is_paused": False})
+    api.call("PATCH", "/dags/ingest_wifi", {"is_paused": False})
+    ingest = api.wait_for_run("ingest_wifi")
+    assert ingest["state"] == "success", (home / "standalone.log").read_text()[-3000:]
+    assert ingest["run_type"] == "scheduled"
+    aggregate = api.wait_for_run("aggregate_silver")
+    assert aggregate["state"] == "success" and aggregate["run_type"] == "asset_triggered"
+    work = api.call("GET", f"/dags/aggregate_silver/dagRuns/{aggregate['dag_run_id']}/taskInstances/work/"
+                           "xcomEntries/return_value")
+    assert work["value"] == [{"date": yesterday.isoformat(), "sources": ["wifi"]}]
+    assert any((lake / "silver" / "presence").rglob("*.parquet"))
+    logs = list((home / "logs").rglob("attempt=1.log"))
+    assert any("rows in" in p.read_text() for p in logs if "task_id=commit" in str(p))
