@@ -195,6 +195,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(people=args.people, date=args.date, seed=args.seed)
 
 
+def _cmd_backfill(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from jobs.orchestration import local_day_bounds
+
+    start, end = local_day_bounds(args.from_date, args.to_date)
+    command = [str(Path(sys.executable).parent / "airflow"), "backfill", "create", "--dag-id", args.dag_id,
+               "--from-date", start, "--to-date", end, *(["--dry-run"] if args.dry_run else [])]
+    print("$ " + " ".join(command[1:]), flush=True)
+    return subprocess.call(command)
+
+
 def _cmd_airflow(args: argparse.Namespace) -> int:
     from jobs.airflow_local import main as serve
 
@@ -275,6 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", type=_date, default=dt.date(2026, 3, 2))
     p.add_argument("--seed", type=int, default=7)
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("backfill", help="one Airflow run per local day from --from-date to --to-date (inclusive)")
+    p.add_argument("dag_id", help="e.g. ingest_telco or publish_<contract>")
+    p.add_argument("--from-date", type=_date, required=True)
+    p.add_argument("--to-date", type=_date, required=True)
+    p.add_argument("--dry-run", action="store_true", help="list the runs without creating them")
+    p.set_defaults(func=_cmd_backfill)
 
     p = sub.add_parser("airflow", help="run Airflow (standalone) with the project's DAGs on 127.0.0.1 until Ctrl-C")
     p.add_argument("--port", type=int, default=8080)

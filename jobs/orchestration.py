@@ -6,6 +6,7 @@ Imported by the DAG files at parse time, so it stays light (no Spark, no pandas)
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import timedelta
 
 import pendulum
@@ -49,3 +50,15 @@ SILVER_TABLES = ("presence", "stays", "trips", "anchors")
 def silver_asset(table: str) -> Asset:
     """The Asset of ``silver/<table>`` (updated by the aggregation DAG)."""
     return Asset(name=f"silver/{table}", uri=f"cde://lake/silver/{table}", group="silver")
+
+
+def local_day_bounds(first: dt.date, last: dt.date) -> tuple[str, str]:
+    """``airflow backfill create`` bounds selecting the runs of local days ``first`` to ``last`` (inclusive).
+
+    Backfill dates are read as UTC unless they carry an offset, so a bare ``2026-03-02`` would miss the run
+    of that local day (its interval starts at 23:00 UTC the day before). The bounds are local midnight of
+    ``first`` and the last second of ``last``, with the offset of each (which differs across DST changes).
+    """
+    start = pendulum.datetime(first.year, first.month, first.day, tz=TIMEZONE)
+    end = pendulum.datetime(last.year, last.month, last.day, 23, 59, 59, tz=TIMEZONE)
+    return start.isoformat(), end.isoformat()

@@ -151,3 +151,22 @@ def test_data_date_is_the_local_date_of_the_interval_start():
     with pytest.raises(ValueError):
         data_date({}, None)
     assert isinstance(dt.date.fromisoformat(data_date({}, start)), dt.date)
+
+
+def test_backfill_makes_one_run_per_local_day_across_the_dst_change(airflow_db):
+    import os
+
+    bin_dir = Path(sys.executable).parent
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    subprocess.run([str(bin_dir / "airflow"), "dags", "reserialize"], env=env, check=True, capture_output=True)
+    runs = {}
+    for dag_id in ("ingest_telco", "publish_kk-inner-city-presence"):  # intervals from local 00:00 / 06:00
+        out = subprocess.run([str(bin_dir / "cde"), "backfill", dag_id, "--from-date", "2026-03-28",
+                              "--to-date", "2026-03-30", "--dry-run"], env=env, check=True, capture_output=True,
+                             text=True).stdout
+        runs[dag_id] = [line.split("|")[1].strip() for line in out.splitlines() if line.startswith("| 2026")]
+    # Summer time starts on 29 March: local midnight moves from 23:00 to 22:00 UTC.
+    assert [pendulum.parse(t).in_tz("Europe/Copenhagen").date().isoformat() for t in runs["ingest_telco"]] == [
+        "2026-03-28", "2026-03-29", "2026-03-30"]
+    assert [pendulum.parse(t).in_tz("Europe/Copenhagen").hour for t in runs["publish_kk-inner-city-presence"]] == [
+        6, 6, 6]
