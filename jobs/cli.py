@@ -202,7 +202,8 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
 
     start, end = local_day_bounds(args.from_date, args.to_date)
     command = [str(Path(sys.executable).parent / "airflow"), "backfill", "create", "--dag-id", args.dag_id,
-               "--from-date", start, "--to-date", end, *(["--dry-run"] if args.dry_run else [])]
+               "--from-date", start, "--to-date", end, "--reprocess-behavior", args.reprocess,
+               *(["--dry-run"] if args.dry_run else [])]
     print("$ " + " ".join(command[1:]), flush=True)
     return subprocess.call(command)
 
@@ -293,6 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from-date", type=_date, required=True)
     p.add_argument("--to-date", type=_date, required=True)
     p.add_argument("--dry-run", action="store_true", help="list the runs without creating them")
+    p.add_argument("--reprocess", choices=["none", "failed", "completed"], default="none",
+                   help="days that already have a run: skip them (none), redo failed ones, or redo all")
     p.set_defaults(func=_cmd_backfill)
 
     p = sub.add_parser("airflow", help="run Airflow (standalone) with the project's DAGs on 127.0.0.1 until Ctrl-C")
