@@ -95,4 +95,5 @@ def _summary(date: dt.date, events: int, log_path: Path, seconds: float) -> int:
         print(f"[demo]     delivery: {outbox}")
         print(f"[demo]     audit:    {audit_json.with_suffix('.html')}")
     print(f"[demo] done in {seconds:.0f} s")
+    print("[demo] to run the pipeline on its schedules in the Airflow UI: make airflow (README: running on a schedule)")
     return 0
