@@ -65,8 +65,7 @@ def airflow_server(tmp_path):
     try:
         started = time.monotonic()
         airflow_local.wait_healthy(port, process)
-        print(f"\n[airflow standalone] healthy after {time.monotonic() - started:.0f} s on port {port}")
-        yield port, tmp_path / "lake", home
+        yield port, tmp_path / "lake", home, time.monotonic() - started
     finally:
         airflow_local.stop(process)
         assert process.poll() is not None
@@ -74,11 +73,12 @@ def airflow_server(tmp_path):
             os.killpg(process.pid, 0)  # the whole group is gone: scheduler, API server, DAG processor, triggerer
 
 
-def test_standalone_serves_the_dags_and_runs_them_through_the_rest_api(airflow_server, monkeypatch):
+def test_standalone_serves_the_dags_and_runs_them_through_the_rest_api(airflow_server, monkeypatch, capsys):
     from jobs.common.settings import LOCAL_TZ
     from jobs.simulate.main import run as simulate
 
-    port, lake, home = airflow_server
+    port, lake, home, healthy_after = airflow_server
+    started = time.monotonic()
     # The latest complete local day is what the scheduler's first ingest run processes.
     yesterday = dt.datetime.now(LOCAL_TZ).date() - dt.timedelta(days=1)
     monkeypatch.setenv("CDE_LAKE", str(lake))
@@ -111,3 +111,6 @@ def test_standalone_serves_the_dags_and_runs_them_through_the_rest_api(airflow_s
     assert any((lake / "silver" / "presence").rglob("*.parquet"))
     logs = list((home / "logs").rglob("attempt=1.log"))
     assert any("rows in" in p.read_text() for p in logs if "task_id=commit" in str(p))
+    with capsys.disabled():
+        print(f"\n[airflow standalone] healthy after {healthy_after:.0f} s on port {port}; trigger, scheduled "
+              f"ingest and asset-triggered aggregation done {time.monotonic() - started:.0f} s later")
