@@ -17,9 +17,8 @@ from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
 
-from jobs.orchestration import DEFAULT_ARGS, SILVER_TABLES, START_DATE, bronze_asset, date_param, silver_asset
+from jobs.orchestration import AGGREGATED_FEEDS, DAG_DEFAULTS, SILVER_TABLES, bronze_asset, date_param, silver_asset
 
-AGGREGATED_FEEDS = ("telco", "wifi", "ticket")
 SILVER = [silver_asset(t) for t in SILVER_TABLES]
 TRIGGER = bronze_asset(AGGREGATED_FEEDS[0])
 for _feed in AGGREGATED_FEEDS[1:]:
@@ -29,12 +28,9 @@ for _feed in AGGREGATED_FEEDS[1:]:
 @dag(
     dag_id="aggregate_silver",
     schedule=TRIGGER,
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
     tags=["cde", "aggregate", "silver"],
     doc_md=__doc__,
-    default_args=DEFAULT_ARGS,
+    **DAG_DEFAULTS,
     params={
         "date": date_param("aggregate"),
         "sources": Param(None, type=["null", "array"], items={"type": "string", "enum": list(AGGREGATED_FEEDS)},

@@ -22,20 +22,15 @@ from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
 
-from jobs.orchestration import DEFAULT_ARGS, START_DATE, date_param
-
-FEEDS = ["telco", "wifi", "camera", "ticket"]
+from jobs.orchestration import DAG_DEFAULTS, FEEDS, date_param
 
 
 @dag(
     dag_id="cde_daily",
     schedule=None,
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
     tags=["cde", "manual", "all-feeds", "all-contracts"],
     doc_md=__doc__,
-    default_args=DEFAULT_ARGS,
+    **DAG_DEFAULTS,
     params={
         "date": date_param(),
         "contract_id": Param(None, type=["null", "string"], description="Only this contract (default: all)"),
@@ -73,7 +68,7 @@ def cde_daily():
         return publish_contract(contract_id, date)
 
     date = data_date()
-    ingested = ingest.partial(date=date).expand(feed=FEEDS)
+    ingested = ingest.partial(date=date).expand(feed=list(FEEDS))
     aggregated = aggregate(date, ingested)
     publish.partial(date=date, aggregated=aggregated).expand(contract_id=contracts())
 

@@ -23,9 +23,7 @@ from __future__ import annotations
 
 from airflow.sdk import dag, task
 
-from jobs.orchestration import DEFAULT_ARGS, START_DATE, WAIT_FOR_INPUT, bronze_asset, date_param, local_daily
-
-FEEDS = ("telco", "wifi", "camera", "ticket")
+from jobs.orchestration import DAG_DEFAULTS, FEEDS, WAIT_FOR_INPUT, bronze_asset, date_param, local_daily
 
 
 def create_ingest_dag(*, feed: str, schedule: str = "0 0 * * *"):
@@ -35,12 +33,9 @@ def create_ingest_dag(*, feed: str, schedule: str = "0 0 * * *"):
     @dag(
         dag_id=f"ingest_{feed}",
         schedule=local_daily(schedule),
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
         tags=["cde", "ingest", f"feed:{feed}"],
         doc_md=__doc__,
-        default_args=DEFAULT_ARGS,
+        **DAG_DEFAULTS,
         params={"date": date_param("ingest")},
     )
     def ingest_dag():

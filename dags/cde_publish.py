@@ -25,7 +25,7 @@ import logging
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from jobs.orchestration import DEFAULT_ARGS, START_DATE, TIMEZONE, WAIT_FOR_INPUT, date_param, local_daily
+from jobs.orchestration import DAG_DEFAULTS, TIMEZONE, WAIT_FOR_INPUT, date_param, local_daily
 
 log = logging.getLogger("cde.dags.publish")
 
@@ -37,16 +37,13 @@ def create_publish_dag(contract):
     @dag(
         dag_id=f"publish_{contract_id}",
         schedule=CronDataIntervalTimetable(contract.schedule, timezone=TIMEZONE),
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
         tags=["cde", "publish", f"buyer:{contract.buyer}", f"contract:{contract_id}"],
         doc_md=f"{__doc__}\n#### {contract.name} (`{contract_id}` v{contract.version})\n\n"
                f"Buyer **{contract.buyer}**; schedule `{contract.schedule}`; sources {', '.join(contract.sources)}; "
                f"metrics {', '.join(contract.metrics)}; H3 resolution {contract.h3_resolution}, bins "
                f"{contract.time_bin}; k={contract.k}, epsilon={contract.epsilon} per delivery.\n\n"
                f"Purpose: {contract.purpose}",
-        default_args=DEFAULT_ARGS,
+        **DAG_DEFAULTS,
         params={"date": date_param("deliver")},
     )
     def publish_dag():
@@ -77,12 +74,9 @@ def create_publish_dag(contract):
 @dag(
     dag_id="contracts_health",
     schedule=local_daily(),
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
     tags=["cde", "contracts", "health"],
     doc_md=__doc__,
-    default_args=DEFAULT_ARGS,
+    **DAG_DEFAULTS,
 )
 def contracts_health():
     @task

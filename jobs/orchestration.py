@@ -7,7 +7,6 @@ Imported by the DAG files at parse time, so it stays light (no Spark, no pandas)
 from __future__ import annotations
 
 import datetime as dt
-from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param
@@ -17,10 +16,13 @@ START_DATE = pendulum.datetime(2026, 3, 1, tz=TIMEZONE)
 DEFAULT_ARGS = {
     "owner": "cde-data-platform",
     "retries": 2,
-    "retry_delay": timedelta(minutes=1),
+    "retry_delay": dt.timedelta(minutes=1),
     "retry_exponential_backoff": True,
-    "execution_timeout": timedelta(hours=2),
+    "execution_timeout": dt.timedelta(hours=2),
 }
+
+# What every CDE DAG passes to ``@dag``: one run at a time, no automatic catch-up (backfills are explicit).
+DAG_DEFAULTS = {"start_date": START_DATE, "catchup": False, "max_active_runs": 1, "default_args": DEFAULT_ARGS}
 
 
 def local_daily(cron: str = "0 0 * * *") -> CronDataIntervalTimetable:
@@ -45,6 +47,10 @@ def bronze_asset(feed: str) -> Asset:
 
 
 SILVER_TABLES = ("presence", "stays", "trips", "anchors")
+FEEDS = ("telco", "wifi", "camera", "ticket")
+# Feeds whose bronze tables are aggregated into silver (camera counts carry no identity and are released from
+# bronze directly).
+AGGREGATED_FEEDS = ("telco", "wifi", "ticket")
 
 
 def silver_asset(table: str) -> Asset:

@@ -15,11 +15,9 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from jobs.common.settings import LOCAL_TZ
+from jobs.orchestration import AGGREGATED_FEEDS
 
 log = logging.getLogger("cde.tasks")
-
-# Bronze tables aggregated into silver (camera counts are released from bronze directly).
-AGGREGATED_FEEDS = ("telco", "wifi", "ticket")
 
 
 @contextlib.contextmanager
