@@ -106,18 +106,23 @@ def _cmd_publish(args: argparse.Namespace) -> int:
 
 
 def _cmd_contracts_validate(args: argparse.Namespace) -> int:
+    from jobs.privacy.planning import budget_plan
     from jobs.publish.contracts import ContractError, contract_files, load_contract
 
     paths = [Path(p) for p in args.paths] or contract_files()
-    failed = 0
+    failed, valid = 0, []
     for path in paths:
         try:
             contract = load_contract(path)
+            valid.append(contract)
             print(f"ok   {path}: {contract.id} {contract.version}")
         except ContractError as exc:
             failed += 1
             for line in exc.errors:
                 print(f"FAIL {line}")
+    # Valid, but will the schedules fit the budgets? (warnings, not failures: the ledger enforces them)
+    for line in budget_plan(valid)["warnings"] if valid else []:
+        print(f"WARN {line}")
     return 1 if failed else 0
 
 

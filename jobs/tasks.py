@@ -199,10 +199,22 @@ def check_contracts() -> dict[str, list[str]]:
 
 
 def contracts_health() -> dict[str, Any]:
-    """Fail (without retries) when any contract file is invalid, naming every error."""
+    """Fail (without retries) when any contract file is invalid, naming every error; log budget warnings.
+
+    The budget plan (``jobs.privacy.planning``) warns when a contract's schedule holds more deliveries per
+    accounting window than its budget pays for, or all contracts together exceed a global cap: the ledger
+    will refuse those releases when they fall due.
+    """
     from airflow.sdk.exceptions import AirflowFailException
 
+    from jobs.privacy.planning import budget_plan
+    from jobs.publish.contracts import find_contract
+
     checked = check_contracts()
+    plan = budget_plan([find_contract(i) for i in checked["valid"]]) if checked["valid"] else {"warnings": []}
+    for line in plan["warnings"]:
+        log.warning("budget plan: %s", line)
+    checked["budget_warnings"] = plan["warnings"]
     if checked["invalid"]:
         raise AirflowFailException("invalid contracts (their publish DAGs are not generated):\n"
                                    + "\n".join(checked["invalid"]))

@@ -95,6 +95,11 @@ def test_standalone_serves_the_dags_and_runs_them_through_the_rest_api(airflow_s
     api.call("PATCH", "/dags/contracts_health", {"is_paused": False})
     triggered = api.call("POST", "/dags/contracts_health/dagRuns", {"logical_date": None, "conf": {}})
     assert api.wait_for_run("contracts_health", triggered["dag_run_id"])["state"] == "success"
+    health = api.call("GET", f"/dags/contracts_health/dagRuns/{triggered['dag_run_id']}/taskInstances/"
+                             "validate_contracts/xcomEntries/return_value")["value"]
+    assert len(health["valid"]) == 5 and health["invalid"] == []
+    # The example contracts' daily schedules hold more releases than the global cap pays for: said up front.
+    assert any("global cap" in line for line in health["budget_warnings"])
 
     # The scheduled chain: unpaused, ingest_wifi runs its latest interval (yesterday), its bronze Asset event
     # triggers aggregate_silver, which reads the day from the event.
