@@ -80,12 +80,26 @@ def wait_healthy(port: int, process: subprocess.Popen, timeout: float = 300) -> 
     raise TimeoutError(f"Airflow on port {port} not healthy after {timeout:.0f} s: {last}")
 
 
+def group_processes(pgid: int) -> list[int]:
+    """Live (not zombie) processes of a process group, read from ``/proc``.
+
+    ``killpg(pgid, 0)`` also succeeds for zombies that no init has reaped yet, which would make a stopped
+    group look alive.
+    """
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended while we looked
+        state, group = fields[0], int(fields[2])
+        if group == pgid and state not in ("Z", "X"):
+            pids.append(int(stat.parent.name))
+    return pids
+
+
 def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    return bool(group_processes(pgid))
 
 
 def stop(process: subprocess.Popen, grace: float = 30) -> None:
@@ -99,7 +113,9 @@ def stop(process: subprocess.Popen, grace: float = 30) -> None:
         time.sleep(0.5)
     if _group_alive(pgid):
         os.killpg(pgid, signal.SIGKILL)
-        time.sleep(1)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _group_alive(pgid):
+            time.sleep(0.2)
     process.wait(10)
 
 

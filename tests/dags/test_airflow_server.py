@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import socket
 import time
 import urllib.request
@@ -69,8 +68,8 @@ def airflow_server(tmp_path):
     finally:
         airflow_local.stop(process)
         assert process.poll() is not None
-        with pytest.raises(ProcessLookupError):
-            os.killpg(process.pid, 0)  # the whole group is gone: scheduler, API server, DAG processor, triggerer
+        # The whole group is gone: scheduler, API server, DAG processor, triggerer, task workers.
+        assert airflow_local.group_processes(process.pid) == []
 
 
 def test_standalone_serves_the_dags_and_runs_them_through_the_rest_api(airflow_server, monkeypatch, capsys):
