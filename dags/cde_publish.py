@@ -14,9 +14,11 @@ interval spans (cron `0 6 * * *`: the run at 06:00 on day D delivers day D-1):
 
 A refused release (budget exhausted, contract not approved by every supplier) fails at once, without retries.
 
-`contracts_health` validates every contract file daily. An invalid contract gets no publish DAG, does not
-stop the others from loading, is logged at ERROR by the DAG processor, and fails `contracts_health`'s
-`validate_contracts` task with every error (file and field).
+`contracts_health` validates every contract file daily. An invalid file never stops the other contracts'
+DAGs from loading: it is logged at ERROR by the DAG processor and fails `contracts_health`'s
+`validate_contracts` task with every error (file and field). If an earlier valid version of the same
+contract id exists, that version (the one the suppliers approved) stays in force; otherwise the contract
+gets no publish DAG. The task also logs the budget plan's warnings (schedules the budgets cannot pay for).
 """
 
 from __future__ import annotations
@@ -90,22 +92,17 @@ def contracts_health():
 
 def _valid_contracts() -> dict:
     """The newest valid version of each contract id; every invalid file is logged at ERROR, none is fatal."""
-    from jobs.publish.contracts import ContractError, contract_files, load_contract
+    from jobs.publish.contracts import load_contracts
 
-    newest: dict = {}
-    for path in contract_files():
-        try:
-            contract = load_contract(path)
-        except ContractError as exc:
-            log.error("contract %s is invalid; no publish DAG for it (see DAG contracts_health):\n%s", path.name, exc)
-            continue
-        except Exception:  # an unreadable file must not take the other contracts' DAGs down with it
-            log.exception("contract %s could not be read; no publish DAG for it", path.name)
-            continue
-        version = tuple(int(x) for x in contract.version.split("."))
-        if contract.id not in newest or version > newest[contract.id][0]:
-            newest[contract.id] = (version, contract)
-    return {cid: c for cid, (_, c) in newest.items()}
+    try:
+        valid, invalid = load_contracts()
+    except Exception:  # never let the contracts folder take contracts_health down with it
+        log.exception("the contracts folder could not be read; no publish DAGs")
+        return {}
+    for name, errors in invalid.items():
+        log.error("contract %s is invalid; no publish DAG from it (see DAG contracts_health):\n%s", name,
+                  "\n".join(errors))
+    return valid
 
 
 contracts_health()

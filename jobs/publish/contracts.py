@@ -233,7 +233,36 @@ def load_contract(path: Path) -> Contract:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ContractError([f"{path.name}: (file): not valid YAML ({exc})"]) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ContractError([f"{path.name}: (file): cannot be read as UTF-8 text ({exc})"]) from exc
     return parse_contract(document, path.name, path.parent)
+
+
+def _version_key(contract: Contract) -> tuple[int, ...]:
+    return tuple(int(x) for x in contract.version.split("."))
+
+
+def load_contracts(folder: Path | None = None) -> tuple[dict[str, Contract], dict[str, list[str]]]:
+    """Validate every contract file of the folder.
+
+    Returns
+    -------
+    tuple
+        The newest valid version of each contract id, and the errors of each invalid file (by file name).
+        An invalid file never hides the valid ones: a broken new version leaves the last valid (and
+        approved) version in force, and the invalid file is reported.
+    """
+    valid: dict[str, Contract] = {}
+    invalid: dict[str, list[str]] = {}
+    for path in contract_files(folder):
+        try:
+            contract = load_contract(path)
+        except ContractError as exc:
+            invalid[path.name] = exc.errors
+            continue
+        if contract.id not in valid or _version_key(contract) > _version_key(valid[contract.id]):
+            valid[contract.id] = contract
+    return valid, invalid
 
 
 def contract_files(folder: Path | None = None) -> list[Path]:
@@ -243,12 +272,10 @@ def contract_files(folder: Path | None = None) -> list[Path]:
 
 
 def find_contract(contract_id: str, folder: Path | None = None) -> Contract:
-    """Return the valid contract with this id (the newest version if several files hold it)."""
-    found = []
-    for path in contract_files(folder):
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        if isinstance(document, dict) and document.get("id") == contract_id:
-            found.append(load_contract(path))
-    if not found:
-        raise ContractError([f"contract {contract_id!r} not found in {folder or settings.contracts_dir()}"])
-    return max(found, key=lambda c: tuple(int(x) for x in c.version.split(".")))
+    """Return the newest valid version of the contract with this id (invalid files are skipped)."""
+    valid, invalid = load_contracts(folder)
+    if contract_id in valid:
+        return valid[contract_id]
+    errors = [line for lines in invalid.values() for line in lines]
+    raise ContractError([f"no valid contract {contract_id!r} in {folder or settings.contracts_dir()}",
+                         *(f"  {e}" for e in errors)])

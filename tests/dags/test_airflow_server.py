@@ -1,10 +1,12 @@
-"""``airflow standalone`` with the project's DAGs on a free loopback port: health, the REST API v2, a DAG
-triggered through the API, and the scheduled chain ingest_wifi -> (bronze Asset) -> aggregate_silver."""
+"""``airflow standalone`` with the project's DAGs on a free loopback port: health, the REST API v2, an invalid
+contract reported by the DAG processor and contracts_health, the scheduled chain ingest_wifi -> (bronze Asset)
+-> aggregate_silver, and a DAG run triggered through the API with params."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import socket
 import time
 import urllib.request
@@ -54,12 +56,19 @@ class Api:
 @pytest.fixture
 def airflow_server(tmp_path):
     from jobs import airflow_local
+    from jobs.common import settings
 
     port, log_port, trigger_log_port = _free_ports(3)
     home = tmp_path / "airflow"
     home.mkdir()
     env = airflow_local.airflow_env(home, port, log_port=log_port, trigger_log_port=trigger_log_port,
                                     all_admins=True, lake=tmp_path / "lake")
+    # The example contracts plus one invalid file, which must not stop the others' DAGs.
+    contracts = tmp_path / "contracts"
+    shutil.copytree(settings.REPO_ROOT / "contracts", contracts)
+    shutil.copy(settings.REPO_ROOT / "tests" / "fixtures" / "contracts" / "invalid" / "k-below-minimum.yaml",
+                contracts / "broken.yaml")
+    env["CDE_CONTRACTS"] = str(contracts)
     process = airflow_local.start(env, home / "standalone.log")
     try:
         started = time.monotonic()
@@ -87,18 +96,21 @@ def test_standalone_serves_the_dags_and_runs_them_through_the_rest_api(airflow_s
     deadline = time.monotonic() + 120
     while (dags := api.call("GET", "/dags?limit=100"))["total_entries"] < 12 and time.monotonic() < deadline:
         time.sleep(2)  # the DAG processor is still parsing
-    assert {"ingest_wifi", "aggregate_silver", "contracts_health"} <= {d["dag_id"] for d in dags["dags"]}
+    dag_ids = {d["dag_id"] for d in dags["dags"]}
+    assert {"ingest_wifi", "aggregate_silver", "contracts_health", "publish_kk-inner-city-presence"} <= dag_ids
+    assert len([d for d in dag_ids if d.startswith("publish_")]) == 5
     assert api.call("GET", "/importErrors")["total_entries"] == 0
+    processor_logs = "".join(p.read_text() for p in (home / "logs" / "dag_processor").rglob("cde_publish.py.log"))
+    assert "broken.yaml is invalid" in processor_logs and "customProperties.k" in processor_logs
 
-    # A run triggered through the API.
+    # contracts_health, triggered through the API, fails naming the invalid file and field, and logs the
+    # budget plan's warnings (the example contracts' daily schedules exceed the global cap).
     api.call("PATCH", "/dags/contracts_health", {"is_paused": False})
-    triggered = api.call("POST", "/dags/contracts_health/dagRuns", {"logical_date": None, "conf": {}})
-    assert api.wait_for_run("contracts_health", triggered["dag_run_id"])["state"] == "success"
-    health = api.call("GET", f"/dags/contracts_health/dagRuns/{triggered['dag_run_id']}/taskInstances/"
-                             "validate_contracts/xcomEntries/return_value")["value"]
-    assert len(health["valid"]) == 5 and health["invalid"] == []
-    # The example contracts' daily schedules hold more releases than the global cap pays for: said up front.
-    assert any("global cap" in line for line in health["budget_warnings"])
+    health = api.call("POST", "/dags/contracts_health/dagRuns", {"logical_date": None, "conf": {}})
+    assert api.wait_for_run("contracts_health", health["dag_run_id"])["state"] == "failed"
+    task_log = next((home / "logs" / "dag_id=contracts_health").rglob(
+        f"run_id={health['dag_run_id']}/task_id=validate_contracts/attempt=1.log")).read_text()
+    assert "broken.yaml: customProperties.k" in task_log and "global cap" in task_log
 
     # The scheduled chain: unpaused, ingest_wifi runs its latest interval (yesterday), its bronze Asset event
     # triggers aggregate_silver, which reads the day from the event.
@@ -115,6 +127,14 @@ def test_standalone_serves_the_dags_and_runs_them_through_the_rest_api(airflow_s
     assert any((lake / "silver" / "presence").rglob("*.parquet"))
     logs = list((home / "logs").rglob("attempt=1.log"))
     assert any("rows in" in p.read_text() for p in logs if "task_id=commit" in str(p))
+
+    # A manual run triggered through the API with params: rebuild that day's wifi silver again (idempotent).
+    manual = api.call("POST", "/dags/aggregate_silver/dagRuns",
+                      {"logical_date": None, "conf": {"date": yesterday.isoformat(), "sources": ["wifi"]}})
+    assert api.wait_for_run("aggregate_silver", manual["dag_run_id"])["state"] == "success"
+    rebuilt = api.call("GET", f"/dags/aggregate_silver/dagRuns/{manual['dag_run_id']}/taskInstances/work/"
+                              "xcomEntries/return_value")
+    assert rebuilt["value"] == work["value"]
     with capsys.disabled():
         print(f"\n[airflow standalone] healthy after {healthy_after:.0f} s on port {port}; trigger, scheduled "
-              f"ingest and asset-triggered aggregation done {time.monotonic() - started:.0f} s later")
+              f"ingest, asset-triggered and API-triggered aggregation done {time.monotonic() - started:.0f} s later")

@@ -106,3 +106,23 @@ def test_record_of_processing_names_purpose_basis_subjects_retention_and_measure
     assert any("epsilon 1" in m for m in record["technical_and_organisational_measures"])
     html = (folder / "record_of_processing.html").read_text()
     assert "Art. 30" in html and "http" not in html
+
+
+def test_an_invalid_new_version_leaves_the_last_valid_one_in_force(tmp_path):
+    import shutil
+
+    from jobs.publish.contracts import find_contract, load_contracts
+
+    shutil.copytree(EXAMPLE.parent / "areas", tmp_path / "areas")
+    shutil.copy(EXAMPLE, tmp_path / EXAMPLE.name)
+    broken = _set(_doc(), "k", 3)
+    broken["version"] = "1.1.0"
+    (tmp_path / "v1.1.yaml").write_text(yaml.safe_dump(broken))
+    (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00id")
+    valid, invalid = load_contracts(tmp_path)
+    assert valid["kk-inner-city-presence"].version == "1.0.0"
+    assert set(invalid) == {"v1.1.yaml", "binary.yaml"}
+    assert any("customProperties.k" in e for e in invalid["v1.1.yaml"])
+    assert find_contract("kk-inner-city-presence", tmp_path).version == "1.0.0"
+    with pytest.raises(ContractError, match="no valid contract 'nope'"):
+        find_contract("nope", tmp_path)
