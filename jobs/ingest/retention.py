@@ -102,5 +102,10 @@ def apply_retention(today: dt.date, days: dict[str, int] | None = None, vacuum_h
             if day in ingested and ingested[day] <= landing_cutoff:
                 shutil.rmtree(day_dir)
                 report[f"landing/{feed_dir.name}/{day_dir.name}"] = {"removed": True}
+    # Staged ingest batches of runs that died between their stages (committed or refused ones are removed).
+    for batch in sorted((settings.lake_root() / "ingest_staging").glob("*/*/*")):
+        if time.time() - batch.stat().st_mtime > 86_400:
+            shutil.rmtree(batch, ignore_errors=True)
+            report[f"ingest_staging/{batch.relative_to(batch.parents[2])}"] = {"removed": True}
     log.info("retention as of %s: %s", today, report)
     return report

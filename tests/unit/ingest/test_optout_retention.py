@@ -6,6 +6,8 @@ import datetime as dt
 import json
 import os
 import stat
+import time
+from pathlib import Path
 
 import pytest
 
@@ -80,6 +82,21 @@ def test_landing_is_removed_only_after_a_successful_ingest_plus_retention(spark,
     apply_retention(ran_on + dt.timedelta(days=3), {"landing": 3})
     assert not (lake_root / "landing" / "telco" / DAY.isoformat()).exists()  # ingested 3 days ago
     assert (lake_root / "landing" / "telco" / (DAY + dt.timedelta(days=1)).isoformat()).exists()  # never ingested
+
+
+def test_retention_removes_staged_batches_of_runs_that_died_between_stages(spark, lake_root, landed):
+    from jobs.ingest.retention import apply_retention
+    from jobs.ingest.runner import stage_batch
+
+    landed("telco", "t.csv", _telco(DAY))
+    staged = Path(stage_batch(spark, FEEDS["telco"], DAY)["staging"])  # never validated nor committed
+    apply_retention(DAY)
+    assert staged.exists()  # a run may still be between its stages
+    day_old = time.time() - 2 * 86_400
+    os.utime(staged, (day_old, day_old))
+    report = apply_retention(DAY)
+    assert not staged.exists()
+    assert report[f"ingest_staging/telco/{DAY.isoformat()}/{staged.name}"] == {"removed": True}
 
 
 def test_key_file_is_created_private_and_pseudonyms_rotate_on_local_days(tmp_path, monkeypatch):
