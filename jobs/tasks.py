@@ -182,15 +182,18 @@ def aggregate_date(date: str, sources: list[str] | None) -> dict[str, Any]:
             "bronze_versions": {s: i["bronze_version"] for s, i in out.items()}}
 
 
-def check_contracts() -> dict[str, Any]:
-    """Validate every contract file; return ``{"valid": [ids], "invalid": [error lines]}`` (logged)."""
-    from jobs.publish.contracts import load_contracts
-
-    valid, invalid = load_contracts()
+def _contracts_summary(valid: dict, invalid: dict[str, list[str]]) -> dict[str, Any]:
     for name, errors in invalid.items():
         log.error("contract %s is invalid:\n%s", name, "\n".join(errors))
     log.info("contracts: %d valid (%s), %d invalid files", len(valid), ", ".join(sorted(valid)), len(invalid))
     return {"valid": sorted(valid), "invalid": [e for errors in invalid.values() for e in errors]}
+
+
+def check_contracts() -> dict[str, Any]:
+    """Validate every contract file; return ``{"valid": [ids], "invalid": [error lines]}`` (logged)."""
+    from jobs.publish.contracts import load_contracts
+
+    return _contracts_summary(*load_contracts())
 
 
 def contracts_health() -> dict[str, Any]:
@@ -205,12 +208,11 @@ def contracts_health() -> dict[str, Any]:
     from jobs.privacy.planning import budget_plan
     from jobs.publish.contracts import load_contracts
 
-    checked = check_contracts()
-    valid, _ = load_contracts()
-    warnings = budget_plan(valid.values())["warnings"] if valid else []
-    for line in warnings:
+    valid, invalid = load_contracts()
+    checked = _contracts_summary(valid, invalid)
+    checked["budget_warnings"] = budget_plan(valid.values())["warnings"] if valid else []
+    for line in checked["budget_warnings"]:
         log.warning("budget plan: %s", line)
-    checked["budget_warnings"] = warnings
     if checked["invalid"]:
         raise AirflowFailException("invalid contracts (the last valid version of each stays in force; files "
                                    "without one get no publish DAG):\n" + "\n".join(checked["invalid"]))

@@ -53,14 +53,13 @@ def _write_build_record(source: str, date: dt.date, info: dict) -> None:
                       partition_by=["source"])
 
 
-def _latest(path, time_column: str, status: bool = False) -> dict[tuple[str, dt.date], Any]:
-    """Latest ``time_column`` per (feed or source, event_date) of a run-record table (succeeded runs only)."""
+def _latest(path, key: str, time_column: str, succeeded_only: bool = False) -> dict[tuple[str, dt.date], Any]:
+    """Latest ``time_column`` per (``key``, event_date) of a run-record table."""
     if not lake.exists(path):
         return {}
     runs = lake.read_arrow(path).to_pandas()
-    if status:
+    if succeeded_only:
         runs = runs[runs["status"] == "succeeded"]
-    key = "feed" if "feed" in runs.columns else "source"
     return {(k, d): t for (k, d), t in runs.groupby([key, "event_date"])[time_column].max().items()}
 
 
@@ -76,8 +75,8 @@ def missing_inputs(dates: list[dt.date], sources: tuple[str, ...]) -> list[str]:
     list of str
         One line per missing (source, date), saying what is missing.
     """
-    ingested = _latest(settings.table_path("ops", "ingest_runs"), "finished_at", status=True)
-    built = _latest(settings.table_path("ops", "silver_builds"), "built_at")
+    ingested = _latest(settings.table_path("ops", "ingest_runs"), "feed", "finished_at", succeeded_only=True)
+    built = _latest(settings.table_path("ops", "silver_builds"), "source", "built_at")
     missing = []
     for date in dates:
         for source in sources:

@@ -501,19 +501,10 @@ def ingest(
 
     Parameters
     ----------
-    spark : SparkSession
-        The process's session.
-    spec : FeedSpec
-        The feed.
-    date : datetime.date
-        Local Copenhagen date of the landing folder.
-    max_invalid_share : float
-        Largest share of invalid records (``INVALID_REASONS``) a run may have; above it the run is
-        refused and commits nothing.
-    files : sequence of Path, optional
-        Landing files; defaults to every file of the date's folder.
+    spark, spec, date, max_invalid_share, files
+        As for ``stage_batch``.
     validate : bool
-        Run the feed's Great Expectations suite on the accepted batch (and write Data Docs).
+        Run the feed's Great Expectations suite on the accepted batch (``validate_batch``).
 
     Returns
     -------
@@ -524,7 +515,7 @@ def ingest(
     ------
     IngestRefused
         No landing files, too many invalid records, a failed critical expectation, or records
-        unaccounted for.
+        unaccounted for; nothing is committed and the refused run is recorded.
     """
     record = stage_batch(spark, spec, date, max_invalid_share=max_invalid_share, files=files)
     if validate:

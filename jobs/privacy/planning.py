@@ -9,24 +9,21 @@ figures are lower bounds: look-back windows (anchors, segments) make releases co
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import math
 from collections.abc import Iterable
 from typing import Any
 
 from jobs.common import settings
-from jobs.publish.contracts import Contract
+from jobs.publish.contracts import Contract, fire_times
 
 
 def deliveries_per_window(cron: str, period_days: int = settings.ACCOUNTING_PERIOD_DAYS) -> int:
     """The most times ``cron`` fires within any ``period_days`` days (over a sample year)."""
-    from croniter import croniter
-
-    fires = croniter(cron, dt.datetime(2026, 1, 1))
-    times = [fires.get_next(dt.datetime) for _ in range(400)]
-    times = [t for t in times if t < dt.datetime(2027, 1, 1)]
+    times = fire_times(cron)
     period = dt.timedelta(days=period_days)
-    return max(sum(1 for u in times[i:] if u - t < period) for i, t in enumerate(times))
+    return max(bisect.bisect_left(times, t + period) - i for i, t in enumerate(times))
 
 
 def contract_plan(contract: Contract, period_days: int = settings.ACCOUNTING_PERIOD_DAYS) -> dict[str, Any]:

@@ -111,14 +111,22 @@ def _load_area(value: Any, base: Path, where: str) -> tuple[dict | None, list[st
     return value, []
 
 
-def _fires_more_than_daily(cron: str) -> bool:
-    """True when two consecutive fire times of ``cron`` (over a sample year) are less than a day apart."""
+def fire_times(cron: str, limit: int = 400) -> list:
+    """Fire times of ``cron`` in a sample year (2026, naive local time), at most ``limit`` of them."""
     import datetime as dt
 
     from croniter import croniter
 
     fires = croniter(cron, dt.datetime(2026, 1, 1))
-    times = [fires.get_next(dt.datetime) for _ in range(400)]
+    times = [fires.get_next(dt.datetime) for _ in range(limit)]
+    return [t for t in times if t < dt.datetime(2027, 1, 1)]
+
+
+def _fires_more_than_daily(cron: str) -> bool:
+    """True when two consecutive fire times of ``cron`` are less than a day apart."""
+    import datetime as dt
+
+    times = fire_times(cron)
     return any(b - a < dt.timedelta(days=1) for a, b in zip(times, times[1:], strict=False))
 
 
