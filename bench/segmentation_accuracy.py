@@ -32,8 +32,8 @@ def main() -> None:
     os.environ.update(CDE_LAKE=str(args.out), CDE_PSEUDONYM_KEY=os.environ.get("CDE_PSEUDONYM_KEY", "bench-key"))
     from jobs.aggregate.silver import build_silver
     from jobs.common.spark import get_spark
+    from jobs.ingest.feeds.telco import SPEC
     from jobs.ingest.runner import ingest
-    from jobs.ingest.telco import SPEC
     from jobs.simulate.main import run as simulate
     from jobs.simulate.truth import segment_accuracy
 

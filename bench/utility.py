@@ -40,8 +40,8 @@ def main() -> None:
     from jobs.aggregate.silver import build_silver
     from jobs.common import lake, settings
     from jobs.common.spark import get_spark
+    from jobs.ingest.feeds.telco import SPEC
     from jobs.ingest.runner import ingest
-    from jobs.ingest.telco import SPEC
     from jobs.privacy.bounding import bound_distinct_pairs
     from jobs.privacy.domain import domain_bins, domain_cells, public_domain, zero_fill
     from jobs.privacy.noise import add_discrete_noise

@@ -17,7 +17,14 @@ from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
 
-from jobs.orchestration import AGGREGATED_FEEDS, DAG_DEFAULTS, SILVER_TABLES, bronze_asset, date_param, silver_asset
+from jobs.airflow.orchestration import (
+    AGGREGATED_FEEDS,
+    DAG_DEFAULTS,
+    SILVER_TABLES,
+    bronze_asset,
+    date_param,
+    silver_asset,
+)
 
 SILVER = [silver_asset(t) for t in SILVER_TABLES]
 TRIGGER = bronze_asset(AGGREGATED_FEEDS[0])
@@ -40,14 +47,14 @@ for _feed in AGGREGATED_FEEDS[1:]:
 def aggregate_silver():
     @task
     def work(params=None, triggering_asset_events=None) -> list[dict]:
-        from jobs.tasks import aggregation_work
+        from jobs.airflow.tasks import aggregation_work
 
         events = [e.extra for events in (triggering_asset_events or {}).values() for e in events]
         return aggregation_work(events, params or {})
 
     @task(outlets=SILVER)
     def aggregate(item: dict, outlet_events=None) -> dict:
-        from jobs.tasks import aggregate_date
+        from jobs.airflow.tasks import aggregate_date
 
         summary = aggregate_date(item["date"], item["sources"])
         for asset in SILVER:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
 
-from jobs.orchestration import DAG_DEFAULTS, FEEDS, date_param
+from jobs.airflow.orchestration import DAG_DEFAULTS, FEEDS, date_param
 
 
 @dag(
@@ -39,31 +39,31 @@ from jobs.orchestration import DAG_DEFAULTS, FEEDS, date_param
 def cde_daily():
     @task
     def data_date(params=None, data_interval_start=None) -> str:
-        from jobs.tasks import data_date as resolve
+        from jobs.airflow.tasks import data_date as resolve
 
         return resolve(params or {}, data_interval_start)
 
     @task
     def ingest(feed: str, date: str) -> dict:
-        from jobs.tasks import ingest_feed
+        from jobs.airflow.tasks import ingest_feed
 
         return ingest_feed(feed, date)
 
     @task
     def aggregate(date: str, ingested: list) -> dict:
-        from jobs.tasks import aggregate_date
+        from jobs.airflow.tasks import aggregate_date
 
         return aggregate_date(date, None)
 
     @task
     def contracts(params=None) -> list[str]:
-        from jobs.tasks import valid_contract_ids
+        from jobs.airflow.tasks import valid_contract_ids
 
         return valid_contract_ids((params or {}).get("contract_id"))
 
     @task
     def publish(contract_id: str, date: str, aggregated: dict) -> dict:
-        from jobs.tasks import publish_contract
+        from jobs.airflow.tasks import publish_contract
 
         return publish_contract(contract_id, date)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from airflow.sdk import dag, task
 
-from jobs.orchestration import DAG_DEFAULTS, FEEDS, WAIT_FOR_INPUT, bronze_asset, date_param, local_daily
+from jobs.airflow.orchestration import DAG_DEFAULTS, FEEDS, WAIT_FOR_INPUT, bronze_asset, date_param, local_daily
 
 
 def create_ingest_dag(*, feed: str, schedule: str = "0 0 * * *"):
@@ -41,31 +41,31 @@ def create_ingest_dag(*, feed: str, schedule: str = "0 0 * * *"):
     def ingest_dag():
         @task
         def data_date(params=None, data_interval_start=None) -> str:
-            from jobs.tasks import data_date as resolve
+            from jobs.airflow.tasks import data_date as resolve
 
             return resolve(params or {}, data_interval_start)
 
         @task.sensor(**WAIT_FOR_INPUT)
         def wait_for_landing(date: str) -> bool:
-            from jobs.tasks import landing_ready
+            from jobs.airflow.tasks import landing_ready
 
             return landing_ready(feed, date)
 
         @task
         def stage(date: str) -> dict:
-            from jobs.tasks import stage_feed
+            from jobs.airflow.tasks import stage_feed
 
             return stage_feed(feed, date)
 
         @task
         def validate(staged: dict) -> dict:
-            from jobs.tasks import validate_feed
+            from jobs.airflow.tasks import validate_feed
 
             return validate_feed(feed, staged)
 
         @task(outlets=[bronze])
         def commit(validated: dict, outlet_events=None) -> dict:
-            from jobs.tasks import commit_feed
+            from jobs.airflow.tasks import commit_feed
 
             summary = commit_feed(feed, validated)
             # The aggregation DAG reads which day changed from the asset event.

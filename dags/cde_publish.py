@@ -27,7 +27,7 @@ import logging
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from jobs.orchestration import DAG_DEFAULTS, TIMEZONE, WAIT_FOR_INPUT, date_param, local_daily
+from jobs.airflow.orchestration import DAG_DEFAULTS, TIMEZONE, WAIT_FOR_INPUT, date_param, local_daily
 
 log = logging.getLogger("cde.dags.publish")
 
@@ -51,19 +51,19 @@ def create_publish_dag(contract):
     def publish_dag():
         @task
         def window(params=None, data_interval_start=None, data_interval_end=None) -> dict:
-            from jobs.tasks import publish_window
+            from jobs.airflow.tasks import publish_window
 
             return publish_window(params or {}, data_interval_start, data_interval_end)
 
         @task.sensor(**WAIT_FOR_INPUT)
         def wait_for_inputs(dates: dict) -> bool:
-            from jobs.tasks import inputs_ready
+            from jobs.airflow.tasks import inputs_ready
 
             return inputs_ready(contract_id, dates)
 
         @task
         def publish(dates: dict) -> dict:
-            from jobs.tasks import publish_contract
+            from jobs.airflow.tasks import publish_contract
 
             return publish_contract(contract_id, dates["start"], dates["end"])
 
@@ -83,7 +83,7 @@ def create_publish_dag(contract):
 def contracts_health():
     @task
     def validate_contracts() -> dict:
-        from jobs.tasks import contracts_health as check
+        from jobs.airflow.tasks import contracts_health as check
 
         return check()
 

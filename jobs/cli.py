@@ -19,7 +19,7 @@ def _date(text: str) -> dt.date:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from jobs.simulate.main import run
 
-    out = run(args.people, args.days, args.start, args.seed, args.events_per_person, tuple(args.feeds))
+    out = run(args.people, args.days, args.start, args.seed, args.events_per_person, tuple(args.feeds or ()))
     totals = ", ".join(f"{sum(v.values())} {feed}" for feed, v in out["records"].items())
     print(f"simulate: {args.people} people, {args.days} day(s) from {args.start}: {totals} records; "
           f"reference data in {out['reference']}")
@@ -29,17 +29,13 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def _cmd_ingest(args: argparse.Namespace) -> int:
     from jobs.common.spark import get_spark
     from jobs.ingest import FEEDS
-    from jobs.ingest.runner import IngestRefused, ingest
+    from jobs.ingest.runner import ingest
 
     if args.feed not in FEEDS:
         print(f"ingest: unknown feed {args.feed!r}; known: {', '.join(sorted(FEEDS))}", file=sys.stderr)
         return 2
-    try:
-        record = ingest(get_spark(f"cde-ingest-{args.feed}"), FEEDS[args.feed], args.date,
-                        max_invalid_share=args.max_invalid_share)
-    except IngestRefused as exc:
-        print(f"ingest refused: {exc}", file=sys.stderr)
-        return 1
+    record = ingest(get_spark(f"cde-ingest-{args.feed}"), FEEDS[args.feed], args.date,
+                    max_invalid_share=args.max_invalid_share)  # a refusal is reported by main()
     print(f"ingest {args.feed} {args.date}: {record['records_in']} records in, {record['accepted']} accepted, "
           f"{record['quarantined']} quarantined {record['quarantined_by_reason']}; "
           f"bronze version {record['bronze_version']}")
@@ -84,20 +80,11 @@ def _cmd_aggregate(args: argparse.Namespace) -> int:
 
 def _cmd_publish(args: argparse.Namespace) -> int:
     from jobs.common.spark import get_spark
-    from jobs.privacy.ledger import BudgetExceeded
-    from jobs.publish.approvals import NotApproved
-    from jobs.publish.contracts import ContractError, find_contract
+    from jobs.publish.contracts import find_contract
     from jobs.publish.deliver import publish
 
-    try:
-        contract = find_contract(args.contract_id)
-        out = publish(get_spark("cde-publish"), contract, args.date, args.end)
-    except ContractError as exc:
-        print(f"publish: contract invalid:\n{exc}", file=sys.stderr)
-        return 2
-    except (BudgetExceeded, NotApproved) as exc:
-        print(f"publish refused: {exc}", file=sys.stderr)
-        return 1
+    contract = find_contract(args.contract_id)  # refusals are reported by main()
+    out = publish(get_spark("cde-publish"), contract, args.date, args.end)
     print(f"publish {contract.id} {out['delivery_id']}: {out['released']} cells released, "
           f"{out['suppressed']} suppressed, epsilon spent {out['epsilon_spent']:g}")
     print(f"  delivery: {out['outbox']}")
@@ -203,7 +190,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_backfill(args: argparse.Namespace) -> int:
     import subprocess
 
-    from jobs.orchestration import local_day_bounds
+    from jobs.airflow.orchestration import local_day_bounds
 
     start, end = local_day_bounds(args.from_date, args.to_date)
     command = [str(Path(sys.executable).parent / "airflow"), "backfill", "create", "--dag-id", args.dag_id,
@@ -214,13 +201,16 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
 
 
 def _cmd_airflow(args: argparse.Namespace) -> int:
-    from jobs.airflow_local import main as serve
+    from jobs.airflow.standalone import main as serve
 
     return serve(port=args.port)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``cde`` argument parser (every command has ``--help``)."""
+    from jobs.ingest.optout import sources_with_identifiers
+    from jobs.simulate.main import simulated_feeds
+
     parser = argparse.ArgumentParser(prog="cde", description="City Data Exchange pipeline")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -231,8 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=_date, default=dt.date(2026, 3, 2))
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--events-per-person", type=float, default=40.0)
-    p.add_argument("--feeds", nargs="+", default=["telco", "wifi", "camera", "ticket"],
-                   choices=["telco", "wifi", "camera", "ticket"])
+    p.add_argument("--feeds", nargs="+", default=None, choices=simulated_feeds(),
+                   help="default: every feed the simulator knows")
     p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser("ingest", help="ingest one feed's landing folder for a local date")
@@ -245,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = p.add_parser("apply", help="exclude identifiers at ingest and delete their rows from bronze, silver, "
                                    "quarantine")
     p.add_argument("file", help="text or CSV file, one raw identifier per line (hashed on read)")
-    p.add_argument("--source", required=True, choices=["telco", "wifi", "ticket"])
+    p.add_argument("--source", required=True, choices=sources_with_identifiers())
     p.add_argument("--list-name", default=None)
     p.set_defaults(func=_cmd_optout)
 
@@ -314,7 +304,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return args.func(args)
+    from jobs.errors import ContractError, Refusal
+
+    try:
+        return args.func(args)
+    except ContractError as exc:
+        print(f"{args.command}: contract invalid:\n{exc}", file=sys.stderr)
+        return 2
+    except Refusal as exc:  # the input, contract or budget says no: a clear message, no traceback
+        print(f"{args.command} refused: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -85,6 +85,3 @@ def presence_from_trips(trips: DataFrame, source: str = "ticket",
     check_out = _points(trips, source, "check_out_ts", "h3_cell_out", bin_minutes)
     return _count(check_in.unionByName(check_out))
 
-
-PRESENCE_BUILDERS = {"telco": presence_from_events, "wifi": presence_from_sightings,
-                     "ticket": presence_from_trips}

@@ -16,19 +16,16 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
 from jobs.aggregate.anchors import anchors_for_day, window_start
 from jobs.aggregate.movement import stays_from_presence, trips_from_stays, trips_from_tickets
-from jobs.aggregate.presence import PRESENCE_BUILDERS
-from jobs.common import lake, settings
+from jobs.common import lake, settings, tables
 from jobs.common.timing import Stopwatch
+from jobs.ingest.feeds import FEEDS, feeds_with
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
-ANCHOR_SOURCES = ("telco",)
 
 
 def _replace(df, name: str, date: dt.date, source: str) -> int:
@@ -37,10 +34,6 @@ def _replace(df, name: str, date: dt.date, source: str) -> int:
                       replace=[{"event_date": date.isoformat(), "source": source}])
 
 
-BUILD_SCHEMA = pa.schema([
-    ("source", pa.string()), ("event_date", pa.date32()), ("built_at", pa.timestamp("us", tz="UTC")),
-    ("bronze_version", pa.int64()), ("presence_rows", pa.int64()), ("versions", pa.string()),
-])
 
 
 def _write_build_record(source: str, date: dt.date, info: dict) -> None:
@@ -49,15 +42,13 @@ def _write_build_record(source: str, date: dt.date, info: dict) -> None:
     row = {"source": source, "event_date": date, "built_at": dt.datetime.now(dt.timezone.utc),
            "bronze_version": info["bronze_version"], "presence_rows": info["presence_rows"],
            "versions": json.dumps(versions)}
-    lake.append_arrow(settings.table_path("ops", "silver_builds"), pa.Table.from_pylist([row], schema=BUILD_SCHEMA),
-                      partition_by=["source"])
+    tables.SILVER_BUILDS.append([row])
 
 
-def _latest(path, key: str, time_column: str, succeeded_only: bool = False) -> dict[tuple[str, dt.date], Any]:
-    """Latest ``time_column`` per (``key``, event_date) of a run-record table."""
-    if not lake.exists(path):
+def _latest(runs, key: str, time_column: str, succeeded_only: bool = False) -> dict[tuple[str, dt.date], Any]:
+    """Latest ``time_column`` per (``key``, event_date) of a run-record frame."""
+    if runs.empty:
         return {}
-    runs = lake.read_arrow(path).to_pandas()
     if succeeded_only:
         runs = runs[runs["status"] == "succeeded"]
     return {(k, d): t for (k, d), t in runs.groupby([key, "event_date"])[time_column].max().items()}
@@ -75,17 +66,18 @@ def missing_inputs(dates: list[dt.date], sources: tuple[str, ...]) -> list[str]:
     list of str
         One line per missing (source, date), saying what is missing.
     """
-    ingested = _latest(settings.table_path("ops", "ingest_runs"), "feed", "finished_at", succeeded_only=True)
-    built = _latest(settings.table_path("ops", "silver_builds"), "source", "built_at")
+    ingested = _latest(tables.ingest_runs(), "feed", "finished_at", succeeded_only=True)
+    built = _latest(tables.silver_builds(), "source", "built_at")
+    aggregated = feeds_with(lambda spec: spec.presence is not None)
     missing = []
     for date in dates:
         for source in sources:
             when = ingested.get((source, date))
             if when is None:
                 missing.append(f"{source} {date}: no succeeded ingest run")
-            elif source in PRESENCE_BUILDERS and built.get((source, date)) is None:
+            elif source in aggregated and built.get((source, date)) is None:
                 missing.append(f"{source} {date}: ingested, silver not built yet")
-            elif source in PRESENCE_BUILDERS and built[(source, date)] < when:
+            elif source in aggregated and built[(source, date)] < when:
                 missing.append(f"{source} {date}: re-ingested at {when}, silver not rebuilt since")
     return missing
 
@@ -100,7 +92,7 @@ def build_silver(spark: SparkSession, date: dt.date, sources: tuple[str, ...] | 
     """
     from pyspark import StorageLevel
 
-    sources = sources or tuple(s for s in PRESENCE_BUILDERS
+    sources = sources or tuple(s for s in feeds_with(lambda f: f.presence is not None)
                                if lake.exists(settings.table_path("bronze", f"{s}_events")))
     out: dict[str, dict] = {}
     for source in sources:
@@ -110,19 +102,20 @@ def build_silver(spark: SparkSession, date: dt.date, sources: tuple[str, ...] | 
         watch = Stopwatch()
         bronze_version = lake.version(bronze_path)
         bronze = lake.read(spark, bronze_path, version=bronze_version, partitions={"event_date": date.isoformat()})
-        presence = PRESENCE_BUILDERS[source](bronze, source).persist(StorageLevel.DISK_ONLY)
+        spec = FEEDS[source]
+        presence = spec.presence(bronze, source).persist(StorageLevel.DISK_ONLY)
         info = {"bronze_version": bronze_version, "presence_rows": presence.count()}
         info["presence_version"] = _replace(presence, "presence", date, source)
         watch.lap("presence")
         stays = stays_from_presence(presence).persist(StorageLevel.DISK_ONLY)
         info["stays_version"] = _replace(stays, "stays", date, source)
         watch.lap("stays")
-        trips = trips_from_tickets(bronze) if source == "ticket" else trips_from_stays(stays)
+        trips = trips_from_tickets(bronze) if spec.trips_from == "records" else trips_from_stays(stays)
         info["trips_version"] = _replace(trips, "trips", date, source)
         watch.lap("trips")
         presence.unpersist()
         stays.unpersist()
-        if source in ANCHOR_SOURCES:
+        if spec.anchors:
             first = window_start(date)
             days = [(first + dt.timedelta(days=i)).isoformat() for i in range((date - first).days + 1)]
             window = lake.read(spark, settings.table_path("silver", "presence"),

@@ -426,6 +426,11 @@ def overwrite_arrow(path: str | Path, data: pa.Table, *, predicate: str | None =
     return DeltaTable(root).version()
 
 
+def delete_rows(path: str | Path, predicate: str) -> int:
+    """Delete the rows matching a SQL predicate (a Delta delete); return how many rows were deleted."""
+    return int(DeltaTable(str(path)).delete(predicate).get("num_deleted_rows", 0))
+
+
 def delete(path: str | Path, predicate: str) -> int:
     """Delete the rows matching a SQL predicate (a Delta delete, visible in history)."""
     table = DeltaTable(str(path))

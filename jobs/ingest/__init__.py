@@ -1,11 +1,11 @@
-"""Ingest: one module per supplier feed, all run by ``jobs.ingest.runner``.
+"""Ingest: one spec per supplier feed (``jobs.ingest.feeds``), all run by ``jobs.ingest.runner``.
 
-``FEEDS`` maps a feed name to its spec; adding a feed means one module (a ``FeedSpec``), one reference
-table and one suite in ``expectations/``.
+``FEEDS`` maps a feed name to its spec; adding a feed means one module in ``jobs/ingest/feeds/`` (a
+``FeedSpec``), one reference table, one suite in ``expectations/`` and a simulator.
 """
 
 from __future__ import annotations
 
-from jobs.ingest import camera, telco, ticket, wifi
+from jobs.ingest.feeds import FEEDS, get_feed, register_feed, unregister_feed
 
-FEEDS = {spec.name: spec for spec in (telco.SPEC, wifi.SPEC, camera.SPEC, ticket.SPEC)}
+__all__ = ["FEEDS", "get_feed", "register_feed", "unregister_feed"]

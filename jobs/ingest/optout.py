@@ -16,54 +16,53 @@ import datetime as dt
 import logging
 from collections.abc import Iterable
 
-import pyarrow as pa
-
-from jobs.common import lake, settings
-from jobs.ingest.pseudonym import identifier_token, period_key, pseudonym_of_token, token_key
+from jobs.common import lake, tables
+from jobs.ingest.feeds import feeds_with, get_feed
+from jobs.ingest.pseudonym import identifier_token, key_period, period_key, pseudonym_of_token, token_key
 
 log = logging.getLogger(__name__)
-OPTOUT_SCHEMA = pa.schema([("source", pa.string()), ("token", pa.string()), ("list_name", pa.string()),
-                           ("added_at", pa.timestamp("us", tz="UTC"))])
-SOURCES_WITH_IDENTIFIERS = ("telco", "wifi", "ticket")
-SILVER_TABLES = ("presence", "stays", "trips", "anchors")
+OPTOUT_SCHEMA = tables.OPTOUTS.schema
+
+
+def sources_with_identifiers() -> tuple[str, ...]:
+    """Feeds whose records carry an identifier (opt-outs apply to them)."""
+    return feeds_with(lambda spec: spec.identifier is not None)
 
 
 def normalise_identifier(source: str, value: str) -> str:
-    """The identifier as ingest hashes it (MACs lower-case with colons; others trimmed)."""
-    value = value.strip()
-    return value.lower().replace("-", ":") if source == "wifi" else value
+    """The identifier as ingest hashes it (the feed's ``identifier_rule``)."""
+    return get_feed(source).identifier_rule.python(value)
 
 
 def optouts_path():
     """Folder of ``ops/optouts``."""
-    return settings.table_path("ops", "optouts")
+    return tables.OPTOUTS.path()
 
 
 def opted_out_tokens(source: str) -> frozenset[bytes]:
     """Tokens of every opted-out identifier of a source."""
-    path = optouts_path()
-    if not lake.exists(path):
-        return frozenset()
-    table = lake.read_arrow(path, partitions={"source": source})
+    table = tables.OPTOUTS.read_arrow(partitions={"source": source})
     return frozenset(bytes.fromhex(t) for t in table.column("token").to_pylist())
 
 
-def _delete_pseudonyms(table_path, tokens: frozenset[bytes], source: str, source_filter: bool) -> int:
-    """Delete the rows of these tokens in every key period of a table; return rows deleted."""
-    if not lake.exists(table_path):
+def _delete_pseudonyms(table: tables.Table, tokens: frozenset[bytes], source: str, source_filter: bool) -> int:
+    """Delete the rows of these tokens in every key period of a table; return rows deleted.
+
+    The key periods come from the table's ``event_date`` partitions (a period is a function of the local
+    date), read from the Delta log: no data file is read into the driver.
+    """
+    if not table.exists() or not tokens:
         return 0
-    arrow = lake.read_arrow(table_path, partitions={"source": source} if source_filter else None)
-    periods = sorted(set(arrow.column("key_period").drop_null().to_pylist())) if arrow.num_rows else []
-    before = arrow.num_rows
+    periods = sorted({key_period(dt.date.fromisoformat(d)) for d in table.partition_values("event_date")})
+    deleted = 0
     for period in periods:
         key = period_key(source, period)
         ids = sorted(pseudonym_of_token(t, key) for t in tokens)
         predicate = f"key_period = {period} AND pseudo_id IN ({', '.join(str(i) for i in ids)})"
         if source_filter:
             predicate = f"source = '{source}' AND " + predicate
-        lake.delete(table_path, predicate)
-    after = lake.read_arrow(table_path, partitions={"source": source} if source_filter else None).num_rows
-    return before - after
+        deleted += lake.delete_rows(table.path(), predicate)
+    return deleted
 
 
 def apply_optouts(source: str, identifiers: Iterable[str], list_name: str) -> dict:
@@ -83,8 +82,8 @@ def apply_optouts(source: str, identifiers: Iterable[str], list_name: str) -> di
     dict
         Tokens added and rows deleted per table.
     """
-    if source not in SOURCES_WITH_IDENTIFIERS:
-        raise ValueError(f"source must be one of {SOURCES_WITH_IDENTIFIERS}, not {source!r}")
+    if source not in sources_with_identifiers():
+        raise ValueError(f"source must be one of {sources_with_identifiers()}, not {source!r}")
     key = token_key(source)
     tokens = {identifier_token(normalise_identifier(source, i), key) for i in identifiers if i.strip()}
     known = opted_out_tokens(source)
@@ -92,15 +91,13 @@ def apply_optouts(source: str, identifiers: Iterable[str], list_name: str) -> di
     now = dt.datetime.now(dt.timezone.utc)
     if new:
         rows = [{"source": source, "token": t.hex(), "list_name": list_name, "added_at": now} for t in new]
-        lake.append_arrow(optouts_path(), pa.Table.from_pylist(rows, schema=OPTOUT_SCHEMA), partition_by=["source"])
+        tables.OPTOUTS.append(rows)
     everyone = frozenset(tokens | known)
     deleted = {
-        f"bronze/{source}_events": _delete_pseudonyms(settings.table_path("bronze", f"{source}_events"), everyone,
-                                                      source, False),
-        **{f"silver/{name}": _delete_pseudonyms(settings.table_path("silver", name), everyone, source, True)
-           for name in SILVER_TABLES},
-        f"quarantine/{source}": _delete_pseudonyms(settings.table_path("quarantine", source), everyone, source,
-                                                   False),
+        f"bronze/{source}_events": _delete_pseudonyms(tables.bronze(source), everyone, source, False),
+        **{f"silver/{name}": _delete_pseudonyms(table, everyone, source, True)
+           for name, table in tables.SILVER.items()},
+        f"quarantine/{source}": _delete_pseudonyms(tables.quarantine(source), everyone, source, False),
     }
     log.info("opt-out %s (%s): %d identifiers, %d new; rows deleted %s", source, list_name, len(tokens), len(new),
              deleted)

@@ -82,7 +82,7 @@ def validate_accepted(spec: FeedSpec, accepted: DataFrame, date: dt.date, run_id
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    suite_spec = load_suite_spec(spec.name)
+    suite_spec = load_suite_spec(spec.suite_name)
     batch = accepted.drop(*[c for c in NEVER_VALIDATED if c in accepted.columns])
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False, "metric_calculations": False}

@@ -20,19 +20,16 @@ import pandas as pd
 from shapely.geometry import Polygon
 
 from jobs.common import settings
+from jobs.errors import ReferenceDataError
 
 M_PER_DEG_LAT = 110_540.0
-
-
-class ReferenceError(ValueError):
-    """A reference file that cannot be used; the message names the file, row and field."""
 
 
 def _require(df: pd.DataFrame, path: Path, columns: list[str]) -> None:
     names = [c.strip().lower() for c in df.columns]
     missing = [c for c in columns if c not in names]
     if missing:
-        raise ReferenceError(f"{path}: missing column(s) {', '.join(missing)}")
+        raise ReferenceDataError(f"{path}: missing column(s) {', '.join(missing)}")
     df.columns = names
 
 
@@ -41,7 +38,7 @@ def _numeric(df: pd.DataFrame, path: Path, column: str, low: float, high: float)
     bad = values.isna() | (values < low) | (values > high)
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ReferenceError(
+        raise ReferenceDataError(
             f"{path}: row {row + 2}, field {column}: {df[column].iloc[row]!r} is not a number in "
             f"[{low}, {high}]"
         )
@@ -90,11 +87,11 @@ def in_region(lat: pd.Series, lon: pd.Series) -> pd.Series:
 
 def _read(path: Path, columns: list[str]) -> pd.DataFrame:
     if not path.exists():
-        raise ReferenceError(f"{path}: reference file not found")
+        raise ReferenceDataError(f"{path}: reference file not found")
     try:
         df = pd.read_csv(path, dtype=str, encoding="utf-8-sig", keep_default_na=False)
     except UnicodeDecodeError as exc:
-        raise ReferenceError(f"{path}: not UTF-8 ({exc})") from exc
+        raise ReferenceDataError(f"{path}: not UTF-8 ({exc})") from exc
     _require(df, path, columns)
     return df
 
@@ -103,10 +100,10 @@ def _ids(df: pd.DataFrame, path: Path, column: str) -> pd.Series:
     ids = df[column].str.strip()
     if (ids == "").any():
         row = int(np.flatnonzero((ids == "").to_numpy())[0])
-        raise ReferenceError(f"{path}: row {row + 2}, field {column}: empty")
+        raise ReferenceDataError(f"{path}: row {row + 2}, field {column}: empty")
     dupes = ids.duplicated()
     if dupes.any():
-        raise ReferenceError(f"{path}: field {column}: {ids[dupes].iloc[0]!r} appears twice")
+        raise ReferenceDataError(f"{path}: field {column}: {ids[dupes].iloc[0]!r} appears twice")
     return ids
 
 

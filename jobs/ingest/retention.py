@@ -23,7 +23,7 @@ from pathlib import Path
 
 from deltalake import DeltaTable
 
-from jobs.common import lake, settings
+from jobs.common import lake, settings, tables
 
 log = logging.getLogger(__name__)
 DEFAULT_DAYS = {"landing": 3, "quarantine": 14, "bronze": 30, "silver": 60}
@@ -38,11 +38,8 @@ def _event_date_tables(layer: str) -> list[Path]:
 
 def _ingested_on(feed: str) -> dict[dt.date, dt.date]:
     """Data date -> local date of the latest successful ingest of that date."""
-    path = settings.table_path("ops", "ingest_runs")
-    if not lake.exists(path):
-        return {}
     out: dict[dt.date, dt.date] = {}
-    for r in lake.read_arrow(path, partitions={"feed": feed}).to_pylist():
+    for r in tables.INGEST_RUNS.read_arrow(partitions={"feed": feed}).to_pylist():
         if r["status"] == "succeeded":
             done = r["finished_at"].astimezone(settings.LOCAL_TZ).date()
             out[r["event_date"]] = max(done, out.get(r["event_date"], done))

@@ -16,12 +16,8 @@ import h3
 import pandas as pd
 
 from jobs.common.h3cells import cell_to_int, int_to_cell
-
-ADDITIVE_METRICS = ("footfall", "od_trips", "camera_count", "dwell_minutes")
-
-
-class DerivationRefused(ValueError):
-    """A product that cannot be derived from this release without new spend."""
+from jobs.errors import DerivationRefused
+from jobs.privacy.measures import get_measure
 
 
 def derive_from_release(release: pd.DataFrame, metric: str, *, h3_resolution: int | None = None,
@@ -58,7 +54,7 @@ def derive_from_release(release: pd.DataFrame, metric: str, *, h3_resolution: in
         frame = frame[frame["h3_cell"].isin(keep)]
     coarser = h3_resolution is not None and h3_resolution < h3.get_resolution(int_to_cell(frame["h3_cell"].iloc[0]))
     longer = bin_minutes is not None and bin_minutes > int(frame["bin_minutes"].iloc[0])
-    if (coarser or longer) and metric not in ADDITIVE_METRICS:
+    if (coarser or longer) and not get_measure(metric).additive:
         raise DerivationRefused(
             f"{metric} is not additive: a coarser cell or a longer bin needs its own release (one person is "
             "in several children)")

@@ -36,6 +36,7 @@ import pyarrow as pa
 from deltalake.exceptions import CommitFailedError
 
 from jobs.common import lake, settings
+from jobs.errors import BudgetExceeded, LedgerTampered
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +52,6 @@ SCHEMA = pa.schema([
 ])
 GENESIS = "0" * 64
 MAX_ATTEMPTS = 200
-
-
-class BudgetExceeded(RuntimeError):
-    """A release refused before any noise was drawn; the message names the budget and the figures."""
-
-
-class LedgerTampered(RuntimeError):
-    """The hash chain of the ledger does not verify."""
 
 
 @dataclasses.dataclass(frozen=True)

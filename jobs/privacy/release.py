@@ -21,15 +21,27 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import math
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from jobs.common import lake, settings
-from jobs.common.h3cells import cell_to_int
+from jobs.common import lake, tables
+from jobs.errors import ReleaseRefused
+from jobs.ingest.feeds import get_feed
 from jobs.privacy import ledger
-from jobs.privacy.bounding import bound_distinct_pairs
 from jobs.privacy.domain import domain_bins, domain_cells, public_domain, zero_fill
+from jobs.privacy.measures import (
+    PARTITION_SELECTION,
+    Bounder,
+    Bounds,
+    Measure,
+    SegmentColumn,
+    bound_defaults,
+    get_measure,
+)
+from jobs.privacy.measures.base import l2_over
+from jobs.privacy.measures.segments import SEGMENT_COLUMNS as SEGMENT_COLUMNS_BY_NAME
 from jobs.privacy.noise import noise_scale, noisy_column
 
 if TYPE_CHECKING:
@@ -39,35 +51,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_METRICS = ("unique_people", "footfall", "od_trips", "camera_count")
-UNIT_BY_SOURCE = {"telco": "person", "ticket": "person", "wifi": "device-network", "camera": "event"}
 SEGMENT_COLUMNS = ("segment", "country", "mode")
 RELEASE_SCHEMA_COLUMNS = ("release_id", "ledger_entry_id", "metric", "h3_cell", "destination_h3", "bin_start",
                           "bin_minutes", "segment", "country", "mode", "value")
 
-RELEASE_LOG_SCHEMA = pa.schema([
-    ("release_id", pa.string()), ("ledger_entry_id", pa.string()), ("contract_id", pa.string()),
-    ("contract_version", pa.string()), ("plan", pa.string()), ("inputs", pa.string()),
-    ("stages", pa.string()), ("rows", pa.int64()), ("gold_version", pa.int64()),
-    ("created_at", pa.timestamp("us", tz="UTC")),
-])
-
-
-def segment_values(column: str) -> list[str]:
-    """Public lists of segment values (never taken from the data)."""
-    if column == "segment":
-        from jobs.aggregate.anchors import SEGMENTS
-
-        return list(SEGMENTS)
-    if column == "country":
-        import pycountry
-
-        return sorted(c.alpha_2 for c in pycountry.countries)
-    if column == "mode":
-        from jobs.ingest.ticket import MODES
-
-        return list(MODES)
-    raise ValueError(f"unknown segment column {column!r}")
+RELEASE_LOG_SCHEMA = tables.RELEASE_LOG.schema
+# Bound properties that every plan's id has hashed since the first releases (with their defaults), so the
+# ids of releases stored before measures existed stay the same; a measure's other bounds join the id only
+# for that measure.
+_ID_BOUNDS = {"max_pairs_per_day": "max_cells_per_day", "max_events_per_pair": "max_events_per_pair",
+              "max_trips_per_day": "max_trips_per_day"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,11 +79,19 @@ class ReleasePlan:
     epsilon: float
     delta: float
     mechanism: str
-    max_pairs_per_day: int
+    bounds: Bounds
     budget_epsilon_per_period: float
     segments: tuple[str, ...] = ()
-    max_events_per_pair: int = 4
-    max_trips_per_day: int = 4
+
+    @property
+    def measure(self) -> Measure:
+        """The metric's measure."""
+        return get_measure(self.metric)
+
+    @property
+    def bounder(self) -> Bounder:
+        """The measure's bounder with this plan's bounds."""
+        return self.measure.bounder.from_bounds(self.bounds)
 
     @property
     def days(self) -> int:
@@ -98,34 +99,46 @@ class ReleasePlan:
         return (self.window_end - self.window_start).days
 
     @property
-    def segmented(self) -> bool:
-        """Segments from anchors: a person's data can move them between segments."""
-        return any(s in ("segment", "country") for s in self.segments)
+    def segment_columns(self) -> list[SegmentColumn]:
+        """The plan's segment columns (look-back, multiplier, where they come from)."""
+        return [SEGMENT_COLUMNS_BY_NAME[s] for s in self.segments]
 
     @property
     def lookback_days(self) -> int:
-        """Days before the window whose data reaches the release (the anchor window of segments)."""
-        from jobs.aggregate.anchors import DEFAULT_WINDOW_DAYS
+        """Days before the window whose data reaches the release (the longest look-back of its segments)."""
+        return max((s.lookback_days for s in self.segment_columns), default=0)
 
-        return DEFAULT_WINDOW_DAYS - 1 if self.segmented else 0
+    @property
+    def multiplier(self) -> int:
+        """Product of the segment columns' sensitivity multipliers (2 where a person can move between values)."""
+        return math.prod(s.sensitivity_multiplier for s in self.segment_columns)
 
     @property
     def sensitivity(self) -> int:
-        """L1 bound of one privacy unit over the release (per day bound x days x sources; x2 if segmented).
+        """L1 bound of one privacy unit over the release: the bounder's per-day bound x days (unless
+        event-level) x sources x segment multipliers."""
+        bounder = self.bounder
+        days = self.days if bounder.per_day else 1
+        return bounder.l1_per_day() * days * len(self.sources) * self.multiplier
 
-        Camera counts are event-level: one passage changes one count by one.
-        """
-        if self.metric == "camera_count":
-            return 1
-        per_day = {"unique_people": self.max_pairs_per_day,
-                   "footfall": self.max_pairs_per_day * self.max_events_per_pair,
-                   "od_trips": self.max_trips_per_day}[self.metric]
-        return per_day * self.days * len(self.sources) * (2 if self.segmented else 1)
+    @property
+    def l2_sensitivity(self) -> int:
+        """L2 bound of one privacy unit over the release, rounded up (see ``measures.base.l2_over``)."""
+        bounder = self.bounder
+        return l2_over(bounder.l2_per_day(), self.days, len(self.sources), self.multiplier, bounder.per_day)
+
+    @property
+    def noise_sensitivity(self) -> int:
+        """The bound the noise is scaled to: L1 for geometric noise, L2 for the discrete Gaussian."""
+        return self.l2_sensitivity if self.mechanism == "gaussian_discrete" else self.sensitivity
 
     @property
     def unit(self) -> str:
-        """The privacy unit of the release (``person`` unless every source is device- or event-level)."""
-        units = {UNIT_BY_SOURCE[s] for s in self.sources}
+        """The privacy unit: ``event`` for event-level measures; else the sources' unit, ``person`` when they
+        differ."""
+        if self.measure.unit == "event":
+            return "event"
+        units = {get_feed(s).unit for s in self.sources}
         return units.pop() if len(units) == 1 else "person"
 
     @property
@@ -133,91 +146,142 @@ class ReleasePlan:
         """zCDP cost: epsilon^2 / 2 for pure epsilon; for the discrete Gaussian L2^2 / (2 sigma^2)."""
         if self.mechanism == "geometric":
             return self.epsilon ** 2 / 2
-        sigma = noise_scale(self.epsilon, self.sensitivity, self.mechanism, self.delta)["scale"]
-        return self.sensitivity ** 2 / (2 * sigma ** 2)
+        sigma = noise_scale(self.epsilon, self.noise_sensitivity, self.mechanism, self.delta)["scale"]
+        return self.noise_sensitivity ** 2 / (2 * sigma ** 2)
+
+    @property
+    def k_threshold_units(self) -> str:
+        """What the measure's values count (the unit of k on delivery)."""
+        return self.measure.value_unit
+
+    def k_threshold(self, k: int) -> int:
+        """The contract's k people in this measure's units."""
+        return self.measure.k_threshold(k, self.bounder)
+
+    def noise(self) -> dict[str, float]:
+        """Noise scale and 95% interval half-width of one released value."""
+        return noise_scale(self.epsilon, self.noise_sensitivity, self.mechanism,
+                           self.delta if self.mechanism == "gaussian_discrete" else None)
+
+    def _identity(self) -> dict[str, Any]:
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "bounds"}
+        fields["sources"], fields["segments"] = list(self.sources), list(self.segments)
+        defaults = bound_defaults()
+        for legacy, name in _ID_BOUNDS.items():
+            fields[legacy] = self.bounds.get(name, defaults.get(name))
+        for name in self.measure.bound_properties():
+            if name not in _ID_BOUNDS.values():
+                fields[name] = self.bounds[name]
+        return fields
 
     @property
     def release_id(self) -> str:
         """Deterministic id: the same plan always names the same stored release."""
-        text = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
+        text = json.dumps(self._identity(), sort_keys=True, default=str)
         return "rel-" + hashlib.sha256(text.encode()).hexdigest()[:20]
 
     def to_json(self) -> str:
         """The plan as JSON (for the release log and audits)."""
-        return json.dumps({**dataclasses.asdict(self), "release_id": self.release_id,
-                           "sensitivity": self.sensitivity, "unit": self.unit,
-                           "lookback_days": self.lookback_days}, sort_keys=True, default=str)
+        return json.dumps({**self._identity(), "bounds": self.bounds.as_dict(), "release_id": self.release_id,
+                           "sensitivity": self.sensitivity, "l2_sensitivity": self.l2_sensitivity,
+                           "unit": self.unit, "lookback_days": self.lookback_days}, sort_keys=True, default=str)
+
+    def spend(self) -> ledger.Spend:
+        """What this release costs, for the ledger."""
+        return ledger.Spend(
+            contract_id=self.contract_id, contract_version=self.contract_version, release_id=self.release_id,
+            sources=self.sources, unit=self.unit, window_start=self.window_start, window_end=self.window_end,
+            epsilon=self.epsilon, delta=self.delta, rho=self.rho, mechanism=self.mechanism,
+            sensitivity=self.noise_sensitivity, budget_epsilon_per_period=self.budget_epsilon_per_period,
+            lookback_days=self.lookback_days,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """Every privacy figure of this release, for manifests and audits."""
+        bounder, noise = self.bounder, self.noise()
+        out = {
+            "metric": self.metric, "release_id": self.release_id, "unit": self.unit,
+            "epsilon": self.epsilon, "delta": self.delta, "mechanism": self.mechanism,
+            "bounds": bounder.as_dict(), "bound": bounder.text(),
+            "sensitivity_l1": self.sensitivity, "sensitivity_l2": self.l2_sensitivity,
+            "noise_sensitivity": self.noise_sensitivity,
+            "noise_scale": noise["scale"], "ci95_half_width": noise["ci95_half_width"],
+            "lookback_days": self.lookback_days, "value_unit": self.measure.value_unit,
+            "domain": self.measure.domain,
+        }
+        if self.measure.domain == PARTITION_SELECTION:
+            from jobs.privacy.partition_selection import selection_threshold
+
+            out["partition_selection_threshold"] = selection_threshold(self.epsilon, self.delta, self.sensitivity)
+        return out
 
 
 def plan_for(contract: Contract, metric: str, window_start: dt.date, window_end: dt.date) -> ReleasePlan:
-    """Build the release plan of a contract's metric over local dates ``[window_start, window_end)``."""
-    if metric not in SUPPORTED_METRICS:
-        raise NotImplementedError(
-            f"contract {contract.id}: metric {metric!r} has no release yet (supported: {SUPPORTED_METRICS})")
-    allowed = {"od_trips": {"mode"}, "camera_count": set()}.get(metric, {"segment", "country"})
-    wrong = [s for s in contract.segments if s not in allowed]
+    """Build the release plan of a contract's metric over local dates ``[window_start, window_end)``.
+
+    Raises
+    ------
+    ReleaseRefused
+        No measure for the metric, or a segment the measure does not allow (validation refuses both first).
+    """
+    measure = get_measure(metric)
+    wrong = [s for s in contract.segments if s not in measure.segments]
     if wrong:
-        raise NotImplementedError(f"contract {contract.id}: {metric} cannot be split by {wrong} "
-                                  f"(possible: {sorted(allowed) or 'none'})")
-    sources = tuple(sorted(contract.sources))
-    if metric == "camera_count":
-        sources = ("camera",)
-    elif "camera" in sources:
-        sources = tuple(s for s in sources if s != "camera")
-    # OD domains are sparse: partition selection needs a delta; it is pure geometric noise otherwise.
-    delta = contract.delta if (contract.mechanism == "gaussian_discrete" or metric == "od_trips") else 0.0
+        raise ReleaseRefused(f"contract {contract.id}: {metric} cannot be split by {wrong} "
+                             f"(possible: {list(measure.segments) or 'none'})")
+    if measure.fixed_sources:
+        sources = measure.fixed_sources
+    else:
+        sources = tuple(s for s in sorted(contract.sources) if measure.reads_sources(get_feed(s)))
+    # Sparse domains need a delta for partition selection and use pure geometric noise otherwise.
+    delta = contract.delta if (contract.mechanism == "gaussian_discrete" or measure.needs_delta) else 0.0
+    mechanism = "geometric" if measure.domain == PARTITION_SELECTION else contract.mechanism
     return ReleasePlan(
         contract_id=contract.id, contract_version=contract.version, metric=metric,
         sources=sources, area=json.dumps(contract.area, sort_keys=True),
         h3_resolution=contract.h3_resolution, bin_minutes=contract.bin_minutes,
         window_start=window_start, window_end=window_end, epsilon=contract.epsilon, delta=delta,
-        mechanism="geometric" if metric == "od_trips" else contract.mechanism,
-        max_pairs_per_day=contract.max_cells_per_day,
-        budget_epsilon_per_period=contract.budget_epsilon_per_period,
-        segments=tuple(contract.segments), max_events_per_pair=contract.max_events_per_pair,
-        max_trips_per_day=contract.max_trips_per_day,
+        mechanism=mechanism, bounds=contract.bounds,
+        budget_epsilon_per_period=contract.budget_epsilon_per_period, segments=tuple(contract.segments),
     )
 
 
 def release_log_path():
     """Folder of ``ops/releases``: one row per stored release."""
-    return settings.table_path("ops", "releases")
+    return tables.RELEASE_LOG.path()
 
 
 def stored_release(release_id: str) -> dict[str, Any] | None:
     """Return the release log row of a stored release, or None."""
-    path = release_log_path()
-    if not lake.exists(path):
-        return None
-    rows = [r for r in lake.read_arrow(path).to_pylist() if r["release_id"] == release_id]
+    rows = tables.release_log_rows(release_id)
     return rows[-1] if rows else None
 
 
 def _stages(plan: ReleasePlan, domain: str) -> list[str]:
-    reads = {"unique_people": "silver/presence", "footfall": "silver/presence", "od_trips": "silver/trips",
-             "camera_count": "bronze/camera_events"}[plan.metric]
-    bound = {
-        "unique_people": f"per person and day at most {plan.max_pairs_per_day} (cell, bin) pairs, once per pair",
-        "footfall": f"per person and day at most {plan.max_pairs_per_day} (cell, bin) pairs, at most "
-                    f"{plan.max_events_per_pair} events each",
-        "od_trips": f"per person and day at most {plan.max_trips_per_day} trips",
-        "camera_count": "none needed: cameras carry no identity (event-level: one passage changes one count by one)",
-    }[plan.metric]
+    """The computation stages of a release, in order, in words (the audit's "explain computation")."""
+    measure, bounder = plan.measure, plan.bounder
     stages = [
-        f"read {reads} for {plan.window_start} to {plan.window_end} (exclusive), sources {', '.join(plan.sources)}",
+        f"read {measure.reads} for {plan.window_start} to {plan.window_end} (exclusive), sources "
+        f"{', '.join(plan.sources)}",
         f"map to H3 resolution {plan.h3_resolution} and {plan.bin_minutes}-minute local bins",
     ]
-    if plan.segmented:
-        stages.append(f"join each person-day's {' and '.join(plan.segments)} from silver/anchors (a "
-                      f"{plan.lookback_days + 1}-day window; a person can move between segments, so the bound "
-                      "is doubled)")
+    for column in plan.segment_columns:
+        where = f"joined per person-day from {column.joined_from}" if column.joined_from else "from each record"
+        cost = (f"a {column.lookback_days + 1}-day look-back; a person can move between values, so the bound is "
+                f"multiplied by {column.sensitivity_multiplier}" if column.lookback_days or
+                column.sensitivity_multiplier > 1 else "fixed per pseudonym or record: no look-back, no multiplier")
+        stages.append(f"split by {column.name} ({column.description}), {where}: {cost}")
+    noise = plan.noise()
     stages += [
-        f"bound contributions: {bound}; excess dropped by a keyed hash",
-        f"compute {plan.metric} per key",
+        f"bound contributions: {bounder.text()}; excess dropped by a keyed hash",
+        f"compute {plan.metric} per key ({measure.description})",
         domain,
         f"{plan.mechanism} noise, epsilon {plan.epsilon:g}"
         + (f", delta {plan.delta:g}" if plan.delta else "")
-        + f", L1 sensitivity {plan.sensitivity}, drawn in the executors",
+        + f", L1 sensitivity {plan.sensitivity}"
+        + (f", L2 sensitivity {plan.l2_sensitivity}" if plan.mechanism == "gaussian_discrete" else "")
+        + f" (noise scale {noise['scale']:.3g}, 95% of values within +/- {noise['ci95_half_width']:g}), "
+          "drawn in the executors",
         "write the noisy table once to gold/releases; every product reads it back",
     ]
     return stages
@@ -227,73 +291,55 @@ def _dates(plan: ReleasePlan) -> list[str]:
     return [(plan.window_start + dt.timedelta(days=i)).isoformat() for i in range(plan.days)]
 
 
-def _read_silver(spark: SparkSession, name: str, plan: ReleasePlan) -> tuple[DataFrame, int]:
-    path = settings.table_path("silver", name)
-    if not lake.exists(path):
-        raise FileNotFoundError(f"no silver/{name} at {path}: run aggregate first")
-    version = lake.version(path)
-    return lake.read(spark, path, version=version,
-                     partitions={"event_date": _dates(plan), "source": list(plan.sources)}), version
+def _read_input(spark: SparkSession, qualified: str, plan: ReleasePlan) -> tuple[DataFrame, int]:
+    """Read a catalog table for the plan's dates (and sources, where the table is split by source)."""
+    table = tables.table(qualified)
+    if not table.exists():
+        raise FileNotFoundError(f"no {qualified} at {table.path()}: {table.produced_by} first")
+    version = table.version()
+    partitions: dict[str, Any] = {"event_date": _dates(plan)}
+    if "source" in table.partitions:
+        partitions["source"] = list(plan.sources)
+    return table.read(spark, version=version, partitions=partitions), version
 
 
 def _compute(spark: SparkSession, plan: ReleasePlan) -> tuple[DataFrame, dict, str, int]:
-    """The noisy release table (lazy), its input versions, the domain's description and its size."""
-    from pyspark.sql import functions as F
+    """The noisy release table (lazy), its input versions, the domain's description and its size.
 
-    from jobs.aggregate import metrics
-    from jobs.privacy.bounding import bound_events_per_pair, bound_rows_per_day
-    from jobs.privacy.partition_selection import select_partitions, selection_threshold
+    Generic over the plan's measure: read, cut, segments, bound, aggregate, then zero-fill and noise or
+    partition selection.
+    """
+    from jobs.aggregate.metrics import with_segments
 
+    measure, bounder = plan.measure, plan.bounder
     cells = domain_cells(json.loads(plan.area), plan.h3_resolution)
-    bins = domain_bins(plan.window_start, plan.window_end, plan.bin_minutes)
-    inputs: dict[str, int] = {}
-    keys = ["h3_cell", "bin_start", *plan.segments]
-    if plan.metric == "od_trips":
-        trips, inputs["silver/trips"] = _read_silver(spark, "trips", plan)
-        cut = metrics.trips_to_cut(trips, plan.h3_resolution, plan.bin_minutes)
-        area = spark.createDataFrame([(cell_to_int(c),) for c in cells], "cell long")
-        inside = cut.join(F.broadcast(area.withColumnRenamed("cell", "origin_h3")), "origin_h3").join(
-            F.broadcast(area.withColumnRenamed("cell", "destination_h3")), "destination_h3")
-        if "mode" in plan.segments:  # public list only: trips of unknown mode are not in this domain
-            inside = inside.filter(F.col("mode").isin(*segment_values("mode")))
-        bounded = bound_rows_per_day(inside, plan.max_trips_per_day, ["start_ts", "origin_h3", "destination_h3"])
-        od_keys = ["origin_h3", "destination_h3", "bin_start", *[s for s in plan.segments if s == "mode"]]
-        counts = metrics.od_trips(bounded, od_keys)
+    rows, version = _read_input(spark, measure.reads, plan)
+    inputs: dict[str, int] = {measure.reads: version}
+    cut = measure.to_cut(spark, rows, plan, cells)
+    joined = sorted({c.joined_from for c in plan.segment_columns if c.joined_from})
+    for name in joined:  # only silver/anchors today
+        anchors, inputs[name] = _read_input(spark, name, plan)
+        cut = with_segments(cut, anchors)
+    keys = measure.keys(plan.segments)
+    counts = measure.aggregate(bounder.bound(cut, keys), keys)
+    if measure.domain == PARTITION_SELECTION:
+        from jobs.privacy.partition_selection import select_partitions, selection_threshold
+
         noisy = select_partitions(counts, plan.epsilon, plan.delta, plan.sensitivity)
         tau = selection_threshold(plan.epsilon, plan.delta, plan.sensitivity)
-        noisy = noisy.withColumnRenamed("origin_h3", "h3_cell")
-        domain = (f"DP partition selection over origin-destination pairs inside the area ({len(cells)} cells): "
-                  f"a pair is released when its noisy count reaches {tau}; other pairs are left out")
+        noisy = noisy.withColumnRenamed(measure.places[0], "h3_cell")
+        domain = (f"DP partition selection over {' x '.join(measure.places)} keys inside the area ({len(cells)} "
+                  f"cells): a key is released when its noisy count reaches {tau}; other keys are left out")
         return noisy, inputs, domain, 0
-    if plan.metric == "camera_count":
-        path = settings.table_path("bronze", "camera_events")
-        if not lake.exists(path):
-            raise FileNotFoundError(f"no bronze/camera_events at {path}: ingest the camera feed first")
-        inputs["bronze/camera_events"] = lake.version(path)
-        camera = lake.read(spark, path, version=inputs["bronze/camera_events"],
-                           partitions={"event_date": _dates(plan)})
-        counts = metrics.camera_count(metrics.to_cut(camera, plan.h3_resolution, plan.bin_minutes, ts="event_ts"),
-                                      keys)
-    else:
-        presence, inputs["silver/presence"] = _read_silver(spark, "presence", plan)
-        cut = metrics.to_cut(presence, plan.h3_resolution, plan.bin_minutes)
-        if plan.segmented:
-            anchors, inputs["silver/anchors"] = _read_silver(spark, "anchors", plan)
-            cut = metrics.with_segments(cut, anchors)
-        pair = ["h3_cell", "bin_start", *plan.segments]
-        if plan.metric == "unique_people":
-            counts = metrics.unique_people(bound_distinct_pairs(cut, plan.max_pairs_per_day, pair), keys)
-        else:
-            counts = metrics.footfall(bound_events_per_pair(cut, plan.max_pairs_per_day, plan.max_events_per_pair,
-                                                            pair), keys)
+    bins = domain_bins(plan.window_start, plan.window_end, plan.bin_minutes)
     domain_df = public_domain(spark, cells, bins)
     size = len(cells) * len(bins)
-    for column in plan.segments:
-        values = segment_values(column)
-        domain_df = domain_df.crossJoin(spark.createDataFrame([(v,) for v in values], f"{column} string"))
+    for column in plan.segment_columns:
+        values = column.values()
+        domain_df = domain_df.crossJoin(spark.createDataFrame([(v,) for v in values], f"{column.name} string"))
         size *= len(values)
     filled = zero_fill(domain_df, counts, tuple(keys))
-    noisy = noisy_column(filled, "value", plan.epsilon, plan.sensitivity, plan.mechanism, plan.delta or None)
+    noisy = noisy_column(filled, "value", plan.epsilon, plan.noise_sensitivity, plan.mechanism, plan.delta or None)
     extra = f" x {' x '.join(plan.segments)} values from public lists" if plan.segments else ""
     domain = f"zero-fill over the public domain: {len(cells)} cells of the contract area x {len(bins)} bins{extra}"
     return noisy, inputs, domain, size
@@ -328,13 +374,7 @@ def make_release(spark: SparkSession, plan: ReleasePlan) -> dict[str, Any]:
         return {**existing, "reused": True}
     # Plan everything that can fail before the spend: inputs present, domain non-empty.
     noisy, inputs, domain, size = _compute(spark, plan)
-    entry = ledger.record_spend(ledger.Spend(
-        contract_id=plan.contract_id, contract_version=plan.contract_version, release_id=plan.release_id,
-        sources=plan.sources, unit=plan.unit, window_start=plan.window_start, window_end=plan.window_end,
-        epsilon=plan.epsilon, delta=plan.delta, rho=plan.rho, mechanism=plan.mechanism,
-        sensitivity=plan.sensitivity, budget_epsilon_per_period=plan.budget_epsilon_per_period,
-        lookback_days=plan.lookback_days,
-    ))
+    entry = ledger.record_spend(plan.spend())
     # Noise is drawn only now, by the write below (the frame above is lazy).
     columns = {c: (F.col(c) if c in noisy.columns else F.lit(None).cast("string")) for c in SEGMENT_COLUMNS}
     table = noisy.select(
@@ -345,8 +385,7 @@ def make_release(spark: SparkSession, plan: ReleasePlan) -> dict[str, Any]:
         "bin_start", F.lit(plan.bin_minutes).cast("int").alias("bin_minutes"),
         *[columns[c].alias(c) for c in SEGMENT_COLUMNS], F.col("value").cast("long").alias("value"),
     )
-    releases_path = settings.table_path("gold", "releases")
-    gold_version = lake.write(table, releases_path, mode="replace_partitions", partition_by=["release_id"],
+    gold_version = lake.write(table, tables.RELEASES.path(), mode="replace_partitions", partition_by=["release_id"],
                               replace=[{"release_id": plan.release_id}])
     rows = read_release(plan.release_id).num_rows
     stages = _stages(plan, domain)
@@ -356,7 +395,7 @@ def make_release(spark: SparkSession, plan: ReleasePlan) -> dict[str, Any]:
         "stages": json.dumps(stages), "rows": rows, "gold_version": gold_version,
         "created_at": dt.datetime.now(dt.UTC),
     }
-    lake.append_arrow(release_log_path(), pa.Table.from_pylist([row], schema=RELEASE_LOG_SCHEMA))
+    tables.RELEASE_LOG.append([row])
     log.info("release %s (%s): %d rows (domain %d), %s epsilon %g, ledger %s, gold/releases v%d",
              plan.release_id, plan.metric, rows, size, plan.mechanism, plan.epsilon, entry["entry_id"], gold_version)
     return {**row, "reused": False}
@@ -364,4 +403,4 @@ def make_release(spark: SparkSession, plan: ReleasePlan) -> dict[str, Any]:
 
 def read_release(release_id: str) -> pa.Table:
     """Read a stored release back (the only way products get their values)."""
-    return lake.read_arrow(settings.table_path("gold", "releases"), partitions={"release_id": release_id})
+    return tables.RELEASES.read_arrow(partitions={"release_id": release_id})

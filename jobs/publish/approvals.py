@@ -13,15 +13,12 @@ import logging
 import pyarrow as pa
 
 from jobs.common import lake, settings
+from jobs.errors import NotApproved
 from jobs.publish.contracts import Contract
 
 log = logging.getLogger(__name__)
 SCHEMA = pa.schema([("contract_id", pa.string()), ("version", pa.string()), ("supplier", pa.string()),
                     ("approver", pa.string()), ("approved_at", pa.timestamp("us", tz="UTC"))])
-
-
-class NotApproved(RuntimeError):
-    """A contract version that some supplier has not approved; nothing is published."""
 
 
 def approvals_path():

@@ -18,16 +18,10 @@ from typing import Any
 import yaml
 
 from jobs.common import settings
+from jobs.errors import ContractError
+from jobs.privacy.measures.base import Bounds
 
 SCHEMA_DIR = settings.REPO_ROOT / "contracts" / "schema"
-
-
-class ContractError(ValueError):
-    """A contract that fails validation; ``errors`` lists ``file: field: what is wrong`` lines."""
-
-    def __init__(self, errors: list[str]):
-        super().__init__("\n".join(errors))
-        self.errors = errors
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,9 +48,7 @@ class Contract:
     delta: float
     mechanism: str
     budget_epsilon_per_period: float
-    max_cells_per_day: int
-    max_events_per_pair: int
-    max_trips_per_day: int
+    bounds: Bounds
     schedule: str
     formats: tuple[str, ...]
     channel: str
@@ -130,6 +122,46 @@ def _fires_more_than_daily(cron: str) -> bool:
     return any(b - a < dt.timedelta(days=1) for a, b in zip(times, times[1:], strict=False))
 
 
+def _measure_errors(terms: dict, delta: float, where: str) -> list[str]:
+    """What the contract's measures say: known metric, its segments, its sources, delta, one sparse product."""
+    from jobs.ingest.feeds import FEEDS
+    from jobs.privacy.measures import PARTITION_SELECTION, measures
+
+    field, errors = "customProperties", []
+    known = measures()
+    for metric in terms["metrics"]:
+        measure = known.get(metric)
+        if measure is None:
+            errors.append(f"{where}: {field}.metrics: {metric!r} has no release yet (releasable: "
+                          f"{', '.join(sorted(known))})")
+            continue
+        wrong = [s for s in terms.get("segments") or () if s not in measure.segments]
+        if wrong:
+            errors.append(f"{where}: {field}.segments: {metric} cannot be split by {', '.join(wrong)} (possible: "
+                          f"{', '.join(measure.segments) or 'none'})")
+        unread = [s for s in terms["sources"] if s in FEEDS and not measure.reads_sources(FEEDS[s])]
+        if unread:
+            errors.append(f"{where}: {field}.sources: {metric} cannot use {', '.join(unread)} (it reads "
+                          f"{measure.reads})")
+        if measure.needs_delta and not delta:
+            errors.append(f"{where}: {field}.delta: {metric} uses DP partition selection, which needs a delta above 0")
+        if measure.domain == PARTITION_SELECTION and len(terms["metrics"]) > 1:
+            errors.append(f"{where}: {field}.metrics: {metric} is a product of its own ({', '.join(measure.places)}), "
+                          "not combined with other metrics")
+    unknown = [s for s in terms["sources"] if s not in FEEDS]
+    if unknown:
+        errors.append(f"{where}: {field}.sources: no feed {', '.join(unknown)} (known: {', '.join(FEEDS)})")
+    return errors
+
+
+def contract_bounds(terms: dict) -> Bounds:
+    """The contribution bounds of a contract's terms: every bound property a measure reads, else its default."""
+    from jobs.privacy.measures import bound_defaults
+
+    values = {name: terms.get(name, default) for name, default in bound_defaults().items()}
+    return Bounds.of({name: value for name, value in values.items() if value is not None})
+
+
 def _semantic_errors(terms: dict, area: dict | None, roles: list, where: str) -> list[str]:
     from croniter import croniter
     from shapely.geometry import box, shape
@@ -155,13 +187,7 @@ def _semantic_errors(terms: dict, area: dict | None, roles: list, where: str) ->
         errors.append(f"{where}: {field}.delta: {delta} exceeds the global cap {settings.GLOBAL_DELTA_CAP}")
     if terms.get("mechanism") == "gaussian_discrete" and not delta:
         errors.append(f"{where}: {field}.delta: gaussian_discrete needs a delta above 0")
-    if "od_trips" in terms["metrics"] and not delta:
-        errors.append(f"{where}: {field}.delta: od_trips uses DP partition selection, which needs a delta above 0")
-    if "od_trips" in terms["metrics"] and len(terms["metrics"]) > 1:
-        errors.append(f"{where}: {field}.metrics: od_trips is a product of its own (origin, destination), not "
-                      "combined with cell metrics")
-    if "camera" in terms["sources"] and set(terms["metrics"]) - {"camera_count"}:
-        errors.append(f"{where}: {field}.sources: camera counts carry no identity; only camera_count uses them")
+    errors += _measure_errors(terms, delta, where)
     if not croniter.is_valid(terms["schedule"]):
         errors.append(f"{where}: {field}.schedule: {terms['schedule']!r} is not a valid cron expression")
     elif _fires_more_than_daily(terms["schedule"]):
@@ -227,8 +253,7 @@ def parse_contract(document: Any, where: str, base: Path) -> Contract:
         segments=tuple(terms.get("segments") or ()), k=terms["k"], epsilon=float(terms["epsilon"]),
         delta=float(terms.get("delta", 0.0)), mechanism=terms.get("mechanism", "geometric"),
         budget_epsilon_per_period=float(terms["budget_epsilon_per_period"]),
-        max_cells_per_day=terms["max_cells_per_day"], max_events_per_pair=terms.get("max_events_per_pair", 4),
-        max_trips_per_day=terms.get("max_trips_per_day", 4), schedule=terms["schedule"],
+        bounds=contract_bounds(terms), schedule=terms["schedule"],
         formats=tuple(terms["formats"]), channel=terms["channel"], retention_days=terms["retention_days"],
         document=document,
     )

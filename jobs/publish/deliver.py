@@ -29,9 +29,7 @@ import pyarrow.parquet as pq
 from jobs.common import lake, settings
 from jobs.common.h3cells import cell_polygon, int_to_cell
 from jobs.common.timebins import local_iso
-from jobs.privacy.noise import noise_scale
-from jobs.privacy.partition_selection import selection_threshold
-from jobs.privacy.release import make_release, plan_for, read_release
+from jobs.privacy.release import ReleasePlan, make_release, plan_for, read_release
 from jobs.privacy.threshold import apply_k_threshold
 
 if TYPE_CHECKING:
@@ -65,7 +63,7 @@ def delivery_id(contract: Contract, window_start: dt.date, window_end: dt.date) 
 
 
 def build_product(release: pa.Table, k: int, delivery: str, segments: tuple[str, ...] = (),
-                  od: bool = False) -> pd.DataFrame:
+                  places: tuple[str, ...] = ("h3_cell",)) -> pd.DataFrame:
     """Turn a stored release into the buyer's long table: hex cells, local bins, k-threshold applied.
 
     Parameters
@@ -73,13 +71,13 @@ def build_product(release: pa.Table, k: int, delivery: str, segments: tuple[str,
     release : pyarrow.Table
         Rows read back from ``gold/releases`` (noisy values only).
     k : int
-        The contract's threshold, applied to the noisy values.
+        The threshold in the release's units (``ReleasePlan.k_threshold``), applied to the noisy values.
     delivery : str
         Delivery id written on every row.
     segments : tuple of str
         Segment columns of the product (``segment``, ``country``, ``mode``).
-    od : bool
-        An origin-destination product (``origin_h3``, ``destination_h3``).
+    places : tuple of str
+        The measure's place columns (``h3_cell``, or ``origin_h3`` and ``destination_h3``).
 
     Returns
     -------
@@ -88,6 +86,7 @@ def build_product(release: pa.Table, k: int, delivery: str, segments: tuple[str,
     """
     frame = release.to_pandas()
     product = apply_k_threshold(frame, k)
+    od = len(places) == 2
     if od:
         product["origin_h3"] = [int_to_cell(c) for c in product["h3_cell"]]
         product["destination_h3"] = [int_to_cell(c) for c in product["destination_h3"]]
@@ -144,6 +143,36 @@ def write_files(product: pd.DataFrame, folder: Path, formats: tuple[str, ...]) -
     return [{"name": name, "sha256": _sha256(folder / name), "rows": rows} for name, rows in written]
 
 
+def privacy_terms(contract: Contract, plans: list[ReleasePlan]) -> dict[str, Any]:
+    """The privacy terms of a delivery: totals, and every figure of each metric's release.
+
+    Top level (DESIGN.md section 9): k, the delivery's epsilon and delta (summed over its releases), the
+    mechanisms, the bounds applied, and the noise scale and 95% interval of the noisiest metric; under
+    ``metrics`` each release with its own bound, sensitivity, noise scale, interval and k in its units.
+    """
+    metrics = []
+    for plan in plans:
+        figures = plan.describe()
+        figures.update(k_threshold=plan.k_threshold(contract.k), k_rule=plan.measure.k_text(contract.k, plan.bounder))
+        metrics.append(figures)
+    noisiest = max(metrics, key=lambda m: m["noise_scale"])
+    bounds: dict[str, int] = {}
+    for figures in metrics:
+        bounds.update(figures["bounds"])
+    return {
+        "k": contract.k,
+        "epsilon": sum(m["epsilon"] for m in metrics), "delta": sum(m["delta"] for m in metrics),
+        "mechanism": ", ".join(sorted({m["mechanism"] for m in metrics})),
+        "unit": ", ".join(sorted({m["unit"] for m in metrics})),
+        "bounds": bounds,
+        "noise_scale": noisiest["noise_scale"], "ci95_half_width": noisiest["ci95_half_width"],
+        "noise_of": noisiest["metric"],
+        "guarantee": "no released value is below k after noise (k people in each metric's units, see metrics); "
+                     "suppressed values are null",
+        "metrics": metrics,
+    }
+
+
 def publish(spark: SparkSession, contract: Contract, window_start: dt.date,
             window_end: dt.date | None = None) -> dict[str, Any]:
     """Release (or reuse), build and deliver a contract's product for local dates ``[start, end)``.
@@ -175,8 +204,8 @@ def publish(spark: SparkSession, contract: Contract, window_start: dt.date,
         plan = plan_for(contract, metric, window_start, window_end)
         release = make_release(spark, plan)
         releases.append((plan, release))
-        products.append(build_product(read_release(plan.release_id), contract.k, delivery, plan.segments,
-                                      od=plan.metric == "od_trips"))
+        products.append(build_product(read_release(plan.release_id), plan.k_threshold(contract.k), delivery,
+                                      plan.segments, places=plan.measure.places))
     product = pd.concat(products, ignore_index=True)
 
     gold_path = settings.table_path("gold", contract.id)
@@ -192,10 +221,6 @@ def publish(spark: SparkSession, contract: Contract, window_start: dt.date,
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     files = write_files(product, staging, contract.formats)
-    first_plan = releases[0][0]
-    gaussian = first_plan.mechanism == "gaussian_discrete"
-    noise = noise_scale(first_plan.epsilon, first_plan.sensitivity, first_plan.mechanism,
-                        first_plan.delta if gaussian else None)
     manifest = {
         "contract_id": contract.id,
         "contract_version": contract.version,
@@ -206,16 +231,7 @@ def publish(spark: SparkSession, contract: Contract, window_start: dt.date,
         "release_ids": [plan.release_id for plan, _ in releases],
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "files": files,
-        "privacy": {
-            "k": contract.k, "epsilon": contract.epsilon, "delta": first_plan.delta,
-            "mechanism": first_plan.mechanism, "unit": first_plan.unit,
-            "max_cells_per_day": contract.max_cells_per_day, "sensitivity_l1": first_plan.sensitivity,
-            "noise_scale": noise["scale"], "ci95_half_width": noise["ci95_half_width"],
-            "guarantee": "no released value is below k after noise; suppressed values are null",
-            **({"partition_selection_threshold": selection_threshold(first_plan.epsilon, first_plan.delta,
-                                                                    first_plan.sensitivity)}
-               if first_plan.metric == "od_trips" else {}),
-        },
+        "privacy": privacy_terms(contract, [plan for plan, _ in releases]),
         "columns": [c for c in product.columns if c != "delivery_id"],
     }
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))

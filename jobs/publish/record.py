@@ -6,22 +6,21 @@ Written to ``lake/audit/<contract_id>/record_of_processing.json`` and ``.html`` 
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 from typing import Any
 
 from jobs.common import settings
+from jobs.ingest.feeds import get_feed
 from jobs.ingest.retention import DEFAULT_DAYS
 from jobs.publish.contracts import Contract
+from jobs.publish.pages import render_page
 
-SUBJECTS = {"telco": "mobile network subscribers and roaming visitors (phones seen by the supplier's network)",
-            "wifi": "wifi devices seen by the supplier's access points (one person may hold several)",
-            "ticket": "public transport card holders",
-            "camera": "none: cameras deliver counts without identity"}
-DATA = {"telco": "pseudonymised subscriber id, event time, serving cell placed in H3, event type, home network (MCC)",
-        "wifi": "pseudonymised device address, sighting times, access point placed in H3, signal strength, kind",
-        "ticket": "pseudonymised card id, check-in/out times and stops placed in H3, mode, product",
-        "camera": "counts in and out per camera and interval"}
+
+def _bound_texts(contract: Contract) -> dict[str, str]:
+    """Each metric's contribution bound in words."""
+    from jobs.privacy.measures import get_measure
+
+    return {m: get_measure(m).bounder.from_bounds(contract.bounds).text() for m in contract.metrics}
 
 
 def record_of_processing(contract: Contract) -> dict[str, Any]:
@@ -36,8 +35,8 @@ def record_of_processing(contract: Contract) -> dict[str, Any]:
         "processor": "City Data Exchange pipeline operator (processes the suppliers' data on their behalf)",
         "purpose": contract.purpose,
         "legal_basis": contract.legal_basis,
-        "categories_of_data_subjects": {s: SUBJECTS[s] for s in contract.sources},
-        "categories_of_personal_data": {s: DATA[s] for s in contract.sources},
+        "categories_of_data_subjects": {s: get_feed(s).data_subjects for s in contract.sources},
+        "categories_of_personal_data": {s: get_feed(s).personal_data for s in contract.sources},
         "recipients": {"buyer": contract.buyer, "receives": "differentially private aggregates only (no personal data)",
                        "channel": contract.channel},
         "transfers_to_third_countries": "none",
@@ -48,8 +47,7 @@ def record_of_processing(contract: Contract) -> dict[str, Any]:
         "technical_and_organisational_measures": [
             "raw identifiers replaced at ingest by keyed HMAC-SHA-256 pseudonyms; keys rotate every "
             f"{settings.KEY_ROTATION_DAYS} days on local-day boundaries and never enter a table or a log",
-            f"contribution bounding: at most {contract.max_cells_per_day} (cell, bin) pairs per person and day, "
-            f"{contract.max_events_per_pair} events per pair, {contract.max_trips_per_day} trips per day",
+            *(f"contribution bounding for {metric}: {text}" for metric, text in _bound_texts(contract).items()),
             f"{contract.mechanism} noise with epsilon {contract.epsilon:g} per delivery"
             + (f" and delta {contract.delta:g}" if contract.delta else "")
             + f"; budget {contract.budget_epsilon_per_period:g} per {settings.ACCOUNTING_PERIOD_DAYS} days",
@@ -64,23 +62,8 @@ def record_of_processing(contract: Contract) -> dict[str, Any]:
 
 
 def render_record_html(record: dict[str, Any]) -> str:
-    """The record as one self-contained HTML page."""
-    def cell(value: Any) -> str:
-        if isinstance(value, dict):
-            items = "".join(f"<li><b>{html.escape(str(k))}</b>: {cell(v)}</li>" for k, v in value.items())
-            return f"<ul>{items}</ul>"
-        if isinstance(value, list):
-            return "<ul>" + "".join(f"<li>{cell(v)}</li>" for v in value) + "</ul>"
-        return html.escape(str(value))
-
-    rows = "".join(f"<tr><th>{html.escape(k.replace('_', ' '))}</th><td>{cell(v)}</td></tr>"
-                   for k, v in record.items() if k != "record")
-    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(record['record'])}"
-            "</title><style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:1000px}"
-            "th{text-align:left;vertical-align:top;padding:6px;background:#f4f4f4;width:14rem}"
-            "td{padding:6px;border-bottom:1px solid #ddd}</style></head><body>"
-            f"<h1>{html.escape(record['record'])}: {html.escape(record['contract']['name'])}</h1>"
-            f"<table>{rows}</table></body></html>\n")
+    """The record as one self-contained HTML page (template ``record.html.j2``)."""
+    return render_page("record.html.j2", record=record)
 
 
 def write_record(contract: Contract) -> dict[str, str]:

@@ -26,7 +26,6 @@ from jobs.simulate.towers import ServingCell, make_towers
 
 log = logging.getLogger(__name__)
 
-FEEDS = ("telco", "wifi", "camera", "ticket")
 REFERENCE_COLUMNS = {
     "towers.csv": ["cell_id", "site_id", "lat", "lon", "azimuth_deg", "beamwidth_deg", "range_m"],
     "aps.csv": ["ap_id", "lat", "lon", "venue"],
@@ -42,8 +41,44 @@ def _fresh(feed: str, date: dt.date):
     return folder
 
 
+def _telco(world: dict, plans, folder) -> int:
+    events = simulate_day(world["population"], plans, world["serving"], world["seed"], world["events_per_person"])
+    write_day(events, folder)
+    return len(events)
+
+
+def _wifi(world: dict, plans, folder) -> int:
+    wifi = simulate_wifi(world["population"], world["devices"], plans, world["references"]["aps.csv"], world["seed"])
+    write_wifi(wifi, folder)
+    return len(wifi)
+
+
+def _camera(world: dict, plans, folder) -> int:
+    counts = simulate_cameras(plans, world["references"]["cameras.csv"], world["seed"])
+    counts[CAMERA_COLUMNS].to_csv(folder / "camera_counts.csv", index=False)
+    return len(counts)
+
+
+def _ticket(world: dict, plans, folder) -> int:
+    trips = simulate_tickets(world["population"], world["devices"], plans, world["references"]["stops.csv"],
+                             world["seed"])
+    trips[TICKET_COLUMNS].to_csv(folder / "ticket_trips.csv", index=False, encoding="utf-8")
+    return len(trips)
+
+
+# One simulator per feed: (the world, the day's plans, the landing folder) -> records written.
+SIMULATORS = {"telco": _telco, "wifi": _wifi, "camera": _camera, "ticket": _ticket}
+
+
+def simulated_feeds() -> tuple[str, ...]:
+    """Registered feeds the simulator can write (in registry order)."""
+    from jobs.ingest.feeds import FEEDS
+
+    return tuple(name for name in FEEDS if name in SIMULATORS)
+
+
 def run(people: int, days: int, start: dt.date, seed: int, events_per_person: float = 40.0,
-        feeds: tuple[str, ...] = FEEDS) -> dict:
+        feeds: tuple[str, ...] | None = None) -> dict:
     """Simulate ``days`` local days from ``start`` into the lake's landing area.
 
     Parameters
@@ -66,6 +101,10 @@ def run(people: int, days: int, start: dt.date, seed: int, events_per_person: fl
     dict
         Records written per feed and date, and the reference and ground-truth paths.
     """
+    feeds = tuple(feeds) if feeds else simulated_feeds()
+    unknown = [f for f in feeds if f not in SIMULATORS]
+    if unknown:
+        raise ValueError(f"no simulator for feed(s) {unknown}; simulated: {', '.join(simulated_feeds())}")
     root = settings.lake_root()
     population = make_population(people, seed)
     devices = device_columns(population, seed)
@@ -78,28 +117,14 @@ def run(people: int, days: int, start: dt.date, seed: int, events_per_person: fl
     truth_dir = root / "simulation"
     truth_dir.mkdir(parents=True, exist_ok=True)
     pd.concat([population, devices], axis=1).to_parquet(truth_dir / "people.parquet", index=False)
-    serving = ServingCell(references["towers.csv"])
+    world = {"population": population, "devices": devices, "references": references, "seed": seed,
+             "events_per_person": events_per_person, "serving": ServingCell(references["towers.csv"])}
     written: dict[str, dict[str, int]] = {f: {} for f in feeds}
     for offset in range(days):
         date = start + dt.timedelta(days=offset)
         plans = day_plans(population, date, seed)
-        if "telco" in feeds:
-            events = simulate_day(population, plans, serving, seed, events_per_person)
-            write_day(events, _fresh("telco", date))
-            written["telco"][date.isoformat()] = len(events)
-        if "wifi" in feeds:
-            wifi = simulate_wifi(population, devices, plans, references["aps.csv"], seed)
-            write_wifi(wifi, _fresh("wifi", date))
-            written["wifi"][date.isoformat()] = len(wifi)
-        if "camera" in feeds:
-            counts = simulate_cameras(plans, references["cameras.csv"], seed)
-            counts[CAMERA_COLUMNS].to_csv(_fresh("camera", date) / "camera_counts.csv", index=False)
-            written["camera"][date.isoformat()] = len(counts)
-        if "ticket" in feeds:
-            trips = simulate_tickets(population, devices, plans, references["stops.csv"], seed)
-            trips[TICKET_COLUMNS].to_csv(_fresh("ticket", date) / "ticket_trips.csv", index=False,
-                                         encoding="utf-8")
-            written["ticket"][date.isoformat()] = len(trips)
+        for feed in feeds:
+            written[feed][date.isoformat()] = SIMULATORS[feed](world, plans, _fresh(feed, date))
         log.info("simulate %s: %s", date, {f: written[f].get(date.isoformat()) for f in feeds})
     return {"records": written, "events": written.get("telco", {}), "reference": str(settings.reference_path("")),
             "truth": str(truth_dir)}

@@ -55,7 +55,7 @@ class Api:
 
 @pytest.fixture
 def airflow_server(tmp_path):
-    from jobs import airflow_local
+    from jobs.airflow import standalone as airflow_local
     from jobs.common import settings
 
     port, log_port, trigger_log_port = _free_ports(3)

@@ -87,7 +87,7 @@ def test_ingest_aggregate_publish_chain(spark, airflow_db, dagbag, lake_root, ca
 
 
 def test_publish_waits_for_its_inputs(airflow_db, lake_root):
-    from jobs.tasks import inputs_ready
+    from jobs.airflow.tasks import inputs_ready
 
     # Nothing ingested for the day: the sensor keeps waiting instead of releasing (and spending) on nothing.
     assert inputs_ready("kk-inner-city-presence", {"start": "2026-03-03", "end": "2026-03-04"}) is False

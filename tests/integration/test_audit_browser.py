@@ -39,7 +39,13 @@ def _audit() -> tuple[dict, pd.DataFrame]:
                     "k": 10, "guarantee": "No released value is below k after noise.",
                     "epsilon_this_delivery": 1.0, "delta_this_delivery": 0.0, "budget": budget,
                     "composition": "basic", "yearly_epsilon_ceiling_contract": 130,
-                    "yearly_epsilon_ceiling_global": 260},
+                    "yearly_epsilon_ceiling_global": 260,
+                    "metrics": [{"metric": "unique_people", "release_id": "rel-1", "unit": "person",
+                                 "bound": "per person and day at most 12 (cell, bin) pairs, once per pair",
+                                 "mechanism": "geometric", "epsilon": 1.0, "delta": 0.0, "sensitivity_l1": 12,
+                                 "sensitivity_l2": 4, "noise_sensitivity": 12, "noise_scale": 12.0,
+                                 "ci95_half_width": 36, "value_unit": "people", "lookback_days": 0,
+                                 "k_rule": "values below k = 10 people are suppressed"}]},
         "releases": [{"release_id": "rel-1", "metric": "unique_people", "ledger_entry_id": "e1", "ledger_seq": 0,
                       "reused_stored_release": False, "epsilon": 1.0, "delta": 0.0, "inputs": {},
                       "stages": ["bound contributions", "add noise"]}],
@@ -65,7 +71,8 @@ def test_audit_report_renders_with_its_key_figures(tmp_path):
                          check=True, capture_output=True, text=True, timeout=120).stdout
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
     for figure in ("cells released", "cells suppressed", "epsilon spent", "contract epsilon left", "9 of 10",
-                   "19 of 20", "Computation stages, in order", "<svg"):
+                   "19 of 20", "Computation stages, in order", "<svg", "Metric unique_people",
+                   "at most 12 (cell, bin) pairs"):
         assert figure in dom, figure
     assert 'id="fig-released">cells released<b>4</b>' in dom.replace("\n", "")
     assert dom.count("<polygon") == 7

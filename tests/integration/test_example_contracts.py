@@ -10,35 +10,24 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs.common import lake, settings
-from jobs.ingest import FEEDS
 from jobs.privacy import ledger
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration, pytest.mark.slow]
-DAY = dt.date(2026, 3, 3)
+DAY = dt.date(2026, 3, 3)  # the shared simulated day (conftest.py)
 
 
 @pytest.fixture(scope="module")
-def deliveries(spark, tmp_path_factory):
-    from jobs.aggregate.silver import build_silver
-    from jobs.ingest.runner import ingest
-    from jobs.publish.approvals import approve_all
+def deliveries(spark, simulated_day):
     from jobs.publish.contracts import contract_files, load_contract
     from jobs.publish.deliver import publish
-    from jobs.simulate.main import run as simulate
 
-    root = tmp_path_factory.mktemp("contracts") / "lake"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CDE_LAKE", str(root))
-        simulate(1500, 1, DAY, seed=21, events_per_person=25)
-        for feed in FEEDS:
-            ingest(spark, FEEDS[feed], DAY, validate=False)
-        build_silver(spark, DAY)
+        mp.setenv("CDE_LAKE", str(simulated_day.root))
         out = {}
         for path in contract_files():
             contract = load_contract(path)
-            approve_all(contract)
             out[contract.id] = (contract, publish(spark, contract, DAY))
-        yield root, out, ledger.read_entries()
+        yield simulated_day.root, out, ledger.read_entries()
 
 
 def _table(result):
@@ -73,7 +62,7 @@ def test_od_products_carry_origin_destination_and_public_modes(deliveries):
     assert all(f["geometry"]["type"] == "LineString" for f in geo["features"])
 
 
-def test_tourism_product_is_by_country_per_day_with_doubled_bound(deliveries):
+def test_tourism_product_is_by_country_per_day_with_the_plain_bound(deliveries):
     contract, result = deliveries[1]["wonderful-cph-tourists"]
     table = _table(result)
     assert "country" in table.columns and table["bin_minutes"].eq(1440).all()
@@ -81,7 +70,9 @@ def test_tourism_product_is_by_country_per_day_with_doubled_bound(deliveries):
     released = set(table.loc[~table["suppressed"], "country"])
     assert "DK" in released
     manifest = json.loads((Path(result["outbox"]) / "manifest.json").read_text())
-    assert manifest["privacy"]["sensitivity_l1"] == 2 * contract.max_cells_per_day
+    # the home country is fixed per pseudonym: no doubled bound and no look-back (DESIGN.md section 6)
+    (figures,) = manifest["privacy"]["metrics"]
+    assert figures["sensitivity_l1"] == contract.bounds["max_cells_per_day"] and figures["lookback_days"] == 0
 
 
 def test_retail_product_has_every_quarter_hour(deliveries):

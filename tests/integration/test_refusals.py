@@ -16,8 +16,8 @@ DAY = dt.date(2026, 3, 2)
 
 def test_unapproved_and_over_budget_contracts_publish_nothing(spark, lake_root, capsys):
     from jobs.aggregate.silver import build_silver
+    from jobs.ingest.feeds.telco import SPEC
     from jobs.ingest.runner import ingest
-    from jobs.ingest.telco import SPEC
     from jobs.publish.approvals import NotApproved, approve, missing_approvals
     from jobs.publish.contracts import find_contract
     from jobs.publish.deliver import publish

@@ -13,8 +13,8 @@ DAYS = 5
 
 def test_segments_match_the_simulated_truth(spark, lake_root, capsys):
     from jobs.aggregate.silver import build_silver
+    from jobs.ingest.feeds.telco import SPEC
     from jobs.ingest.runner import ingest
-    from jobs.ingest.telco import SPEC
     from jobs.simulate.main import run as simulate
     from jobs.simulate.truth import segment_accuracy
 

@@ -22,8 +22,8 @@ CONTRACT = "kk-inner-city-presence"
 @pytest.fixture(scope="module")
 def slice_run(spark, tmp_path_factory):
     from jobs.aggregate.silver import build_silver
+    from jobs.ingest.feeds.telco import SPEC
     from jobs.ingest.runner import ingest
-    from jobs.ingest.telco import SPEC
     from jobs.publish.approvals import approve_all
     from jobs.publish.contracts import find_contract
     from jobs.publish.deliver import publish
@@ -129,7 +129,11 @@ def test_no_raw_imsi_anywhere_in_the_lake(slice_run):
 def test_audit_states_bounds_mechanism_budget_and_counts(slice_run):
     audit = json.loads(Path(slice_run["first"]["audit"]["json"]).read_text())
     privacy, result = audit["privacy"], audit["result"]
-    assert privacy["bounds"]["max_cells_per_day"] == slice_run["contract"].max_cells_per_day
+    bound = slice_run["contract"].bounds["max_cells_per_day"]
+    assert privacy["bounds"] == {"max_cells_per_day": bound}
+    (figures,) = privacy["metrics"]
+    assert figures["bound"] == f"per person and day at most {bound} (cell, bin) pairs, once per pair"
+    assert figures["sensitivity_l1"] == bound and figures["noise_scale"] == privacy["noise_scale"]
     assert privacy["mechanism"] == "geometric"
     assert privacy["budget"]["contract_epsilon_spent"] == 1.0
     assert privacy["budget"]["contract_epsilon_left"] == slice_run["contract"].budget_epsilon_per_period - 1

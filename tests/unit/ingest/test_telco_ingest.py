@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from jobs.common import lake, settings
+from jobs.ingest.feeds.telco import SPEC
 from jobs.ingest.runner import IngestRefused, ingest
-from jobs.ingest.telco import SPEC
 from jobs.privacy.identifier_scan import scan_lake
 
 pytestmark = pytest.mark.spark

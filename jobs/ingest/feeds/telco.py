@@ -17,11 +17,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from jobs.ingest.reference import load_towers
-from jobs.ingest.runner import FeedSpec, Reference, first_error, timestamp_column
+from jobs.aggregate.presence import presence_from_events
+from jobs.ingest.spec import FeedSpec, Reference, first_error, timestamp_column
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
+
+
+
+def _towers():
+    from jobs.ingest.reference import load_towers
+
+    return load_towers()
+
 
 EVENT_TYPES = ("call", "sms", "data", "handover", "attach")
 
@@ -56,6 +64,12 @@ SPEC = FeedSpec(
     file_format="csv",
     identifier="imsi",
     type_check=type_check,
-    references=(Reference("cell_id", load_towers),),
+    references=(Reference("cell_id", _towers),),
     bronze_columns=bronze_columns,
+    presence=presence_from_events,
+    trips_from="stays",
+    anchors=True,
+    data_subjects="mobile network subscribers and roaming visitors (phones seen by the supplier's network)",
+    personal_data="pseudonymised subscriber id, event time, serving cell placed in H3, event type, home network "
+                  "(MCC)",
 )

@@ -21,14 +21,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from jobs.ingest.reference import load_points
-from jobs.ingest.runner import FeedSpec, Reference, first_error, timestamp_column
+from jobs.aggregate.presence import presence_from_sightings
+from jobs.ingest.spec import FeedSpec, IdentifierRule, Reference, first_error, timestamp_column
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
 KINDS = ("probe", "association")
+# One rule for ingest and opt-out lists: lower case, ``-`` separators as ``:``.
+MAC_RULE = IdentifierRule(lower=True, replace=(("-", ":"),))
 MAC_PATTERN = r"^[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}$"
+
+
+def _aps():
+    from jobs.ingest.reference import load_points
+
+    return load_points("aps.csv", "ap_id", ("venue",))
 
 
 def randomised_column(mac: Column) -> Column:
@@ -45,7 +53,7 @@ def type_check(records: DataFrame) -> DataFrame:
 
     first = timestamp_column(F.col("first_seen"))
     last = timestamp_column(F.col("last_seen"))
-    mac = F.lower(F.regexp_replace(F.col("mac"), "-", ":"))
+    mac = MAC_RULE.spark(F.col("mac"))
     kind = F.lower(F.col("kind"))
     rssi = F.when(F.col("rssi").rlike(r"^-?[0-9]{1,4}$"), F.col("rssi").try_cast("int"))
     error = first_error([
@@ -83,8 +91,13 @@ SPEC = FeedSpec(
     file_format="jsonl",
     identifier="mac",
     type_check=type_check,
-    references=(Reference("ap_id", lambda: load_points("aps.csv", "ap_id", ("venue",))),),
+    references=(Reference("ap_id", _aps),),
     bronze_columns=bronze_columns,
     policy_reason=policy_reason,
     unit="device-network",
+    identifier_rule=MAC_RULE,
+    presence=presence_from_sightings,
+    trips_from="stays",
+    data_subjects="wifi devices seen by the supplier's access points (one person may hold several)",
+    personal_data="pseudonymised device address, sighting times, access point placed in H3, signal strength, kind",
 )

@@ -11,6 +11,9 @@ import datetime as dt
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param
 
+from jobs.ingest.feeds import FEEDS as REGISTERED_FEEDS
+from jobs.ingest.feeds import feeds_with
+
 TIMEZONE = "Europe/Copenhagen"
 START_DATE = pendulum.datetime(2026, 3, 1, tz=TIMEZONE)
 DEFAULT_ARGS = {
@@ -47,10 +50,10 @@ def bronze_asset(feed: str) -> Asset:
 
 
 SILVER_TABLES = ("presence", "stays", "trips", "anchors")
-FEEDS = ("telco", "wifi", "camera", "ticket")
+FEEDS = tuple(REGISTERED_FEEDS)
 # Feeds whose bronze tables are aggregated into silver (camera counts carry no identity and are released from
 # bronze directly).
-AGGREGATED_FEEDS = ("telco", "wifi", "ticket")
+AGGREGATED_FEEDS = feeds_with(lambda spec: spec.presence is not None)
 
 
 def silver_asset(table: str) -> Asset:

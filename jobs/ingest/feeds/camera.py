@@ -18,14 +18,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from jobs.ingest.reference import load_points
-from jobs.ingest.runner import FeedSpec, Reference, first_error, timestamp_column
+from jobs.ingest.spec import FeedSpec, Reference, first_error, timestamp_column
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 CLASSES = ("pedestrian", "cyclist", "vehicle", "other")
 _COUNT = r"^[0-9]{1,9}$"
+
+
+def _cameras():
+    from jobs.ingest.reference import load_points
+
+    return load_points("cameras.csv", "camera_id", ("direction",))
 
 
 def type_check(records: DataFrame) -> DataFrame:
@@ -65,7 +70,9 @@ SPEC = FeedSpec(
     file_format="csv",
     identifier=None,
     type_check=type_check,
-    references=(Reference("camera_id", lambda: load_points("cameras.csv", "camera_id", ("direction",))),),
+    references=(Reference("camera_id", _cameras),),
     bronze_columns=bronze_columns,
     unit="event",
+    data_subjects="none: cameras deliver counts without identity",
+    personal_data="counts in and out per camera and interval",
 )

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from jobs.ingest.reference import load_points
-from jobs.ingest.runner import FeedSpec, Reference, first_error, timestamp_column
+from jobs.aggregate.presence import presence_from_trips
+from jobs.ingest.spec import FeedSpec, Reference, first_error, timestamp_column
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -30,6 +30,8 @@ MODES = ("bus", "metro", "train", "harbour_bus", "bike")
 
 
 def _stops():
+    from jobs.ingest.reference import load_points
+
     return load_points("stops.csv", "stop_id", ("name", "modes"))
 
 
@@ -75,4 +77,8 @@ SPEC = FeedSpec(
     references=(Reference("check_in_stop", _stops), Reference("check_out_stop", _stops, suffix="_out",
                                                               optional=True)),
     bronze_columns=bronze_columns,
+    presence=presence_from_trips,
+    trips_from="records",
+    data_subjects="public transport card holders",
+    personal_data="pseudonymised card id, check-in/out times and stops placed in H3, mode, product",
 )

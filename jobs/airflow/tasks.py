@@ -14,8 +14,8 @@ import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from jobs.airflow.orchestration import AGGREGATED_FEEDS
 from jobs.common.settings import LOCAL_TZ
-from jobs.orchestration import AGGREGATED_FEEDS
 
 log = logging.getLogger("cde.tasks")
 
@@ -28,18 +28,11 @@ def final_errors() -> Iterator[None]:
     """
     from airflow.sdk.exceptions import AirflowFailException
 
-    from jobs.ingest.reference import ReferenceError
-    from jobs.ingest.runner import IngestRefused
-    from jobs.privacy.derive import DerivationRefused
-    from jobs.privacy.ledger import BudgetExceeded, LedgerTampered
-    from jobs.publish.approvals import NotApproved
-    from jobs.publish.contracts import ContractError
+    from jobs.errors import Refusal
 
-    final = (IngestRefused, ReferenceError, DerivationRefused, BudgetExceeded, LedgerTampered, NotApproved,
-             ContractError)
     try:
         yield
-    except final as exc:
+    except Refusal as exc:
         log.error("refused, not retried: %s: %s", type(exc).__name__, exc)
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 

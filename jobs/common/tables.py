@@ -1,0 +1,206 @@
+"""The table catalog: one declaration per table of the lake (path, partitions, schema, retention).
+
+``lake.py`` stays the I/O layer; this module says what the tables are. No module reads another's table by
+path: it asks the catalog (``table("ops/ingest_runs")``) or uses a typed reader below
+(``ingest_runs()``, ``release_windows()``, ...). Schemas of the small driver-side tables live here; the
+Spark-written tables (bronze, silver, gold/releases) take the schema of the frames that write them.
+
+| table | partitions | retention | written by |
+|---|---|---|---|
+| ``bronze/<feed>_events`` | event_date | 30 days | ingest |
+| ``quarantine/<feed>`` | event_date | 14 days | ingest |
+| ``silver/presence``, ``stays``, ``trips``, ``anchors`` | event_date, source | 60 days | aggregate |
+| ``gold/releases`` | release_id | gold | releases |
+| ``gold/<contract_id>`` | delivery_id | gold | publish |
+| ``ledger/privacy_budget`` | - | kept | releases |
+| ``ops/ingest_runs`` | feed | kept | ingest |
+| ``ops/silver_builds`` | source | kept | aggregate |
+| ``ops/releases`` | - | kept | releases |
+| ``ops/optouts`` | source | kept | ``cde optout`` |
+| ``ops/contract_approvals`` | - | kept | ``cde contracts approve`` |
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from jobs.common import lake, settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import DataFrame, SparkSession
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    """One Delta table of the lake.
+
+    Attributes
+    ----------
+    layer, name : str
+        ``lake/<layer>/<name>/``.
+    partitions : tuple of str
+        Partition columns.
+    schema : pyarrow.Schema or None
+        Schema of driver-written tables; None where Spark frames define it.
+    retention : str
+        How long rows are kept (``retention_days`` of the layer, or ``kept``).
+    produced_by : str
+        The stage that writes it (for error messages: "run <stage> first").
+    """
+
+    layer: str
+    name: str
+    partitions: tuple[str, ...] = ()
+    schema: pa.Schema | None = None
+    retention: str = "kept"
+    produced_by: str = ""
+
+    @property
+    def qualified(self) -> str:
+        """``<layer>/<name>``."""
+        return f"{self.layer}/{self.name}"
+
+    def path(self) -> Path:
+        """Folder of the table under the current lake root."""
+        return settings.table_path(self.layer, self.name)
+
+    def exists(self) -> bool:
+        """Whether the table has been created."""
+        return lake.exists(self.path())
+
+    def version(self) -> int | None:
+        """Latest version, or None."""
+        return lake.version(self.path())
+
+    def read(self, spark: SparkSession, *, version: int | None = None,
+             partitions: dict[str, Any] | None = None) -> DataFrame:
+        """Read with Spark (large tables), pruning partitions."""
+        return lake.read(spark, self.path(), version=version, partitions=partitions)
+
+    def read_arrow(self, *, version: int | None = None, partitions: dict[str, Any] | None = None) -> pa.Table:
+        """Read a small table on the driver; an empty table of the schema when it does not exist yet."""
+        if not self.exists():
+            if self.schema is None:
+                raise FileNotFoundError(f"no {self.qualified} at {self.path()}: {self.produced_by} first")
+            return self.schema.empty_table()
+        return lake.read_arrow(self.path(), version=version, partitions=partitions)
+
+    def append(self, rows: list[dict[str, Any]]) -> int:
+        """Append rows (dicts of the schema's fields) to a driver-written table; return the new version."""
+        if self.schema is None:
+            raise TypeError(f"{self.qualified} is written by Spark, not appended to from the driver")
+        data = pa.Table.from_pylist([{k: row.get(k) for k in self.schema.names} for row in rows],
+                                    schema=self.schema)
+        return lake.append_arrow(self.path(), data, partition_by=list(self.partitions))
+
+    def partition_values(self, column: str) -> list[str]:
+        """Distinct values of a partition column, from the table's log (no data file is read)."""
+        if not self.exists():
+            return []
+        from deltalake import DeltaTable
+
+        return sorted({p[column] for p in DeltaTable(str(self.path())).partitions() if p.get(column) is not None})
+
+
+INGEST_RUNS = Table("ops", "ingest_runs", ("feed",), pa.schema([
+    ("run_id", pa.string()), ("feed", pa.string()), ("event_date", pa.date32()),
+    ("status", pa.string()), ("message", pa.string()),
+    ("started_at", pa.timestamp("us", tz="UTC")), ("finished_at", pa.timestamp("us", tz="UTC")),
+    ("files", pa.int64()), ("records_in", pa.int64()), ("accepted", pa.int64()),
+    ("quarantined", pa.int64()), ("quarantined_by_reason", pa.string()), ("invalid_share", pa.float64()),
+    ("expectations", pa.string()), ("data_docs", pa.string()), ("late_records", pa.int64()),
+    ("bronze_version", pa.int64()), ("quarantine_version", pa.int64()),
+]), produced_by="ingest")
+SILVER_BUILDS = Table("ops", "silver_builds", ("source",), pa.schema([
+    ("source", pa.string()), ("event_date", pa.date32()), ("built_at", pa.timestamp("us", tz="UTC")),
+    ("bronze_version", pa.int64()), ("presence_rows", pa.int64()), ("versions", pa.string()),
+]), produced_by="aggregate")
+RELEASE_LOG = Table("ops", "releases", (), pa.schema([
+    ("release_id", pa.string()), ("ledger_entry_id", pa.string()), ("contract_id", pa.string()),
+    ("contract_version", pa.string()), ("plan", pa.string()), ("inputs", pa.string()),
+    ("stages", pa.string()), ("rows", pa.int64()), ("gold_version", pa.int64()),
+    ("created_at", pa.timestamp("us", tz="UTC")),
+]), produced_by="publish")
+OPTOUTS = Table("ops", "optouts", ("source",), pa.schema([
+    ("source", pa.string()), ("token", pa.string()), ("list_name", pa.string()),
+    ("added_at", pa.timestamp("us", tz="UTC")),
+]), produced_by="cde optout apply")
+CONTRACT_APPROVALS = Table("ops", "contract_approvals", (), pa.schema([
+    ("contract_id", pa.string()), ("version", pa.string()), ("supplier", pa.string()),
+    ("approver", pa.string()), ("approved_at", pa.timestamp("us", tz="UTC")),
+]), produced_by="cde contracts approve")
+RELEASES = Table("gold", "releases", ("release_id",), retention="gold", produced_by="publish")
+SILVER = {name: Table("silver", name, ("event_date", "source"), retention="silver", produced_by="aggregate")
+          for name in ("presence", "stays", "trips", "anchors")}
+_STATIC = {t.qualified: t for t in (INGEST_RUNS, SILVER_BUILDS, RELEASE_LOG, OPTOUTS, CONTRACT_APPROVALS, RELEASES,
+                                    *SILVER.values())}
+
+
+def bronze(feed: str) -> Table:
+    """``bronze/<feed>_events``."""
+    return Table("bronze", f"{feed}_events", ("event_date",), retention="bronze", produced_by=f"ingest {feed}")
+
+
+def quarantine(feed: str) -> Table:
+    """``quarantine/<feed>``."""
+    return Table("quarantine", feed, ("event_date",), retention="quarantine", produced_by=f"ingest {feed}")
+
+
+def product(contract_id: str) -> Table:
+    """``gold/<contract_id>``: the released rows of a contract's deliveries."""
+    return Table("gold", contract_id, ("delivery_id",), retention="gold", produced_by="publish")
+
+
+def table(qualified: str) -> Table:
+    """The declaration of a table by ``<layer>/<name>`` (bronze and quarantine by feed name)."""
+    if qualified in _STATIC:
+        return _STATIC[qualified]
+    layer, _, name = qualified.partition("/")
+    if layer == "bronze" and name.endswith("_events"):
+        return bronze(name.removesuffix("_events"))
+    if layer == "quarantine":
+        return quarantine(name)
+    raise KeyError(f"no table {qualified!r} in the catalog")
+
+
+# ------------------------------------------------------------------------------------------ typed readers
+
+
+def ingest_runs(feed: str | None = None) -> pd.DataFrame:
+    """Every ingest run record (of one feed, when given), as pandas."""
+    return INGEST_RUNS.read_arrow(partitions={"feed": feed} if feed else None).to_pandas()
+
+
+def latest_succeeded_runs(sources: tuple[str, ...], start: dt.date, end: dt.date) -> pd.DataFrame:
+    """The latest succeeded ingest run per feed and local date in ``[start, end)``."""
+    runs = ingest_runs()
+    runs = runs[(runs["status"] == "succeeded") & runs["feed"].isin(sources)]
+    runs = runs[(runs["event_date"] >= start) & (runs["event_date"] < end)]
+    return runs.sort_values("finished_at").groupby(["feed", "event_date"]).tail(1).sort_values(["feed", "event_date"])
+
+
+def silver_builds() -> pd.DataFrame:
+    """Every silver build record, as pandas."""
+    return SILVER_BUILDS.read_arrow().to_pandas()
+
+
+def release_log_rows(release_id: str | None = None) -> list[dict[str, Any]]:
+    """Rows of ``ops/releases`` (of one release id, when given), oldest first."""
+    rows = RELEASE_LOG.read_arrow().to_pylist()
+    return [r for r in rows if release_id is None or r["release_id"] == release_id]
+
+
+def release_windows() -> list[tuple[dt.date, dt.date]]:
+    """The local-date windows ``[start, end)`` of every stored release."""
+    windows = []
+    for row in release_log_rows():
+        plan = json.loads(row["plan"])
+        windows.append((dt.date.fromisoformat(plan["window_start"]), dt.date.fromisoformat(plan["window_end"])))
+    return windows

@@ -1,0 +1,50 @@
+"""Refusals: errors that retrying cannot fix, under one base class.
+
+Airflow tasks and the CLI catch :class:`Refusal` once: a refusal fails a task at once (no retries) and makes
+the CLI exit with status 2 and the message, while any other error (a lost executor, a commit conflict) is
+an infrastructure fault that a retry may cure.
+"""
+
+from __future__ import annotations
+
+
+class Refusal(Exception):
+    """Base of every refusal: the input, the contract or the budget says no; a retry would say no again."""
+
+
+class IngestRefused(Refusal, RuntimeError):
+    """A run that committed nothing (no landing files, too many invalid records, a failed critical
+    expectation, broken accounting)."""
+
+
+class ReferenceDataError(Refusal, ValueError):
+    """Reference data (towers, access points, cameras, stops) that cannot be used; the message names the
+    file, row and field."""
+
+
+class ContractError(Refusal, ValueError):
+    """A contract that fails validation; ``errors`` lists ``file: field: what is wrong`` lines."""
+
+    def __init__(self, errors: list[str]):
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+class NotApproved(Refusal, RuntimeError):
+    """A contract version not approved by every supplier it names."""
+
+
+class BudgetExceeded(Refusal, RuntimeError):
+    """A release refused before any noise was drawn; the message names the budget and the figures."""
+
+
+class LedgerTampered(Refusal, RuntimeError):
+    """The hash chain of the ledger does not verify."""
+
+
+class DerivationRefused(Refusal, ValueError):
+    """A product that cannot be derived from this release without new spend."""
+
+
+class ReleaseRefused(Refusal, ValueError):
+    """A release that no measure can make (unknown metric, a segment the metric does not allow)."""

@@ -1,0 +1,117 @@
+"""The classification rules of ingest: every record gets the first quarantine reason that applies, or none.
+
+Reasons in the order of DESIGN.md section 9; the first that applies wins. Shared by every feed; what a feed
+adds (type checks, references, a policy reason) comes from its ``FeedSpec``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from jobs.common.timebins import local_date_column
+from jobs.ingest.pseudonym import key_period, pseudonym_struct
+from jobs.ingest.spec import FeedSpec
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+# Reasons in the order they are tested (DESIGN.md section 9); the first that applies wins.
+REASONS = ("unparseable", "opted_out", "bad_type", "out_of_window", "unknown_reference", "out_of_region",
+           "randomised_mac", "duplicate")
+# Only these count towards the quarantined-share limit (opt-outs, policy exclusions and duplicates are
+# not bad data).
+INVALID_REASONS = ("unparseable", "bad_type", "out_of_window", "unknown_reference", "out_of_region")
+# Free-text details longer than this are cut (they never hold supplier text, but stay bounded).
+DETAIL_CHARS = 200
+
+
+def _locate(spark: SparkSession, typed: DataFrame, spec: FeedSpec) -> tuple[DataFrame, Column, Column]:
+    """Join every reference; return the frame and the unknown / out-of-region conditions."""
+    from pyspark.sql import functions as F
+
+    unknown, outside = F.lit(False), F.lit(False)
+    for ref in spec.references:
+        s = ref.suffix
+        table = spark.createDataFrame(ref.load()[["ref_id", "h3_cell", "in_region"]]).select(
+            F.col("ref_id").alias(f"_ref{s}"), F.col("h3_cell").alias(f"h3_cell{s}"),
+            F.col("in_region").alias(f"_in_region{s}"))
+        typed = typed.join(F.broadcast(table), typed[ref.column] == F.col(f"_ref{s}"), "left")
+        present = F.coalesce(F.col(ref.column), F.lit("")) != ""
+        missing = F.col(f"_ref{s}").isNull() & (present if ref.optional else F.lit(True))
+        unknown = unknown | missing
+        outside = outside | (F.col(f"_ref{s}").isNotNull() & ~F.col(f"_in_region{s}"))
+    return typed, unknown, outside
+
+
+def classify(spark: SparkSession, spec: FeedSpec, records: DataFrame, date: dt.date,
+             opted_out: frozenset[bytes] = frozenset()) -> DataFrame:
+    """Type-check, pseudonymise, locate and give each record its quarantine reason (or null).
+
+    Parameters
+    ----------
+    spark : SparkSession
+        The process's session.
+    spec : FeedSpec
+        The feed.
+    records : DataFrame
+        Raw records from ``read_records``.
+    date : datetime.date
+        The local date of the landing folder: the run window.
+    opted_out : frozenset of bytes
+        Identifier tokens of people who opted out.
+
+    Returns
+    -------
+    DataFrame
+        One row per record with ``reason``, ``detail``, ``pseudo_id``, ``key_period``, ``event_ts``,
+        ``event_date``, the H3 columns and the feed's typed columns; raw identifiers are gone.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    typed = spec.type_check(records)
+    period = key_period(date)
+    if spec.identifier:
+        ident = pseudonym_struct(F.col("identifier_value"), spec.name, period, opted_out)
+        typed = typed.withColumn("_ident", ident)
+        pseudo, opted = F.col("_ident.pseudo_id"), F.col("_ident.opted_out")
+    else:
+        pseudo, opted = F.lit(None).cast("long"), F.lit(False)
+    located, unknown, outside = _locate(spark, typed, spec)
+    local_date = local_date_column(F.col("event_ts_utc"))
+    policy = spec.policy_reason() if spec.policy_reason else F.lit(None).cast("string")
+    rules = [
+        (F.col("parse_error").isNotNull(), "unparseable", F.col("parse_error")),
+        (opted, "opted_out", F.lit("identifier on the opt-out list")),
+        (F.col("type_error").isNotNull(), "bad_type", F.col("type_error")),
+        (local_date != F.lit(date), "out_of_window",
+         F.concat(F.lit("local date "), local_date.cast("string"), F.lit(f" is not {date.isoformat()}"))),
+        (unknown, "unknown_reference", F.lit("id not in the reference data")),
+        (outside, "out_of_region", F.lit("reference location outside the region")),
+        (policy.isNotNull(), "randomised_mac", F.lit("probe from a randomised MAC: not a person")),
+    ]
+    reason, detail = F.lit(None).cast("string"), F.lit(None).cast("string")
+    for condition, name, text in reversed(rules):
+        reason = F.when(F.coalesce(condition, F.lit(False)), F.lit(name)).otherwise(reason)
+        detail = F.when(F.coalesce(condition, F.lit(False)), text).otherwise(detail)
+    classified = located.select("*", reason.alias("_reason"), F.substring(detail, 1, DETAIL_CHARS).alias("_detail"),
+                                pseudo.alias("pseudo_id"))
+    # Duplicates: the same record, field for field, as one accepted before it (by file and line).
+    # Identical fields give identical earlier reasons, so ranking within all rows is enough.
+    raw_fields = [F.col(f) for f in (*spec.fields, *spec.optional_fields)]
+    first = Window.partitionBy(F.xxhash64(*raw_fields), *raw_fields).orderBy("source_file", "line_number")
+    is_dup = F.col("_reason").isNull() & (F.row_number().over(first) > 1)
+    ranked = classified.withColumn("_dup", is_dup)
+    h3_columns = [f"h3_cell{r.suffix}" for r in spec.references]
+    return ranked.select(
+        F.when(F.col("_dup"), F.lit("duplicate")).otherwise(F.col("_reason")).alias("reason"),
+        F.when(F.col("_dup"), F.lit("same record as an earlier line")).otherwise(F.col("_detail")).alias("detail"),
+        "pseudo_id",
+        F.lit(period).cast("int").alias("key_period"),
+        F.col("event_ts_utc").alias("event_ts"),
+        F.lit(date).cast("date").alias("event_date"),
+        *h3_columns,
+        *spec.bronze_columns(),
+        "source_file", "line_number", "raw_length", "raw_hash",
+    )

@@ -1,0 +1,53 @@
+"""``od_trips``: trips per origin cell, destination cell and local bin of the start; a sparse domain, so
+DP partition selection instead of zero-fill (needs a delta)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from jobs.privacy.measures.base import PARTITION_SELECTION, Measure
+from jobs.privacy.measures.bounders import TripsPerDay
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from jobs.privacy.release import ReleasePlan
+
+
+def trips_cut(spark: SparkSession, trips: DataFrame, plan: ReleasePlan, cells: list[str]) -> DataFrame:
+    """Trips with both ends inside the area, at the contract cut; unknown modes are outside the domain."""
+    from pyspark.sql import functions as F
+
+    from jobs.aggregate.metrics import trips_to_cut
+    from jobs.common.h3cells import cell_to_int
+    from jobs.privacy.measures.segments import segment_values
+
+    cut = trips_to_cut(trips, plan.h3_resolution, plan.bin_minutes)
+    area = spark.createDataFrame([(cell_to_int(c),) for c in cells], "cell long")
+    inside = cut.join(F.broadcast(area.withColumnRenamed("cell", "origin_h3")), "origin_h3").join(
+        F.broadcast(area.withColumnRenamed("cell", "destination_h3")), "destination_h3")
+    if "mode" in plan.segments:  # public list only: trips of unknown mode are not in this domain
+        inside = inside.filter(F.col("mode").isin(*segment_values("mode")))
+    return inside
+
+
+def _count_trips(bounded: DataFrame, keys: list[str]) -> DataFrame:
+    from jobs.aggregate.metrics import od_trips
+
+    return od_trips(bounded, keys)
+
+
+MEASURE = Measure(
+    name="od_trips",
+    description="trips from the origin cell to the destination cell starting in the bin",
+    reads="silver/trips",
+    reads_sources=lambda feed: feed.presence is not None,
+    to_cut=trips_cut,
+    bounder=TripsPerDay,
+    aggregate=_count_trips,
+    places=("origin_h3", "destination_h3"),
+    segments=("mode",),
+    domain=PARTITION_SELECTION,
+    needs_delta=True,
+    value_unit="trips",
+)

@@ -1,0 +1,17 @@
+"""``od_trips``: trips per person-day; DP partition selection, so a delta; k counts trips."""
+
+from __future__ import annotations
+
+from jobs.privacy.measures import PARTITION_SELECTION, get_measure
+
+
+def test_sensitivity_bound_and_selection(make_plan):
+    plan = make_plan("od_trips", days=2, sources=("telco", "ticket"), max_trips_per_day=3)
+    measure = get_measure("od_trips")
+    assert plan.sensitivity == 3 * 2 * 2
+    assert plan.l2_sensitivity >= 3  # all of a day's trips may fall into one pair
+    assert plan.bounder.text() == "per person and day at most 3 trips"
+    assert measure.domain == PARTITION_SELECTION and measure.needs_delta
+    assert measure.places == ("origin_h3", "destination_h3") and measure.segments == ("mode",)
+    assert "partition_selection_threshold" in plan.describe()
+    assert plan.k_threshold(10) == 30
