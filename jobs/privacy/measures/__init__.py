@@ -7,6 +7,7 @@ test and its bound property in ``contracts/schema/terms.schema.json``); nothing 
 |---|---|---|---|
 | ``unique_people`` | silver/presence | pairs per person-day, once per pair | zero-fill |
 | ``footfall`` | silver/presence | pairs per person-day, events per pair | zero-fill |
+| ``dwell_minutes`` | silver/stays | pairs per person-day, minutes per pair | zero-fill |
 | ``od_trips`` | silver/trips | trips per person-day | partition selection |
 | ``camera_count`` | bronze/camera_events | event-level | zero-fill |
 
