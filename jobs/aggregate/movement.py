@@ -88,11 +88,11 @@ def trips_from_stays(stays: DataFrame, min_stay_minutes: int = DEFAULT_MIN_STAY_
         F.lit(None).cast("string").alias("mode"))
 
 
-def trips_from_tickets(tickets: DataFrame) -> DataFrame:
+def trips_from_tickets(tickets: DataFrame, source: str = "ticket") -> DataFrame:
     """Trips of ticket bronze rows: check-in stop to check-out stop (no destination without a check-out)."""
     from pyspark.sql import functions as F
 
     return tickets.select(
-        "pseudo_id", F.lit("ticket").alias("source"), "event_date", "key_period",
+        "pseudo_id", F.lit(source).alias("source"), "event_date", "key_period",
         F.col("h3_cell").alias("origin_cell"), F.col("h3_cell_out").alias("destination_cell"),
         F.col("event_ts").alias("start_ts"), F.col("check_out_ts").alias("end_ts"), "mode")

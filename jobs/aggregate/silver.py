@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from jobs.aggregate.anchors import anchors_for_day, window_start
 from jobs.aggregate.movement import stays_from_presence, trips_from_stays, trips_from_tickets
-from jobs.common import lake, settings, tables
+from jobs.common import lake, tables
 from jobs.common.timing import Stopwatch
 from jobs.ingest.feeds import FEEDS, feeds_with
 
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 def _replace(df, name: str, date: dt.date, source: str) -> int:
-    return lake.write(df, settings.table_path("silver", name), mode="replace_partitions",
+    return lake.write(df, tables.SILVER[name].path(), mode="replace_partitions",
                       partition_by=["event_date", "source"],
                       replace=[{"event_date": date.isoformat(), "source": source}])
 
@@ -93,11 +93,12 @@ def build_silver(spark: SparkSession, date: dt.date, sources: tuple[str, ...] | 
     from pyspark import StorageLevel
 
     sources = sources or tuple(s for s in feeds_with(lambda f: f.presence is not None)
-                               if lake.exists(settings.table_path("bronze", f"{s}_events")))
+                               if tables.bronze(s).exists())
     out: dict[str, dict] = {}
     for source in sources:
-        bronze_path = settings.table_path("bronze", f"{source}_events")
-        if not lake.exists(bronze_path):
+        bronze_table = tables.bronze(source)
+        bronze_path = bronze_table.path()
+        if not bronze_table.exists():
             raise FileNotFoundError(f"no bronze table for {source} at {bronze_path}: ingest it first")
         watch = Stopwatch()
         bronze_version = lake.version(bronze_path)
@@ -110,7 +111,7 @@ def build_silver(spark: SparkSession, date: dt.date, sources: tuple[str, ...] | 
         stays = stays_from_presence(presence).persist(StorageLevel.DISK_ONLY)
         info["stays_version"] = _replace(stays, "stays", date, source)
         watch.lap("stays")
-        trips = trips_from_tickets(bronze) if spec.trips_from == "records" else trips_from_stays(stays)
+        trips = trips_from_tickets(bronze, source) if spec.trips_from == "records" else trips_from_stays(stays)
         info["trips_version"] = _replace(trips, "trips", date, source)
         watch.lap("trips")
         presence.unpersist()
@@ -118,7 +119,7 @@ def build_silver(spark: SparkSession, date: dt.date, sources: tuple[str, ...] | 
         if spec.anchors:
             first = window_start(date)
             days = [(first + dt.timedelta(days=i)).isoformat() for i in range((date - first).days + 1)]
-            window = lake.read(spark, settings.table_path("silver", "presence"),
+            window = lake.read(spark, tables.SILVER["presence"].path(),
                                partitions={"event_date": days, "source": source})
             anchors = anchors_for_day(spark, window, date)
             info["anchors_version"] = _replace(anchors, "anchors", date, source)

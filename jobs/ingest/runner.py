@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jobs.common import lake, settings
+from jobs.common import lake, settings, tables
 from jobs.common.timing import Stopwatch
 from jobs.errors import IngestRefused
 from jobs.ingest.classify import INVALID_REASONS, REASONS, classify
@@ -234,11 +234,11 @@ def commit_batch(spark: SparkSession, spec: FeedSpec, staging: str | Path) -> di
         "line_number", "raw_length", "raw_hash", "pseudo_id", "key_period", "event_ts")
     replace = [{"event_date": date.isoformat()}]
     record["bronze_version"] = lake.write(
-        bronze, settings.table_path("bronze", f"{spec.name}_events"), mode="replace_partitions",
+        bronze, tables.bronze(spec.name).path(), mode="replace_partitions",
         partition_by=["event_date"], replace=replace)
     watch.lap("write_bronze")
     record["quarantine_version"] = lake.write(
-        quarantine, settings.table_path("quarantine", spec.name), mode="replace_partitions",
+        quarantine, tables.quarantine(spec.name).path(), mode="replace_partitions",
         partition_by=["event_date"], replace=replace)
     watch.lap("write_quarantine")
     if released(date):

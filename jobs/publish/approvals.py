@@ -10,20 +10,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-import pyarrow as pa
-
-from jobs.common import lake, settings
+from jobs.common import lake, tables
 from jobs.errors import NotApproved
 from jobs.publish.contracts import Contract
 
 log = logging.getLogger(__name__)
-SCHEMA = pa.schema([("contract_id", pa.string()), ("version", pa.string()), ("supplier", pa.string()),
-                    ("approver", pa.string()), ("approved_at", pa.timestamp("us", tz="UTC"))])
+SCHEMA = tables.CONTRACT_APPROVALS.schema
 
 
 def approvals_path():
     """Folder of ``ops/contract_approvals``."""
-    return settings.table_path("ops", "contract_approvals")
+    return tables.CONTRACT_APPROVALS.path()
 
 
 def approve(contract: Contract, supplier: str, approver: str) -> dict:
@@ -45,7 +42,7 @@ def approve(contract: Contract, supplier: str, approver: str) -> dict:
                          f"{supplier} (roles name {sorted(n for n in names if n)})")
     row = {"contract_id": contract.id, "version": contract.version, "supplier": supplier, "approver": approver,
            "approved_at": dt.datetime.now(dt.timezone.utc)}
-    lake.append_arrow(approvals_path(), pa.Table.from_pylist([row], schema=SCHEMA))
+    tables.CONTRACT_APPROVALS.append([row])
     log.info("contract %s %s approved by %s for %s", contract.id, contract.version, approver, supplier)
     return row
 

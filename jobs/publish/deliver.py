@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobs.common import lake, settings
+from jobs.common import lake, settings, tables
 from jobs.common.h3cells import cell_polygon, int_to_cell
 from jobs.common.timebins import local_iso
 from jobs.privacy.release import ReleasePlan, make_release, plan_for, read_release
@@ -208,7 +208,7 @@ def publish(spark: SparkSession, contract: Contract, window_start: dt.date,
                                       plan.segments, places=plan.measure.places))
     product = pd.concat(products, ignore_index=True)
 
-    gold_path = settings.table_path("gold", contract.id)
+    gold_path = tables.product(contract.id).path()
     gold_table = pa.Table.from_pandas(product, schema=_schema(list(product.columns)), preserve_index=False)
     if lake.exists(gold_path):
         gold_version = lake.overwrite_arrow(gold_path, gold_table, predicate=f"delivery_id = '{delivery}'",

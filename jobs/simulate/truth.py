@@ -10,7 +10,7 @@ import datetime as dt
 
 import pandas as pd
 
-from jobs.common import lake, settings
+from jobs.common import lake, settings, tables
 from jobs.ingest.pseudonym import identifier_token, key_period, period_key, pseudonym_of_token, token_key
 
 
@@ -30,7 +30,7 @@ def segment_accuracy(date: dt.date) -> dict:
     people = truth_people()
     t_key, p_key = token_key("telco"), period_key("telco", key_period(date))
     people["pseudo_id"] = [pseudonym_of_token(identifier_token(i, t_key), p_key) for i in people["imsi"]]
-    anchors = lake.read_arrow(settings.table_path("silver", "anchors"),
+    anchors = lake.read_arrow(tables.SILVER["anchors"].path(),
                               partitions={"event_date": date.isoformat(), "source": "telco"}).to_pandas()
     joined = anchors.merge(people[["pseudo_id", "kind", "country"]], on="pseudo_id", suffixes=("", "_true"))
     correct = (joined["segment"] == joined["kind"]) & (
