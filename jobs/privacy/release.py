@@ -1,13 +1,15 @@
 """Releases: noisy tables over a public domain, written once to ``gold/releases`` and never redrawn.
 
-The order of a release is fixed (DESIGN.md section 6), and the audit lists it:
+One generic engine over a measure (``jobs/privacy/measures/``): nothing here knows a metric by name. The
+order of a release is fixed (DESIGN.md section 6), and the audit lists it:
 
 1. plan the release and derive its id from everything that defines it;
 2. reuse a stored release with that id (no new spend), else
 3. check and record the spend in the ledger (refused before any noise is drawn);
-4. read person-level presence (silver, a recorded version) for the window and sources;
-5. map to the contract cut, bound each person-day (L0 pairs, once per pair), count;
-6. zero-fill over the public domain (contract area cells x local bins);
+4. read the measure's table (a recorded version) for the window and sources;
+5. map to the contract cut, join segment columns, bound each person-day with the measure's bounder, aggregate;
+6. zero-fill over the public domain (contract area cells x local bins x segment values), or select
+   partitions (sparse domains, with a delta);
 7. draw discrete noise in the executors and write the noisy table once to ``gold/releases``;
 8. record the release (ledger entry, input versions) in ``ops/releases``.
 

@@ -3,8 +3,10 @@
 A contract is validated before any run: a JSON Schema for the ODCS envelope, a JSON Schema for the terms,
 then semantic checks (area inside the region, resolution no finer than the global limit, k at or above the
 global minimum, epsilon and delta within the caps, cron valid and at most daily, every supplier with an
-approver role).
-Every error names the file and the field path.
+approver role), and what the measures say (every metric has a release, allows the segments and reads the
+sources asked for, has its delta; a sparse product stands alone). Every error names the file and the field
+path. Contribution bounds become one ``Bounds`` object: every bound property a measure reads, else its
+default.
 """
 
 from __future__ import annotations
