@@ -135,6 +135,11 @@ class ReleasePlan:
         return self.l2_sensitivity if self.mechanism == "gaussian_discrete" else self.sensitivity
 
     @property
+    def max_per_key(self) -> int:
+        """The most one privacy unit adds to one key of the release (its pseudonyms in every source)."""
+        return self.bounder.max_per_key() * len(self.sources)
+
+    @property
     def unit(self) -> str:
         """The privacy unit: ``event`` for event-level measures; else the sources' unit, ``person`` when they
         differ."""
@@ -214,7 +219,8 @@ class ReleasePlan:
         if self.measure.domain == PARTITION_SELECTION:
             from jobs.privacy.partition_selection import selection_threshold
 
-            out["partition_selection_threshold"] = selection_threshold(self.epsilon, self.delta, self.sensitivity)
+            out["partition_selection_threshold"] = selection_threshold(self.epsilon, self.delta, self.sensitivity,
+                                                                       self.max_per_key)
         return out
 
 
@@ -327,8 +333,8 @@ def _compute(spark: SparkSession, plan: ReleasePlan) -> tuple[DataFrame, dict, s
     if measure.domain == PARTITION_SELECTION:
         from jobs.privacy.partition_selection import select_partitions, selection_threshold
 
-        noisy = select_partitions(counts, plan.epsilon, plan.delta, plan.sensitivity)
-        tau = selection_threshold(plan.epsilon, plan.delta, plan.sensitivity)
+        noisy = select_partitions(counts, plan.epsilon, plan.delta, plan.sensitivity, plan.max_per_key)
+        tau = selection_threshold(plan.epsilon, plan.delta, plan.sensitivity, plan.max_per_key)
         noisy = noisy.withColumnRenamed(measure.places[0], "h3_cell")
         domain = (f"DP partition selection over {' x '.join(measure.places)} keys inside the area ({len(cells)} "
                   f"cells): a key is released when its noisy count reaches {tau}; other keys are left out")

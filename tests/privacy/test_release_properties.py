@@ -14,7 +14,7 @@ from scipy.stats import beta
 from jobs.common.h3cells import cell_to_int
 from jobs.privacy.derive import DerivationRefused, derive_from_release
 from jobs.privacy.noise import add_discrete_noise
-from jobs.privacy.partition_selection import selection_threshold
+from jobs.privacy.partition_selection import geometric_tail, selection_threshold, worst_case_delta
 from jobs.privacy.threshold import apply_k_threshold
 
 DRAWS = 300_000
@@ -74,6 +74,31 @@ def test_partition_selection_threshold_limits_a_singletons_release_to_delta_over
     busy = add_discrete_noise(np.full(10_000, tau + 40, dtype=np.int64), epsilon, l0)
     assert (busy >= tau).mean() > 0.99
     assert selection_threshold(1.0, 1e-6, 4) > selection_threshold(1.0, 1e-3, 4)
+
+
+def test_partition_selection_holds_delta_when_one_person_puts_every_trip_into_one_pair():
+    """At epsilon 10 and 4 trips per person-day, a pair holding all 4 of one person's trips: the exact tail
+    of the noise gives the chance it is released; the threshold keeps the worst spread below delta (the
+    one-trip-per-pair threshold was 420 times over)."""
+    epsilon, delta, trips = 10.0, 1e-7, 4
+    tau = selection_threshold(epsilon, delta, trips, trips)
+    concentrated = geometric_tail(epsilon, trips, tau - trips)  # P(4 + X >= tau), exact
+    assert concentrated <= worst_case_delta(epsilon, tau, trips, trips) <= delta
+    one_per_pair = selection_threshold(epsilon, delta, trips)  # assumes each person adds 1 to a pair
+    assert worst_case_delta(epsilon, one_per_pair, trips, trips) > 400 * delta
+    for eps in (1.0, 3.0, 5.0, 20.0):
+        assert worst_case_delta(eps, selection_threshold(eps, delta, trips, trips), trips, trips) <= delta
+
+
+@pytest.mark.slow
+def test_exact_selection_tail_matches_sampled_noise_where_delta_is_large_enough_to_sample():
+    epsilon, delta, trips = 1.0, 0.05, 4
+    tau = selection_threshold(epsilon, delta, trips, trips)
+    exact = geometric_tail(epsilon, trips, tau - trips)
+    noisy = add_discrete_noise(np.full(DRAWS, trips, dtype=np.int64), epsilon, trips)
+    low, high = _cp(int((noisy >= tau).sum()), DRAWS, 1e-4)
+    assert low <= exact <= high
+    assert worst_case_delta(epsilon, tau, trips, trips) <= delta
 
 
 def _release(values: dict[int, int], epsilon: float) -> pd.DataFrame:
