@@ -149,7 +149,7 @@ def _cmd_audit_ledger(args: argparse.Namespace) -> int:
         start, end = pd.Timestamp(last["window_start"]).date(), pd.Timestamp(last["window_end"]).date()
         budget = _contract_budget(contract_id)
         s = ledger.summary(contract_id, budget if budget is not None else float("nan"), start, end,
-                           unit=last["unit"])
+                           unit=last["unit"], lookback_days=int(last["lookback_days"] or 0))
         refusals = int((rows["kind"] == "refusal").sum())
         print(f"  {contract_id}: contract spent {s['contract_epsilon_spent']:g}"
               + (f" of {budget:g}, left {s['contract_epsilon_left']:g}" if budget is not None else "")

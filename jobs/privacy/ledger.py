@@ -150,13 +150,18 @@ def _windows_touching(start: dt.date, end: dt.date, period_days: int) -> list[tu
     return [(first + dt.timedelta(days=i), first + dt.timedelta(days=i + period_days)) for i in range(count)]
 
 
-def _spent_in(entries: pd.DataFrame, window: tuple[dt.date, dt.date]) -> tuple[float, float]:
-    if entries.empty:
-        return 0.0, 0.0
+def _overlapping(entries: pd.DataFrame, window: tuple[dt.date, dt.date]) -> pd.Series:
+    """Rows whose data (their dates widened by their look-back) overlaps the window."""
     lookback = pd.to_timedelta(entries["lookback_days"].fillna(0).astype(int), unit="D")
     starts = (pd.to_datetime(entries["window_start"]) - lookback).dt.date
     ends = pd.to_datetime(entries["window_end"]).dt.date
-    overlap = (starts < window[1]) & (ends > window[0])
+    return (starts < window[1]) & (ends > window[0])
+
+
+def _spent_in(entries: pd.DataFrame, window: tuple[dt.date, dt.date]) -> tuple[float, float]:
+    if entries.empty:
+        return 0.0, 0.0
+    overlap = _overlapping(entries, window)
     return float(entries.loc[overlap, "epsilon"].sum()), float(entries.loc[overlap, "delta"].sum())
 
 
@@ -267,9 +272,15 @@ def record_spend(spend: Spend) -> dict[str, Any]:
 
 
 def summary(contract_id: str, budget_epsilon_per_period: float, window_start: dt.date, window_end: dt.date,
-            unit: str = "person", period_days: int = settings.ACCOUNTING_PERIOD_DAYS) -> dict[str, float]:
-    """Spent and left figures for an audit: the contract's and the global, in the fullest window that
-    overlaps the release's dates (the binding one)."""
+            unit: str = "person", period_days: int = settings.ACCOUNTING_PERIOD_DAYS,
+            lookback_days: int = 0) -> dict[str, float]:
+    """Spent and left figures for an audit: the contract's and the global, in the fullest of the windows the
+    ledger checks for these dates (widened by the release's look-back, as ``check`` does), so "left" is
+    never overstated.
+
+    The tighter zCDP figure converts the summed rho at the global delta cap and adds the deltas spent by
+    partition selection (geometric releases with a delta), stated as ``global_delta_zcdp``.
+    """
     entries = read_entries()
     spends = entries[entries["kind"] == "spend"] if not entries.empty else entries
     event_level = unit == "event"
@@ -277,19 +288,19 @@ def summary(contract_id: str, budget_epsilon_per_period: float, window_start: dt
     contract = spends[spends["contract_id"] == contract_id] if not spends.empty else spends
     eps_cap = settings.CAMERA_EPSILON_CAP if event_level else settings.GLOBAL_EPSILON_CAP
     worst = {"contract_epsilon_spent": 0.0, "global_epsilon_spent": 0.0, "global_delta_spent": 0.0,
-             "global_rho_spent": 0.0}
-    for window in _windows_touching(window_start, window_end, period_days):
+             "global_rho_spent": 0.0, "selection_delta_spent": 0.0}
+    for window in _windows_touching(window_start - dt.timedelta(days=lookback_days), window_end, period_days):
         c_eps, _ = _spent_in(contract, window)
         g_eps, g_delta = _spent_in(same_class, window)
         worst["contract_epsilon_spent"] = max(worst["contract_epsilon_spent"], c_eps)
         worst["global_epsilon_spent"] = max(worst["global_epsilon_spent"], g_eps)
         worst["global_delta_spent"] = max(worst["global_delta_spent"], g_delta)
         if not same_class.empty:
-            lookback = pd.to_timedelta(same_class["lookback_days"].fillna(0).astype(int), unit="D")
-            starts = (pd.to_datetime(same_class["window_start"]) - lookback).dt.date
-            ends = pd.to_datetime(same_class["window_end"]).dt.date
-            rho = float(same_class.loc[(starts < window[1]) & (ends > window[0]), "rho"].sum())
+            overlap = _overlapping(same_class, window)
+            rho = float(same_class.loc[overlap, "rho"].sum())
+            selection = float(same_class.loc[overlap & (same_class["mechanism"] == "geometric"), "delta"].sum())
             worst["global_rho_spent"] = max(worst["global_rho_spent"], rho)
+            worst["selection_delta_spent"] = max(worst["selection_delta_spent"], selection)
     return {
         **worst,
         "contract_epsilon_budget": budget_epsilon_per_period,
@@ -301,6 +312,8 @@ def summary(contract_id: str, budget_epsilon_per_period: float, window_start: dt
         "period_days": period_days,
         # Tighter figure beside the basic one: zCDP rho converted at the global delta (DESIGN.md section 6).
         "global_epsilon_zcdp": zcdp_epsilon(worst["global_rho_spent"], settings.GLOBAL_DELTA_CAP),
+        "global_delta_zcdp": settings.GLOBAL_DELTA_CAP + worst["selection_delta_spent"],
+        "lookback_days": lookback_days,
     }
 
 

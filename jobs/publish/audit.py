@@ -49,7 +49,9 @@ def build_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
     """Assemble the audit record of one delivery (the content of DESIGN.md section 6, "Audit")."""
     plan = releases[0][0]
     start, end = plan.window_start, plan.window_end
-    budget = ledger.summary(contract.id, contract.budget_epsilon_per_period, start, end, unit=plan.unit)
+    # the windows the ledger checked: widened by the longest look-back of the delivery's releases
+    budget = ledger.summary(contract.id, contract.budget_epsilon_per_period, start, end, unit=plan.unit,
+                            lookback_days=max(p.lookback_days for p, _ in releases))
     entries = ledger.read_entries()
     release_entries = []
     for p, rel in releases:

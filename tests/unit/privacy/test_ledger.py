@@ -91,3 +91,28 @@ def test_a_lookback_widens_the_windows_a_release_counts_in(lake_root):
     summary = ledger.summary("c1", 3.0, dt.date(2026, 3, 2), dt.date(2026, 3, 3))
     assert summary["global_rho_spent"] == pytest.approx(1.5)
     assert summary["global_epsilon_zcdp"] == pytest.approx(ledger.zcdp_epsilon(1.5, 1e-6))
+
+
+def test_audit_figures_cover_the_lookback_windows_the_check_uses(lake_root):
+    """A segment release with a 13-day look-back is checked against windows that reach back to 1 March; its
+    audit's spent / left must count them too, so "left" is exactly what the ledger would still allow."""
+    ledger.record_spend(dataclasses.replace(_spend(1), contract_id="other", epsilon=5.0,
+                                            budget_epsilon_per_period=10.0))
+    april = dict(window_start=dt.date(2026, 4, 5), window_end=dt.date(2026, 4, 6), lookback_days=13)
+    figures = ledger.summary("c1", 10.0, april["window_start"], april["window_end"], lookback_days=13)
+    assert figures["global_epsilon_spent"] == 5.0
+    assert figures["global_epsilon_left"] == ledger.settings.GLOBAL_EPSILON_CAP - 5.0
+    entries = ledger.read_entries()
+    fits = dataclasses.replace(BASE, release_id="seg", epsilon=figures["global_epsilon_left"],
+                               budget_epsilon_per_period=100.0, **april)
+    assert ledger.check(entries, fits) is None
+    assert ledger.check(entries, dataclasses.replace(fits, epsilon=fits.epsilon + 0.01)) is not None
+    # without the look-back the same dates would not see the 1 March spend
+    assert ledger.summary("c1", 10.0, april["window_start"], april["window_end"])["global_epsilon_spent"] == 0.0
+
+
+def test_zcdp_figure_adds_partition_selection_deltas_and_states_its_delta(lake_root):
+    ledger.record_spend(dataclasses.replace(_spend(2), delta=1e-7, budget_epsilon_per_period=10.0))
+    figures = ledger.summary("c1", 10.0, dt.date(2026, 3, 2), dt.date(2026, 3, 3))
+    assert figures["selection_delta_spent"] == pytest.approx(1e-7)
+    assert figures["global_delta_zcdp"] == pytest.approx(ledger.settings.GLOBAL_DELTA_CAP + 1e-7)
