@@ -133,10 +133,18 @@ def _cmd_audit_ledger(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from jobs.privacy import ledger
+    from jobs.publish.audit import ledger_anchors
 
     entries = ledger.read_entries()
-    verified = ledger.verify_chain(entries) if len(entries) else 0
-    print(f"ledger: {len(entries)} rows, hash chain verified for {verified}")
+    anchors = ledger_anchors()
+    problems = ledger.verify_ledger(anchors) if len(entries) or anchors else []
+    if problems:
+        print(f"ledger: {len(entries)} rows; FAILED verification:")
+        for line in problems:
+            print(f"  FAIL {line}")
+    else:
+        print(f"ledger: {len(entries)} rows; keyed hash chain, append-only history and {len(anchors)} anchors "
+              "(release log rows and manifests) verified")
     for row in entries.to_dict("records"):
         print(f"  #{row['seq']} {row['kind']:<8} {row['contract_id']} {row['release_id']} "
               f"{row['window_start']}..{row['window_end']} eps {row['epsilon']:g} delta {row['delta']:g}"
@@ -156,7 +164,7 @@ def _cmd_audit_ledger(args: argparse.Namespace) -> int:
               + f"; global epsilon spent {s['global_epsilon_spent']:g} of {s['global_epsilon_cap']:g}, left "
               f"{s['global_epsilon_left']:g}; delta spent {s['global_delta_spent']:g} of {s['global_delta_cap']:g}"
               + (f"; {refusals} refusal(s)" if refusals else ""))
-    return 0
+    return 1 if problems else 0
 
 
 def _contract_budget(contract_id: str) -> float | None:

@@ -377,6 +377,7 @@ def append_arrow(
     partition_by: Sequence[str] = (),
     max_commit_retries: int | None = None,
     read_version: int | None = None,
+    schema_mode: str | None = None,
 ) -> int:
     """Append a small Arrow table (driver-side rows: ledger entries, run records) in one commit.
 
@@ -393,6 +394,8 @@ def append_arrow(
         committed since ``read_version``: the caller redoes its read-check-write (optimistic concurrency).
     read_version : int, optional
         The version the caller's check read. The commit is made against that snapshot.
+    schema_mode : str, optional
+        ``merge`` adds the data's new columns to the table (a declared schema that grew).
 
     Returns
     -------
@@ -403,11 +406,16 @@ def append_arrow(
     props = CommitProperties(max_commit_retries=max_commit_retries) if max_commit_retries is not None else None
     if exists(root):
         table = DeltaTable(root, version=read_version) if read_version is not None else DeltaTable(root)
-        write_deltalake(table, data, mode="append", commit_properties=props)
+        write_deltalake(table, data, mode="append", commit_properties=props, schema_mode=schema_mode)
     else:
         write_deltalake(root, data, mode="append", partition_by=list(partition_by) or None,
                         commit_properties=props)
     return DeltaTable(root).version()
+
+
+def column_names(path: str | Path) -> list[str]:
+    """Column names of a table's latest schema."""
+    return pa.schema(DeltaTable(str(path)).schema().to_arrow()).names
 
 
 def create_arrow(path: str | Path, data: pa.Table, *, partition_by: Sequence[str] = ()) -> int:

@@ -98,7 +98,10 @@ class Table:
             raise TypeError(f"{self.qualified} is written by Spark, not appended to from the driver")
         data = pa.Table.from_pylist([{k: row.get(k) for k in self.schema.names} for row in rows],
                                     schema=self.schema)
-        return lake.append_arrow(self.path(), data, partition_by=list(self.partitions))
+        # A table made before columns were added to its declaration gains them (old rows read as null).
+        grows = self.exists() and lake.column_names(self.path()) != self.schema.names
+        return lake.append_arrow(self.path(), data, partition_by=list(self.partitions),
+                                 schema_mode="merge" if grows else None)
 
     def partition_values(self, column: str) -> list[str]:
         """Distinct values of a partition column, from the table's log (no data file is read)."""
@@ -127,6 +130,8 @@ RELEASE_LOG = Table("ops", "releases", (), pa.schema([
     ("contract_version", pa.string()), ("plan", pa.string()), ("inputs", pa.string()),
     ("stages", pa.string()), ("rows", pa.int64()), ("gold_version", pa.int64()),
     ("created_at", pa.timestamp("us", tz="UTC")),
+    # the ledger head after this release's spend: a cut-off ledger tail loses a row these name
+    ("ledger_seq", pa.int64()), ("ledger_head", pa.string()),
 ]), produced_by="publish")
 OPTOUTS = Table("ops", "optouts", ("source",), pa.schema([
     ("source", pa.string()), ("token", pa.string()), ("list_name", pa.string()),

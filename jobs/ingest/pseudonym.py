@@ -43,6 +43,11 @@ def _master_key() -> bytes:
     return path.read_text().strip().encode("utf-8")
 
 
+def derived_key(purpose: str) -> bytes:
+    """A secret key for one purpose (e.g. the ledger's hash chain), derived from the master key."""
+    return hmac.new(_master_key(), purpose.encode(), hashlib.sha256).digest()
+
+
 def key_period(date: dt.date, rotation_days: int = settings.KEY_ROTATION_DAYS) -> int:
     """Return the index of the key period holding a local date (periods start on local days)."""
     return (date - _EPOCH).days // rotation_days

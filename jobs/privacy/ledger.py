@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import hmac
 import json
 import logging
 import math
@@ -117,9 +118,17 @@ def _plain(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
+def _chain_key() -> bytes:
+    """The secret key of the hash chain, derived from the master key: without it no row can be rewritten
+    with a hash that verifies."""
+    from jobs.ingest.pseudonym import derived_key
+
+    return derived_key("cde-ledger-chain")
+
+
 def _row_hash(row: dict[str, Any]) -> str:
     body = {k: _plain(v) for k, v in row.items() if k != "row_hash"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+    return hmac.new(_chain_key(), json.dumps(body, sort_keys=True, default=str).encode(), hashlib.sha256).hexdigest()
 
 
 def verify_chain(entries: pd.DataFrame | None = None) -> int:
@@ -138,9 +147,69 @@ def verify_chain(entries: pd.DataFrame | None = None) -> int:
         row["window_end"] = pd.Timestamp(row["window_end"]).date()
         row["recorded_at"] = pd.Timestamp(row["recorded_at"]).to_pydatetime()
         if row["seq"] != expected_seq or row["prev_hash"] != previous or _row_hash(row) != row["row_hash"]:
-            raise LedgerTampered(f"ledger row seq {row['seq']} (entry {row['entry_id']}) fails the hash chain")
+            raise LedgerTampered(f"ledger row seq {row['seq']} (entry {row['entry_id']}) fails the keyed hash chain "
+                                 "(edited, deleted or reordered rows, or a ledger written under another key)")
         previous = row["row_hash"]
     return len(entries)
+
+
+def head() -> dict[str, Any] | None:
+    """The newest ledger row's ``seq`` and ``row_hash`` (the head that releases and manifests anchor)."""
+    entries = read_entries()
+    if entries.empty:
+        return None
+    last = entries.iloc[-1]
+    return {"seq": int(last["seq"]), "hash": str(last["row_hash"])}
+
+
+def _history_problems() -> list[str]:
+    """The ledger's Delta history must hold only appends (after the empty table's creation)."""
+    from deltalake import DeltaTable
+
+    problems = []
+    for commit in DeltaTable(str(ledger_path())).history():
+        mode = (commit.get("operationParameters") or {}).get("mode")
+        version = commit.get("version")
+        if version == 0 and commit.get("operation") in ("WRITE", "CREATE TABLE"):
+            continue
+        if commit.get("operation") != "WRITE" or mode != "Append":
+            problems.append(f"ledger version {version}: {commit.get('operation')} {mode or ''}".strip()
+                            + " (the ledger only ever appends)")
+    return problems
+
+
+def verify_ledger(anchors: list[dict[str, Any]]) -> list[str]:
+    """Every check of the ledger's integrity; return the failures (empty when it verifies).
+
+    Parameters
+    ----------
+    anchors : list of dict
+        Ledger heads recorded elsewhere (each with ``seq``, ``hash`` and ``where``): the release log's rows
+        and the delivered manifests. A cut-off tail or a truncated log loses rows those anchors name.
+
+    Returns
+    -------
+    list of str
+        One line per failure: a broken keyed chain, a history that is not append-only, an anchor whose row
+        is missing or different.
+    """
+    if not lake.exists(ledger_path()):
+        return [f"{a['where']}: anchors ledger seq {a['seq']}, but there is no ledger" for a in anchors]
+    entries = read_entries()
+    problems = _history_problems()
+    try:
+        verify_chain(entries)
+    except LedgerTampered as exc:
+        problems.append(str(exc))
+    hashes = dict(zip(entries["seq"].astype(int), entries["row_hash"], strict=True))
+    for anchor in anchors:
+        if anchor["seq"] not in hashes:
+            problems.append(f"{anchor['where']}: anchors ledger seq {anchor['seq']}, which the ledger no longer "
+                            f"holds ({len(entries)} rows): its tail was cut off or its log truncated")
+        elif hashes[anchor["seq"]] != anchor["hash"]:
+            problems.append(f"{anchor['where']}: anchors ledger seq {anchor['seq']} with another hash: the row "
+                            "was rewritten")
+    return problems
 
 
 def _windows_touching(start: dt.date, end: dt.date, period_days: int) -> list[tuple[dt.date, dt.date]]:

@@ -401,7 +401,7 @@ def make_release(spark: SparkSession, plan: ReleasePlan) -> dict[str, Any]:
         "release_id": plan.release_id, "ledger_entry_id": entry["entry_id"], "contract_id": plan.contract_id,
         "contract_version": plan.contract_version, "plan": plan.to_json(), "inputs": json.dumps(inputs),
         "stages": json.dumps(stages), "rows": rows, "gold_version": gold_version,
-        "created_at": dt.datetime.now(dt.UTC),
+        "created_at": dt.datetime.now(dt.UTC), "ledger_seq": int(entry["seq"]), "ledger_head": entry["row_hash"],
     }
     tables.RELEASE_LOG.append([row])
     log.info("release %s (%s): %d rows (domain %d), %s epsilon %g, ledger %s, gold/releases v%d",

@@ -158,6 +158,18 @@ def write_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
     return {"json": str(json_path), "html": str(html_path)}
 
 
+def ledger_anchors() -> list[dict[str, Any]]:
+    """Every ledger head recorded outside the ledger: each release log row and each delivered manifest."""
+    anchors = [{"seq": int(r["ledger_seq"]), "hash": r["ledger_head"], "where": f"ops/releases {r['release_id']}"}
+               for r in tables.release_log_rows() if r.get("ledger_seq") is not None]
+    for manifest_path in sorted((settings.lake_root() / "outbox").glob("*/*/*/manifest.json")):
+        head = json.loads(manifest_path.read_text()).get("ledger_head")
+        if head:
+            anchors.append({"seq": int(head["seq"]), "hash": head["hash"],
+                            "where": str(manifest_path.relative_to(settings.lake_root()))})
+    return anchors
+
+
 def read_audit(path: Path) -> dict[str, Any]:
     """Read an audit JSON back."""
     return json.loads(Path(path).read_text())

@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from jobs.common import lake, settings, tables
 from jobs.common.h3cells import cell_polygon, int_to_cell
 from jobs.common.timebins import local_iso
+from jobs.privacy import ledger
 from jobs.privacy.release import ReleasePlan, make_release, plan_for, read_release
 from jobs.privacy.threshold import apply_k_threshold
 
@@ -229,6 +230,8 @@ def publish(spark: SparkSession, contract: Contract, window_start: dt.date,
         "window_start": dt.datetime.combine(window_start, dt.time(), tzinfo=settings.LOCAL_TZ).isoformat(),
         "window_end": dt.datetime.combine(window_end, dt.time(), tzinfo=settings.LOCAL_TZ).isoformat(),
         "release_ids": [plan.release_id for plan, _ in releases],
+        # the ledger head when this delivery was made: deleting later ledger rows cannot hide behind it
+        "ledger_head": ledger.head(),
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "files": files,
         "privacy": privacy_terms(contract, [plan for plan, _ in releases]),
