@@ -20,10 +20,58 @@ from jobs.errors import DerivationRefused
 from jobs.privacy.measures import get_measure
 
 
-def derive_from_release(release: pd.DataFrame, metric: str, *, h3_resolution: int | None = None,
-                        cells: Iterable[str] | None = None, bin_minutes: int | None = None,
-                        release_epsilon: float, contract_epsilon: float) -> pd.DataFrame:
-    """Sum a stored release's noisy values into a coarser cut (parents, a buyer's cells, longer bins).
+def derive_from_release(release_id: str, *, contract_epsilon: float, h3_resolution: int | None = None,
+                        cells: Iterable[str] | None = None, bin_minutes: int | None = None) -> pd.DataFrame:
+    """Derive a product from a stored release, with no new spend.
+
+    The release's metric and epsilon are read from the release log and its ledger entry, never taken from
+    the caller; the two must agree, and the release's epsilon must not exceed the contract's (a ceiling).
+
+    Parameters
+    ----------
+    release_id : str
+        A release in ``gold/releases`` (with its ``ops/releases`` row and ledger entry).
+    contract_epsilon : float
+        The deriving contract's epsilon per delivery.
+    h3_resolution, cells, bin_minutes
+        The cut to sum into (see ``sum_into_cut``).
+
+    Raises
+    ------
+    DerivationRefused
+        No such release or ledger entry, the log and the ledger disagree, the release spent more than the
+        contract allows, or the metric is not additive at a coarser cut.
+    """
+    import json
+
+    from jobs.common import tables
+    from jobs.privacy import ledger
+    from jobs.privacy.release import read_release
+
+    logged = tables.release_log_rows(release_id)
+    if not logged:
+        raise DerivationRefused(f"no stored release {release_id!r}")
+    plan = json.loads(logged[-1]["plan"])
+    entries = ledger.read_entries()
+    entry = entries[entries["entry_id"] == logged[-1]["ledger_entry_id"]]
+    if entry.empty or entry["kind"].iloc[0] != "spend":
+        raise DerivationRefused(f"release {release_id}: its ledger entry {logged[-1]['ledger_entry_id']} is missing")
+    spent = float(entry["epsilon"].iloc[0])
+    if abs(spent - float(plan["epsilon"])) > 1e-12 or entry["release_id"].iloc[0] != release_id:
+        raise DerivationRefused(f"release {release_id}: the release log says epsilon {plan['epsilon']:g}, its "
+                                f"ledger entry {spent:g}")
+    if spent > contract_epsilon + 1e-12:
+        raise DerivationRefused(f"the release spent epsilon {spent:g}, above the contract's {contract_epsilon:g}")
+    frame = read_release(release_id).to_pandas()
+    return sum_into_cut(frame, plan["metric"], h3_resolution=h3_resolution, cells=cells, bin_minutes=bin_minutes)
+
+
+def sum_into_cut(release: pd.DataFrame, metric: str, *, h3_resolution: int | None = None,
+                 cells: Iterable[str] | None = None, bin_minutes: int | None = None) -> pd.DataFrame:
+    """The post-processing itself: sum noisy values into a coarser cut (parents, a buyer's cells, longer bins).
+
+    Only ``derive_from_release`` may feed it a stored release: it takes the metric and epsilon from the
+    release and its ledger entry.
 
     Parameters
     ----------
@@ -37,17 +85,12 @@ def derive_from_release(release: pd.DataFrame, metric: str, *, h3_resolution: in
         Cells (at the release's resolution) the buyer's area keeps; others are dropped before summing.
     bin_minutes : int, optional
         Longer bins to sum into (a whole multiple of the release's bins, aligned to hours or local days).
-    release_epsilon, contract_epsilon : float
-        The release's epsilon must not exceed the contract's.
 
     Returns
     -------
     pandas.DataFrame
         ``h3_cell, bin_start, bin_minutes, value`` at the derived cut.
     """
-    if release_epsilon > contract_epsilon + 1e-12:
-        raise DerivationRefused(f"the release spent epsilon {release_epsilon:g}, above the contract's "
-                                f"{contract_epsilon:g}")
     frame = release[["h3_cell", "bin_start", "bin_minutes", "value"]].copy()
     if cells is not None:
         keep = {cell_to_int(c) for c in cells}

@@ -247,7 +247,7 @@ def parse_contract(document: Any, where: str, base: Path) -> Contract:
     errors += _semantic_errors(terms, area, document.get("roles") or [], where)
     if errors:
         raise ContractError(errors)
-    return Contract(
+    contract = Contract(
         id=document["id"], version=document["version"], status=document["status"], name=document["name"],
         path=where, buyer=terms["buyer"], purpose=terms["purpose"], legal_basis=terms["legal_basis"],
         suppliers=tuple(terms["suppliers"]), sources=tuple(terms["sources"]), area=area,
@@ -259,6 +259,45 @@ def parse_contract(document: Any, where: str, base: Path) -> Contract:
         formats=tuple(terms["formats"]), channel=terms["channel"], retention_days=terms["retention_days"],
         document=document,
     )
+    errors = _unapprovable_errors(contract, where)
+    if errors:
+        raise ContractError(errors)
+    return contract
+
+
+# A noise scale above this many times k (in the metric's units) swamps every value: an empty key would pass
+# the threshold about 30% of the time (geometric noise: exp(-1/2) / (1 + p)).
+MAX_NOISE_SCALE_PER_K = 2.0
+
+
+def _delivery_days(cron: str) -> int:
+    """Local days one delivery covers: the gap between the schedule's first two fire times."""
+    times = fire_times(cron, limit=3)
+    return max(1, round((times[1] - times[0]).total_seconds() / 86_400)) if len(times) > 1 else 1
+
+
+def _unapprovable_errors(contract: Contract, where: str) -> list[str]:
+    """Settings a privacy officer should never approve: one delivery exhausting the budget, noise that swamps
+    every value (noise scale above ``MAX_NOISE_SCALE_PER_K`` x k in the metric's units)."""
+    import datetime as dt
+
+    from jobs.privacy.release import plan_for
+
+    field, errors = "customProperties", []
+    per_delivery = contract.epsilon * len(contract.metrics)
+    if per_delivery >= contract.budget_epsilon_per_period - 1e-12:
+        errors.append(f"{where}: {field}.budget_epsilon_per_period: {contract.budget_epsilon_per_period:g} is spent "
+                      f"whole by one delivery ({len(contract.metrics)} metric(s) x epsilon {contract.epsilon:g}); "
+                      "a rerun that must draw noise again, or the next delivery, would be refused")
+    day = dt.date(2026, 3, 2)
+    for metric in contract.metrics:
+        plan = plan_for(contract, metric, day, day + dt.timedelta(days=_delivery_days(contract.schedule)))
+        scale, k_units = plan.noise()["scale"], plan.k_threshold(contract.k)
+        if scale > MAX_NOISE_SCALE_PER_K * k_units:
+            errors.append(f"{where}: {field}.epsilon: {metric} noise scale {scale:.3g} is above "
+                          f"{MAX_NOISE_SCALE_PER_K:g} x k ({k_units} {plan.measure.value_unit}): noise would swamp "
+                          "every value (raise epsilon or k, or lower the bounds)")
+    return errors
 
 
 def load_contract(path: Path) -> Contract:

@@ -12,7 +12,7 @@ import pytest
 from scipy.stats import beta
 
 from jobs.common.h3cells import cell_to_int
-from jobs.privacy.derive import DerivationRefused, derive_from_release
+from jobs.privacy.derive import DerivationRefused, derive_from_release, sum_into_cut
 from jobs.privacy.noise import add_discrete_noise
 from jobs.privacy.partition_selection import geometric_tail, selection_threshold, worst_case_delta
 from jobs.privacy.threshold import apply_k_threshold
@@ -113,15 +113,58 @@ def test_derivation_refuses_distinct_people_at_a_coarser_cut_and_a_too_large_rel
     children = [cell_to_int(c) for c in sorted(h3.cell_to_children(parent, 9))]
     release = _release(dict.fromkeys(children, 30), 1.0)
     with pytest.raises(DerivationRefused, match="not additive"):
-        derive_from_release(release, "unique_people", h3_resolution=8, release_epsilon=1, contract_epsilon=1)
+        sum_into_cut(release, "unique_people", h3_resolution=8)
     with pytest.raises(DerivationRefused, match="not additive"):
-        derive_from_release(release, "unique_people", bin_minutes=1440, release_epsilon=1, contract_epsilon=1)
-    with pytest.raises(DerivationRefused, match="above the contract"):
-        derive_from_release(release, "footfall", h3_resolution=8, release_epsilon=2, contract_epsilon=1)
-    summed = derive_from_release(release, "footfall", h3_resolution=8, release_epsilon=1, contract_epsilon=1)
+        sum_into_cut(release, "unique_people", bin_minutes=1440)
+    summed = sum_into_cut(release, "footfall", h3_resolution=8)
     assert len(summed) == 1 and summed["value"].iloc[0] == release["value"].sum()
-    day = derive_from_release(release, "footfall", bin_minutes=1440, release_epsilon=1, contract_epsilon=1)
+    day = sum_into_cut(release, "footfall", bin_minutes=1440)
     assert set(day["bin_start"]) == {pd.Timestamp("2026-03-01 23:00")}   # local midnight of 2 March
+
+
+def _store_release(release_id: str, metric: str, frame: pd.DataFrame, epsilon: float, logged_epsilon: float):
+    """A stored release as the engine leaves it: ledger spend, gold/releases rows, release log row."""
+    import dataclasses
+    import json
+
+    import pyarrow as pa
+
+    from jobs.common import lake, tables
+    from jobs.privacy import ledger
+
+    spend = ledger.Spend(contract_id="src", contract_version="1.0.0", release_id=release_id, sources=("telco",),
+                         unit="person", window_start=dt.date(2026, 3, 2), window_end=dt.date(2026, 3, 3),
+                         epsilon=epsilon, delta=0.0, rho=epsilon ** 2 / 2, mechanism="geometric", sensitivity=1,
+                         budget_epsilon_per_period=10.0)
+    entry = ledger.record_spend(dataclasses.replace(spend))
+    rows = frame.assign(release_id=release_id, metric=metric)
+    lake.append_arrow(tables.RELEASES.path(), pa.Table.from_pandas(rows, preserve_index=False),
+                      partition_by=["release_id"])
+    tables.RELEASE_LOG.append([{"release_id": release_id, "ledger_entry_id": entry["entry_id"],
+                                "plan": json.dumps({"metric": metric, "epsilon": logged_epsilon}),
+                                "created_at": dt.datetime.now(dt.UTC), "ledger_seq": entry["seq"],
+                                "ledger_head": entry["row_hash"]}])
+
+
+def test_derivation_takes_metric_and_epsilon_from_the_stored_release_and_its_ledger_entry(lake_root):
+    parent = h3.latlng_to_cell(55.676, 12.568, 8)
+    children = [cell_to_int(c) for c in sorted(h3.cell_to_children(parent, 9))]
+    _store_release("rel-people", "unique_people", _release(dict.fromkeys(children, 30), 1.0), 1.0, 1.0)
+    _store_release("rel-events", "footfall", _release(dict.fromkeys(children, 30), 1.0), 1.0, 1.0)
+    _store_release("rel-costly", "footfall", _release(dict.fromkeys(children, 30), 2.0), 2.0, 2.0)
+    _store_release("rel-forged", "footfall", _release(dict.fromkeys(children, 30), 2.0), 2.0, 0.5)
+    # distinct people stay distinct people, whatever a caller would like them to be
+    with pytest.raises(DerivationRefused, match="not additive"):
+        derive_from_release("rel-people", contract_epsilon=1.0, h3_resolution=8)
+    summed = derive_from_release("rel-events", contract_epsilon=1.0, h3_resolution=8)
+    assert len(summed) == 1
+    with pytest.raises(DerivationRefused, match="above the contract"):
+        derive_from_release("rel-costly", contract_epsilon=1.0, h3_resolution=8)
+    # a release log that understates the spend is caught by the ledger entry
+    with pytest.raises(DerivationRefused, match="ledger entry 2"):
+        derive_from_release("rel-forged", contract_epsilon=1.0, h3_resolution=8)
+    with pytest.raises(DerivationRefused, match="no stored release"):
+        derive_from_release("rel-missing", contract_epsilon=1.0)
 
 
 @pytest.mark.slow
@@ -139,10 +182,8 @@ def test_differencing_two_overlapping_products_gives_no_advantage_beyond_dp():
         values = {cell_to_int(c): 20 for c in children}
         values[cell_to_int(planted_cell)] += 1 if present else 0
         release = _release(values, epsilon)
-        a = derive_from_release(release, "footfall", cells=area_a, h3_resolution=8, release_epsilon=epsilon,
-                                contract_epsilon=epsilon)["value"].sum()
-        b = derive_from_release(release, "footfall", cells=area_b, h3_resolution=8, release_epsilon=epsilon,
-                                contract_epsilon=epsilon)["value"].sum()
+        a = sum_into_cut(release, "footfall", cells=area_a, h3_resolution=8)["value"].sum()
+        b = sum_into_cut(release, "footfall", cells=area_b, h3_resolution=8)["value"].sum()
         guess = (a - b) >= 21  # the best threshold between 20 and 21
         wins += guess == present
     bound = math.exp(epsilon) / (1 + math.exp(epsilon))   # best possible accuracy under epsilon-DP

@@ -126,3 +126,20 @@ def test_an_invalid_new_version_leaves_the_last_valid_one_in_force(tmp_path):
     assert find_contract("kk-inner-city-presence", tmp_path).version == "1.0.0"
     with pytest.raises(ContractError, match="no valid contract 'nope'"):
         find_contract("nope", tmp_path)
+
+
+def test_a_budget_one_delivery_spends_whole_is_refused():
+    doc = _set(_set(_doc(), "epsilon", 2.0), "budget_epsilon_per_period", 2.0)
+    with pytest.raises(ContractError, match=r"customProperties.budget_epsilon_per_period: 2 is spent whole"):
+        parse_contract(doc, "x.yaml", EXAMPLE.parent)
+    two_metrics = _set(_set(_doc(), "metrics", ["unique_people", "footfall"]), "budget_epsilon_per_period", 2.0)
+    with pytest.raises(ContractError, match="2 metric"):
+        parse_contract(two_metrics, "x.yaml", EXAMPLE.parent)
+
+
+def test_noise_that_swamps_every_value_is_refused():
+    # 96 pairs a day at epsilon 0.2: noise scale 480 against k = 10 people
+    doc = _set(_set(_doc(), "max_cells_per_day", 96), "epsilon", 0.2)
+    with pytest.raises(ContractError, match=r"customProperties.epsilon: unique_people noise scale 480 is above 2 x k"):
+        parse_contract(doc, "x.yaml", EXAMPLE.parent)
+    assert parse_contract(_doc(), "x.yaml", EXAMPLE.parent).k == 10  # scale 12 against k 10 is allowed
