@@ -22,6 +22,15 @@ ACCOUNTING_PERIOD_DAYS = 30
 GLOBAL_EPSILON_CAP = 20.0
 GLOBAL_DELTA_CAP = 1e-6
 CAMERA_EPSILON_CAP = 20.0
+# Wifi ids are per device and network (one person may hold several): their own cap, per device-network.
+WIFI_EPSILON_CAP = 20.0
+PRIVACY_UNITS = ("person", "device-network", "event")
+
+
+def epsilon_cap(unit: str) -> float:
+    """The global epsilon cap of one privacy unit's class in the ledger (a release over several units counts
+    in each class)."""
+    return {"person": GLOBAL_EPSILON_CAP, "device-network": WIFI_EPSILON_CAP, "event": CAMERA_EPSILON_CAP}[unit]
 MIN_K = 10
 # Pseudonym keys rotate on local-day boundaries every this many days.
 KEY_ROTATION_DAYS = 30

@@ -244,9 +244,7 @@ def check(entries: pd.DataFrame, spend: Spend, period_days: int = settings.ACCOU
     windows = _windows_touching(spend.window_start - dt.timedelta(days=spend.lookback_days), spend.window_end,
                                 period_days)
     contract_spends = spends[spends["contract_id"] == spend.contract_id] if not spends.empty else spends
-    event_level = spend.unit == "event"
-    same_class = spends[(spends["unit"] == "event") == event_level] if not spends.empty else spends
-    eps_cap = settings.CAMERA_EPSILON_CAP if event_level else settings.GLOBAL_EPSILON_CAP
+    classes = [(unit, in_class(spends, unit), settings.epsilon_cap(unit)) for unit in unit_classes(spend.unit)]
     for window in windows:
         label = f"{window[0].isoformat()} to {window[1].isoformat()}"
         used, _ = _spent_in(contract_spends, window)
@@ -254,16 +252,29 @@ def check(entries: pd.DataFrame, spend: Spend, period_days: int = settings.ACCOU
             return (f"contract {spend.contract_id}: budget_epsilon_per_period {spend.budget_epsilon_per_period:g} "
                     f"for the window {label}: spent {used:g}, left "
                     f"{max(spend.budget_epsilon_per_period - used, 0):g}, asked {spend.epsilon:g}")
-        g_eps, g_delta = _spent_in(same_class, window)
-        if g_eps + spend.epsilon > eps_cap + 1e-12:
-            return (f"contract {spend.contract_id}: global epsilon cap {eps_cap:g} per {period_days} days "
-                    f"for the window {label}: spent {g_eps:g}, left {max(eps_cap - g_eps, 0):g}, "
-                    f"asked {spend.epsilon:g}")
-        if g_delta + spend.delta > settings.GLOBAL_DELTA_CAP * (1 + 1e-9):
-            return (f"contract {spend.contract_id}: global delta cap {settings.GLOBAL_DELTA_CAP:g} per "
-                    f"{period_days} days for the window {label}: spent {g_delta:g}, left "
-                    f"{max(settings.GLOBAL_DELTA_CAP - g_delta, 0):g}, asked {spend.delta:g}")
+        for unit, same_class, eps_cap in classes:
+            g_eps, g_delta = _spent_in(same_class, window)
+            if g_eps + spend.epsilon > eps_cap + 1e-12:
+                return (f"contract {spend.contract_id}: global epsilon cap {eps_cap:g} per {unit} per {period_days} "
+                        f"days for the window {label}: spent {g_eps:g}, left {max(eps_cap - g_eps, 0):g}, "
+                        f"asked {spend.epsilon:g}")
+            if g_delta + spend.delta > settings.GLOBAL_DELTA_CAP * (1 + 1e-9):
+                return (f"contract {spend.contract_id}: global delta cap {settings.GLOBAL_DELTA_CAP:g} per {unit} "
+                        f"per {period_days} days for the window {label}: spent {g_delta:g}, left "
+                        f"{max(settings.GLOBAL_DELTA_CAP - g_delta, 0):g}, asked {spend.delta:g}")
     return None
+
+
+def unit_classes(unit: str) -> list[str]:
+    """The ledger classes of a release's unit (``device-network+person`` counts in both)."""
+    return sorted(unit.split("+"))
+
+
+def in_class(spends: pd.DataFrame, unit: str) -> pd.DataFrame:
+    """The spends that count against one class's cap: every release whose unit includes it."""
+    if spends.empty:
+        return spends
+    return spends[spends["unit"].map(lambda u: unit in unit_classes(u))]
 
 
 def _new_row(entries: pd.DataFrame, spend: Spend, kind: str, message: str | None) -> dict[str, Any]:
@@ -345,23 +356,35 @@ def summary(contract_id: str, budget_epsilon_per_period: float, window_start: dt
             lookback_days: int = 0) -> dict[str, float]:
     """Spent and left figures for an audit: the contract's and the global, in the fullest of the windows the
     ledger checks for these dates (widened by the release's look-back, as ``check`` does), so "left" is
-    never overstated.
+    never overstated. A release over several units (wifi devices and people) reports the class with the
+    least epsilon left (``unit_class``).
 
     The tighter zCDP figure converts the summed rho at the global delta cap and adds the deltas spent by
     partition selection (geometric releases with a delta), stated as ``global_delta_zcdp``.
     """
     entries = read_entries()
     spends = entries[entries["kind"] == "spend"] if not entries.empty else entries
-    event_level = unit == "event"
-    same_class = spends[(spends["unit"] == "event") == event_level] if not spends.empty else spends
     contract = spends[spends["contract_id"] == contract_id] if not spends.empty else spends
-    eps_cap = settings.CAMERA_EPSILON_CAP if event_level else settings.GLOBAL_EPSILON_CAP
-    worst = {"contract_epsilon_spent": 0.0, "global_epsilon_spent": 0.0, "global_delta_spent": 0.0,
-             "global_rho_spent": 0.0, "selection_delta_spent": 0.0}
-    for window in _windows_touching(window_start - dt.timedelta(days=lookback_days), window_end, period_days):
-        c_eps, _ = _spent_in(contract, window)
+    windows = _windows_touching(window_start - dt.timedelta(days=lookback_days), window_end, period_days)
+    contract_spent = max((_spent_in(contract, w)[0] for w in windows), default=0.0)
+    figures = [_class_figures(in_class(spends, cls), cls, windows) for cls in unit_classes(unit)]
+    binding = min(figures, key=lambda f: f["global_epsilon_left"])
+    return {
+        "contract_epsilon_spent": contract_spent,
+        "contract_epsilon_budget": budget_epsilon_per_period,
+        "contract_epsilon_left": max(budget_epsilon_per_period - contract_spent, 0.0),
+        **binding,
+        "period_days": period_days,
+        "lookback_days": lookback_days,
+    }
+
+
+def _class_figures(same_class: pd.DataFrame, unit: str, windows: list[tuple[dt.date, dt.date]]) -> dict[str, Any]:
+    """Worst spent figures of one ledger class over the windows, and what is left under its caps."""
+    worst = {"global_epsilon_spent": 0.0, "global_delta_spent": 0.0, "global_rho_spent": 0.0,
+             "selection_delta_spent": 0.0}
+    for window in windows:
         g_eps, g_delta = _spent_in(same_class, window)
-        worst["contract_epsilon_spent"] = max(worst["contract_epsilon_spent"], c_eps)
         worst["global_epsilon_spent"] = max(worst["global_epsilon_spent"], g_eps)
         worst["global_delta_spent"] = max(worst["global_delta_spent"], g_delta)
         if not same_class.empty:
@@ -370,19 +393,17 @@ def summary(contract_id: str, budget_epsilon_per_period: float, window_start: dt
             selection = float(same_class.loc[overlap & (same_class["mechanism"] == "geometric"), "delta"].sum())
             worst["global_rho_spent"] = max(worst["global_rho_spent"], rho)
             worst["selection_delta_spent"] = max(worst["selection_delta_spent"], selection)
+    eps_cap = settings.epsilon_cap(unit)
     return {
         **worst,
-        "contract_epsilon_budget": budget_epsilon_per_period,
-        "contract_epsilon_left": max(budget_epsilon_per_period - worst["contract_epsilon_spent"], 0.0),
+        "unit_class": unit,
         "global_epsilon_cap": eps_cap,
         "global_epsilon_left": max(eps_cap - worst["global_epsilon_spent"], 0.0),
         "global_delta_cap": settings.GLOBAL_DELTA_CAP,
         "global_delta_left": max(settings.GLOBAL_DELTA_CAP - worst["global_delta_spent"], 0.0),
-        "period_days": period_days,
         # Tighter figure beside the basic one: zCDP rho converted at the global delta (DESIGN.md section 6).
         "global_epsilon_zcdp": zcdp_epsilon(worst["global_rho_spent"], settings.GLOBAL_DELTA_CAP),
         "global_delta_zcdp": settings.GLOBAL_DELTA_CAP + worst["selection_delta_spent"],
-        "lookback_days": lookback_days,
     }
 
 

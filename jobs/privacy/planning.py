@@ -45,9 +45,9 @@ def contract_plan(contract: Contract, period_days: int = settings.ACCOUNTING_PER
     by_class: dict[str, float] = {}
     delta_by_class: dict[str, float] = {}
     for p in plans:
-        cls = "event" if p.unit == "event" else "person"
-        by_class[cls] = by_class.get(cls, 0.0) + p.epsilon * deliveries
-        delta_by_class[cls] = delta_by_class.get(cls, 0.0) + p.delta * deliveries
+        for cls in p.unit.split("+"):
+            by_class[cls] = by_class.get(cls, 0.0) + p.epsilon * deliveries
+            delta_by_class[cls] = delta_by_class.get(cls, 0.0) + p.delta * deliveries
     return {
         "contract_id": contract.id, "deliveries": deliveries, "epsilon_per_delivery": per_delivery,
         "epsilon_per_window": per_delivery * deliveries, "budget": contract.budget_epsilon_per_period,
@@ -75,8 +75,7 @@ def budget_plan(contracts: Iterable[Contract],
                 f"epsilon {p['epsilon_per_delivery']:g} each ({p['epsilon_per_window']:g}), but its budget is "
                 f"{p['budget']:g} per {period_days} days: only {p['affordable_deliveries']} of them can be released, "
                 "the ledger refuses the rest")
-    caps = {"person": (settings.GLOBAL_EPSILON_CAP, settings.GLOBAL_DELTA_CAP),
-            "event": (settings.CAMERA_EPSILON_CAP, settings.GLOBAL_DELTA_CAP)}
+    caps = {unit: (settings.epsilon_cap(unit), settings.GLOBAL_DELTA_CAP) for unit in settings.PRIVACY_UNITS}
     totals = {}
     for cls, (eps_cap, delta_cap) in caps.items():
         eps = sum(p["epsilon_by_class"].get(cls, 0.0) for p in plans)

@@ -141,12 +141,12 @@ class ReleasePlan:
 
     @property
     def unit(self) -> str:
-        """The privacy unit: ``event`` for event-level measures; else the sources' unit, ``person`` when they
-        differ."""
+        """The privacy unit: ``event`` for event-level measures; else the sources' units joined with ``+``
+        (wifi is a device on a network, never a person: a telco and wifi release is ``device-network+person``
+        and counts against both caps in the ledger)."""
         if self.measure.unit == "event":
             return "event"
-        units = {get_feed(s).unit for s in self.sources}
-        return units.pop() if len(units) == 1 else "person"
+        return "+".join(sorted({get_feed(s).unit for s in self.sources}))
 
     @property
     def rho(self) -> float:

@@ -87,7 +87,8 @@ def build_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
         "privacy": {
             **{key: manifest["privacy"][key] for key in ("mechanism", "bounds", "noise_scale", "ci95_half_width")},
             "unit": plan.unit,
-            "unit_note": UNIT_NOTES[plan.unit],
+            "unit_note": "; ".join(UNIT_NOTES[u] for u in plan.unit.split("+"))
+                         + ("; the release counts against the cap of each" if "+" in plan.unit else ""),
             "k": contract.k,
             "guarantee": "No released value is below k after noise (k people, in each metric's units). The "
                          "threshold acts on noisy values, so this is not a statement that no true count is below k.",

@@ -23,6 +23,16 @@ def _bound_texts(contract: Contract) -> dict[str, str]:
     return {m: get_measure(m).bounder.from_bounds(contract.bounds).text() for m in contract.metrics}
 
 
+def _units(contract: Contract) -> dict[str, str]:
+    """Each metric's privacy unit (``device-network`` for wifi; several units count against each cap)."""
+    import datetime as dt
+
+    from jobs.privacy.release import plan_for
+
+    day = dt.date(2026, 3, 2)
+    return {m: plan_for(contract, m, day, day + dt.timedelta(days=1)).unit for m in contract.metrics}
+
+
 def record_of_processing(contract: Contract) -> dict[str, Any]:
     """The Art. 30(1) record of a contract: who, why, what, to whom, how long, and which safeguards."""
     roles = contract.document.get("roles") or []
@@ -48,6 +58,7 @@ def record_of_processing(contract: Contract) -> dict[str, Any]:
             "raw identifiers replaced at ingest by keyed HMAC-SHA-256 pseudonyms; keys rotate every "
             f"{settings.KEY_ROTATION_DAYS} days on local-day boundaries and never enter a table or a log",
             *(f"contribution bounding for {metric}: {text}" for metric, text in _bound_texts(contract).items()),
+            *(f"privacy unit of the {metric} release: {unit}" for metric, unit in _units(contract).items()),
             f"{contract.mechanism} noise with epsilon {contract.epsilon:g} per delivery"
             + (f" and delta {contract.delta:g}" if contract.delta else "")
             + f"; budget {contract.budget_epsilon_per_period:g} per {settings.ACCOUNTING_PERIOD_DAYS} days",

@@ -25,7 +25,7 @@ def _audit() -> tuple[dict, pd.DataFrame]:
               "global_epsilon_spent": 1.0, "global_epsilon_left": 19.0, "global_epsilon_cap": 20.0,
               "global_delta_spent": 0.0, "global_delta_left": 1e-6, "global_delta_cap": 1e-6, "period_days": 30,
               "global_rho_spent": 0.5, "global_epsilon_zcdp": 5.8, "global_delta_zcdp": 1e-6,
-              "selection_delta_spent": 0.0, "lookback_days": 0}
+              "selection_delta_spent": 0.0, "lookback_days": 0, "unit_class": "person"}
     audit = {
         "generated_at": "2026-03-03T06:00:00+00:00",
         "contract": {"id": "kk-inner-city-presence", "version": "1.0.0", "name": "Inner-city presence per hour",

@@ -143,3 +143,12 @@ def test_noise_that_swamps_every_value_is_refused():
     with pytest.raises(ContractError, match=r"customProperties.epsilon: unique_people noise scale 480 is above 2 x k"):
         parse_contract(doc, "x.yaml", EXAMPLE.parent)
     assert parse_contract(_doc(), "x.yaml", EXAMPLE.parent).k == 10  # scale 12 against k 10 is allowed
+
+
+def test_a_wifi_and_telco_contract_states_both_units_in_its_record_of_processing():
+    from jobs.publish.record import record_of_processing
+
+    contract = parse_contract(_set(_set(_doc(), "sources", ["telco", "wifi"]), "k", 20), "x.yaml", EXAMPLE.parent)
+    measures = record_of_processing(contract)["technical_and_organisational_measures"]
+    assert "privacy unit of the unique_people release: device-network+person" in measures
+    assert "wifi devices" in record_of_processing(contract)["categories_of_data_subjects"]["wifi"]

@@ -32,3 +32,9 @@ def test_bound_text_domain_and_k(make_plan):
     assert measure.domain == ZERO_FILL and not measure.additive and not measure.needs_delta
     assert plan.k_threshold(10) == 10  # one person adds at most 1 to a key: k people = k
     assert plan.describe()["bounds"] == {"max_cells_per_day": 7}
+
+
+def test_a_release_mixing_wifi_with_people_states_both_units(make_plan):
+    assert make_plan("unique_people", sources=("telco",)).unit == "person"
+    assert make_plan("unique_people", sources=("wifi",)).unit == "device-network"
+    assert make_plan("unique_people", sources=("telco", "wifi")).unit == "device-network+person"
