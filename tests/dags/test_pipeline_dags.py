@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -81,6 +83,12 @@ def test_ingest_aggregate_publish_chain(spark, airflow_db, dagbag, lake_root, ca
         assert verify_manifest(manifest.parent) == []
         assert json.loads(manifest.read_text())["window_start"].startswith(DAY.isoformat())
     assert len(list((lake_root / "audit").rglob("*.html"))) == contracts
+    # no raw identifier anywhere: the lake, and Airflow's task logs and metadata database
+    from jobs.privacy.identifier_scan import landing_identifiers, scan_lake
+
+    identifiers = landing_identifiers(lake_root)
+    assert len(identifiers) > 1000
+    assert scan_lake(lake_root, identifiers, also=[Path(os.environ["AIRFLOW_HOME"])]) == []
     with capsys.disabled():
         print(f"\n[dag.test] chain total {sum(timings.values()):.1f} s: "
               + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))

@@ -11,21 +11,10 @@ import pytest
 from jobs.common import lake, settings
 from jobs.ingest import FEEDS
 from jobs.ingest.runner import ingest
-from jobs.privacy.identifier_scan import scan_lake
+from jobs.privacy.identifier_scan import landing_identifiers, scan_lake
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration, pytest.mark.slow]
 DAY = dt.date(2026, 3, 4)
-
-
-def _landing_identifiers(root) -> set[str]:
-    ids: set[str] = set()
-    for path in (root / "landing" / "telco").rglob("*.csv"):
-        ids |= set(pd.read_csv(path, dtype=str)["imsi"])
-    for path in (root / "landing" / "ticket").rglob("*.csv"):
-        ids |= set(pd.read_csv(path, dtype=str)["card_id"].dropna())
-    for path in (root / "landing" / "wifi").rglob("*.jsonl"):
-        ids |= {json.loads(line)["mac"] for line in path.read_text().splitlines() if line.strip()}
-    return ids
 
 
 def _bronze(spark, feed):
@@ -56,6 +45,6 @@ def test_four_feeds_ingest_twice_identically_without_leaking_identifiers(spark, 
         pd.testing.assert_frame_equal(contents[feed], _bronze(spark, feed))
         assert lake.version(settings.table_path("bronze", f"{feed}_events")) == 1
 
-    identifiers = _landing_identifiers(lake_root)
+    identifiers = landing_identifiers(lake_root)
     assert len(identifiers) > 1000
     assert scan_lake(lake_root, identifiers) == []
