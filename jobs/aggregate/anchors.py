@@ -28,8 +28,8 @@ from jobs.ingest.pseudonym import _EPOCH, key_period
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-SEGMENTS = ("resident", "commuter", "visitor", "tourist")
-DEFAULT_WINDOW_DAYS = 14
+SEGMENTS = settings.SEGMENT_NAMES
+DEFAULT_WINDOW_DAYS = settings.ANCHOR_WINDOW_DAYS
 DEFAULT_MIN_NIGHTS = 3
 DEFAULT_MIN_WORKDAYS = 2
 AREA_RESOLUTION = 9

@@ -32,6 +32,9 @@ def epsilon_cap(unit: str) -> float:
     in each class)."""
     return {"person": GLOBAL_EPSILON_CAP, "device-network": WIFI_EPSILON_CAP, "event": CAMERA_EPSILON_CAP}[unit]
 MIN_K = 10
+# Home / work anchors look back this many local days; the segments they give, in order.
+ANCHOR_WINDOW_DAYS = 14
+SEGMENT_NAMES = ("resident", "commuter", "visitor", "tourist")
 # Pseudonym keys rotate on local-day boundaries every this many days.
 KEY_ROTATION_DAYS = 30
 

@@ -12,17 +12,16 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 if TYPE_CHECKING:
+    import pandas as pd
     from pyspark.sql import DataFrame
 
 MECHANISMS = ("geometric", "gaussian_discrete")
 
 
-def _mechanism(epsilon: float, sensitivity: int, mechanism: str, delta: float | None):
-    from diffprivlib.mechanisms import GaussianDiscrete, Geometric
-
+def _check(epsilon: float, sensitivity: int, mechanism: str, delta: float | None) -> int:
+    """Validate a mechanism's parameters; return the integer sensitivity diffprivlib needs."""
     if not epsilon > 0 or not math.isfinite(epsilon):
         raise ValueError(f"epsilon must be a positive number, not {epsilon!r}")
     sensitivity = int(math.ceil(sensitivity))
@@ -31,12 +30,21 @@ def _mechanism(epsilon: float, sensitivity: int, mechanism: str, delta: float | 
     if mechanism == "geometric":
         if delta:
             raise ValueError("the geometric mechanism is pure epsilon: delta must be None or 0")
-        return Geometric(epsilon=epsilon, sensitivity=sensitivity)
+        return sensitivity
     if mechanism == "gaussian_discrete":
         if delta is None or not 0 < delta < 1:
             raise ValueError(f"gaussian_discrete needs 0 < delta < 1, not {delta!r}")
-        return GaussianDiscrete(epsilon=epsilon, delta=delta, sensitivity=sensitivity)
+        return sensitivity
     raise ValueError(f"mechanism must be one of {MECHANISMS}, not {mechanism!r}")
+
+
+def _mechanism(epsilon: float, sensitivity: int, mechanism: str, delta: float | None):
+    from diffprivlib.mechanisms import GaussianDiscrete, Geometric
+
+    sensitivity = _check(epsilon, sensitivity, mechanism, delta)
+    if mechanism == "geometric":
+        return Geometric(epsilon=epsilon, sensitivity=sensitivity)
+    return GaussianDiscrete(epsilon=epsilon, delta=delta, sensitivity=sensitivity)
 
 
 def add_discrete_noise(values: np.ndarray, epsilon: float, sensitivity: int, mechanism: str = "geometric",
@@ -82,13 +90,13 @@ def noise_scale(epsilon: float, sensitivity: int, mechanism: str = "geometric",
         epsilon``; for ``gaussian_discrete`` it is sigma. The half-width is the smallest integer ``t`` with
         P(|noise| <= t) >= 0.95.
     """
-    mech = _mechanism(epsilon, sensitivity, mechanism, delta)
-    if mechanism == "geometric":
+    _check(epsilon, sensitivity, mechanism, delta)
+    if mechanism == "geometric":  # closed form: no mechanism object needed (light enough for DAG parsing)
         p = math.exp(-epsilon / int(math.ceil(sensitivity)))
         # P(|X| > t) = 2 p^(t+1) / (1 + p) for the two-sided geometric distribution.
         t = max(0, math.ceil(math.log(0.05 * (1 + p) / 2) / math.log(p) - 1))
         return {"mechanism": mechanism, "scale": sensitivity / epsilon, "ci95_half_width": int(t)}
-    sigma = float(mech._scale)
+    sigma = float(_mechanism(epsilon, sensitivity, mechanism, delta)._scale)
     return {"mechanism": mechanism, "scale": sigma, "ci95_half_width": int(math.ceil(1.96 * sigma))}
 
 

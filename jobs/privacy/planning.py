@@ -36,7 +36,7 @@ def contract_plan(contract: Contract, period_days: int = settings.ACCOUNTING_PER
         ``delta_per_window``, ``budget``, ``affordable_deliveries`` per window and ``epsilon_by_class``
         (``person`` or ``event``: which global cap the spend counts against).
     """
-    from jobs.privacy.release import plan_for
+    from jobs.privacy.plan import plan_for
 
     day = dt.date(2026, 1, 5)
     plans = [plan_for(contract, metric, day, day + dt.timedelta(days=1)) for metric in contract.metrics]

@@ -18,38 +18,25 @@ Everything downstream (products, files, audits) reads the stored release back.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import hashlib
 import json
 import logging
-import math
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from jobs.common import lake, tables
-from jobs.errors import ReleaseRefused
-from jobs.ingest.feeds import get_feed
 from jobs.privacy import ledger
 from jobs.privacy.domain import domain_bins, domain_cells, public_domain, zero_fill
-from jobs.privacy.measures import (
-    PARTITION_SELECTION,
-    Bounder,
-    Bounds,
-    Measure,
-    SegmentColumn,
-    bound_defaults,
-    get_measure,
-)
-from jobs.privacy.measures.base import l2_over
-from jobs.privacy.measures.segments import SEGMENT_COLUMNS as SEGMENT_COLUMNS_BY_NAME
-from jobs.privacy.noise import noise_scale, noisy_column
+from jobs.privacy.measures import PARTITION_SELECTION
+from jobs.privacy.noise import noisy_column
+from jobs.privacy.plan import ReleasePlan, plan_for
+
+__all__ = ["ReleasePlan", "make_release", "plan_for", "read_release", "stored_release"]
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from jobs.publish.contracts import Contract
 
 log = logging.getLogger(__name__)
 
@@ -58,202 +45,6 @@ RELEASE_SCHEMA_COLUMNS = ("release_id", "ledger_entry_id", "metric", "h3_cell", 
                           "bin_minutes", "segment", "country", "mode", "value")
 
 RELEASE_LOG_SCHEMA = tables.RELEASE_LOG.schema
-# Bound properties that every plan's id has hashed since the first releases (with their defaults), so the
-# ids of releases stored before measures existed stay the same; a measure's other bounds join the id only
-# for that measure.
-_ID_BOUNDS = {"max_pairs_per_day": "max_cells_per_day", "max_events_per_pair": "max_events_per_pair",
-              "max_trips_per_day": "max_trips_per_day"}
-
-
-@dataclasses.dataclass(frozen=True)
-class ReleasePlan:
-    """Everything that defines one release; its id is a hash of these fields."""
-
-    contract_id: str
-    contract_version: str
-    metric: str
-    sources: tuple[str, ...]
-    area: str  # canonical GeoJSON text of the contract area
-    h3_resolution: int
-    bin_minutes: int
-    window_start: dt.date
-    window_end: dt.date
-    epsilon: float
-    delta: float
-    mechanism: str
-    bounds: Bounds
-    budget_epsilon_per_period: float
-    segments: tuple[str, ...] = ()
-
-    @property
-    def measure(self) -> Measure:
-        """The metric's measure."""
-        return get_measure(self.metric)
-
-    @property
-    def bounder(self) -> Bounder:
-        """The measure's bounder with this plan's bounds."""
-        return self.measure.bounder.from_bounds(self.bounds)
-
-    @property
-    def days(self) -> int:
-        """Local days covered."""
-        return (self.window_end - self.window_start).days
-
-    @property
-    def segment_columns(self) -> list[SegmentColumn]:
-        """The plan's segment columns (look-back, multiplier, where they come from)."""
-        return [SEGMENT_COLUMNS_BY_NAME[s] for s in self.segments]
-
-    @property
-    def lookback_days(self) -> int:
-        """Days before the window whose data reaches the release (the longest look-back of its segments)."""
-        return max((s.lookback_days for s in self.segment_columns), default=0)
-
-    @property
-    def multiplier(self) -> int:
-        """Product of the segment columns' sensitivity multipliers (2 where a person can move between values)."""
-        return math.prod(s.sensitivity_multiplier for s in self.segment_columns)
-
-    @property
-    def sensitivity(self) -> int:
-        """L1 bound of one privacy unit over the release: the bounder's per-day bound x days (unless
-        event-level) x sources x segment multipliers."""
-        bounder = self.bounder
-        days = self.days if bounder.per_day else 1
-        return bounder.l1_per_day() * days * len(self.sources) * self.multiplier
-
-    @property
-    def l2_sensitivity(self) -> int:
-        """L2 bound of one privacy unit over the release, rounded up (see ``measures.base.l2_over``)."""
-        bounder = self.bounder
-        return l2_over(bounder.l2_per_day(), self.days, len(self.sources), self.multiplier, bounder.per_day)
-
-    @property
-    def noise_sensitivity(self) -> int:
-        """The bound the noise is scaled to: L1 for geometric noise, L2 for the discrete Gaussian."""
-        return self.l2_sensitivity if self.mechanism == "gaussian_discrete" else self.sensitivity
-
-    @property
-    def max_per_key(self) -> int:
-        """The most one privacy unit adds to one key of the release (its pseudonyms in every source)."""
-        return self.bounder.max_per_key() * len(self.sources)
-
-    @property
-    def unit(self) -> str:
-        """The privacy unit: ``event`` for event-level measures; else the sources' units joined with ``+``
-        (wifi is a device on a network, never a person: a telco and wifi release is ``device-network+person``
-        and counts against both caps in the ledger)."""
-        if self.measure.unit == "event":
-            return "event"
-        return "+".join(sorted({get_feed(s).unit for s in self.sources}))
-
-    @property
-    def rho(self) -> float:
-        """zCDP cost: epsilon^2 / 2 for pure epsilon; for the discrete Gaussian L2^2 / (2 sigma^2)."""
-        if self.mechanism == "geometric":
-            return self.epsilon ** 2 / 2
-        sigma = noise_scale(self.epsilon, self.noise_sensitivity, self.mechanism, self.delta)["scale"]
-        return self.noise_sensitivity ** 2 / (2 * sigma ** 2)
-
-    @property
-    def k_threshold_units(self) -> str:
-        """What the measure's values count (the unit of k on delivery)."""
-        return self.measure.value_unit
-
-    def k_threshold(self, k: int) -> int:
-        """The contract's k people in this measure's units."""
-        return self.measure.k_threshold(k, self.bounder)
-
-    def noise(self) -> dict[str, float]:
-        """Noise scale and 95% interval half-width of one released value."""
-        return noise_scale(self.epsilon, self.noise_sensitivity, self.mechanism,
-                           self.delta if self.mechanism == "gaussian_discrete" else None)
-
-    def _identity(self) -> dict[str, Any]:
-        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "bounds"}
-        fields["sources"], fields["segments"] = list(self.sources), list(self.segments)
-        defaults = bound_defaults()
-        for legacy, name in _ID_BOUNDS.items():
-            fields[legacy] = self.bounds.get(name, defaults.get(name))
-        for name in self.measure.bound_properties():
-            if name not in _ID_BOUNDS.values():
-                fields[name] = self.bounds[name]
-        return fields
-
-    @property
-    def release_id(self) -> str:
-        """Deterministic id: the same plan always names the same stored release."""
-        text = json.dumps(self._identity(), sort_keys=True, default=str)
-        return "rel-" + hashlib.sha256(text.encode()).hexdigest()[:20]
-
-    def to_json(self) -> str:
-        """The plan as JSON (for the release log and audits)."""
-        return json.dumps({**self._identity(), "bounds": self.bounds.as_dict(), "release_id": self.release_id,
-                           "sensitivity": self.sensitivity, "l2_sensitivity": self.l2_sensitivity,
-                           "unit": self.unit, "lookback_days": self.lookback_days}, sort_keys=True, default=str)
-
-    def spend(self) -> ledger.Spend:
-        """What this release costs, for the ledger."""
-        return ledger.Spend(
-            contract_id=self.contract_id, contract_version=self.contract_version, release_id=self.release_id,
-            sources=self.sources, unit=self.unit, window_start=self.window_start, window_end=self.window_end,
-            epsilon=self.epsilon, delta=self.delta, rho=self.rho, mechanism=self.mechanism,
-            sensitivity=self.noise_sensitivity, budget_epsilon_per_period=self.budget_epsilon_per_period,
-            lookback_days=self.lookback_days,
-        )
-
-    def describe(self) -> dict[str, Any]:
-        """Every privacy figure of this release, for manifests and audits."""
-        bounder, noise = self.bounder, self.noise()
-        out = {
-            "metric": self.metric, "release_id": self.release_id, "unit": self.unit,
-            "epsilon": self.epsilon, "delta": self.delta, "mechanism": self.mechanism,
-            "bounds": bounder.as_dict(), "bound": bounder.text(),
-            "sensitivity_l1": self.sensitivity, "sensitivity_l2": self.l2_sensitivity,
-            "noise_sensitivity": self.noise_sensitivity,
-            "noise_scale": noise["scale"], "ci95_half_width": noise["ci95_half_width"],
-            "lookback_days": self.lookback_days, "value_unit": self.measure.value_unit,
-            "domain": self.measure.domain,
-        }
-        if self.measure.domain == PARTITION_SELECTION:
-            from jobs.privacy.partition_selection import selection_threshold
-
-            out["partition_selection_threshold"] = selection_threshold(self.epsilon, self.delta, self.sensitivity,
-                                                                       self.max_per_key)
-        return out
-
-
-def plan_for(contract: Contract, metric: str, window_start: dt.date, window_end: dt.date) -> ReleasePlan:
-    """Build the release plan of a contract's metric over local dates ``[window_start, window_end)``.
-
-    Raises
-    ------
-    ReleaseRefused
-        No measure for the metric, or a segment the measure does not allow (validation refuses both first).
-    """
-    measure = get_measure(metric)
-    wrong = [s for s in contract.segments if s not in measure.segments]
-    if wrong:
-        raise ReleaseRefused(f"contract {contract.id}: {metric} cannot be split by {wrong} "
-                             f"(possible: {list(measure.segments) or 'none'})")
-    if measure.fixed_sources:
-        sources = measure.fixed_sources
-    else:
-        sources = tuple(s for s in sorted(contract.sources) if measure.reads_sources(get_feed(s)))
-    # Sparse domains need a delta for partition selection and use pure geometric noise otherwise.
-    delta = contract.delta if (contract.mechanism == "gaussian_discrete" or measure.needs_delta) else 0.0
-    mechanism = "geometric" if measure.domain == PARTITION_SELECTION else contract.mechanism
-    return ReleasePlan(
-        contract_id=contract.id, contract_version=contract.version, metric=metric,
-        sources=sources, area=json.dumps(contract.area, sort_keys=True),
-        h3_resolution=contract.h3_resolution, bin_minutes=contract.bin_minutes,
-        window_start=window_start, window_end=window_end, epsilon=contract.epsilon, delta=delta,
-        mechanism=mechanism, bounds=contract.bounds,
-        budget_epsilon_per_period=contract.budget_epsilon_per_period, segments=tuple(contract.segments),
-    )
-
-
 def release_log_path():
     """Folder of ``ops/releases``: one row per stored release."""
     return tables.RELEASE_LOG.path()

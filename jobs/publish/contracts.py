@@ -281,7 +281,7 @@ def _unapprovable_errors(contract: Contract, where: str) -> list[str]:
     every value (noise scale above ``MAX_NOISE_SCALE_PER_K`` x k in the metric's units)."""
     import datetime as dt
 
-    from jobs.privacy.release import plan_for
+    from jobs.privacy.plan import plan_for
 
     field, errors = "customProperties", []
     per_delivery = contract.epsilon * len(contract.metrics)

@@ -27,7 +27,7 @@ def _units(contract: Contract) -> dict[str, str]:
     """Each metric's privacy unit (``device-network`` for wifi; several units count against each cap)."""
     import datetime as dt
 
-    from jobs.privacy.release import plan_for
+    from jobs.privacy.plan import plan_for
 
     day = dt.date(2026, 3, 2)
     return {m: plan_for(contract, m, day, day + dt.timedelta(days=1)).unit for m in contract.metrics}

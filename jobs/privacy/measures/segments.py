@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from jobs.aggregate.anchors import DEFAULT_WINDOW_DAYS, SEGMENTS
+from jobs.common.settings import ANCHOR_WINDOW_DAYS as DEFAULT_WINDOW_DAYS
+from jobs.common.settings import SEGMENT_NAMES as SEGMENTS
 from jobs.privacy.measures.base import SegmentColumn
 
 
