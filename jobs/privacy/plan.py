@@ -130,11 +130,6 @@ class ReleasePlan:
         sigma = self.noise()["scale"]
         return self.noise_sensitivity ** 2 / (2 * sigma ** 2)
 
-    @property
-    def k_threshold_units(self) -> str:
-        """What the measure's values count (the unit of k on delivery)."""
-        return self.measure.value_unit
-
     def k_threshold(self, k: int) -> int:
         """The contract's k people in this measure's units."""
         return self.measure.k_threshold(k, self.bounder)
