@@ -276,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = contracts.add_parser("approve", help="record a supplier's approval of a contract's current version")
     p.add_argument("contract_id")
     p.add_argument("--supplier", required=True)
-    p.add_argument("--approver", required=True, help="the name or e-mail of the supplier_approver role")
+    p.add_argument("--approver", required=True, help="name or e-mail of one of the supplier's approvers in the supplier registry")
     p.set_defaults(func=_cmd_contracts_approve)
 
     audit = sub.add_parser("audit", help="privacy-officer views").add_subparsers(dest="sub", required=True)

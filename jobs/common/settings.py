@@ -71,6 +71,12 @@ def contracts_dir() -> Path:
     return Path(os.environ.get("CDE_CONTRACTS") or REPO_ROOT / "contracts").resolve()
 
 
+def supplier_registry_path() -> Path:
+    """Return the supplier registry file (``CDE_SUPPLIER_REGISTRY`` overrides): who owns each source and who
+    may approve contracts that read it."""
+    return Path(os.environ.get("CDE_SUPPLIER_REGISTRY") or REPO_ROOT / "reference" / "suppliers.yaml").resolve()
+
+
 def secrets_dir() -> Path:
     """Return the folder holding secret key files (``CDE_SECRETS`` overrides).
 

@@ -140,6 +140,7 @@ OPTOUTS = Table("ops", "optouts", ("source",), pa.schema([
 CONTRACT_APPROVALS = Table("ops", "contract_approvals", (), pa.schema([
     ("contract_id", pa.string()), ("version", pa.string()), ("supplier", pa.string()),
     ("approver", pa.string()), ("approved_at", pa.timestamp("us", tz="UTC")),
+    ("contract_sha256", pa.string()),
 ]), produced_by="cde contracts approve")
 RELEASES = Table("gold", "releases", ("release_id",), retention="gold", produced_by="publish")
 SILVER = {name: Table("silver", name, ("event_date", "source"), retention="silver", produced_by="aggregate")

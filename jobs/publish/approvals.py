@@ -1,8 +1,10 @@
-"""Supplier approvals of contract versions (``ops/contract_approvals``).
+"""Supplier approvals of contract files (``ops/contract_approvals``).
 
-Every supplier named in a contract's ``suppliers`` has an approver in its ``roles``; a contract version is
-published only once each of them has approved that exact version (``cde contracts approve``). An approval
-names the contract id, version, supplier, approver and time; a new version needs new approvals.
+The owner of every source a contract reads (per the supplier registry, ``jobs.publish.suppliers``) is one of
+its ``suppliers`` and must approve it; the approver must be one the registry names for that supplier, never
+one the contract names itself. An approval records the contract id, version, supplier, approver, time and
+the sha256 of the contract file approved: nothing is published for a contract whose file differs from the
+one every owner approved (an edit, even at the same version, needs new approvals).
 """
 
 from __future__ import annotations
@@ -24,50 +26,78 @@ def approvals_path():
 
 
 def approve(contract: Contract, supplier: str, approver: str) -> dict:
-    """Record one supplier's approval of a contract version.
+    """Record one supplier's approval of a contract file.
+
+    Parameters
+    ----------
+    contract : Contract
+        Loaded from its file (``load_contract``), so its ``sha256`` names the bytes approved.
+    supplier : str
+        A supplier the contract lists (the owner of one of its sources).
+    approver : str
+        Name or e-mail of one of that supplier's approvers in the supplier registry.
 
     Raises
     ------
     ValueError
-        The supplier is not named by the contract, or the approver is not its ``supplier_approver`` role.
+        The contract was not read from a file, the supplier is not one of its suppliers, or the approver is
+        not one the registry names for that supplier.
     """
+    from jobs.publish.suppliers import load_registry
+
+    if not contract.sha256:
+        raise ValueError(f"contract {contract.id} {contract.version}: only a contract read from its file can be "
+                         "approved (the approval records the file's sha256)")
     if supplier not in contract.suppliers:
         raise ValueError(f"contract {contract.id} {contract.version}: supplier {supplier!r} is not one of "
                          f"{list(contract.suppliers)}")
-    roles = [r for r in contract.document.get("roles") or []
-             if r.get("role") == "supplier_approver" and r.get("supplier") == supplier]
-    names = {r.get("name") for r in roles} | {r.get("email") for r in roles}
-    if approver not in names:
-        raise ValueError(f"contract {contract.id} {contract.version}: {approver!r} is not the approver of "
-                         f"{supplier} (roles name {sorted(n for n in names if n)})")
+    registry = load_registry()
+    entry = registry.get(supplier)
+    if entry is None or not entry.is_approver(approver):
+        names = sorted(a["name"] for a in entry.approvers) if entry else []
+        raise ValueError(f"contract {contract.id} {contract.version}: {approver!r} is not an approver of "
+                         f"{supplier} in the supplier registry {registry.path} (approvers: {names})")
     row = {"contract_id": contract.id, "version": contract.version, "supplier": supplier, "approver": approver,
-           "approved_at": dt.datetime.now(dt.timezone.utc)}
+           "approved_at": dt.datetime.now(dt.timezone.utc), "contract_sha256": contract.sha256}
     tables.CONTRACT_APPROVALS.append([row])
-    log.info("contract %s %s approved by %s for %s", contract.id, contract.version, approver, supplier)
+    log.info("contract %s %s (sha256 %s) approved by %s for %s", contract.id, contract.version,
+             contract.sha256[:12], approver, supplier)
     return row
 
 
+def approvals_of(contract: Contract) -> list[dict]:
+    """Every approval row recorded for this contract id and version (any file contents)."""
+    if not lake.exists(approvals_path()):
+        return []
+    return [row for row in lake.read_arrow(approvals_path()).to_pylist()
+            if row["contract_id"] == contract.id and row["version"] == contract.version]
+
+
 def missing_approvals(contract: Contract) -> list[str]:
-    """Suppliers that have not approved this contract version."""
-    approved = set()
-    if lake.exists(approvals_path()):
-        for row in lake.read_arrow(approvals_path()).to_pylist():
-            if row["contract_id"] == contract.id and row["version"] == contract.version:
-                approved.add(row["supplier"])
+    """Suppliers that have not approved this exact contract file (same id, version and sha256)."""
+    approved = {row["supplier"] for row in approvals_of(contract)
+                if contract.sha256 and row.get("contract_sha256") == contract.sha256}
     return [s for s in contract.suppliers if s not in approved]
 
 
 def require_approved(contract: Contract) -> None:
-    """Raise ``NotApproved`` unless every supplier approved this contract version."""
+    """Raise ``NotApproved`` unless every supplier approved this exact contract file."""
     missing = missing_approvals(contract)
-    if missing:
-        raise NotApproved(f"contract {contract.id} version {contract.version} is not approved by "
-                          f"{', '.join(missing)}: run `cde contracts approve {contract.id} --supplier ...`")
+    if not missing:
+        return
+    other_files = sorted({row["supplier"] for row in approvals_of(contract) if row["supplier"] in missing})
+    changed = (f"; {', '.join(other_files)} approved version {contract.version} with different file contents "
+               f"(sha256 now {contract.sha256[:12]}): the file changed after approval"
+               if other_files else "")
+    raise NotApproved(f"contract {contract.id} version {contract.version} is not approved by "
+                      f"{', '.join(missing)}{changed}: run `cde contracts approve {contract.id} --supplier ...`")
 
 
 def approve_all(contract: Contract) -> None:
-    """Approve a contract version as each supplier's named approver (the demo and tests act for them)."""
+    """Approve a contract file as each supplier's first registered approver (the demo and tests act for
+    them)."""
+    from jobs.publish.suppliers import load_registry
+
+    registry = load_registry()
     for supplier in contract.suppliers:
-        role = next(r for r in contract.document["roles"]
-                    if r.get("role") == "supplier_approver" and r.get("supplier") == supplier)
-        approve(contract, supplier, role.get("name") or role.get("email"))
+        approve(contract, supplier, registry.get(supplier).approvers[0]["name"])

@@ -44,6 +44,15 @@ def _ingest_runs(sources: tuple[str, ...], start: dt.date, end: dt.date) -> list
     return out
 
 
+def approvals_of_file(contract: Contract) -> list[dict]:
+    """Who approved this exact contract file for each supplier, and when."""
+    from jobs.publish.approvals import approvals_of
+
+    return [{"supplier": row["supplier"], "approver": row["approver"],
+             "approved_at": row["approved_at"].isoformat(timespec="seconds")}
+            for row in approvals_of(contract) if row.get("contract_sha256") == contract.sha256]
+
+
 def build_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
                 releases: list[tuple[ReleasePlan, dict]], gold_version: int) -> dict[str, Any]:
     """Assemble the audit record of one delivery (the content of DESIGN.md section 6, "Audit")."""
@@ -73,6 +82,7 @@ def build_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
             "id": contract.id, "version": contract.version, "name": contract.name, "status": contract.status,
             "buyer": contract.buyer, "purpose": contract.purpose, "legal_basis": contract.legal_basis,
             "suppliers": list(contract.suppliers), "sources": list(contract.sources), "file": contract.path,
+            "file_sha256": contract.sha256, "approvals": approvals_of_file(contract),
         },
         "delivery": {
             "delivery_id": manifest["delivery_id"], "window_start": manifest["window_start"],

@@ -2,8 +2,8 @@
 
 A contract is validated before any run: a JSON Schema for the ODCS envelope, a JSON Schema for the terms,
 then semantic checks (area inside the region, resolution no finer than the global limit, k at or above the
-global minimum, epsilon and delta within the caps, cron valid and at most daily, every supplier with an
-approver role), and what the measures say (every metric has a release, allows the segments and reads the
+global minimum, epsilon and delta within the caps, cron valid and at most daily, the owner of every source
+listed as a supplier in the supplier registry), and what the measures say (every metric has a release, allows the segments and reads the
 sources asked for, has its delta; a sparse product stands alone). Every error names the file and the field
 path. Contribution bounds become one ``Bounds`` object: every bound property a measure reads, else its
 default.
@@ -56,6 +56,7 @@ class Contract:
     channel: str
     retention_days: int
     document: dict = dataclasses.field(repr=False, compare=False)
+    sha256: str = ""  # of the contract file's bytes: an approval holds for exactly this file
 
     @property
     def bin_minutes(self) -> int:
@@ -164,7 +165,7 @@ def contract_bounds(terms: dict) -> Bounds:
     return Bounds.of({name: value for name, value in values.items() if value is not None})
 
 
-def _semantic_errors(terms: dict, area: dict | None, roles: list, where: str) -> list[str]:
+def _semantic_errors(terms: dict, area: dict | None, where: str) -> list[str]:
     from croniter import croniter
     from shapely.geometry import box, shape
 
@@ -195,10 +196,7 @@ def _semantic_errors(terms: dict, area: dict | None, roles: list, where: str) ->
     elif _fires_more_than_daily(terms["schedule"]):
         errors.append(f"{where}: {field}.schedule: {terms['schedule']!r} fires more than once a day; a delivery "
                       "covers whole local days")
-    approvers = {r.get("supplier") for r in roles if r.get("role") == "supplier_approver"}
-    for supplier in terms["suppliers"]:
-        if supplier not in approvers:
-            errors.append(f"{where}: roles: supplier {supplier!r} has no supplier_approver role")
+    errors += _supplier_errors(terms, where)
     if area is not None:
         try:
             geometry = shape(area)
@@ -212,7 +210,38 @@ def _semantic_errors(terms: dict, area: dict | None, roles: list, where: str) ->
     return errors
 
 
-def parse_contract(document: Any, where: str, base: Path) -> Contract:
+def _supplier_errors(terms: dict, where: str) -> list[str]:
+    """The owner of every source, per the supplier registry, is a listed supplier (it must approve)."""
+    from jobs.errors import ReferenceDataError
+    from jobs.publish.suppliers import source_owner_errors
+
+    try:
+        registry = _registry(str(settings.supplier_registry_path()))
+    except ReferenceDataError as exc:
+        return [f"{where}: customProperties.suppliers: the supplier registry is unusable: {line}"
+                for line in str(exc).splitlines()]
+    return source_owner_errors(terms["sources"], terms["suppliers"], registry, where)
+
+
+def _registry(path: str):
+    """The supplier registry, read again only when its file changes."""
+    from jobs.publish.suppliers import load_registry
+
+    try:
+        stamp = Path(path).stat().st_mtime_ns
+    except OSError:
+        stamp = None
+    return _registry_at(path, stamp) if stamp is not None else load_registry(Path(path))
+
+
+@cache
+def _registry_at(path: str, stamp: int):
+    from jobs.publish.suppliers import load_registry
+
+    return load_registry(Path(path))
+
+
+def parse_contract(document: Any, where: str, base: Path, sha256: str = "") -> Contract:
     """Validate a parsed contract document and return it typed.
 
     Parameters
@@ -223,6 +252,8 @@ def parse_contract(document: Any, where: str, base: Path) -> Contract:
         File name used in error messages.
     base : Path
         Folder against which a relative ``area`` file is resolved.
+    sha256 : str
+        Hash of the file the document was read from (approvals hold for that exact file).
 
     Raises
     ------
@@ -244,7 +275,7 @@ def parse_contract(document: Any, where: str, base: Path) -> Contract:
         raise ContractError(errors)
     area, area_errors = _load_area(terms["area"], base, where)
     errors += area_errors
-    errors += _semantic_errors(terms, area, document.get("roles") or [], where)
+    errors += _semantic_errors(terms, area, where)
     if errors:
         raise ContractError(errors)
     contract = Contract(
@@ -257,7 +288,7 @@ def parse_contract(document: Any, where: str, base: Path) -> Contract:
         budget_epsilon_per_period=float(terms["budget_epsilon_per_period"]),
         bounds=contract_bounds(terms), schedule=terms["schedule"],
         formats=tuple(terms["formats"]), channel=terms["channel"], retention_days=terms["retention_days"],
-        document=document,
+        document=document, sha256=sha256,
     )
     errors = _unapprovable_errors(contract, where)
     if errors:
@@ -302,14 +333,17 @@ def _unapprovable_errors(contract: Contract, where: str) -> list[str]:
 
 def load_contract(path: Path) -> Contract:
     """Read and validate one contract YAML file."""
+    import hashlib
+
     path = Path(path)
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+        document = yaml.safe_load(raw.decode("utf-8"))
     except yaml.YAMLError as exc:
         raise ContractError([f"{path.name}: (file): not valid YAML ({exc})"]) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ContractError([f"{path.name}: (file): cannot be read as UTF-8 text ({exc})"]) from exc
-    return parse_contract(document, path.name, path.parent)
+    return parse_contract(document, path.name, path.parent, sha256=hashlib.sha256(raw).hexdigest())
 
 
 def _version_key(contract: Contract) -> tuple[int, ...]:

@@ -35,13 +35,17 @@ def _units(contract: Contract) -> dict[str, str]:
 
 def record_of_processing(contract: Contract) -> dict[str, Any]:
     """The Art. 30(1) record of a contract: who, why, what, to whom, how long, and which safeguards."""
-    roles = contract.document.get("roles") or []
+    from jobs.publish.suppliers import load_registry
+
+    registry = load_registry()
     return {
         "record": "GDPR Art. 30 record of processing",
         "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "contract": {"id": contract.id, "version": contract.version, "name": contract.name},
-        "controllers": [{"supplier": r.get("supplier"), "contact": r.get("email"), "approver": r.get("name")}
-                        for r in roles if r.get("role") == "supplier_approver"],
+        "controllers": [{"supplier": s, "name": registry.get(s).name,
+                         "sources": [x for x in contract.sources if x in registry.get(s).sources],
+                         "approvers": [dict(a) for a in registry.get(s).approvers]}
+                        for s in contract.suppliers],
         "processor": "City Data Exchange pipeline operator (processes the suppliers' data on their behalf)",
         "purpose": contract.purpose,
         "legal_basis": contract.legal_basis,

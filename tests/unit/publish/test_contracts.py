@@ -47,7 +47,9 @@ def test_every_example_contract_is_valid():
     (lambda d: _set(d, "budget_epsilon_per_period", 0.5), "customProperties.budget_epsilon_per_period"),
     (lambda d: _set(d, "area", {"type": "Polygon", "coordinates": [[[10, 50], [11, 50], [11, 51], [10, 50]]]}),
      "customProperties.area"),
-    (lambda d: _set(d, "suppliers", ["unknown-telco"]), "roles"),
+    (lambda d: _set(d, "suppliers", ["unknown-telco"]), "customProperties.suppliers"),
+    (lambda d: _set(d, "sources", ["telco", "ticket"]), "customProperties.suppliers: source 'ticket' is owned"),
+    (lambda d: _set(d, "suppliers", ["nordic-telco", "movia-transit"]), "'movia-transit' owns none"),
     (lambda d: _set(d, "colour", "blue"), "customProperties"),
 ])
 def test_invalid_contract_names_the_field(mutate, field):
@@ -148,7 +150,8 @@ def test_noise_that_swamps_every_value_is_refused():
 def test_a_wifi_and_telco_contract_states_both_units_in_its_record_of_processing():
     from jobs.publish.record import record_of_processing
 
-    contract = parse_contract(_set(_set(_doc(), "sources", ["telco", "wifi"]), "k", 20), "x.yaml", EXAMPLE.parent)
+    doc = _set(_set(_set(_doc(), "sources", ["telco", "wifi"]), "suppliers", ["nordic-telco", "cph-public-wifi"]), "k", 20)
+    contract = parse_contract(doc, "x.yaml", EXAMPLE.parent)
     measures = record_of_processing(contract)["technical_and_organisational_measures"]
     assert "privacy unit of the unique_people release: device-network+person" in measures
     assert "wifi devices" in record_of_processing(contract)["categories_of_data_subjects"]["wifi"]
