@@ -83,6 +83,7 @@ def build_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
             "buyer": contract.buyer, "purpose": contract.purpose, "legal_basis": contract.legal_basis,
             "suppliers": list(contract.suppliers), "sources": list(contract.sources), "file": contract.path,
             "file_sha256": contract.sha256, "approvals": approvals_of_file(contract),
+            "area_population": contract.area_population,
         },
         "delivery": {
             "delivery_id": manifest["delivery_id"], "window_start": manifest["window_start"],

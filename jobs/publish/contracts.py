@@ -57,6 +57,7 @@ class Contract:
     retention_days: int
     document: dict = dataclasses.field(repr=False, compare=False)
     sha256: str = ""  # of the contract file's bytes: an approval holds for exactly this file
+    area_population: int | None = None  # people living in the area, where public (the area's GeoJSON says)
 
     @property
     def bin_minutes(self) -> int:
@@ -83,27 +84,38 @@ def _schema_errors(document: Any, schema_name: str, where: str, prefix: str = ""
     return [f"{where}: {_path_of(e, prefix)}: {e.message}" for e in errors]
 
 
-def _load_area(value: Any, base: Path, where: str) -> tuple[dict | None, list[str]]:
-    """Resolve ``area``: inline GeoJSON (geometry, Feature or FeatureCollection) or a file path."""
+def _load_area(value: Any, base: Path, where: str) -> tuple[dict | None, int | None, list[str]]:
+    """Resolve ``area``: inline GeoJSON (geometry, Feature or FeatureCollection) or a file path.
+
+    Returns the geometry, the area's publicly known population (a Feature's ``properties.population``, or
+    None when the area does not state it) and the errors.
+    """
+    field = "customProperties.area"
     if isinstance(value, str):
         path = (base / value).resolve()
         if not path.exists():
-            return None, [f"{where}: customProperties.area: file {value} not found"]
+            return None, None, [f"{where}: {field}: file {value} not found"]
         try:
             value = json.loads(path.read_text())
         except json.JSONDecodeError as exc:
-            return None, [f"{where}: customProperties.area: {value} is not JSON ({exc})"]
+            return None, None, [f"{where}: {field}: {value} is not JSON ({exc})"]
+    population = None
     if value.get("type") == "FeatureCollection":
         features = value.get("features") or []
         if len(features) != 1:
-            return None, [f"{where}: customProperties.area: a FeatureCollection must hold exactly one feature"]
+            return None, None, [f"{where}: {field}: a FeatureCollection must hold exactly one feature"]
         value = features[0]
     if value.get("type") == "Feature":
+        population = (value.get("properties") or {}).get("population")
+        if population is not None and (isinstance(population, bool) or not isinstance(population, int)
+                                       or population < 1):
+            return None, None, [f"{where}: {field}: properties.population: {population!r} is not a whole number "
+                                "of people above 0"]
         value = value.get("geometry") or {}
     if value.get("type") not in ("Polygon", "MultiPolygon"):
-        return None, [f"{where}: customProperties.area: must be a GeoJSON Polygon or MultiPolygon, "
-                      f"not {value.get('type')!r}"]
-    return value, []
+        return None, None, [f"{where}: {field}: must be a GeoJSON Polygon or MultiPolygon, "
+                            f"not {value.get('type')!r}"]
+    return value, population, []
 
 
 def fire_times(cron: str, limit: int = 400) -> list:
@@ -273,7 +285,7 @@ def parse_contract(document: Any, where: str, base: Path, sha256: str = "") -> C
     errors += _schema_errors(terms, "terms.schema.json", where, prefix="customProperties")
     if errors:
         raise ContractError(errors)
-    area, area_errors = _load_area(terms["area"], base, where)
+    area, population, area_errors = _load_area(terms["area"], base, where)
     errors += area_errors
     errors += _semantic_errors(terms, area, where)
     if errors:
@@ -288,7 +300,7 @@ def parse_contract(document: Any, where: str, base: Path, sha256: str = "") -> C
         budget_epsilon_per_period=float(terms["budget_epsilon_per_period"]),
         bounds=contract_bounds(terms), schedule=terms["schedule"],
         formats=tuple(terms["formats"]), channel=terms["channel"], retention_days=terms["retention_days"],
-        document=document, sha256=sha256,
+        document=document, sha256=sha256, area_population=population,
     )
     errors = _unapprovable_errors(contract, where)
     if errors:
@@ -309,7 +321,8 @@ def _delivery_days(cron: str) -> int:
 
 def _unapprovable_errors(contract: Contract, where: str) -> list[str]:
     """Settings a privacy officer should never approve: one delivery exhausting the budget, noise that swamps
-    every value (noise scale above ``MAX_NOISE_SCALE_PER_K`` x k in the metric's units)."""
+    every value (noise scale above ``MAX_NOISE_SCALE_PER_K`` x k in the metric's units), a delivery's delta at
+    or above 1 / (people living in the area) where the area states its population."""
     import datetime as dt
 
     from jobs.privacy.plan import plan_for
@@ -321,8 +334,16 @@ def _unapprovable_errors(contract: Contract, where: str) -> list[str]:
                       f"whole by one delivery ({len(contract.metrics)} metric(s) x epsilon {contract.epsilon:g}); "
                       "a rerun that must draw noise again, or the next delivery, would be refused")
     day = dt.date(2026, 3, 2)
-    for metric in contract.metrics:
-        plan = plan_for(contract, metric, day, day + dt.timedelta(days=_delivery_days(contract.schedule)))
+    plans = [plan_for(contract, metric, day, day + dt.timedelta(days=_delivery_days(contract.schedule)))
+             for metric in contract.metrics]
+    delivery_delta = sum(plan.delta for plan in plans)
+    if contract.area_population and delivery_delta >= 1.0 / contract.area_population:
+        # delta is the chance that the guarantee fails outright; at 1/n it fails for about one person here.
+        errors.append(f"{where}: {field}.delta: one delivery's delta {delivery_delta:.3g} is not below "
+                      f"1 / {contract.area_population:,} people in the area ({1.0 / contract.area_population:.3g}): "
+                      "about one resident could be exposed outright")
+    for plan in plans:
+        metric = plan.metric
         scale, k_units = plan.noise()["scale"], plan.k_threshold(contract.k)
         if scale > MAX_NOISE_SCALE_PER_K * k_units:
             errors.append(f"{where}: {field}.epsilon: {metric} noise scale {scale:.3g} is above "

@@ -155,3 +155,32 @@ def test_a_wifi_and_telco_contract_states_both_units_in_its_record_of_processing
     measures = record_of_processing(contract)["technical_and_organisational_measures"]
     assert "privacy unit of the unique_people release: device-network+person" in measures
     assert "wifi devices" in record_of_processing(contract)["categories_of_data_subjects"]["wifi"]
+
+
+def _od_in_area(delta, population):
+    """The kk-traffic-od contract with its area inline, stating ``population`` residents."""
+    import json
+
+    od = settings.REPO_ROOT / "contracts" / "kk-traffic-od.yaml"
+    doc = yaml.safe_load(od.read_text())
+    feature = json.loads((od.parent / "areas" / "kobenhavns-kommune.geojson").read_text())
+    feature["properties"]["population"] = population
+    return _set(_set(doc, "area", feature), "delta", delta)
+
+
+def test_a_delta_at_or_above_one_over_the_areas_population_is_refused():
+    # 2.5 million people: 1 / n = 4e-7, so delta 1e-6 (within the global cap) lets the guarantee fail for
+    # about 2.5 of them; 1e-7 is below 1 / n.
+    with pytest.raises(ContractError, match=r"customProperties.delta: one delivery's delta 1e-06 is not below "
+                                            r"1 / 2,500,000 people in the area \(4e-07\)"):
+        parse_contract(_od_in_area(1e-6, 2_500_000), "x.yaml", EXAMPLE.parent)
+    assert parse_contract(_od_in_area(1e-7, 2_500_000), "x.yaml", EXAMPLE.parent).area_population == 2_500_000
+    assert parse_contract(_od_in_area(1e-6, 667_000), "x.yaml", EXAMPLE.parent).delta == 1e-6  # 1/n = 1.5e-6
+    with pytest.raises(ContractError, match=r"customProperties.area: properties.population: -3"):
+        parse_contract(_od_in_area(1e-7, -3), "x.yaml", EXAMPLE.parent)
+
+
+def test_the_example_areas_state_their_population():
+    contracts = {path.stem: load_contract(path) for path in contract_files()}
+    assert contracts["kk-inner-city-presence"].area_population == 57_000
+    assert contracts["kk-traffic-od"].area_population == 667_000
