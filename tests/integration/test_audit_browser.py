@@ -31,7 +31,9 @@ def _audit() -> tuple[dict, pd.DataFrame]:
         "contract": {"id": "kk-inner-city-presence", "version": "1.0.0", "name": "Inner-city presence per hour",
                      "buyer": "kobenhavns-kommune", "purpose": "Planning public spaces.",
                      "legal_basis": "art6_1_e_public_task", "suppliers": ["nordic-telco"], "sources": ["telco"],
-                     "file": "kk-inner-city-presence.yaml"},
+                     "file": "kk-inner-city-presence.yaml", "file_sha256": "ab" * 32, "area_population": 57000,
+                     "approvals": [{"supplier": "nordic-telco", "approver": "Privacy office",
+                                    "approved_at": "2026-03-01T09:00:00+00:00"}]},
         "delivery": {"delivery_id": "20260302-20260303-v1.0.0-c0359a1f", "window_start": "2026-03-02T00:00:00+01:00",
                      "window_end": "2026-03-03T00:00:00+01:00", "files": [], "gold_version": 0},
         "inputs": {"ingest_runs": []},
@@ -73,7 +75,8 @@ def test_audit_report_renders_with_its_key_figures(tmp_path):
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
     for figure in ("cells released", "cells suppressed", "epsilon spent", "contract epsilon left", "9 of 10",
                    "19 of 20", "Computation stages, in order", "<svg", "Metric unique_people",
-                   "at most 12 (cell, bin) pairs"):
+                   "at most 12 (cell, bin) pairs", "nordic-telco: Privacy office at 2026-03-01T09:00:00+00:00",
+                   "57,000 (validation refuses"):
         assert figure in dom, figure
     assert 'id="fig-released">cells released<b>4</b>' in dom.replace("\n", "")
     assert dom.count("<polygon") == 7
