@@ -113,6 +113,25 @@ def _cmd_contracts_validate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _cmd_contracts_plan(args: argparse.Namespace) -> int:
+    from jobs.privacy.planning import approved_portfolio, plan_lines
+    from jobs.publish.contracts import load_contracts
+
+    contracts = approved_portfolio() if args.approved else list(load_contracts()[0].values())
+    lines = plan_lines(contracts)
+    print("\n".join(lines))
+    return 1 if any(line.startswith("REFUSED") or " OVER " in line for line in lines) else 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from jobs.common.spark import get_spark
+    from jobs.evaluate import evaluate_delivery, format_evaluation, to_json
+
+    result = evaluate_delivery(get_spark("cde-evaluate"), args.delivery)
+    print(to_json(result) if args.json else "\n".join(format_evaluation(result)))
+    return 0
+
+
 def _cmd_contracts_approve(args: argparse.Namespace) -> int:
     from jobs.publish.approvals import approve, missing_approvals
     from jobs.publish.contracts import ContractError, find_contract
@@ -273,11 +292,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*")
     p.set_defaults(func=_cmd_contracts_validate)
 
+    p = contracts.add_parser("plan", help="a year of every contract's schedule against its budget and the global caps")
+    p.add_argument("--approved", action="store_true", help="only the contracts every supplier has approved")
+    p.set_defaults(func=_cmd_contracts_plan)
     p = contracts.add_parser("approve", help="record a supplier's approval of a contract's current version")
     p.add_argument("contract_id")
     p.add_argument("--supplier", required=True)
     p.add_argument("--approver", required=True, help="name or e-mail of one of the supplier's approvers in the supplier registry")
     p.set_defaults(func=_cmd_contracts_approve)
+
+    p = sub.add_parser("evaluate", help="bench: a delivery's values against the exact counts of the same cut")
+    p.add_argument("delivery", help="delivery id or its outbox folder")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_evaluate)
 
     audit = sub.add_parser("audit", help="privacy-officer views").add_subparsers(dest="sub", required=True)
     p = audit.add_parser("ledger", help="list the privacy budget ledger and verify its hash chain")
@@ -287,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_audit_record)
 
     p = sub.add_parser("demo", help="simulate a day and run the pipeline through Airflow")
-    p.add_argument("--people", type=int, default=10000)
+    p.add_argument("--people", type=int, default=25000)
     p.add_argument("--date", type=_date, default=dt.date(2026, 3, 2))
     p.add_argument("--seed", type=int, default=7)
     p.set_defaults(func=_cmd_demo)

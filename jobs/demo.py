@@ -69,10 +69,27 @@ def run_demo(people: int, date: dt.date, seed: int) -> int:
               file=sys.stderr)
         print((proc.stdout + proc.stderr)[-4000:], file=sys.stderr)
         return 1
-    return _summary(date, events, log_path, time.monotonic() - started)
+    return _summary(date, events, log_path, started)
 
 
-def _summary(date: dt.date, events: int, log_path: Path, seconds: float) -> int:
+def _evaluate(date: dt.date) -> None:
+    """Print ``cde evaluate`` of each delivery: the delivered values against the exact counts of their cut
+    (a bench figure for the demo's reader; buyers never get it)."""
+    from jobs.common.spark import get_spark
+    from jobs.evaluate import evaluate_delivery, format_evaluation
+    from jobs.publish.contracts import contract_files, load_contract
+    from jobs.publish.deliver import delivery_id
+
+    print("[demo] evaluation against the exact counts of each cut (cde evaluate <delivery>):")
+    spark = get_spark("cde-demo-evaluate")
+    for path in contract_files():
+        contract = load_contract(path)
+        result = evaluate_delivery(spark, delivery_id(contract, date, date + dt.timedelta(days=1)))
+        for line in format_evaluation(result):
+            print(f"[demo]   {line}")
+
+
+def _summary(date: dt.date, events: int, log_path: Path, started: float) -> int:
     from jobs.publish.contracts import contract_files, load_contract
     from jobs.publish.deliver import delivery_id
 
@@ -94,6 +111,7 @@ def _summary(date: dt.date, events: int, log_path: Path, seconds: float) -> int:
               f"(contract left {privacy['budget']['contract_epsilon_left']:g})")
         print(f"[demo]     delivery: {outbox}")
         print(f"[demo]     audit:    {audit_json.with_suffix('.html')}")
-    print(f"[demo] done in {seconds:.0f} s")
+    _evaluate(date)
+    print(f"[demo] done in {time.monotonic() - started:.0f} s (evaluation included)")
     print("[demo] to run the pipeline on its schedules in the Airflow UI: make airflow (README: running on a schedule)")
     return 0

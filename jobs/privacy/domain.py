@@ -34,11 +34,15 @@ def domain_bins(window_start: dt.date, window_end: dt.date, bin_minutes: int) ->
     return bins
 
 
-def public_domain(spark: SparkSession, cells: list[str], bins: list[dt.datetime]) -> DataFrame:
-    """Return the domain as a DataFrame of ``h3_cell`` (long) x ``bin_start`` (timestamp)."""
-    cell_df = spark.createDataFrame([(cell_to_int(c),) for c in cells], "h3_cell long")
-    bin_df = spark.createDataFrame([(b,) for b in bins], "bin_start timestamp")
-    return cell_df.crossJoin(bin_df)
+def public_domain(spark: SparkSession, cells: list[str], bins: list[dt.datetime],
+                  places: tuple[str, ...] = ("h3_cell",)) -> DataFrame:
+    """Return the domain as a DataFrame of each place column (long; every cell, or every pair of cells for
+    origin and destination) x ``bin_start`` (timestamp)."""
+    cell_df = spark.createDataFrame([(cell_to_int(c),) for c in cells], "_cell long")
+    domain = spark.createDataFrame([(b,) for b in bins], "bin_start timestamp")
+    for place in places:
+        domain = cell_df.withColumnRenamed("_cell", place).crossJoin(domain)
+    return domain
 
 
 def zero_fill(domain: DataFrame, counts: DataFrame, keys: tuple[str, ...] = ("h3_cell", "bin_start")) -> DataFrame:
@@ -47,3 +51,22 @@ def zero_fill(domain: DataFrame, counts: DataFrame, keys: tuple[str, ...] = ("h3
 
     joined = domain.join(counts, on=list(keys), how="left")
     return joined.withColumn("value", F.coalesce(F.col("value"), F.lit(0)).cast("long"))
+
+
+def restrict_to_domain(spark: SparkSession, cut: DataFrame, places: tuple[str, ...], cells: list[str],
+                       bins: list[dt.datetime] | None, bin_minutes: int) -> DataFrame:
+    """Keep only the rows a release can use: every place column inside the area's cells and, when ``bins``
+    is given, the bin inside the window.
+
+    Bounding comes after this, so a person's rows outside the area or window do not use up their
+    contribution bound (bounding city-wide first, then filtering, drops in-area rows for nothing).
+    """
+    from pyspark.sql import functions as F
+
+    area = spark.createDataFrame([(cell_to_int(c),) for c in cells], "_cell long")
+    for place in places:
+        cut = cut.join(F.broadcast(area.withColumnRenamed("_cell", place)), place, "left_semi")
+    if bins:
+        last = bins[-1] + dt.timedelta(minutes=bin_minutes)
+        cut = cut.filter((F.col("bin_start") >= F.lit(bins[0])) & (F.col("bin_start") < F.lit(last)))
+    return cut

@@ -79,6 +79,23 @@ def add_discrete_noise(values: np.ndarray, epsilon: float, sensitivity: int, mec
     return noisy.reshape(values.shape)
 
 
+def noise_tail(epsilon: float, sensitivity: int, t: int, mechanism: str = "geometric",
+               delta: float | None = None) -> float:
+    """``P(X >= t)`` for the release noise ``X``: the chance that noise alone lifts an empty key to ``t``.
+
+    Geometric: ``p^t / (1 + p)`` with ``p = exp(-epsilon / sensitivity)`` (``t >= 1``). Discrete Gaussian:
+    the normalised sum of ``exp(-x^2 / (2 sigma^2))`` over ``x >= t``, summed out to 40 sigma.
+    """
+    _check(epsilon, sensitivity, mechanism, delta)
+    if mechanism == "geometric":
+        p = math.exp(-epsilon / int(math.ceil(sensitivity)))
+        return p ** t / (1 + p) if t >= 1 else 1.0 - p ** (1 - t) / (1 + p)
+    sigma = noise_scale(epsilon, sensitivity, mechanism, delta)["scale"]
+    reach = int(math.ceil(40 * sigma)) + abs(t) + 1
+    weights = [math.exp(-x * x / (2 * sigma * sigma)) for x in range(-reach, reach + 1)]
+    return sum(w for x, w in zip(range(-reach, reach + 1), weights) if x >= t) / sum(weights)
+
+
 def noise_scale(epsilon: float, sensitivity: int, mechanism: str = "geometric",
                 delta: float | None = None) -> dict:
     """Describe the noise of a released value: its scale and the 95% interval half-width.

@@ -17,6 +17,7 @@ from jobs.errors import ReleaseRefused
 from jobs.ingest.feeds import get_feed
 from jobs.privacy.measures import (
     PARTITION_SELECTION,
+    ZERO_FILL,
     Bounder,
     Bounds,
     Measure,
@@ -25,6 +26,7 @@ from jobs.privacy.measures import (
     get_measure,
 )
 from jobs.privacy.measures.base import l2_over
+from jobs.privacy.measures.segments import OTHER_COUNTRY
 from jobs.privacy.measures.segments import SEGMENT_COLUMNS as SEGMENT_COLUMNS_BY_NAME
 
 if TYPE_CHECKING:
@@ -58,6 +60,16 @@ class ReleasePlan:
     bounds: Bounds
     budget_epsilon_per_period: float
     segments: tuple[str, ...] = ()
+    # The contract's public list of home countries for the ``country`` segment; others become "other".
+    countries: tuple[str, ...] = ()
+    # "zero_fill" releases a sparse measure (OD) over every pair of the area's public cells instead of
+    # selecting partitions; "" keeps the measure's own domain.
+    domain_choice: str = ""
+
+    @property
+    def domain(self) -> str:
+        """``zero_fill`` or ``partition_selection``: the measure's domain unless the contract zero-fills."""
+        return ZERO_FILL if self.domain_choice == ZERO_FILL else self.measure.domain
 
     @property
     def measure(self) -> Measure:
@@ -130,6 +142,32 @@ class ReleasePlan:
         sigma = self.noise()["scale"]
         return self.noise_sensitivity ** 2 / (2 * sigma ** 2)
 
+    def segment_values(self, column: SegmentColumn) -> list[str]:
+        """Public values of a segment column in this release: the contract's country list plus ``other``
+        for ``country``, else the column's own list."""
+        if column.name == "country" and self.countries:
+            return [*self.countries, OTHER_COUNTRY]
+        return column.values()
+
+    def domain_size(self) -> int | None:
+        """Keys of the zero-filled public domain (cells x bins x segment values); None for partition
+        selection, whose keys come from the data."""
+        from jobs.privacy.domain import domain_bins, domain_cells
+
+        if self.domain == PARTITION_SELECTION:
+            return None
+        size = len(domain_cells(json.loads(self.area), self.h3_resolution)) ** len(self.measure.places)
+        size *= len(domain_bins(self.window_start, self.window_end, self.bin_minutes))
+        return size * math.prod(len(self.segment_values(c)) for c in self.segment_columns)
+
+    def phantom_probability(self, k: int) -> float:
+        """Chance that a key with no contribution at all is released: its noise alone reaches k (in the
+        measure's units)."""
+        from jobs.privacy.noise import noise_tail
+
+        return noise_tail(self.epsilon, self.noise_sensitivity, self.k_threshold(k), self.mechanism,
+                          self.delta if self.mechanism == "gaussian_discrete" else None)
+
     def k_threshold(self, k: int) -> int:
         """The contract's k people in this measure's units."""
         return self.measure.k_threshold(k, self.bounder)
@@ -144,6 +182,11 @@ class ReleasePlan:
     def _identity(self) -> dict[str, Any]:
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "bounds"}
         fields["sources"], fields["segments"] = list(self.sources), list(self.segments)
+        for name in ("countries", "domain_choice"):  # join the id only when set, so earlier ids stay
+            if fields[name]:
+                fields[name] = list(fields[name]) if isinstance(fields[name], tuple) else fields[name]
+            else:
+                fields.pop(name)
         defaults = bound_defaults()
         for legacy, name in _ID_BOUNDS.items():
             fields[legacy] = self.bounds.get(name, defaults.get(name))
@@ -187,9 +230,9 @@ class ReleasePlan:
             "noise_sensitivity": self.noise_sensitivity,
             "noise_scale": noise["scale"], "ci95_half_width": noise["ci95_half_width"],
             "lookback_days": self.lookback_days, "value_unit": self.measure.value_unit,
-            "domain": self.measure.domain,
+            "domain": self.domain,
         }
-        if self.measure.domain == PARTITION_SELECTION:
+        if self.domain == PARTITION_SELECTION:
             from jobs.privacy.partition_selection import selection_threshold
 
             out["partition_selection_threshold"] = selection_threshold(self.epsilon, self.delta, self.sensitivity,
@@ -215,8 +258,10 @@ def plan_for(contract: Contract, metric: str, window_start: dt.date, window_end:
     else:
         sources = tuple(s for s in sorted(contract.sources) if measure.reads_sources(get_feed(s)))
     # Sparse domains need a delta for partition selection and use pure geometric noise otherwise.
-    delta = contract.delta if (contract.mechanism == "gaussian_discrete" or measure.needs_delta) else 0.0
-    mechanism = "geometric" if measure.domain == PARTITION_SELECTION else contract.mechanism
+    choice = ZERO_FILL if contract.od_domain == ZERO_FILL and measure.domain == PARTITION_SELECTION else ""
+    selects = measure.domain == PARTITION_SELECTION and not choice
+    delta = contract.delta if (contract.mechanism == "gaussian_discrete" or (measure.needs_delta and selects)) else 0.0
+    mechanism = "geometric" if selects else contract.mechanism
     return ReleasePlan(
         contract_id=contract.id, contract_version=contract.version, metric=metric,
         sources=sources, area=json.dumps(contract.area, sort_keys=True),
@@ -224,4 +269,5 @@ def plan_for(contract: Contract, metric: str, window_start: dt.date, window_end:
         window_start=window_start, window_end=window_end, epsilon=contract.epsilon, delta=delta,
         mechanism=mechanism, bounds=contract.bounds,
         budget_epsilon_per_period=contract.budget_epsilon_per_period, segments=tuple(contract.segments),
+        countries=tuple(contract.countries) if "country" in contract.segments else (), domain_choice=choice,
     )

@@ -27,8 +27,9 @@ import pyarrow as pa
 
 from jobs.common import lake, tables
 from jobs.privacy import ledger
-from jobs.privacy.domain import domain_bins, domain_cells, public_domain, zero_fill
+from jobs.privacy.domain import domain_bins, domain_cells, public_domain, restrict_to_domain, zero_fill
 from jobs.privacy.measures import PARTITION_SELECTION
+from jobs.privacy.measures.segments import OTHER_COUNTRY
 from jobs.privacy.noise import noisy_column
 from jobs.privacy.plan import ReleasePlan, plan_for
 
@@ -63,7 +64,12 @@ def _stages(plan: ReleasePlan, domain: str) -> list[str]:
         f"read {measure.reads} for {plan.window_start} to {plan.window_end} (exclusive), sources "
         f"{', '.join(plan.sources)}",
         f"map to H3 resolution {plan.h3_resolution} and {plan.bin_minutes}-minute local bins",
+        f"keep only rows inside the public domain ({' and '.join(measure.places)} in the contract area, bins in the "
+        "window) before bounding, so contributions outside it do not use up a person's bound",
     ]
+    if plan.countries:
+        stages.append(f"home countries outside the contract's list ({', '.join(plan.countries)}) become "
+                      f"'{OTHER_COUNTRY}'")
     for column in plan.segment_columns:
         where = f"joined per person-day from {column.joined_from}" if column.joined_from else "from each record"
         cost = (f"a {column.lookback_days + 1}-day look-back; a person can move between values, so the bound is "
@@ -102,26 +108,79 @@ def _read_input(spark: SparkSession, qualified: str, plan: ReleasePlan) -> tuple
     return table.read(spark, version=version, partitions=partitions), version
 
 
-def _compute(spark: SparkSession, plan: ReleasePlan) -> tuple[DataFrame, dict, str, int]:
-    """The noisy release table (lazy), its input versions, the domain's description and its size.
+def require_history(plan: ReleasePlan) -> None:
+    """Refuse a release whose segments need a look-back the lake cannot give: every day of
+    ``[window_start - lookback_days, window_end)`` ingested and aggregated for each source, all in one
+    pseudonym-key period (anchors never link pseudonyms across a key rotation, so a look-back that crosses
+    one would classify everybody from a few days and release noise dressed as segments).
 
-    Generic over the plan's measure: read, cut, segments, bound, aggregate, then zero-fill and noise or
-    partition selection.
+    Raises
+    ------
+    ReleaseRefused
+        Naming the missing days or the rotation, and the first window that will be deliverable.
     """
+    from jobs.aggregate.silver import missing_inputs
+    from jobs.common import settings
+    from jobs.errors import ReleaseRefused
+    from jobs.ingest.pseudonym import key_period
+
+    if not plan.lookback_days:
+        return
+    first = plan.window_start - dt.timedelta(days=plan.lookback_days)
+    if key_period(first) != key_period(plan.window_end - dt.timedelta(days=1)):
+        rotation = next(first + dt.timedelta(days=i) for i in range(plan.lookback_days + plan.days)
+                        if key_period(first + dt.timedelta(days=i)) != key_period(first))
+        resume = rotation + dt.timedelta(days=plan.lookback_days)
+        raise ReleaseRefused(
+            f"contract {plan.contract_id}: {plan.metric} by {', '.join(plan.segments)} needs {plan.lookback_days + 1} "
+            f"days of history in one pseudonym-key period, but the look-back from {first} crosses the key rotation "
+            f"of {rotation} (every {settings.KEY_ROTATION_DAYS} days): deliveries resume with the window starting "
+            f"{resume}; nothing was spent")
+    dates = [first + dt.timedelta(days=i) for i in range((plan.window_end - first).days)]
+    missing = missing_inputs(dates, plan.sources)
+    if missing:
+        raise ReleaseRefused(
+            f"contract {plan.contract_id}: {plan.metric} by {', '.join(plan.segments)} needs its {plan.lookback_days}-day "
+            f"look-back ingested before {plan.window_start}: {len(missing)} source-day(s) missing (first: "
+            f"{missing[0]}); nothing was spent")
+
+
+def domain_cut(spark: SparkSession, plan: ReleasePlan) -> tuple[DataFrame, dict, list[str], list[dt.datetime]]:
+    """The plan's input rows at its cut, restricted to the public domain, segment columns joined (before
+    bounding). Returns the rows, the input table versions, the area's cells and the window's bins."""
     from jobs.aggregate.metrics import with_segments
 
-    measure, bounder = plan.measure, plan.bounder
+    measure = plan.measure
     cells = domain_cells(json.loads(plan.area), plan.h3_resolution)
     rows, version = _read_input(spark, measure.reads, plan)
     inputs: dict[str, int] = {measure.reads: version}
     cut = measure.to_cut(spark, rows, plan, cells)
+    # Restrict to the public domain before bounding: contributions outside it must not eat the bound.
+    bins = domain_bins(plan.window_start, plan.window_end, plan.bin_minutes)
+    cut = restrict_to_domain(spark, cut, measure.places, cells, bins, plan.bin_minutes)
     joined = sorted({c.joined_from for c in plan.segment_columns if c.joined_from})
     for name in joined:  # only silver/anchors today
         anchors, inputs[name] = _read_input(spark, name, plan)
         cut = with_segments(cut, anchors)
+    if plan.countries:  # the contract's public country list; every other home country counts as "other"
+        from pyspark.sql import functions as F
+
+        cut = cut.withColumn("country", F.when(F.col("country").isin(*plan.countries), F.col("country"))
+                             .otherwise(F.lit(OTHER_COUNTRY)))
+    return cut, inputs, cells, bins
+
+
+def _compute(spark: SparkSession, plan: ReleasePlan) -> tuple[DataFrame, dict, str, int]:
+    """The noisy release table (lazy), its input versions, the domain's description and its size.
+
+    Generic over the plan's measure: read, cut, restrict to the domain, segments, bound, aggregate, then
+    zero-fill and noise or partition selection.
+    """
+    measure, bounder = plan.measure, plan.bounder
+    cut, inputs, cells, bins = domain_cut(spark, plan)
     keys = measure.keys(plan.segments)
     counts = measure.aggregate(bounder.bound(cut, keys), keys)
-    if measure.domain == PARTITION_SELECTION:
+    if plan.domain == PARTITION_SELECTION:
         from jobs.privacy.partition_selection import select_partitions, selection_threshold
 
         noisy = select_partitions(counts, plan.epsilon, plan.delta, plan.sensitivity, plan.max_per_key)
@@ -130,17 +189,19 @@ def _compute(spark: SparkSession, plan: ReleasePlan) -> tuple[DataFrame, dict, s
         domain = (f"DP partition selection over {' x '.join(measure.places)} keys inside the area ({len(cells)} "
                   f"cells): a key is released when its noisy count reaches {tau}; other keys are left out")
         return noisy, inputs, domain, 0
-    bins = domain_bins(plan.window_start, plan.window_end, plan.bin_minutes)
-    domain_df = public_domain(spark, cells, bins)
-    size = len(cells) * len(bins)
+    domain_df = public_domain(spark, cells, bins, measure.places)
+    size = len(cells) ** len(measure.places) * len(bins)
     for column in plan.segment_columns:
-        values = column.values()
+        values = plan.segment_values(column)
         domain_df = domain_df.crossJoin(spark.createDataFrame([(v,) for v in values], f"{column.name} string"))
         size *= len(values)
     filled = zero_fill(domain_df, counts, tuple(keys))
     noisy = noisy_column(filled, "value", plan.epsilon, plan.noise_sensitivity, plan.mechanism, plan.delta or None)
+    noisy = noisy.withColumnRenamed(measure.places[0], "h3_cell")
     extra = f" x {' x '.join(plan.segments)} values from public lists" if plan.segments else ""
-    domain = f"zero-fill over the public domain: {len(cells)} cells of the contract area x {len(bins)} bins{extra}"
+    places = (f"{len(cells)} cells of the contract area" if len(measure.places) == 1 else
+              f"{len(cells)} x {len(cells)} (origin, destination) pairs of the contract area's cells")
+    domain = f"zero-fill over the public domain: {places} x {len(bins)} bins{extra}"
     return noisy, inputs, domain, size
 
 
@@ -162,16 +223,27 @@ def make_release(spark: SparkSession, plan: ReleasePlan) -> dict[str, Any]:
 
     Raises
     ------
+    ReleaseRefused
+        A segment release without its look-back of history in one pseudonym-key period (``require_history``).
     ledger.BudgetExceeded
         The spend does not fit a budget; nothing was drawn or written.
     """
+    from jobs.common.locks import exclusive
+
+    # One writer per release: a concurrent request waits here, then finds the stored release and reuses it.
+    with exclusive(f"release-{plan.release_id}"):
+        return _make_release_locked(spark, plan)
+
+
+def _make_release_locked(spark: SparkSession, plan: ReleasePlan) -> dict[str, Any]:
     from pyspark.sql import functions as F
 
     existing = stored_release(plan.release_id)
     if existing is not None:
         log.info("release %s already stored: reused, nothing spent", plan.release_id)
         return {**existing, "reused": True}
-    # Plan everything that can fail before the spend: inputs present, domain non-empty.
+    # Plan everything that can fail before the spend: history, inputs present, domain non-empty.
+    require_history(plan)
     noisy, inputs, domain, size = _compute(spark, plan)
     entry = ledger.record_spend(plan.spend())
     # Noise is drawn only now, by the write below (the frame above is lazy).

@@ -42,6 +42,8 @@ def approve(contract: Contract, supplier: str, approver: str) -> dict:
     ValueError
         The contract was not read from a file, the supplier is not one of its suppliers, or the approver is
         not one the registry names for that supplier.
+    ContractError
+        With this contract, the approved contracts would exceed a global cap in some window of a year.
     """
     from jobs.publish.suppliers import load_registry
 
@@ -57,12 +59,26 @@ def approve(contract: Contract, supplier: str, approver: str) -> dict:
         names = sorted(a["name"] for a in entry.approvers) if entry else []
         raise ValueError(f"contract {contract.id} {contract.version}: {approver!r} is not an approver of "
                          f"{supplier} in the supplier registry {registry.path} (approvers: {names})")
+    _require_affordable(contract)
     row = {"contract_id": contract.id, "version": contract.version, "supplier": supplier, "approver": approver,
            "approved_at": dt.datetime.now(dt.timezone.utc), "contract_sha256": contract.sha256}
     tables.CONTRACT_APPROVALS.append([row])
     log.info("contract %s %s (sha256 %s) approved by %s for %s", contract.id, contract.version,
              contract.sha256[:12], approver, supplier)
     return row
+
+
+def _require_affordable(contract: Contract) -> None:
+    """Refuse an approval that would make the approved portfolio exceed a global cap in some window of a
+    year (look-back windows included): the ledger would refuse those releases later."""
+    from jobs.errors import ContractError
+    from jobs.privacy.planning import approved_portfolio, global_cap_errors, global_year
+
+    errors = global_cap_errors(global_year(approved_portfolio(adding=contract)))
+    if errors:
+        raise ContractError([f"{contract.path}: customProperties.epsilon: approving {contract.id} {contract.version} "
+                             f"with the contracts already approved: {line}; lower its epsilon or schedule, or "
+                             "retire another contract" for line in errors])
 
 
 def approvals_of(contract: Contract) -> list[dict]:

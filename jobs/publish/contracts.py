@@ -45,6 +45,8 @@ class Contract:
     time_bin: str
     metrics: tuple[str, ...]
     segments: tuple[str, ...]
+    countries: tuple[str, ...]
+    od_domain: str
     k: int
     epsilon: float
     delta: float
@@ -158,7 +160,11 @@ def _measure_errors(terms: dict, delta: float, where: str) -> list[str]:
         if unread:
             errors.append(f"{where}: {field}.sources: {metric} cannot use {', '.join(unread)} (it reads "
                           f"{measure.reads})")
-        if measure.needs_delta and not delta:
+        zero_filled = terms.get("od_domain") == "zero_fill"
+        if zero_filled and measure.domain != PARTITION_SELECTION:
+            errors.append(f"{where}: {field}.od_domain: {metric} is zero-filled already; od_domain is for sparse "
+                          "(origin, destination) products")
+        if measure.needs_delta and not delta and not zero_filled:
             errors.append(f"{where}: {field}.delta: {metric} uses DP partition selection, which needs a delta above 0")
         if measure.domain == PARTITION_SELECTION and len(terms["metrics"]) > 1:
             errors.append(f"{where}: {field}.metrics: {metric} is a product of its own ({', '.join(measure.places)}), "
@@ -166,7 +172,25 @@ def _measure_errors(terms: dict, delta: float, where: str) -> list[str]:
     unknown = [s for s in terms["sources"] if s not in FEEDS]
     if unknown:
         errors.append(f"{where}: {field}.sources: no feed {', '.join(unknown)} (known: {', '.join(FEEDS)})")
+    segments = terms.get("segments") or ()
+    if "country" in segments and not terms.get("countries"):
+        # Zero-filling every ISO country releases mostly noise above k for countries nobody came from.
+        errors.append(f"{where}: {field}.countries: a product by country needs the buyer's public list of "
+                      "countries (every other home country is released as 'other'), e.g. [DE, SE, NO, GB, US]")
+    if terms.get("countries") and "country" not in segments:
+        errors.append(f"{where}: {field}.countries: set, but the product is not split by country")
+    if terms.get("countries"):
+        from jobs.privacy.measures.segments import segment_values
+
+        iso = set(segment_values("country"))
+        wrong = [c for c in terms["countries"] if c not in iso]
+        if wrong:
+            errors.append(f"{where}: {field}.countries: {', '.join(wrong)} not ISO 3166-1 alpha-2 code(s)")
     return errors
+
+
+# A zero-filled pair domain holds cells^2 x bins keys a day: above this it is too big to draw noise for.
+MAX_ZERO_FILL_KEYS = 250_000
 
 
 def contract_bounds(terms: dict) -> Bounds:
@@ -295,7 +319,9 @@ def parse_contract(document: Any, where: str, base: Path, sha256: str = "") -> C
         path=where, buyer=terms["buyer"], purpose=terms["purpose"], legal_basis=terms["legal_basis"],
         suppliers=tuple(terms["suppliers"]), sources=tuple(terms["sources"]), area=area,
         h3_resolution=terms["h3_resolution"], time_bin=terms["time_bin"], metrics=tuple(terms["metrics"]),
-        segments=tuple(terms.get("segments") or ()), k=terms["k"], epsilon=float(terms["epsilon"]),
+        segments=tuple(terms.get("segments") or ()), countries=tuple(terms.get("countries") or ()),
+        od_domain=terms.get("od_domain", "partition_selection"),
+        k=terms["k"], epsilon=float(terms["epsilon"]),
         delta=float(terms.get("delta", 0.0)), mechanism=terms.get("mechanism", "geometric"),
         budget_epsilon_per_period=float(terms["budget_epsilon_per_period"]),
         bounds=contract_bounds(terms), schedule=terms["schedule"],
@@ -308,9 +334,10 @@ def parse_contract(document: Any, where: str, base: Path, sha256: str = "") -> C
     return contract
 
 
-# A noise scale above this many times k (in the metric's units) swamps every value: an empty key would pass
-# the threshold about 30% of the time (geometric noise: exp(-1/2) / (1 + p)).
-MAX_NOISE_SCALE_PER_K = 2.0
+# Phantoms: keys with no contribution that noise alone lifts to k. Refused above this chance per key, or
+# above this many expected phantom rows in one delivery (domain size x that chance).
+MAX_PHANTOM_PROBABILITY = 0.01
+MAX_PHANTOM_ROWS = 10.0
 
 
 def _delivery_days(cron: str) -> int:
@@ -319,13 +346,32 @@ def _delivery_days(cron: str) -> int:
     return max(1, round((times[1] - times[0]).total_seconds() / 86_400)) if len(times) > 1 else 1
 
 
+def _phantom_limit(domain: int) -> float:
+    """The largest phantom chance per key allowed for a domain of this many keys."""
+    return min(MAX_PHANTOM_PROBABILITY, MAX_PHANTOM_ROWS / domain)
+
+
+def smallest_k(plan, domain: int) -> int:
+    """The smallest k (people) whose phantom chance fits ``_phantom_limit(domain)`` at this plan's noise."""
+    limit, high = _phantom_limit(domain), 1
+    while plan.phantom_probability(high) > limit:
+        high *= 2
+    low = high // 2
+    while high - low > 1:  # the chance falls as k grows: bisect
+        middle = (low + high) // 2
+        low, high = (low, middle) if plan.phantom_probability(middle) <= limit else (middle, high)
+    return high
+
+
 def _unapprovable_errors(contract: Contract, where: str) -> list[str]:
-    """Settings a privacy officer should never approve: one delivery exhausting the budget, noise that swamps
-    every value (noise scale above ``MAX_NOISE_SCALE_PER_K`` x k in the metric's units), a delivery's delta at
-    or above 1 / (people living in the area) where the area states its population."""
+    """Settings a privacy officer should never approve: one delivery exhausting the budget, a year of the
+    schedule that the budget cannot pay in some period, phantoms (an empty key released with a chance above
+    ``MAX_PHANTOM_PROBABILITY``, or more than ``MAX_PHANTOM_ROWS`` expected in a delivery), a delivery's
+    delta at or above 1 / (people living in the area) where the area states its population."""
     import datetime as dt
 
     from jobs.privacy.plan import plan_for
+    from jobs.privacy.planning import contract_year
 
     field, errors = "customProperties", []
     per_delivery = contract.epsilon * len(contract.metrics)
@@ -333,6 +379,16 @@ def _unapprovable_errors(contract: Contract, where: str) -> list[str]:
         errors.append(f"{where}: {field}.budget_epsilon_per_period: {contract.budget_epsilon_per_period:g} is spent "
                       f"whole by one delivery ({len(contract.metrics)} metric(s) x epsilon {contract.epsilon:g}); "
                       "a rerun that must draw noise again, or the next delivery, would be refused")
+    else:
+        year = contract_year(contract)
+        if year["first_over"]:
+            start, spent = year["first_over"]
+            end = start + dt.timedelta(days=settings.ACCOUNTING_PERIOD_DAYS)
+            errors.append(f"{where}: {field}.budget_epsilon_per_period: a year of the schedule "
+                          f"{contract.schedule!r} puts epsilon {spent:.4g} into the window {start.isoformat()} to "
+                          f"{end.isoformat()} (look-back included), above the budget "
+                          f"{contract.budget_epsilon_per_period:g}: a budget of at least {year['max_epsilon_per_window']:.4g}, "
+                          "a lower epsilon or a sparser schedule would pass")
     day = dt.date(2026, 3, 2)
     plans = [plan_for(contract, metric, day, day + dt.timedelta(days=_delivery_days(contract.schedule)))
              for metric in contract.metrics]
@@ -343,12 +399,21 @@ def _unapprovable_errors(contract: Contract, where: str) -> list[str]:
                       f"1 / {contract.area_population:,} people in the area ({1.0 / contract.area_population:.3g}): "
                       "about one resident could be exposed outright")
     for plan in plans:
-        metric = plan.metric
-        scale, k_units = plan.noise()["scale"], plan.k_threshold(contract.k)
-        if scale > MAX_NOISE_SCALE_PER_K * k_units:
-            errors.append(f"{where}: {field}.epsilon: {metric} noise scale {scale:.3g} is above "
-                          f"{MAX_NOISE_SCALE_PER_K:g} x k ({k_units} {plan.measure.value_unit}): noise would swamp "
-                          "every value (raise epsilon or k, or lower the bounds)")
+        domain = plan.domain_size()
+        if domain is None:  # partition selection: keys come from the data, phantoms are bounded by delta
+            continue
+        if plan.domain_choice and domain > MAX_ZERO_FILL_KEYS * plan.days:
+            errors.append(f"{where}: {field}.od_domain: zero-filling {domain:,} (origin, destination, bin) keys in a "
+                          f"delivery is above {MAX_ZERO_FILL_KEYS:,} a day: coarsen h3_resolution or time_bin, or "
+                          "use partition_selection")
+            continue
+        chance = plan.phantom_probability(contract.k)
+        if chance > _phantom_limit(domain):
+            errors.append(f"{where}: {field}.k: {plan.metric} at noise scale {plan.noise()['scale']:.3g} releases an "
+                          f"empty key with chance {chance:.2%} ({chance * domain:,.1f} phantom rows expected in a "
+                          f"delivery of {domain:,} keys; allowed {MAX_PHANTOM_PROBABILITY:.0%} and "
+                          f"{MAX_PHANTOM_ROWS:g} rows): k {smallest_k(plan, domain)} would pass at this epsilon "
+                          "(or raise epsilon, lower the bounds, or coarsen the cut)")
     return errors
 
 

@@ -194,12 +194,21 @@ def publish(spark: SparkSession, contract: Contract, window_start: dt.date,
     dict
         ``delivery_id``, ``outbox`` folder, ``manifest``, ``audit`` paths and summary figures.
     """
+    from jobs.common.locks import exclusive
     from jobs.publish.approvals import require_approved
-    from jobs.publish.audit import write_audit
 
     require_approved(contract)  # nothing is released or delivered for an unapproved version
     window_end = window_end or window_start + dt.timedelta(days=1)
     delivery = delivery_id(contract, window_start, window_end)
+    # One writer per delivery folder; a concurrent publish of the same window waits, then reuses the release.
+    with exclusive(f"delivery-{delivery}"):
+        return _deliver(spark, contract, window_start, window_end, delivery)
+
+
+def _deliver(spark: SparkSession, contract: Contract, window_start: dt.date, window_end: dt.date,
+             delivery: str) -> dict[str, Any]:
+    from jobs.publish.audit import write_audit
+
     releases, products = [], []
     for metric in contract.metrics:
         plan = plan_for(contract, metric, window_start, window_end)

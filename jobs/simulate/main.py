@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import shutil
 
@@ -117,6 +118,9 @@ def run(people: int, days: int, start: dt.date, seed: int, events_per_person: fl
     truth_dir = root / "simulation"
     truth_dir.mkdir(parents=True, exist_ok=True)
     pd.concat([population, devices], axis=1).to_parquet(truth_dir / "people.parquet", index=False)
+    # What the truth checks need to rebuild each day's plans (where everybody really was).
+    (truth_dir / "run.json").write_text(json.dumps({"seed": seed, "people": people, "start": start.isoformat(),
+                                                    "days": days, "feeds": list(feeds)}))
     world = {"population": population, "devices": devices, "references": references, "seed": seed,
              "events_per_person": events_per_person, "serving": ServingCell(references["towers.csv"])}
     written: dict[str, dict[str, int]] = {f: {} for f in feeds}

@@ -38,3 +38,81 @@ def segment_accuracy(date: dt.date) -> dict:
     confusion = joined.groupby(["kind", "segment"]).size().unstack(fill_value=0)
     return {"accuracy": float(correct.mean()) if len(joined) else 0.0, "person_days": int(len(joined)),
             "unmatched": int(len(anchors) - len(joined)), "confusion": confusion}
+
+
+def presence_truth(contract, date: dt.date, step_minutes: int = 5, chunk: int = 20_000) -> pd.DataFrame:
+    """Where people really were: distinct simulated people per key of a distinct-people contract's cut.
+
+    Positions come from each person's plan for the day (no jitter), sampled every ``step_minutes``; a
+    person counts in a (cell, bin) when a sample falls there. Rebuilt from ``simulation/run.json`` and
+    ``people.parquet``; nothing of the pipeline is used.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``h3_cell`` (hex), ``bin_start`` (local ISO), the contract's segment columns, and ``truth``.
+    """
+    import json
+
+    import h3
+    import numpy as np
+
+    from jobs.common.timebins import local_iso
+    from jobs.privacy.domain import domain_cells
+    from jobs.privacy.measures.segments import OTHER_COUNTRY
+    from jobs.simulate.movement import day_plans
+    from jobs.simulate.population import to_lat_lon
+
+    run = json.loads((settings.lake_root() / "simulation" / "run.json").read_text())
+    people = truth_people()
+    plans = day_plans(people, date, run["seed"])
+    cells = set(domain_cells(contract.area, contract.h3_resolution))
+    bin_seconds = contract.bin_minutes * 60
+    seconds = np.arange(0, plans.day_seconds, step_minutes * 60, dtype=float)
+    country = people["country"].to_numpy()
+    if "country" in contract.segments and contract.countries:
+        country = np.where(np.isin(country, list(contract.countries)), country, OTHER_COUNTRY)
+    rng = np.random.default_rng(0)
+    parts = []
+    for first in range(0, len(people), chunk):
+        person = np.repeat(np.arange(first, min(first + chunk, len(people))), len(seconds))
+        when = np.tile(seconds, min(chunk, len(people) - first))
+        x, y, _ = plans.positions(person, when, rng, jitter_m=0.0)
+        lat, lon = to_lat_lon(x, y)
+        cell = np.array([h3.latlng_to_cell(a, o, contract.h3_resolution) for a, o in zip(lat, lon)])
+        inside = np.isin(cell, list(cells))
+        frame = pd.DataFrame({"person": person[inside], "h3_cell": cell[inside],
+                              "bin": (when[inside] // bin_seconds).astype(int)})
+        parts.append(frame.drop_duplicates())
+    seen = pd.concat(parts, ignore_index=True)
+    keys = ["h3_cell", "bin"]
+    if "country" in contract.segments:
+        seen["country"] = country[seen["person"].to_numpy()]
+        keys.append("country")
+    truth = seen.groupby(keys).size().rename("truth").reset_index()
+    truth["bin_start"] = [local_iso(plans.day_start.astimezone(dt.UTC) + dt.timedelta(seconds=int(b) * bin_seconds))
+                          for b in truth["bin"]]
+    return truth.drop(columns="bin")
+
+
+def truth_comparison(spark, contract, date: dt.date, step_minutes: int = 5) -> dict:
+    """Location error of a distinct-people contract: the pipeline's exact counts (no bounding, no noise)
+    against where people really were (``presence_truth``), on keys with a true value of at least 100 and
+    500, and the sum ratio. Other metrics: ``{"skipped": reason}``."""
+    from jobs.evaluate import exact_values
+    from jobs.privacy.plan import plan_for
+
+    if contract.metrics != ("unique_people",) or set(contract.segments) - {"country"}:
+        return {"skipped": "ground truth is computed for distinct-people products (optionally by country) only"}
+    plan = plan_for(contract, "unique_people", date, date + dt.timedelta(days=1))
+    exact = exact_values(spark, plan)
+    truth = presence_truth(contract, date, step_minutes)
+    keys = [c for c in ("h3_cell", "bin_start", "country") if c in truth.columns]
+    merged = truth.merge(exact, on=keys, how="outer").fillna({"truth": 0, "exact": 0})
+    out = {"exact_sum_over_true_sum": float(merged["exact"].sum() / merged["truth"].sum())}
+    for floor in (100, 500):
+        keys_ge = merged[merged["truth"] >= floor]
+        out[f"median_rel_location_error_ge_{floor}"] = (
+            float(((keys_ge["exact"] - keys_ge["truth"]).abs() / keys_ge["truth"]).median()) if len(keys_ge) else None)
+        out[f"true_keys_ge_{floor}"] = int(len(keys_ge))
+    return out

@@ -58,7 +58,7 @@ def stays_cut(spark: SparkSession, stays: DataFrame, plan: ReleasePlan, cells: l
     """Minutes per person, cell and 15-minute bin of each stay, mapped to the contract cut."""
     from jobs.aggregate.metrics import stay_minutes_by_bin, to_cut
 
-    del spark, cells  # the zero-filled domain keeps only the area's cells
+    del spark, cells  # the engine restricts the rows to the area's cells and the window before bounding
     # 15-minute bins align with local time (whole-hour offsets); the cut then maps them to the contract bins.
     return to_cut(stay_minutes_by_bin(stays, 15), plan.h3_resolution, plan.bin_minutes)
 

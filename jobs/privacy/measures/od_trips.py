@@ -15,20 +15,18 @@ if TYPE_CHECKING:
 
 
 def trips_cut(spark: SparkSession, trips: DataFrame, plan: ReleasePlan, cells: list[str]) -> DataFrame:
-    """Trips with both ends inside the area, at the contract cut; unknown modes are outside the domain."""
+    """Trips at the contract cut (the engine keeps those with both ends inside the area); unknown modes are
+    outside the domain."""
     from pyspark.sql import functions as F
 
     from jobs.aggregate.metrics import trips_to_cut
-    from jobs.common.h3cells import cell_to_int
     from jobs.privacy.measures.segments import segment_values
 
+    del spark, cells  # the engine restricts both ends to the area's cells before bounding
     cut = trips_to_cut(trips, plan.h3_resolution, plan.bin_minutes)
-    area = spark.createDataFrame([(cell_to_int(c),) for c in cells], "cell long")
-    inside = cut.join(F.broadcast(area.withColumnRenamed("cell", "origin_h3")), "origin_h3").join(
-        F.broadcast(area.withColumnRenamed("cell", "destination_h3")), "destination_h3")
     if "mode" in plan.segments:  # public list only: trips of unknown mode are not in this domain
-        inside = inside.filter(F.col("mode").isin(*segment_values("mode")))
-    return inside
+        cut = cut.filter(F.col("mode").isin(*segment_values("mode")))
+    return cut
 
 
 def _count_trips(bounded: DataFrame, keys: list[str]) -> DataFrame:

@@ -7,6 +7,10 @@ from jobs.common.settings import SEGMENT_NAMES as SEGMENTS
 from jobs.privacy.measures.base import SegmentColumn
 
 
+# A country contract lists the countries its buyer needs; every other home country is released as this.
+OTHER_COUNTRY = "other"
+
+
 def _countries() -> list[str]:
     import pycountry
 

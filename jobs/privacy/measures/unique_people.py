@@ -17,7 +17,7 @@ def presence_cut(spark: SparkSession, presence: DataFrame, plan: ReleasePlan, ce
     """Presence rows at the contract's H3 resolution and local bins (the area is applied by the domain)."""
     from jobs.aggregate.metrics import to_cut
 
-    del spark, cells  # the zero-filled domain keeps only the area's cells
+    del spark, cells  # the engine restricts the rows to the area's cells and the window before bounding
     return to_cut(presence, plan.h3_resolution, plan.bin_minutes)
 
 

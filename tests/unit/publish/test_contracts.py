@@ -105,7 +105,7 @@ def test_record_of_processing_names_purpose_basis_subjects_retention_and_measure
     assert record["legal_basis"] == "art6_1_e_public_task"
     assert "telco" in record["categories_of_data_subjects"]
     assert record["recipients"]["buyer"] == "kobenhavns-kommune"
-    assert any("epsilon 1" in m for m in record["technical_and_organisational_measures"])
+    assert any("epsilon 0.4" in m for m in record["technical_and_organisational_measures"])
     html = (folder / "record_of_processing.html").read_text()
     assert "Art. 30" in html and "http" not in html
 
@@ -118,14 +118,14 @@ def test_an_invalid_new_version_leaves_the_last_valid_one_in_force(tmp_path):
     shutil.copytree(EXAMPLE.parent / "areas", tmp_path / "areas")
     shutil.copy(EXAMPLE, tmp_path / EXAMPLE.name)
     broken = _set(_doc(), "k", 3)
-    broken["version"] = "1.1.0"
+    broken["version"] = "2.1.0"
     (tmp_path / "v1.1.yaml").write_text(yaml.safe_dump(broken))
     (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00id")
     valid, invalid = load_contracts(tmp_path)
-    assert valid["kk-inner-city-presence"].version == "1.0.0"
+    assert valid["kk-inner-city-presence"].version == "2.0.0"
     assert set(invalid) == {"v1.1.yaml", "binary.yaml"}
     assert any("customProperties.k" in e for e in invalid["v1.1.yaml"])
-    assert find_contract("kk-inner-city-presence", tmp_path).version == "1.0.0"
+    assert find_contract("kk-inner-city-presence", tmp_path).version == "2.0.0"
     with pytest.raises(ContractError, match="no valid contract 'nope'"):
         find_contract("nope", tmp_path)
 
@@ -134,23 +134,59 @@ def test_a_budget_one_delivery_spends_whole_is_refused():
     doc = _set(_set(_doc(), "epsilon", 2.0), "budget_epsilon_per_period", 2.0)
     with pytest.raises(ContractError, match=r"customProperties.budget_epsilon_per_period: 2 is spent whole"):
         parse_contract(doc, "x.yaml", EXAMPLE.parent)
-    two_metrics = _set(_set(_doc(), "metrics", ["unique_people", "footfall"]), "budget_epsilon_per_period", 2.0)
+    two_metrics = _set(_set(_doc(), "metrics", ["unique_people", "footfall"]), "budget_epsilon_per_period", 0.8)
     with pytest.raises(ContractError, match="2 metric"):
         parse_contract(two_metrics, "x.yaml", EXAMPLE.parent)
 
 
-def test_noise_that_swamps_every_value_is_refused():
-    # 96 pairs a day at epsilon 0.2: noise scale 480 against k = 10 people
-    doc = _set(_set(_doc(), "max_cells_per_day", 96), "epsilon", 0.2)
-    with pytest.raises(ContractError, match=r"customProperties.epsilon: unique_people noise scale 480 is above 2 x k"):
+def test_phantoms_above_one_percent_or_ten_rows_a_delivery_are_refused_naming_k_and_what_passes():
+    from jobs.publish.contracts import MAX_PHANTOM_PROBABILITY
+
+    # 96 pairs a day at epsilon 0.4 (noise scale 240) against k = 91: most empty keys pass the threshold.
+    doc = _set(_doc(), "max_cells_per_day", 96)
+    with pytest.raises(ContractError) as err:
         parse_contract(doc, "x.yaml", EXAMPLE.parent)
-    assert parse_contract(_doc(), "x.yaml", EXAMPLE.parent).k == 10  # scale 12 against k 10 is allowed
+    line = next(e for e in err.value.errors if "customProperties.k" in e)
+    assert "noise scale 240 releases an empty key with chance 34." in line and "k 1081 would pass" in line, line
+    # The suggested k passes, one less does not; the rule is the exact noise tail.
+    assert parse_contract(_set(copy.deepcopy(doc), "k", 1081), "x.yaml", EXAMPLE.parent).k == 1081
+    with pytest.raises(ContractError, match="customProperties.k"):
+        parse_contract(_set(copy.deepcopy(doc), "k", 1080), "x.yaml", EXAMPLE.parent)
+    # Ten rows: the example (1,800 keys a day) needs a chance below 10 / 1,800, not just below 1%.
+    contract = parse_contract(_doc(), "x.yaml", EXAMPLE.parent)
+    import datetime as dt
+
+    from jobs.privacy.plan import plan_for
+
+    plan = plan_for(contract, "unique_people", dt.date(2026, 3, 2), dt.date(2026, 3, 3))
+    assert plan.domain_size() == 1800 and plan.phantom_probability(contract.k) * 1800 <= 10
+    assert plan.phantom_probability(contract.k - 1) * 1800 > 10 and plan.phantom_probability(90) < MAX_PHANTOM_PROBABILITY
+
+
+def test_a_product_by_country_needs_the_buyers_country_list():
+    tourists = yaml.safe_load((EXAMPLE.parent / "wonderful-cph-tourists.yaml").read_text())
+    without = copy.deepcopy(tourists)
+    without["customProperties"] = [p for p in without["customProperties"] if p["property"] != "countries"]
+    with pytest.raises(ContractError, match=r"customProperties.countries: a product by country needs the buyer's "
+                                            "public list"):
+        parse_contract(without, "x.yaml", EXAMPLE.parent)
+    with pytest.raises(ContractError, match=r"customProperties.countries: XX not ISO"):
+        parse_contract(_set(copy.deepcopy(tourists), "countries", ["DE", "XX"]), "x.yaml", EXAMPLE.parent)
+    contract = parse_contract(tourists, "x.yaml", EXAMPLE.parent)
+    import datetime as dt
+
+    from jobs.privacy.plan import plan_for
+
+    plan = plan_for(contract, "unique_people", dt.date(2026, 3, 2), dt.date(2026, 3, 3))
+    column = plan.segment_columns[0]
+    assert plan.segment_values(column) == [*contract.countries, "other"]
+    assert len(column.values()) > 200  # every ISO country: what a zero-filled product must not use
 
 
 def test_a_wifi_and_telco_contract_states_both_units_in_its_record_of_processing():
     from jobs.publish.record import record_of_processing
 
-    doc = _set(_set(_set(_doc(), "sources", ["telco", "wifi"]), "suppliers", ["nordic-telco", "cph-public-wifi"]), "k", 20)
+    doc = _set(_set(_set(_doc(), "sources", ["telco", "wifi"]), "suppliers", ["nordic-telco", "cph-public-wifi"]), "k", 181)
     contract = parse_contract(doc, "x.yaml", EXAMPLE.parent)
     measures = record_of_processing(contract)["technical_and_organisational_measures"]
     assert "privacy unit of the unique_people release: device-network+person" in measures
@@ -165,7 +201,7 @@ def _od_in_area(delta, population):
     doc = yaml.safe_load(od.read_text())
     feature = json.loads((od.parent / "areas" / "kobenhavns-kommune.geojson").read_text())
     feature["properties"]["population"] = population
-    return _set(_set(doc, "area", feature), "delta", delta)
+    return _set(_set(_set(doc, "area", feature), "delta", delta), "od_domain", "partition_selection")
 
 
 def test_a_delta_at_or_above_one_over_the_areas_population_is_refused():
