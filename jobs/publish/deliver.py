@@ -155,6 +155,10 @@ def privacy_terms(contract: Contract, plans: list[ReleasePlan]) -> dict[str, Any
     for plan in plans:
         figures = plan.describe()
         figures.update(k_threshold=plan.k_threshold(contract.k), k_rule=plan.measure.k_text(contract.k, plan.bounder))
+        domain = plan.domain_size()
+        if domain:  # zero-filled: how often noise alone lifts an empty key over k
+            chance = plan.phantom_probability(contract.k)
+            figures.update(domain_keys=domain, phantom_probability=chance, expected_phantom_rows=chance * domain)
         metrics.append(figures)
     noisiest = max(metrics, key=lambda m: m["noise_scale"])
     bounds: dict[str, int] = {}

@@ -49,34 +49,41 @@ def test_every_contract_delivers_a_verified_manifest_with_k_respected(deliveries
     assert ledger.verify_chain(entries) == len(entries)
 
 
-def test_od_products_carry_origin_destination_and_public_modes(deliveries):
+def test_od_products_are_zero_filled_over_every_pair_of_public_cells(deliveries):
+    import h3
+
+    from jobs.privacy.domain import domain_cells
+
     _, out, entries = deliveries
-    od = _table(out["kk-traffic-od"][1])
+    contract, result = out["kk-traffic-od"]
+    od = _table(result)
     assert list(od.columns[:2]) == ["origin_h3", "destination_h3"]
-    assert set(od["mode"]) <= {"bus", "metro", "train", "harbour_bus", "bike"}
-    # Partition selection: pairs not selected are left out, never written as suppressed rows.
-    assert not od["suppressed"].any()
+    cells = domain_cells(contract.area, contract.h3_resolution)
+    # Every (origin, destination) pair of the area's public cells, released or suppressed; no delta spent.
+    assert len(od) == len(cells) ** 2 and od[["origin_h3", "destination_h3"]].drop_duplicates().shape[0] == len(od)
+    assert set(od["origin_h3"]) == set(cells) and all(h3.get_resolution(c) == 7 for c in cells)
     spend = entries[entries["contract_id"] == "kk-traffic-od"].iloc[0]
-    assert spend["delta"] > 0
-    geo = json.loads((Path(out["kk-traffic-od"][1]["outbox"]) / "data.geojson").read_text())
+    assert spend["delta"] == 0 and spend["mechanism"] == "geometric"
+    geo = json.loads((Path(result["outbox"]) / "data.geojson").read_text())
     assert all(f["geometry"]["type"] == "LineString" for f in geo["features"])
 
 
-def test_tourism_product_is_by_country_per_day_with_the_plain_bound(deliveries):
+def test_tourism_product_is_by_the_buyers_countries_per_day_with_the_plain_bound(deliveries):
     contract, result = deliveries[1]["wonderful-cph-tourists"]
     table = _table(result)
     assert "country" in table.columns and table["bin_minutes"].eq(1440).all()
-    assert table["country"].nunique() > 200          # the public ISO list, not the data
-    released = set(table.loc[~table["suppressed"], "country"])
-    assert "DK" in released
+    # the buyer's public list plus "other", never every ISO country
+    assert set(table["country"]) == {*contract.countries, "other"}
+    assert table.groupby("h3_cell").size().eq(len(contract.countries) + 1).all()
     manifest = json.loads((Path(result["outbox"]) / "manifest.json").read_text())
     # the home country is fixed per pseudonym: no doubled bound and no look-back (DESIGN.md section 6)
     (figures,) = manifest["privacy"]["metrics"]
     assert figures["sensitivity_l1"] == contract.bounds["max_cells_per_day"] and figures["lookback_days"] == 0
+    assert figures["expected_phantom_rows"] <= 10 and figures["phantom_probability"] <= 0.01
 
 
-def test_retail_product_has_every_quarter_hour(deliveries):
+def test_retail_product_has_every_hour(deliveries):
     _, result = deliveries[1]["retail-stroget-footfall"]
     table = _table(result)
-    assert table.groupby("h3_cell").size().eq(96).all()
+    assert table.groupby("h3_cell").size().eq(24).all()
     assert lake.exists(settings.table_path("gold", "retail-stroget-footfall"))

@@ -26,6 +26,10 @@ def two_metric_contract(tmp_path):
     terms["metrics"]["value"] = ["unique_people", "footfall"]
     terms["area"]["value"] = str((source.parent / terms["area"]["value"]).resolve())
     document["customProperties"].append({"property": "max_events_per_pair", "value": 3})
+    # Two releases a day must fit the global cap beside the approved examples (46.5 of 60 per 30 days), and
+    # k must keep phantoms under the rule at footfall's triple sensitivity.
+    terms["max_cells_per_day"]["value"], terms["epsilon"]["value"] = 12, 0.15
+    terms["budget_epsilon_per_period"]["value"], terms["k"]["value"] = 9.5, 400
     path = tmp_path / "kk-presence-and-footfall.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return load_contract(path)

@@ -45,7 +45,8 @@ def test_unapproved_and_over_budget_contracts_publish_nothing(spark, lake_root, 
     tight = dataclasses.replace(contract, budget_epsilon_per_period=contract.epsilon)
     first = publish(spark, tight, DAY)
     assert first["epsilon_spent"] == contract.epsilon
-    with pytest.raises(ledger.BudgetExceeded, match="budget_epsilon_per_period 1 .* left 0, asked 1"):
+    with pytest.raises(ledger.BudgetExceeded, match=f"budget_epsilon_per_period {contract.epsilon:g} .* left 0, asked "
+                                                   f"{contract.epsilon:g}"):
         publish(spark, tight, DAY + dt.timedelta(days=1))
     deliveries = sorted(p.name for p in outbox.iterdir())
     assert deliveries == [first["delivery_id"]]          # nothing in the outbox for the refused day

@@ -106,7 +106,7 @@ def test_noise_is_drawn_once_products_carry_the_stored_release(slice_run):
 
 def test_rerun_reuses_the_release_and_spends_nothing(slice_run):
     first, second, entries = slice_run["first"], slice_run["second"], slice_run["entries"]
-    assert first["epsilon_spent"] == 1.0 and second["epsilon_spent"] == 0
+    assert first["epsilon_spent"] == slice_run["contract"].epsilon and second["epsilon_spent"] == 0
     assert first["delivery_id"] == second["delivery_id"]
     assert (entries["kind"] == "spend").sum() == 1
     assert first["released"] == second["released"]
@@ -135,10 +135,13 @@ def test_audit_states_bounds_mechanism_budget_and_counts(slice_run):
     assert figures["bound"] == f"per person and day at most {bound} (cell, bin) pairs, once per pair"
     assert figures["sensitivity_l1"] == bound and figures["noise_scale"] == privacy["noise_scale"]
     assert privacy["mechanism"] == "geometric"
-    assert privacy["budget"]["contract_epsilon_spent"] == 1.0
-    assert privacy["budget"]["contract_epsilon_left"] == slice_run["contract"].budget_epsilon_per_period - 1
+    epsilon = slice_run["contract"].epsilon
+    assert privacy["budget"]["contract_epsilon_spent"] == epsilon
+    assert privacy["budget"]["contract_epsilon_left"] == slice_run["contract"].budget_epsilon_per_period - epsilon
     assert result["released"] + result["suppressed"] == result["rows"]
     assert audit["inputs"]["ingest_runs"][0]["records_in"] == slice_run["ingested"]["records_in"]
-    assert audit["releases"][0]["stages"][2].startswith("bound contributions")
+    stages = audit["releases"][0]["stages"]
+    # the rows are restricted to the public domain before they are bounded
+    assert stages[2].startswith("keep only rows inside the public domain") and stages[3].startswith("bound contributions")
     html = Path(slice_run["first"]["audit"]["html"]).read_text()
     assert f">{result['released']}<" in html and "<svg" in html and "http" not in html.split("<svg")[0]

@@ -25,9 +25,9 @@ def _segment_contract():
         if item["property"] == "segments":
             item["value"] = ["segment"]
         if item["property"] == "k":
-            item["value"] = 420  # the phantom rule's k at the doubled sensitivity
+            item["value"] = 566  # the phantom rule's k at the doubled sensitivity
         if item["property"] == "budget_epsilon_per_period":
-            item["value"] = 17.5  # 30 + 13 look-back days of releases can overlap one window
+            item["value"] = 22.0  # 30 + 13 look-back days of releases can overlap one window
     return parse_contract(doc, "segments.yaml", EXAMPLE.parent)
 
 

@@ -119,15 +119,17 @@ def test_zcdp_figure_adds_partition_selection_deltas_and_states_its_delta(lake_r
 
 
 def test_wifi_releases_have_their_own_cap_and_a_mixed_release_counts_in_both(lake_root):
-    wifi = dataclasses.replace(BASE, sources=("wifi",), unit="device-network", epsilon=10.0,
-                               budget_epsilon_per_period=100.0)
+    cap = ledger.settings.WIFI_EPSILON_CAP
+    wifi = dataclasses.replace(BASE, sources=("wifi",), unit="device-network", epsilon=cap / 2,
+                               budget_epsilon_per_period=1000.0)
     ledger.record_spend(dataclasses.replace(wifi, release_id="w1"))
-    ledger.record_spend(dataclasses.replace(wifi, release_id="w2"))  # the device-network cap of 20 is used up
+    ledger.record_spend(dataclasses.replace(wifi, release_id="w2"))  # the device-network cap is used up
     person = dataclasses.replace(wifi, sources=("telco",), unit="person", release_id="t1", epsilon=5.0)
-    ledger.record_spend(person)  # people have their own cap: still 20 left
+    ledger.record_spend(person)  # people have their own cap: still cap - 5 left
     mixed = dataclasses.replace(person, sources=("telco", "wifi"), unit="device-network+person", release_id="m1")
     with pytest.raises(ledger.BudgetExceeded, match="per device-network"):
         ledger.record_spend(mixed)
-    figures = ledger.summary("c1", 100.0, BASE.window_start, BASE.window_end, unit="device-network+person")
+    figures = ledger.summary("c1", 1000.0, BASE.window_start, BASE.window_end, unit="device-network+person")
     assert figures["unit_class"] == "device-network" and figures["global_epsilon_left"] == 0.0
-    assert ledger.summary("c1", 100.0, BASE.window_start, BASE.window_end)["global_epsilon_left"] == 15.0
+    assert ledger.summary("c1", 1000.0, BASE.window_start, BASE.window_end)["global_epsilon_left"] == \
+        ledger.settings.GLOBAL_EPSILON_CAP - 5.0

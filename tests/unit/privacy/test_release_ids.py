@@ -41,7 +41,7 @@ def test_the_same_plan_gives_the_same_id_and_every_field_changes_it():
     assert plan_for(contracts["kk-inner-city-presence"], "unique_people", day,
                     day + dt.timedelta(days=1)).release_id == plan.release_id
     bounds = dict(plan.bounds.as_dict(), max_cells_per_day=13)
-    others = [dataclasses.replace(plan, epsilon=0.5), dataclasses.replace(plan, h3_resolution=8),
+    others = [dataclasses.replace(plan, epsilon=plan.epsilon + 0.2), dataclasses.replace(plan, h3_resolution=8),
               dataclasses.replace(plan, bounds=type(plan.bounds).of(bounds)),
               dataclasses.replace(plan, countries=("DE",)), dataclasses.replace(plan, domain_choice="zero_fill")]
     assert len({plan.release_id, *(p.release_id for p in others)}) == 6
