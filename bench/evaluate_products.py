@@ -36,7 +36,11 @@ def main() -> None:
     parser.add_argument("--truth-step", type=int, default=5, help="minutes between sampled true positions")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "evaluate")
     parser.add_argument("--keep", action="store_true", help="reuse the lake in --out (skip simulate and ingest)")
+    parser.add_argument("--report", action="store_true", help="only print the Markdown table of --out/evaluation.json")
     args = parser.parse_args()
+    if args.report:
+        print(markdown(json.loads((args.out / "evaluation.json").read_text())))
+        return
     if not args.keep:
         shutil.rmtree(args.out, ignore_errors=True)
     os.environ.update(CDE_LAKE=str(args.out), CDE_PSEUDONYM_KEY="bench-key")
@@ -98,6 +102,30 @@ def main() -> None:
     (args.out / "evaluation.json").write_text(json.dumps(
         {"people": args.people, "days": args.days, "feeds": feeds, "timings": timings, "results": results},
         indent=2, default=str))
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def markdown(run: dict) -> str:
+    """One row per product: the figures of ``cde evaluate`` and, where computed, the location error."""
+    rows = ["| product | released / keys | k | noise scale | keys >= 500 (released, median rel. error) | "
+            "keys >= 100 (released, median rel. error) | phantom share | false discoveries | released / exact sum | "
+            "bounded / exact | OD trips in released pairs | location error >= 500 (exact vs truth) | exact / true sum |",
+            "|---|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for result in run["results"]:
+        truth = result.get("truth") or {}
+        for metric, f in result["metrics"].items():
+            rows.append(
+                f"| {result['contract_id']} | {f['released']:,} / {f['keys']:,} | {f['k']} | {f['noise_scale']:.3g} | "
+                f"{f['keys_exact_ge_500']:,} ({_pct(f['released_share_ge_500'])}, {_pct(f['median_rel_error_ge_500'])}) | "
+                f"{f['keys_exact_ge_100']:,} ({_pct(f['released_share_ge_100'])}, {_pct(f['median_rel_error_ge_100'])}) | "
+                f"{_pct(f['phantom_share'])} | {_pct(f['false_discovery_share'])} | "
+                f"{_pct(f['bias_released_over_exact'])} | {_pct(f['bounded_over_exact'])} | "
+                f"{_pct(f.get('trip_share_in_released_pairs'))} | "
+                f"{_pct(truth.get('median_rel_location_error_ge_500'))} | {_pct(truth.get('exact_sum_over_true_sum'))} |")
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":

@@ -69,7 +69,7 @@ def test_every_metric_has_its_own_figures_in_manifest_and_audit(spark, in_simula
     assert [r["bound"] for r in audit["releases"]] == [people["bound"], footfall["bound"]]
     page = Path(result["audit"]["html"]).read_text()
     assert 'id="metric-unique_people"' in page and 'id="metric-footfall"' in page
-    assert footfall["bound"] in page and "k = 10 people x at most 3 events" in page
+    assert footfall["bound"] in page and f"k = {contract.k} people x at most 3 events" in page
 
     # the record of processing names each metric's bound
     from jobs.publish.record import record_of_processing
