@@ -99,7 +99,13 @@ def main() -> None:
             print("  " + json.dumps(result["truth"]))
     print("timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
     print(f"total {time.monotonic() - started:.0f} s")
-    (args.out / "evaluation.json").write_text(json.dumps(
+    saved = args.out / "evaluation.json"
+    if args.keep and saved.exists():  # a partial rerun replaces only the products it evaluated
+        earlier = json.loads(saved.read_text())
+        fresh = {r["contract_id"] for r in results}
+        results = [r for r in earlier["results"] if r["contract_id"] not in fresh] + results
+        timings = {**earlier.get("timings", {}), **timings}
+    saved.write_text(json.dumps(
         {"people": args.people, "days": args.days, "feeds": feeds, "timings": timings, "results": results},
         indent=2, default=str))
 

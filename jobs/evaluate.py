@@ -121,7 +121,7 @@ def compare(product: pd.DataFrame, exact: pd.DataFrame, keys: list[str], zero_fi
         out[f"keys_exact_ge_{floor}"] = count
         out[f"median_rel_error_ge_{floor}"] = error
         out[f"released_share_ge_{floor}"] = share
-    if not zero_filled:
+    if "destination_h3" in keys:  # origin-destination: how much of the traffic the released pairs carry
         out["trip_share_in_released_pairs"] = float(released["exact"].sum() / true_sum) if true_sum else None
     return out
 

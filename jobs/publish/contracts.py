@@ -120,15 +120,17 @@ def _load_area(value: Any, base: Path, where: str) -> tuple[dict | None, int | N
     return value, population, []
 
 
-def fire_times(cron: str, limit: int = 400) -> list:
-    """Fire times of ``cron`` in a sample year (2026, naive local time), at most ``limit`` of them."""
+@cache
+def fire_times(cron: str, limit: int = 400) -> tuple:
+    """Fire times of ``cron`` in a sample year (2026, naive local time), at most ``limit`` of them (cached:
+    validation, planning and DAG parsing ask for the same crons many times)."""
     import datetime as dt
 
     from croniter import croniter
 
     fires = croniter(cron, dt.datetime(2026, 1, 1))
     times = [fires.get_next(dt.datetime) for _ in range(limit)]
-    return [t for t in times if t < dt.datetime(2027, 1, 1)]
+    return tuple(t for t in times if t < dt.datetime(2027, 1, 1))
 
 
 def _fires_more_than_daily(cron: str) -> bool:
