@@ -53,14 +53,13 @@ def year_releases(contract: Contract) -> list[PlannedRelease]:
     from jobs.privacy.plan import plan_for
 
     dates = sorted({t.date() for t in fire_times(contract.schedule)})
-    releases = []
-    for start, end in zip(dates, dates[1:]):
-        for metric in contract.metrics:
-            plan = plan_for(contract, metric, start, end)
-            releases.append(PlannedRelease(contract.id, metric, plan.unit,
-                                           start - dt.timedelta(days=plan.lookback_days), end, plan.epsilon,
-                                           plan.delta))
-    return releases
+    if len(dates) < 2:
+        return []
+    # Unit, look-back, epsilon and delta of a metric's plan do not depend on its dates: plan each metric once.
+    plans = [plan_for(contract, metric, dates[0], dates[1]) for metric in contract.metrics]
+    return [PlannedRelease(contract.id, plan.metric, plan.unit, start - dt.timedelta(days=plan.lookback_days), end,
+                           plan.epsilon, plan.delta)
+            for start, end in zip(dates, dates[1:]) for plan in plans]
 
 
 def _window_sums(releases: Iterable[PlannedRelease], period_days: int) -> tuple[dt.date, list[float], list[float]]:

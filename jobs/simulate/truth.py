@@ -72,14 +72,21 @@ def presence_truth(contract, date: dt.date, step_minutes: int = 5, chunk: int = 
     country = people["country"].to_numpy()
     if "country" in contract.segments and contract.countries:
         country = np.where(np.isin(country, list(contract.countries)), country, OTHER_COUNTRY)
-    rng = np.random.default_rng(0)
+    # Only points inside the domain cells' bounding box can fall in a domain cell: convert just those.
+    corners = np.array([corner for c in cells for corner in h3.cell_to_boundary(c)])
+    (lat_lo, lon_lo), (lat_hi, lon_hi) = corners.min(axis=0), corners.max(axis=0)
+    # positions() draws jitter from this generator; with jitter_m=0 it adds exactly 0, so nothing random is used.
+    unused = np.random.default_rng([run["seed"], date.toordinal(), 9])
     parts = []
     for first in range(0, len(people), chunk):
         person = np.repeat(np.arange(first, min(first + chunk, len(people))), len(seconds))
         when = np.tile(seconds, min(chunk, len(people) - first))
-        x, y, _ = plans.positions(person, when, rng, jitter_m=0.0)
+        x, y, _ = plans.positions(person, when, unused, jitter_m=0.0)
         lat, lon = to_lat_lon(x, y)
-        cell = np.array([h3.latlng_to_cell(a, o, contract.h3_resolution) for a, o in zip(lat, lon)])
+        near = (lat >= lat_lo) & (lat <= lat_hi) & (lon >= lon_lo) & (lon <= lon_hi)
+        person, when = person[near], when[near]
+        cell = np.array([h3.latlng_to_cell(a, o, contract.h3_resolution) for a, o in zip(lat[near], lon[near])],
+                        dtype=object)
         inside = np.isin(cell, list(cells))
         frame = pd.DataFrame({"person": person[inside], "h3_cell": cell[inside],
                               "bin": (when[inside] // bin_seconds).astype(int)})
