@@ -72,6 +72,27 @@ def exact_values(spark: SparkSession, plan: ReleasePlan) -> pd.DataFrame:
     return frame
 
 
+def exact_at_derived_cut(exact: pd.DataFrame, child, parent, metric: str, keys: list[str]) -> pd.DataFrame:
+    """The parent release's exact and bounded values summed into a derived contract's cut (its cells, its
+    resolution, its bins), as the delivery sums the noisy values."""
+    import h3
+
+    from jobs.common.timebins import local_iso
+    from jobs.publish.sharing import derived_cut
+
+    cut = derived_cut(child, parent, metric)
+    places = [c for c in ("h3_cell", "origin_h3", "destination_h3") if c in exact]
+    frame = exact[exact[places].isin(cut.cells).all(axis=1)].copy()
+    if child.h3_resolution < parent.h3_resolution:
+        for place in places:
+            frame[place] = [h3.cell_to_parent(c, child.h3_resolution) for c in frame[place]]
+    if child.bin_minutes > parent.bin_minutes:
+        local = pd.to_datetime(frame["bin_start"], utc=True).dt.tz_convert(settings.LOCAL_TZ.key)
+        floored = local.dt.floor("D") if child.bin_minutes == 1440 else local.dt.floor(f"{child.bin_minutes}min")
+        frame["bin_start"] = [local_iso(ts.to_pydatetime()) for ts in floored]
+    return frame.groupby(keys, as_index=False, dropna=False)[["exact", "bounded"]].sum()
+
+
 def _median_relative_error(released: pd.DataFrame, floor: int) -> tuple[float | None, float | None, int]:
     keys = released[released["exact"] >= floor]
     if keys.empty:
@@ -150,13 +171,17 @@ def evaluate_delivery(spark: SparkSession, name: str) -> dict[str, Any]:
     start = dt.datetime.fromisoformat(manifest["window_start"]).date()
     end = dt.datetime.fromisoformat(manifest["window_end"]).date()
     out = {"delivery_id": manifest["delivery_id"], "contract_id": contract_id, "metrics": {}}
+    parent = contracts.get(contract.derived_from) if contract.derived_from else None
     for metric in contract.metrics:
-        plan = plan_for(contract, metric, start, end)
+        plan = plan_for(parent or contract, metric, start, end)  # a derived product: its parent's release
         keys = [c for c in plan.measure.keys(plan.segments)]
         rows = product[product["metric"] == metric].drop(
             columns=[c for c in ("delivery_id", "metric", "bin_minutes") if c in product.columns])
         rows["value"] = rows["value"].astype("Float64")
-        figures = compare(rows, exact_values(spark, plan), keys, plan.domain != PARTITION_SELECTION)
+        exact = exact_values(spark, plan)
+        if parent is not None:
+            exact = exact_at_derived_cut(exact, contract, parent, metric, keys)
+        figures = compare(rows, exact, keys, plan.domain != PARTITION_SELECTION)
         figures["k"] = plan.k_threshold(contract.k)
         figures["noise_scale"] = plan.noise()["scale"]
         figures["epsilon"] = plan.epsilon

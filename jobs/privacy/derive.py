@@ -19,6 +19,8 @@ from jobs.common.h3cells import cell_to_int, int_to_cell
 from jobs.errors import DerivationRefused
 from jobs.privacy.measures import get_measure
 
+SEGMENT_COLUMNS = ("segment", "country", "mode")
+
 
 def derive_from_release(release_id: str, *, contract_epsilon: float, h3_resolution: int | None = None,
                         cells: Iterable[str] | None = None, bin_minutes: int | None = None) -> pd.DataFrame:
@@ -76,25 +78,36 @@ def sum_into_cut(release: pd.DataFrame, metric: str, *, h3_resolution: int | Non
     Parameters
     ----------
     release : pandas.DataFrame
-        Rows of ``gold/releases`` (``h3_cell`` as int64, ``bin_start``, ``bin_minutes``, ``value``).
+        Rows of ``gold/releases`` (``h3_cell`` and, for OD, ``destination_h3`` as int64, ``bin_start``,
+        ``bin_minutes``, segment columns where set, ``value``).
     metric : str
         The release's metric; must be additive unless the cut is unchanged.
     h3_resolution : int, optional
-        Coarser resolution to sum into.
+        Coarser resolution to sum into (origin and destination alike).
     cells : iterable of str, optional
-        Cells (at the release's resolution) the buyer's area keeps; others are dropped before summing.
+        Cells (at the release's resolution) the buyer's area keeps; a row is kept when each of its places is
+        one of them.
     bin_minutes : int, optional
         Longer bins to sum into (a whole multiple of the release's bins, aligned to hours or local days).
 
     Returns
     -------
     pandas.DataFrame
-        ``h3_cell, bin_start, bin_minutes, value`` at the derived cut.
+        The place columns, ``bin_start, bin_minutes``, the segment columns, ``metric`` and ``value`` at the
+        derived cut.
     """
-    frame = release[["h3_cell", "bin_start", "bin_minutes", "value"]].copy()
+    places = [c for c in ("h3_cell", "destination_h3") if c in release and release[c].notna().any()]
+    segments = [c for c in SEGMENT_COLUMNS if c in release and release[c].notna().any()]
+    keys = [*places, "bin_start", "bin_minutes", *segments]
+    frame = release[[*keys, "value"]].copy()
     if cells is not None:
         keep = {cell_to_int(c) for c in cells}
-        frame = frame[frame["h3_cell"].isin(keep)]
+        inside = pd.Series(True, index=frame.index)
+        for place in places:
+            inside &= frame[place].isin(keep)
+        frame = frame[inside]
+    if frame.empty:
+        return frame.assign(metric=metric)[[*keys, "metric", "value"]]
     coarser = h3_resolution is not None and h3_resolution < h3.get_resolution(int_to_cell(frame["h3_cell"].iloc[0]))
     longer = bin_minutes is not None and bin_minutes > int(frame["bin_minutes"].iloc[0])
     if (coarser or longer) and not get_measure(metric).additive:
@@ -102,7 +115,8 @@ def sum_into_cut(release: pd.DataFrame, metric: str, *, h3_resolution: int | Non
             f"{metric} is not additive: a coarser cell or a longer bin needs its own release (one person is "
             "in several children)")
     if coarser:
-        frame["h3_cell"] = [cell_to_int(h3.cell_to_parent(int_to_cell(c), h3_resolution)) for c in frame["h3_cell"]]
+        for place in places:
+            frame[place] = [cell_to_int(h3.cell_to_parent(int_to_cell(c), h3_resolution)) for c in frame[place]]
     if longer:
         if bin_minutes == 1440:
             local = frame["bin_start"].dt.tz_localize("UTC").dt.tz_convert("Europe/Copenhagen").dt.floor("D")
@@ -110,4 +124,5 @@ def sum_into_cut(release: pd.DataFrame, metric: str, *, h3_resolution: int | Non
         else:
             frame["bin_start"] = frame["bin_start"].dt.floor(f"{bin_minutes}min")
         frame["bin_minutes"] = bin_minutes
-    return frame.groupby(["h3_cell", "bin_start", "bin_minutes"], as_index=False)["value"].sum()
+    out = frame.groupby(keys, as_index=False, dropna=False)["value"].sum()
+    return out.assign(metric=metric)[[*keys, "metric", "value"]]

@@ -9,6 +9,11 @@ given back. A spend is checked against
   have their own cap.
 
 A release covers local dates ``[window_start, window_end)``; it counts in every window it overlaps.
+
+A shared release (one release serving several contracts, ``derived_from``) is charged to the global caps
+once, by its ``spend`` row under the contract whose plan it is. Every other contract served by it records
+a ``use`` row: the same epsilon and delta, counted against that contract's own budget (its buyer learns
+that much) and never again against the global caps.
 Check-and-spend is atomic under concurrent writers: the spend is committed against the ledger version the
 check read, with no automatic retry, and a lost race redoes the read-check-write. A refusal is recorded as
 a row too (spending nothing), so privacy officers see it. Each row carries the hash of the previous row;
@@ -52,6 +57,8 @@ SCHEMA = pa.schema([
     ("message", pa.string()), ("prev_hash", pa.string()), ("row_hash", pa.string()),
 ])
 GENESIS = "0" * 64
+# Row kinds that count against a contract's own budget (refusals spend nothing).
+CONTRACT_KINDS = ("spend", "use")
 MAX_ATTEMPTS = 200
 
 
@@ -234,17 +241,27 @@ def _spent_in(entries: pd.DataFrame, window: tuple[dt.date, dt.date]) -> tuple[f
     return float(entries.loc[overlap, "epsilon"].sum()), float(entries.loc[overlap, "delta"].sum())
 
 
-def check(entries: pd.DataFrame, spend: Spend, period_days: int = settings.ACCOUNTING_PERIOD_DAYS) -> str | None:
+def _contract_rows(entries: pd.DataFrame, contract_id: str) -> pd.DataFrame:
+    """What counts against a contract's own budget: its spends and its uses of shared releases."""
+    if entries.empty:
+        return entries
+    return entries[entries["kind"].isin(CONTRACT_KINDS) & (entries["contract_id"] == contract_id)]
+
+
+def check(entries: pd.DataFrame, spend: Spend, period_days: int = settings.ACCOUNTING_PERIOD_DAYS,
+          kind: str = "spend") -> str | None:
     """Return why ``spend`` must be refused given the ledger ``entries``, or None when it fits.
 
-    Checks the contract budget and the global epsilon and delta caps over every window of
-    ``period_days`` days the release overlaps.
+    Checks the contract budget over every window of ``period_days`` days the release overlaps and, for a
+    ``spend`` (not a ``use`` of a shared release, which the global caps hold already), the global epsilon
+    and delta caps.
     """
     spends = entries[entries["kind"] == "spend"] if not entries.empty else entries
     windows = _windows_touching(spend.window_start - dt.timedelta(days=spend.lookback_days), spend.window_end,
                                 period_days)
-    contract_spends = spends[spends["contract_id"] == spend.contract_id] if not spends.empty else spends
-    classes = [(unit, in_class(spends, unit), settings.epsilon_cap(unit)) for unit in unit_classes(spend.unit)]
+    contract_spends = _contract_rows(entries, spend.contract_id)
+    classes = ([(unit, in_class(spends, unit), settings.epsilon_cap(unit)) for unit in unit_classes(spend.unit)]
+               if kind == "spend" else [])
     for window in windows:
         label = f"{window[0].isoformat()} to {window[1].isoformat()}"
         used, _ = _spent_in(contract_spends, window)
@@ -280,7 +297,7 @@ def in_class(spends: pd.DataFrame, unit: str) -> pd.DataFrame:
 def _new_row(entries: pd.DataFrame, spend: Spend, kind: str, message: str | None) -> dict[str, Any]:
     seq = int(entries["seq"].max()) + 1 if not entries.empty else 0
     prev = entries["row_hash"].iloc[-1] if not entries.empty else GENESIS
-    cost = spend if kind == "spend" else dataclasses.replace(spend, epsilon=0.0, delta=0.0, rho=0.0)
+    cost = spend if kind in CONTRACT_KINDS else dataclasses.replace(spend, epsilon=0.0, delta=0.0, rho=0.0)
     row = {
         "seq": seq, "entry_id": uuid.uuid4().hex, "kind": kind,
         "recorded_at": dt.datetime.now(dt.UTC).replace(microsecond=0),
@@ -328,14 +345,56 @@ def record_spend(spend: Spend) -> dict[str, Any]:
     BudgetExceeded
         The spend does not fit; a ``refusal`` row was recorded and nothing was spent.
     """
+    return _record(spend, "spend")
+
+
+def find_use(entries: pd.DataFrame, contract_id: str, release_id: str) -> dict[str, Any] | None:
+    """The ``use`` row of a contract for a shared release, or None."""
+    if entries.empty:
+        return None
+    rows = entries[(entries["kind"] == "use") & (entries["contract_id"] == contract_id)
+                   & (entries["release_id"] == release_id)]
+    return rows.iloc[0].to_dict() if not rows.empty else None
+
+
+def record_use(use: Spend) -> dict[str, Any]:
+    """Record that a contract is served by a shared release; return the ledger row (the stored one when
+    this contract already used this release: a rerun counts once).
+
+    Parameters
+    ----------
+    use : Spend
+        The release's cost under the using contract's id and budget (``release_id`` of the shared release).
+
+    Raises
+    ------
+    BudgetExceeded
+        The use does not fit the contract's own budget; a ``refusal`` row was recorded.
+    """
+    return _record(use, "use")
+
+
+def precheck(spend: Spend, kind: str = "spend") -> str | None:
+    """Why ``spend`` would be refused now, or None (read-only: the atomic check is at recording)."""
+    entries = read_entries()
+    if kind == "use" and find_use(entries, spend.contract_id, spend.release_id) is not None:
+        return None
+    return check(entries, spend, kind=kind)
+
+
+def _record(spend: Spend, kind: str) -> dict[str, Any]:
     path = ledger_path()
     _ensure_ledger(path)
     for attempt in range(MAX_ATTEMPTS):
         read_version = lake.version(path)
         entries = read_entries(read_version)
         verify_chain(entries)
-        reason = check(entries, spend)
-        row = _new_row(entries, spend, "refusal" if reason else "spend", reason)
+        if kind == "use":
+            existing = find_use(entries, spend.contract_id, spend.release_id)
+            if existing is not None:
+                return existing
+        reason = check(entries, spend, kind=kind)
+        row = _new_row(entries, spend, "refusal" if reason else kind, reason)
         table = pa.Table.from_pylist([row], schema=SCHEMA)
         try:
             lake.append_arrow(path, table, max_commit_retries=0, read_version=read_version)
@@ -345,7 +404,7 @@ def record_spend(spend: Spend) -> dict[str, Any]:
         if reason:
             log.warning("ledger refusal: %s", reason)
             raise BudgetExceeded(reason)
-        log.info("ledger spend %s: contract %s release %s epsilon %g delta %g", row["entry_id"],
+        log.info("ledger %s %s: contract %s release %s epsilon %g delta %g", kind, row["entry_id"],
                  spend.contract_id, spend.release_id, spend.epsilon, spend.delta)
         return row
     raise RuntimeError(f"ledger busy: no commit after {MAX_ATTEMPTS} attempts")
@@ -364,7 +423,7 @@ def summary(contract_id: str, budget_epsilon_per_period: float, window_start: dt
     """
     entries = read_entries()
     spends = entries[entries["kind"] == "spend"] if not entries.empty else entries
-    contract = spends[spends["contract_id"] == contract_id] if not spends.empty else spends
+    contract = _contract_rows(entries, contract_id)
     windows = _windows_touching(window_start - dt.timedelta(days=lookback_days), window_end, period_days)
     contract_spent = max((_spent_in(contract, w)[0] for w in windows), default=0.0)
     figures = [_class_figures(in_class(spends, cls), cls, windows) for cls in unit_classes(unit)]

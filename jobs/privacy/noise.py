@@ -117,6 +117,60 @@ def noise_scale(epsilon: float, sensitivity: int, mechanism: str = "geometric",
     return {"mechanism": mechanism, "scale": sigma, "ci95_half_width": int(math.ceil(1.96 * sigma))}
 
 
+def sum_noise_tail(epsilon: float, sensitivity: int, t: int, terms: int, mechanism: str = "geometric",
+                   delta: float | None = None) -> float:
+    """``P(S >= t)`` for ``S``, the sum of ``terms`` independent release noises: the chance that a derived
+    value (a parent cell or a longer bin summed from ``terms`` empty keys) reaches ``t`` by noise alone.
+
+    Geometric: exact, as the difference of two negative binomials (each the sum of ``terms`` one-sided
+    geometric draws). Discrete Gaussian: the sub-Gaussian bound ``exp(-t^2 / (2 terms sigma^2))``, an upper
+    bound (the discrete Gaussian is sub-Gaussian with parameter sigma^2), so refusals stay on the safe side.
+    """
+    if terms <= 1:
+        return noise_tail(epsilon, sensitivity, t, mechanism, delta)
+    _check(epsilon, sensitivity, mechanism, delta)
+    if mechanism == "geometric":
+        from scipy.stats import nbinom
+
+        p = math.exp(-epsilon / int(math.ceil(sensitivity)))
+        # S = A - B with A, B ~ NegBin(terms, 1 - p) (failures before the terms-th success).
+        top = int(nbinom.isf(1e-15, terms, 1 - p)) + 1
+        j = np.arange(top + 1)
+        return float(np.sum(nbinom.pmf(j, terms, 1 - p) * nbinom.sf(t + j - 1, terms, 1 - p)))
+    sigma = noise_scale(epsilon, sensitivity, mechanism, delta)["scale"]
+    return 1.0 if t <= 0 else math.exp(-t * t / (2 * terms * sigma * sigma))
+
+
+def sum_noise_scale(epsilon: float, sensitivity: int, terms: int, mechanism: str = "geometric",
+                    delta: float | None = None) -> dict:
+    """``noise_scale`` for a value summed from ``terms`` released values: its standard deviation and the
+    smallest integer ``t`` with ``P(|S| <= t) >= 0.95`` (from ``sum_noise_tail``; symmetric noise)."""
+    one = noise_scale(epsilon, sensitivity, mechanism, delta)
+    if terms <= 1:
+        return {**one, "sd": _sd(epsilon, sensitivity, mechanism, delta), "terms": 1}
+    high = max(1, int(math.ceil(one["ci95_half_width"] * math.sqrt(terms))))
+    while 2 * sum_noise_tail(epsilon, sensitivity, high + 1, terms, mechanism, delta) > 0.05:
+        high *= 2
+    low = 0
+    while high - low > 1:  # P(|S| > t) = 2 P(S >= t + 1) falls as t grows: bisect
+        middle = (low + high) // 2
+        if 2 * sum_noise_tail(epsilon, sensitivity, middle + 1, terms, mechanism, delta) > 0.05:
+            low = middle
+        else:
+            high = middle
+    sd = _sd(epsilon, sensitivity, mechanism, delta) * math.sqrt(terms)
+    return {"mechanism": mechanism, "scale": one["scale"], "sd": sd, "ci95_half_width": int(high), "terms": terms}
+
+
+def _sd(epsilon: float, sensitivity: int, mechanism: str, delta: float | None) -> float:
+    """Standard deviation of one noise draw (two-sided geometric: sqrt(2p) / (1 - p); discrete Gaussian:
+    at most sigma)."""
+    if mechanism == "geometric":
+        p = math.exp(-epsilon / int(math.ceil(sensitivity)))
+        return math.sqrt(2 * p) / (1 - p)
+    return noise_scale(epsilon, sensitivity, mechanism, delta)["scale"]
+
+
 def noisy_column(df: DataFrame, column: str, epsilon: float, sensitivity: int,
                  mechanism: str = "geometric", delta: float | None = None) -> DataFrame:
     """Replace an integer column by its noisy value, drawing the noise inside the Spark executors.

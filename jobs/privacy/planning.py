@@ -7,7 +7,8 @@ ledger does, and sums the epsilon and delta of every window of ``ACCOUNTING_PERI
 contract against its ``budget_epsilon_per_period`` and over all contracts against the global caps of each
 privacy unit class. A contract whose own year does not fit is refused at validation; approving a contract
 that would make the approved portfolio break a global cap is refused at approval (``cde contracts plan``
-prints both). Pure Python over day numbers: light enough for DAG parse time.
+prints both). A derived contract (shared releases) counts against its own budget at its epsilon ceiling
+and never against the global caps: its parent's releases are counted there once. Pure Python over day numbers: light enough for DAG parse time.
 """
 
 from __future__ import annotations
@@ -150,7 +151,9 @@ def global_year(contracts: Iterable[Contract], period_days: int = settings.ACCOU
         ``delta_first_over`` (first window start and spend above the cap, or None) and ``monthly`` (spend of
         the window starting on the first of each month).
     """
-    releases = [r for c in contracts for r in year_releases(c)]
+    # A derived contract is served by its parent's releases (on the parent's dates, validation checks): the
+    # global caps hold those once, under the parent.
+    releases = [r for c in contracts if not c.derived_from for r in year_releases(c)]
     out = {}
     for cls in settings.PRIVACY_UNITS:
         mine = [r for r in releases if cls in r.unit.split("+")]
@@ -229,6 +232,8 @@ def plan_lines(contracts: Iterable[Contract], period_days: int = settings.ACCOUN
         year = contract_year(contract, period_days)
         verdict = ("fits every window" if not year["first_over"] else
                    f"OVER from the window starting {year['first_over'][0].isoformat()}")
+        if contract.derived_from:
+            verdict += f"; uses {contract.derived_from}'s releases (no global cost)"
         lines.append(f"{contract.id:28} {contract.schedule:12} {year['epsilon_per_delivery']:>12g} "
                      f"{year['max_epsilon_per_window']:>12.4g} {year['budget']:>7g}  {verdict}")
     year = global_year(contracts, period_days)

@@ -65,7 +65,17 @@ def build_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
     release_entries = []
     for p, rel in releases:
         row = entries[entries["entry_id"] == rel["ledger_entry_id"]]
-        release_entries.append({
+        shared = {}
+        if rel.get("made_for"):  # a derived contract: served by another contract's release
+            from jobs.publish.contracts import find_contract
+            from jobs.publish.sharing import derived_cut, shared_text
+
+            use = entries[entries["entry_id"] == rel["use_entry_id"]]
+            cut = derived_cut(contract, find_contract(rel["made_for"]), p.metric)
+            shared = {"made_for_contract": rel["made_for"], "use_entry_id": rel["use_entry_id"],
+                      "use_ledger_seq": int(use["seq"].iloc[0]) if len(use) else None,
+                      "use_recorded_before": bool(rel["use_reused"]), "shared": shared_text(contract, p, cut)}
+        release_entries.append({**shared,
             "release_id": p.release_id, "metric": p.metric, "ledger_entry_id": rel["ledger_entry_id"],
             "ledger_seq": int(row["seq"].iloc[0]) if len(row) else None,
             "reused_stored_release": bool(rel["reused"]), "epsilon": p.epsilon, "delta": p.delta,
@@ -74,6 +84,13 @@ def build_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
             "stages": json.loads(rel["stages"]),
         })
     windows_per_year = math.ceil(365 / budget["period_days"])
+    from jobs.publish.sharing import K_NOTE, children_of
+
+    served = [] if contract.derived_from else children_of(contract.id)
+    if contract.derived_from:  # this contract's cost is its use of each release, once per release
+        own = [r for r in release_entries if not r["use_recorded_before"]]
+    else:
+        own = [r for r in release_entries if not r["reused_stored_release"]]
     runs = _ingest_runs(contract.sources, start, end)
     return {
         "report": "CDE delivery audit",
@@ -103,8 +120,11 @@ def build_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
             "k": contract.k,
             "guarantee": "No released value is below k after noise (k people, in each metric's units). The "
                          "threshold acts on noisy values, so this is not a statement that no true count is below k.",
-            "epsilon_this_delivery": sum(r["epsilon"] for r in release_entries if not r["reused_stored_release"]),
-            "delta_this_delivery": sum(r["delta"] for r in release_entries if not r["reused_stored_release"]),
+            "epsilon_this_delivery": sum(r["epsilon"] for r in own),
+            "delta_this_delivery": sum(r["delta"] for r in own),
+            "k_protects": K_NOTE,
+            "derived_from": contract.derived_from or None,
+            "releases_also_serve": served,
             "budget": budget,
             "composition": "basic composition: sums of epsilon and of delta over every window of "
                            f"{budget['period_days']} days",

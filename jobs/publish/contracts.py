@@ -60,6 +60,7 @@ class Contract:
     document: dict = dataclasses.field(repr=False, compare=False)
     sha256: str = ""  # of the contract file's bytes: an approval holds for exactly this file
     area_population: int | None = None  # people living in the area, where public (the area's GeoJSON says)
+    derived_from: str = ""  # id of the contract whose releases serve this one (jobs/publish/sharing.py)
 
     @property
     def bin_minutes(self) -> int:
@@ -328,7 +329,7 @@ def parse_contract(document: Any, where: str, base: Path, sha256: str = "") -> C
         budget_epsilon_per_period=float(terms["budget_epsilon_per_period"]),
         bounds=contract_bounds(terms), schedule=terms["schedule"],
         formats=tuple(terms["formats"]), channel=terms["channel"], retention_days=terms["retention_days"],
-        document=document, sha256=sha256, area_population=population,
+        document=document, sha256=sha256, area_population=population, derived_from=terms.get("derived_from", ""),
     )
     errors = _unapprovable_errors(contract, where)
     if errors:
@@ -400,7 +401,7 @@ def _unapprovable_errors(contract: Contract, where: str) -> list[str]:
         errors.append(f"{where}: {field}.delta: one delivery's delta {delivery_delta:.3g} is not below "
                       f"1 / {contract.area_population:,} people in the area ({1.0 / contract.area_population:.3g}): "
                       "about one resident could be exposed outright")
-    for plan in plans:
+    for plan in plans if not contract.derived_from else ():  # derived: checked on the parent's release
         domain = plan.domain_size()
         if domain is None:  # partition selection: keys come from the data, phantoms are bounded by delta
             continue
@@ -431,7 +432,15 @@ def load_contract(path: Path) -> Contract:
         raise ContractError([f"{path.name}: (file): not valid YAML ({exc})"]) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ContractError([f"{path.name}: (file): cannot be read as UTF-8 text ({exc})"]) from exc
-    return parse_contract(document, path.name, path.parent, sha256=hashlib.sha256(raw).hexdigest())
+    contract = parse_contract(document, path.name, path.parent, sha256=hashlib.sha256(raw).hexdigest())
+    if contract.derived_from:  # served by another contract's releases: check it against that contract
+        from jobs.publish.sharing import derivation_errors
+
+        parent = _parent_in(path.parent, contract.derived_from) if contract.derived_from != contract.id else None
+        errors = derivation_errors(contract, parent, path.name)
+        if errors:
+            raise ContractError(errors)
+    return contract
 
 
 def _version_key(contract: Contract) -> tuple[int, ...]:
@@ -459,6 +468,28 @@ def load_contracts(folder: Path | None = None) -> tuple[dict[str, Contract], dic
         if contract.id not in valid or _version_key(contract) > _version_key(valid[contract.id]):
             valid[contract.id] = contract
     return valid, invalid
+
+
+def _parent_in(folder: Path, parent_id: str) -> Contract | None:
+    """The newest valid version of a (not derived) contract in ``folder``, or None."""
+    found = None
+    for path in contract_files(folder):
+        try:
+            document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, OSError, UnicodeDecodeError):
+            continue
+        if not isinstance(document, dict) or document.get("id") != parent_id:
+            continue
+        terms = document.get("customProperties") or []
+        if any(isinstance(t, dict) and t.get("property") == "derived_from" for t in terms):
+            return None  # derived itself: no chains (and no loops between two derived contracts)
+        try:
+            contract = load_contract(path)
+        except ContractError:
+            continue
+        if found is None or _version_key(contract) > _version_key(found):
+            found = contract
+    return found
 
 
 def contract_files(folder: Path | None = None) -> list[Path]:

@@ -144,19 +144,23 @@ def write_files(product: pd.DataFrame, folder: Path, formats: tuple[str, ...]) -
     return [{"name": name, "sha256": _sha256(folder / name), "rows": rows} for name, rows in written]
 
 
-def privacy_terms(contract: Contract, plans: list[ReleasePlan]) -> dict[str, Any]:
+def privacy_terms(contract: Contract, plans: list[ReleasePlan], cuts: dict | None = None) -> dict[str, Any]:
     """The privacy terms of a delivery: totals, and every figure of each metric's release.
 
     Top level (DESIGN.md section 9): k, the delivery's epsilon and delta (summed over its releases), the
     mechanisms, the bounds applied, and the noise scale and 95% interval of the noisiest metric; under
     ``metrics`` each release with its own bound, sensitivity, noise scale, interval and k in its units.
+    ``cuts`` (metric to ``sharing.DerivedCut``) describes a derived product: its interval and phantom
+    figures are those of the summed values.
     """
     metrics = []
     for plan in plans:
         figures = plan.describe()
         figures.update(k_threshold=plan.k_threshold(contract.k), k_rule=plan.measure.k_text(contract.k, plan.bounder))
         domain = plan.domain_size()
-        if domain:  # zero-filled: how often noise alone lifts an empty key over k
+        if cuts and plan.metric in cuts:
+            figures.update(cuts[plan.metric].figures(plan, contract.k))
+        elif domain:  # zero-filled: how often noise alone lifts an empty key over k
             chance = plan.phantom_probability(contract.k)
             figures.update(domain_keys=domain, phantom_probability=chance, expected_phantom_rows=chance * domain)
         metrics.append(figures)
@@ -213,13 +217,16 @@ def _deliver(spark: SparkSession, contract: Contract, window_start: dt.date, win
              delivery: str) -> dict[str, Any]:
     from jobs.publish.audit import write_audit
 
-    releases, products = [], []
-    for metric in contract.metrics:
-        plan = plan_for(contract, metric, window_start, window_end)
-        release = make_release(spark, plan)
-        releases.append((plan, release))
-        products.append(build_product(read_release(plan.release_id), plan.k_threshold(contract.k), delivery,
-                                      plan.segments, places=plan.measure.places))
+    if contract.derived_from:
+        releases, products, cuts = _shared_products(spark, contract, window_start, window_end, delivery)
+    else:
+        releases, products, cuts = [], [], {}
+        for metric in contract.metrics:
+            plan = plan_for(contract, metric, window_start, window_end)
+            release = make_release(spark, plan)
+            releases.append((plan, release))
+            products.append(build_product(read_release(plan.release_id), plan.k_threshold(contract.k), delivery,
+                                          plan.segments, places=plan.measure.places))
     product = pd.concat(products, ignore_index=True)
 
     gold_path = tables.product(contract.id).path()
@@ -247,7 +254,8 @@ def _deliver(spark: SparkSession, contract: Contract, window_start: dt.date, win
         "ledger_head": ledger.head(),
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "files": files,
-        "privacy": privacy_terms(contract, [plan for plan, _ in releases]),
+        **({"derived_from": contract.derived_from} if contract.derived_from else {}),
+        "privacy": privacy_terms(contract, [plan for plan, _ in releases], cuts),
         "columns": [c for c in product.columns if c != "delivery_id"],
     }
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
@@ -265,6 +273,40 @@ def _deliver(spark: SparkSession, contract: Contract, window_start: dt.date, win
     return {"delivery_id": delivery, "outbox": str(outbox), "manifest": manifest, "audit": audit_paths,
             "released": released, "suppressed": suppressed, "epsilon_spent": spent,
             "gold_version": gold_version}
+
+
+def _shared_products(spark: SparkSession, contract: Contract, window_start: dt.date, window_end: dt.date,
+                     delivery: str) -> tuple[list, list[pd.DataFrame], dict]:
+    """A derived contract's products from its parent's releases (``jobs/publish/sharing.py``).
+
+    Per metric: check the contract's own budget can take the use (refused before anything is made), make or
+    reuse the parent's release (one writer, charged to the global caps once), record the use, then sum the
+    stored values into this contract's cut and apply its k.
+    """
+    from jobs.privacy.derive import derive_from_release
+    from jobs.publish.sharing import derived_cut, parent_of, use_of
+
+    parent = parent_of(contract)
+    releases, products, cuts = [], [], {}
+    for metric in contract.metrics:
+        plan = plan_for(parent, metric, window_start, window_end)
+        use = use_of(plan, contract)
+        if ledger.precheck(use, kind="use"):
+            ledger.record_use(use)  # records the refusal and raises BudgetExceeded: no release is made for it
+        used_before = ledger.find_use(ledger.read_entries(), contract.id, plan.release_id) is not None
+        release = make_release(spark, plan)
+        used = ledger.record_use(use)
+        cut = derived_cut(contract, parent, metric)
+        frame = derive_from_release(plan.release_id, contract_epsilon=contract.epsilon,
+                                    h3_resolution=contract.h3_resolution, cells=cut.cells,
+                                    bin_minutes=contract.bin_minutes)
+        releases.append((plan, {**release, "use_entry_id": used["entry_id"], "use_reused": used_before,
+                                "made_for": parent.id}))
+        products.append(build_product(pa.Table.from_pandas(frame, preserve_index=False),
+                                      plan.k_threshold(contract.k), delivery, plan.segments,
+                                      places=plan.measure.places))
+        cuts[metric] = cut
+    return releases, products, cuts
 
 
 def verify_manifest(folder: Path) -> list[str]:

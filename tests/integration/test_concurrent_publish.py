@@ -1,4 +1,5 @@
-"""Two processes publishing the same release at once: one spend, one draw, identical deliveries."""
+"""Two processes publishing the same release at once: one spend, one draw, identical deliveries; the
+same for a shared release asked for by its contract and a derived contract at once."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 CONTRACT = "retail-stroget-footfall"
 
 
-def _publish(lake: str, day: str, barrier, results) -> None:
+def _publish(lake: str, day: str, barrier, results, contract_id: str = CONTRACT) -> None:
     os.environ["CDE_LAKE"] = lake
     import datetime as dt
 
@@ -21,13 +22,14 @@ def _publish(lake: str, day: str, barrier, results) -> None:
     from jobs.publish.deliver import publish
 
     spark = get_spark("cde-test-concurrent-publish")
-    contract = find_contract(CONTRACT)
+    contract = find_contract(contract_id)
     barrier.wait()  # both sessions are up: ask for the release at the same moment
     try:
         out = publish(spark, contract, dt.date.fromisoformat(day))
-        results.put(("ok", out["delivery_id"], out["epsilon_spent"], out["manifest"]["files"]))
+        results.put(("ok", out["delivery_id"], out["epsilon_spent"], out["manifest"]["files"],
+                     out["manifest"]["release_ids"], out["outbox"]))
     except Exception as exc:  # anything else is a bug the test must show
-        results.put(("error", repr(exc), None, None))
+        results.put(("error", repr(exc), None, None, None, None))
 
 
 def test_two_concurrent_publishes_spend_and_draw_once(simulated_day, tmp_path, monkeypatch):
@@ -47,7 +49,7 @@ def test_two_concurrent_publishes_spend_and_draw_once(simulated_day, tmp_path, m
     for p in procs:
         p.join(timeout=60)
     assert all(kind == "ok" for kind, *_ in outcomes), outcomes
-    (_, first_id, first_spent, first_files), (_, second_id, second_spent, second_files) = outcomes
+    (_, first_id, first_spent, first_files, *_), (_, second_id, second_spent, second_files, *_) = outcomes
     assert first_id == second_id
     assert sorted([first_spent, second_spent]) == [0.0, 0.3]  # one spent, the other reused the release
     assert {f["name"]: f["sha256"] for f in first_files} == {f["name"]: f["sha256"] for f in second_files}
@@ -56,3 +58,36 @@ def test_two_concurrent_publishes_spend_and_draw_once(simulated_day, tmp_path, m
     assert len(spends) == 1
     releases = lake.read_arrow(tables.RELEASE_LOG.path()).to_pandas()
     assert (releases["contract_id"] == CONTRACT).sum() == 1  # noise drawn and stored once
+
+
+def test_a_shared_release_asked_for_by_two_contracts_at_once_is_spent_and_drawn_once(simulated_day, tmp_path,
+                                                                                      monkeypatch):
+    import pandas as pd
+
+    from jobs.common import lake, tables
+    from jobs.privacy import ledger
+
+    root = tmp_path / "lake"
+    shutil.copytree(simulated_day.root, root)
+    monkeypatch.setenv("CDE_LAKE", str(root))
+    ctx = mp.get_context("spawn")
+    barrier, results = ctx.Barrier(2), ctx.Queue()
+    procs = [ctx.Process(target=_publish, args=(str(root), simulated_day.day.isoformat(), barrier, results, cid))
+             for cid in ("movia-od-market", "metro-od-market")]
+    for p in procs:
+        p.start()
+    outcomes = [results.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert all(kind == "ok" for kind, *_ in outcomes), outcomes
+    (release_id,) = {tuple(o[4]) for o in outcomes}
+    assert sorted(o[2] for o in outcomes) == [0.0, 0.25]  # whoever came second waited and reused the release
+    entries = ledger.read_entries()
+    mine = entries[entries["release_id"] == release_id[0]]
+    assert sorted(mine["kind"]) == ["spend", "use"] and mine.loc[mine["kind"] == "spend", "contract_id"].tolist() \
+        == ["movia-od-market"]
+    releases = lake.read_arrow(tables.RELEASE_LOG.path()).to_pandas()
+    assert (releases["release_id"] == release_id[0]).sum() == 1
+    keys = ["origin_h3", "destination_h3", "bin_start"]
+    a, b = (pd.read_parquet(f"{o[5]}/data.parquet").set_index(keys).sort_index() for o in outcomes)
+    assert a["value"].equals(b["value"])

@@ -189,3 +189,28 @@ def test_differencing_two_overlapping_products_gives_no_advantage_beyond_dp():
     bound = math.exp(epsilon) / (1 + math.exp(epsilon))   # best possible accuracy under epsilon-DP
     low, _ = _cp(wins, trials, 1e-3)
     assert low <= bound
+
+
+def test_od_pairs_and_segments_sum_into_parent_cells_per_segment_value():
+    """Origin and destination both move to their parents; segment values and bins stay apart."""
+    import datetime as dt
+
+    import h3
+
+    from jobs.common.h3cells import cell_to_int
+
+    parent = h3.latlng_to_cell(55.68, 12.57, 7)
+    a, b = sorted(h3.cell_to_children(parent, 8))[:2]
+    bin_start = pd.Timestamp(dt.datetime(2026, 3, 2, 23))
+    rows = [(a, a, "bus", 5), (a, b, "bus", 7), (b, a, "bus", -2), (a, b, "rail", 11)]
+    release = pd.DataFrame({
+        "h3_cell": [cell_to_int(o) for o, *_ in rows], "destination_h3": [cell_to_int(d) for _, d, *_ in rows],
+        "bin_start": [bin_start] * len(rows), "bin_minutes": [1440] * len(rows), "segment": [None] * len(rows),
+        "country": [None] * len(rows), "mode": [m for *_, m, _ in rows], "value": [v for *_, v in rows]})
+    out = sum_into_cut(release, "od_trips", h3_resolution=7)
+    assert set(out.columns) >= {"h3_cell", "destination_h3", "mode", "metric", "value"}
+    assert "segment" not in out.columns  # unset segment columns are not keys
+    assert dict(zip(out["mode"], out["value"], strict=True)) == {"bus": 10, "rail": 11}
+    assert set(out["h3_cell"]) == set(out["destination_h3"]) == {cell_to_int(parent)}
+    kept = sum_into_cut(release, "od_trips", cells=[a])  # a pair is kept only when both ends are kept
+    assert kept["value"].tolist() == [5]

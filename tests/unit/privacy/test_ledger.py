@@ -133,3 +133,26 @@ def test_wifi_releases_have_their_own_cap_and_a_mixed_release_counts_in_both(lak
     assert figures["unit_class"] == "device-network" and figures["global_epsilon_left"] == 0.0
     assert ledger.summary("c1", 1000.0, BASE.window_start, BASE.window_end)["global_epsilon_left"] == \
         ledger.settings.GLOBAL_EPSILON_CAP - 5.0
+
+
+def test_a_use_of_a_shared_release_counts_once_against_its_contract_and_never_globally(lake_root, monkeypatch):
+    monkeypatch.setattr(ledger.settings, "GLOBAL_EPSILON_CAP", 3.0)
+    spend = ledger.record_spend(_spend(2, contract_id="parent"))
+    use = dataclasses.replace(_spend(2, contract_id="parent"), contract_id="child", budget_epsilon_per_period=1.5)
+    first = ledger.record_use(use)
+    assert ledger.record_use(use)["entry_id"] == first["entry_id"]  # a rerun finds its use: counted once
+    entries = ledger.read_entries()
+    assert entries["kind"].tolist() == ["spend", "use"]
+    assert entries["release_id"].nunique() == 1 and first["entry_id"] != spend["entry_id"]
+    # The global cap holds the release once: two more spends of 1 fit the cap of 3 only because the use
+    # does not count there.
+    ledger.record_spend(_spend(3, contract_id="other"))
+    figures = ledger.summary("child", 1.5, dt.date(2026, 3, 2), dt.date(2026, 3, 3))
+    assert figures["contract_epsilon_spent"] == 1.0 and figures["global_epsilon_spent"] == 2.0
+    # The child's own budget counts its uses: a second use of another release does not fit 1.5.
+    ledger.record_spend(dataclasses.replace(_spend(4, contract_id="parent"), budget_epsilon_per_period=3.0))
+    with pytest.raises(ledger.BudgetExceeded, match="contract child: budget_epsilon_per_period 1.5"):
+        ledger.record_use(dataclasses.replace(_spend(4, contract_id="parent"), contract_id="child",
+                                              budget_epsilon_per_period=1.5))
+    assert ledger.read_entries()["kind"].tolist()[-1] == "refusal"
+    assert ledger.verify_chain() == 5  # spend, use, spend, spend, refusal

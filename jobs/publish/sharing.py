@@ -1,0 +1,225 @@
+"""Shared releases: one release serving several contracts, charged to the global caps once.
+
+A contract with ``derived_from: <contract id>`` is served from the releases made for that (parent)
+contract's plan instead of a release of its own. Its product equals the parent's release or is summed from
+it (``jobs/privacy/derive.py``): a sub-area (cells dropped), parent cells and longer bins for additive
+metrics. The release is made once, by one writer, whoever asks first; its ``spend`` row stands under the
+parent contract and counts against the global caps once. Each derived contract records a ``use`` row of
+the release's epsilon against its own budget (its buyer learns that much), and its audit names the release.
+
+What k protects: k is applied to each delivered value. When a parent value and its children are both
+released (this product's summed cells and the parent's own cells, or two sub-areas that differ by a few
+cells), a difference of released values describes a group that may be smaller than k: that difference is
+protected by differential privacy only (it is post-processing of noisy values), not by k.
+
+Checks before approval (``derivation_errors``), each naming the field: the parent exists and is not itself
+derived; the same sources, segments, country list, OD domain and mechanism; metrics the parent releases;
+the parent's epsilon within this contract's (a ceiling); a coarser or equal resolution, bins a whole
+multiple of the parent's, coarsening only for additive metrics; every cell wholly covered by the parent's
+cells (a border cell summed from part of its children would undercount); deliveries on dates the parent
+delivers, covering the same days; and phantoms of the summed values within the limits every product has.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from typing import TYPE_CHECKING, Any
+
+from jobs.common import settings
+
+if TYPE_CHECKING:
+    from jobs.privacy.ledger import Spend
+    from jobs.privacy.plan import ReleasePlan
+    from jobs.publish.contracts import Contract
+
+K_NOTE = ("k is applied to each value of this product. Where a parent value and its children are both "
+          "released (a cell and its sub-cells, a day and its hours, two areas that differ by a few cells, in "
+          "this product or another product of the same release), the difference of released values describes "
+          "a group that may be smaller than k: it is protected by differential privacy (post-processing of "
+          "noisy values), not by k.")
+
+
+@dataclasses.dataclass(frozen=True)
+class DerivedCut:
+    """How a derived contract's product is summed from its parent's release.
+
+    Attributes
+    ----------
+    parent_id : str
+        The contract whose release plans are used.
+    cells : frozenset of str
+        Release-resolution cells kept (every child, at the release's resolution, of this contract's cells).
+    terms : int
+        Released values summed into one delivered value (cells per place, to the power of the places,
+        times release bins per delivered bin).
+    domain_keys : int
+        Keys of one delivery (this contract's cells per place, bins and segment values).
+    """
+
+    parent_id: str
+    cells: frozenset
+    terms: int
+    domain_keys: int
+
+    def figures(self, plan: ReleasePlan, k: int) -> dict[str, Any]:
+        """Noise and phantom figures of the summed values at this contract's k (manifests and audits)."""
+        from jobs.privacy.noise import sum_noise_scale, sum_noise_tail
+
+        delta = plan.delta if plan.mechanism == "gaussian_discrete" else None
+        noise = sum_noise_scale(plan.epsilon, plan.noise_sensitivity, self.terms, plan.mechanism, delta)
+        out = {"derived_from_contract": self.parent_id, "summed_release_values": self.terms,
+               "noise_sd": noise["sd"], "ci95_half_width": noise["ci95_half_width"]}
+        if plan.domain_size() is not None:  # zero-filled: a summed key of empty children can still reach k
+            chance = sum_noise_tail(plan.epsilon, plan.noise_sensitivity, plan.k_threshold(k), self.terms,
+                                    plan.mechanism, delta)
+            out.update(domain_keys=self.domain_keys, phantom_probability=chance,
+                       expected_phantom_rows=chance * self.domain_keys)
+        return out
+
+
+def derived_cut(child: Contract, parent: Contract, metric: str) -> DerivedCut:
+    """The cut of ``child``'s product of ``metric`` over its parent's release (see ``DerivedCut``)."""
+    import h3
+
+    from jobs.privacy.domain import domain_bins, domain_cells
+    from jobs.privacy.plan import plan_for
+
+    day = dt.date(2026, 3, 2)
+    plan = plan_for(parent, metric, day, day + dt.timedelta(days=1))
+    cells = domain_cells(child.area, child.h3_resolution)
+    kept = frozenset(c for cell in cells for c in h3.cell_to_children(cell, parent.h3_resolution))
+    places = len(plan.measure.places)
+    per_place = 7 ** (parent.h3_resolution - child.h3_resolution)
+    bins = len(domain_bins(day, day + dt.timedelta(days=1), child.bin_minutes))
+    segment_keys = 1
+    for column in plan.segment_columns:
+        segment_keys *= len(plan.segment_values(column))
+    return DerivedCut(parent.id, kept, per_place ** places * (child.bin_minutes // parent.bin_minutes),
+                      len(cells) ** places * bins * segment_keys)
+
+
+def _same(child: Contract, parent: Contract, name: str) -> bool:
+    return getattr(child, name) == getattr(parent, name)
+
+
+def derivation_errors(child: Contract, parent: Contract | None, where: str) -> list[str]:
+    """Why ``child`` cannot be served from ``parent``'s releases (empty when it can); see the module."""
+    from jobs.privacy.domain import domain_cells
+    from jobs.privacy.measures import get_measure
+    from jobs.publish.contracts import MAX_PHANTOM_PROBABILITY, MAX_PHANTOM_ROWS, _delivery_days, fire_times
+    from jobs.publish.contracts import _phantom_limit as phantom_limit
+
+    field = "customProperties.derived_from"
+    if parent is None:
+        return [f"{where}: {field}: no valid contract {child.derived_from!r} with releases of its own to derive "
+                "from (a derived contract cannot serve others)"]
+    if parent.derived_from:
+        return [f"{where}: {field}: {parent.id} is derived from {parent.derived_from} itself: derive from the "
+                "contract whose releases are made"]
+    errors = []
+    for name in ("sources", "segments", "countries", "od_domain", "mechanism"):
+        if not _same(child, parent, name):
+            errors.append(f"{where}: customProperties.{name}: {getattr(child, name)!r} differs from {parent.id}'s "
+                          f"{getattr(parent, name)!r}: a shared release has one value")
+    missing = [m for m in child.metrics if m not in parent.metrics]
+    if missing:
+        errors.append(f"{where}: customProperties.metrics: {parent.id} releases no {', '.join(missing)} "
+                      f"(it releases {', '.join(parent.metrics)})")
+    if parent.epsilon > child.epsilon + 1e-12:
+        errors.append(f"{where}: customProperties.epsilon: {parent.id}'s releases spend epsilon {parent.epsilon:g}, "
+                      f"above this contract's ceiling {child.epsilon:g}")
+    if child.h3_resolution > parent.h3_resolution:
+        errors.append(f"{where}: customProperties.h3_resolution: {child.h3_resolution} is finer than {parent.id}'s "
+                      f"{parent.h3_resolution}: cells can only be summed into parents")
+    if child.bin_minutes % parent.bin_minutes:
+        errors.append(f"{where}: customProperties.time_bin: {child.time_bin} is not a whole number of "
+                      f"{parent.id}'s {parent.time_bin} bins")
+    coarser = child.h3_resolution < parent.h3_resolution or child.bin_minutes > parent.bin_minutes
+    not_additive = [m for m in child.metrics if m in parent.metrics and not get_measure(m).additive]
+    if coarser and not_additive:
+        errors.append(f"{where}: customProperties.h3_resolution: {', '.join(not_additive)} is not additive (one "
+                      "person is in several children): a coarser cell or a longer bin needs its own release")
+    if errors:
+        return errors
+    release_cells = set(domain_cells(parent.area, parent.h3_resolution))
+    cut = derived_cut(child, parent, child.metrics[0])
+    uncovered = sorted(cut.cells - release_cells)
+    if uncovered:
+        errors.append(f"{where}: customProperties.area: {len(uncovered)} cell(s) at resolution {parent.h3_resolution} "
+                      f"inside this contract's cells are outside {parent.id}'s area (first: {uncovered[0]}): a value "
+                      "summed from part of its children would undercount; use an area inside the parent's")
+    own, theirs = {t.date() for t in fire_times(child.schedule)}, {t.date() for t in fire_times(parent.schedule)}
+    if _delivery_days(child.schedule) != _delivery_days(parent.schedule) or not own <= theirs:
+        first = min(own - theirs, default=None)
+        errors.append(f"{where}: customProperties.schedule: {child.schedule!r} must deliver on dates "
+                      f"{parent.id} delivers ({parent.schedule!r}), covering the same days"
+                      + (f" (first other date: {first})" if first else ""))
+    if errors:
+        return errors
+    from jobs.privacy.plan import plan_for
+
+    day = dt.date(2026, 3, 2)
+    for metric in child.metrics:
+        plan = plan_for(parent, metric, day, day + dt.timedelta(days=_delivery_days(parent.schedule)))
+        figures = derived_cut(child, parent, metric).figures(plan, child.k)
+        if "phantom_probability" not in figures:
+            continue
+        chance, keys = figures["phantom_probability"], figures["domain_keys"] * plan.days
+        if chance > phantom_limit(keys):
+            errors.append(f"{where}: customProperties.k: {metric} summed from {figures['summed_release_values']} "
+                          f"values of {parent.id}'s release reaches k {child.k} by noise alone with chance "
+                          f"{chance:.2%} ({chance * keys:,.1f} phantom rows expected in a delivery of {keys:,} keys; "
+                          f"allowed {MAX_PHANTOM_PROBABILITY:.0%} and {MAX_PHANTOM_ROWS:g} rows): raise k")
+    if child.area_population and plan.delta >= 1.0 / child.area_population:
+        errors.append(f"{where}: customProperties.delta: the shared release's delta {plan.delta:.3g} is not below "
+                      f"1 / {child.area_population:,} people in this contract's area")
+    return errors
+
+
+def use_of(plan: ReleasePlan, child: Contract) -> Spend:
+    """The ledger ``use`` of a shared release by ``child``: the release's cost under the child's budget."""
+    return dataclasses.replace(plan.spend(), contract_id=child.id, contract_version=child.version,
+                               budget_epsilon_per_period=child.budget_epsilon_per_period)
+
+
+def parent_of(child: Contract) -> Contract:
+    """The approved contract whose releases serve ``child``.
+
+    Raises
+    ------
+    ContractError
+        No valid parent in the contracts folder (validation refuses that first).
+    NotApproved
+        The parent's current version is not approved by every supplier: its releases are not made.
+    """
+    from jobs.publish.approvals import require_approved
+    from jobs.publish.contracts import find_contract
+
+    parent = find_contract(child.derived_from)
+    require_approved(parent)
+    return parent
+
+
+def children_of(parent_id: str) -> list[str]:
+    """Ids of the valid contracts derived from ``parent_id`` (named in the parent's audit)."""
+    from jobs.publish.contracts import load_contracts
+
+    valid, _ = load_contracts()
+    return sorted(c.id for c in valid.values() if c.derived_from == parent_id)
+
+
+def shared_text(child: Contract, plan: ReleasePlan, cut: DerivedCut) -> str:
+    """One sentence for the audit: which release served this contract and how its values were derived."""
+    how = []
+    if child.h3_resolution < plan.h3_resolution:
+        how.append(f"cells summed into their resolution-{child.h3_resolution} parents")
+    if child.bin_minutes > plan.bin_minutes:
+        how.append(f"{plan.bin_minutes}-minute bins summed into {child.bin_minutes}-minute bins")
+    where = "the release's cells inside this contract's area" if json.loads(plan.area) != child.area else ""
+    how = [*([where] if where else []), *how] or ["the release's values unchanged"]
+    return (f"served by release {plan.release_id}, made for contract {cut.parent_id} and charged to the global caps "
+            f"once (its spend row); this contract records a use of its epsilon {plan.epsilon:g} against its own "
+            f"budget of {child.budget_epsilon_per_period:g} per {settings.ACCOUNTING_PERIOD_DAYS} days; derived by "
+            f"post-processing: {', '.join(how)} ({cut.terms} released value(s) per delivered value)")
