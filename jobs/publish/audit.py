@@ -53,6 +53,48 @@ def approvals_of_file(contract: Contract) -> list[dict]:
             for row in approvals_of(contract) if row.get("contract_sha256") == contract.sha256]
 
 
+def _posterior(prior: float, epsilon: float) -> float:
+    """The most an observer's belief ``prior`` can grow after a release of ``epsilon``: odds times e^epsilon."""
+    odds = prior / (1 - prior) * math.exp(min(epsilon, 700))
+    return odds / (1 + odds)
+
+
+def _odds(epsilon: float) -> str:
+    factor = math.exp(min(epsilon, 700))
+    return f"{factor:.3g}" if factor < 1e4 else f"about 10^{math.log10(factor):.0f}"
+
+
+def privacy_in_words(epsilon_delivery: float, delta_delivery: float, epsilon_30_days: float,
+                     epsilon_year: float, global_cap: float, period_days: int) -> list[str]:
+    """What the privacy loss means for one person, in plain sentences (the audit prints them first).
+
+    Epsilon bounds how much anything computed from a release can change an observer's odds that one
+    person is in the data (present in a cell and hour, made a trip): by at most a factor ``e^epsilon``,
+    whatever the observer knew before. The sentences give that factor and what it does to a 50% and a 10%
+    belief, per delivery, per ``period_days`` days of this contract, over every buyer under the global cap,
+    and for a year of this contract's schedule.
+    """
+    def grows(epsilon: float) -> str:
+        return (f"odds multiplied by at most {_odds(epsilon)}: a 50% belief can become at most "
+                f"{_posterior(0.5, epsilon):.1%}, a 10% belief at most {_posterior(0.1, epsilon):.1%}")
+
+    lines = [
+        f"This delivery (epsilon {epsilon_delivery:g}): whatever an observer knew before, seeing it changes their "
+        f"belief that one given person is in the data by a bounded amount: {grows(epsilon_delivery)}"
+        + (f", except with a chance of at most {delta_delivery:.2g} (delta)." if delta_delivery else "."),
+        f"All of this contract's deliveries in any {period_days} days (epsilon up to {epsilon_30_days:g}): "
+        f"{grows(epsilon_30_days)}.",
+        f"Every buyer together, under the global cap (epsilon up to {global_cap:g} per person in any {period_days} "
+        f"days): {grows(global_cap)}. At this level the bound no longer rules out a confident guess about one "
+        "person whose movements stand out; it is the worst case over everyone the releases contain, and "
+        "contribution bounds and k are what keep single people from standing out in a value.",
+        f"A year of this contract's schedule composes to epsilon {epsilon_year:g} (basic composition; "
+        f"{grows(epsilon_year)}): over a year, what protects a person is the per-window budget above, not one "
+        "yearly figure.",
+    ]
+    return lines
+
+
 def build_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
                 releases: list[tuple[ReleasePlan, dict]], gold_version: int) -> dict[str, Any]:
     """Assemble the audit record of one delivery (the content of DESIGN.md section 6, "Audit")."""
@@ -92,6 +134,14 @@ def build_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
     else:
         own = [r for r in release_entries if not r["reused_stored_release"]]
     runs = _ingest_runs(contract.sources, start, end)
+    from jobs.privacy.planning import contract_year
+
+    year = contract_year(contract)
+    per_delivery = sum(p.epsilon for p, _ in releases)
+    words = privacy_in_words(per_delivery, sum(p.delta for p, _ in releases),
+                             min(year["max_epsilon_per_window"], contract.budget_epsilon_per_period) or per_delivery,
+                             year["releases"] * (per_delivery / max(len(releases), 1)),
+                             budget["global_epsilon_cap"], budget["period_days"])
     return {
         "report": "CDE delivery audit",
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -113,6 +163,7 @@ def build_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
             "data_quality": "row-level checks of the ingest runs above (quarantine counts per reason)",
         },
         "privacy": {
+            "in_words": words,
             **{key: manifest["privacy"][key] for key in ("mechanism", "bounds", "noise_scale", "ci95_half_width")},
             "unit": plan.unit,
             "unit_note": "; ".join(UNIT_NOTES[u] for u in plan.unit.split("+"))

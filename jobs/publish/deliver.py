@@ -43,14 +43,16 @@ log = logging.getLogger(__name__)
 COLUMN_TYPES = {
     "delivery_id": pa.string(), "h3_cell": pa.string(), "origin_h3": pa.string(), "destination_h3": pa.string(),
     "bin_start": pa.string(), "bin_minutes": pa.int32(), "segment": pa.string(), "country": pa.string(),
-    "mode": pa.string(), "metric": pa.string(), "value": pa.int64(), "suppressed": pa.bool_(),
+    "mode": pa.string(), "metric": pa.string(), "value": pa.int64(), "ci95_half_width": pa.int64(),
+    "suppressed": pa.bool_(),
 }
 
 
 def file_columns(od: bool, segments: tuple[str, ...] = ()) -> list[str]:
-    """Columns of a product file (DESIGN.md section 9): cells or origin/destination, bins, segments, values."""
+    """Columns of a product file (DESIGN.md section 9): cells or origin/destination, bins, segments, values
+    and the 95% interval half-width of each released value."""
     places = ["origin_h3", "destination_h3"] if od else ["h3_cell"]
-    return [*places, "bin_start", "bin_minutes", *segments, "metric", "value", "suppressed"]
+    return [*places, "bin_start", "bin_minutes", *segments, "metric", "value", "ci95_half_width", "suppressed"]
 
 
 def _schema(columns: list[str]) -> pa.Schema:
@@ -64,7 +66,7 @@ def delivery_id(contract: Contract, window_start: dt.date, window_end: dt.date) 
 
 
 def build_product(release: pa.Table, k: int, delivery: str, segments: tuple[str, ...] = (),
-                  places: tuple[str, ...] = ("h3_cell",)) -> pd.DataFrame:
+                  places: tuple[str, ...] = ("h3_cell",), ci95: int | None = None) -> pd.DataFrame:
     """Turn a stored release into the buyer's long table: hex cells, local bins, k-threshold applied.
 
     Parameters
@@ -79,6 +81,9 @@ def build_product(release: pa.Table, k: int, delivery: str, segments: tuple[str,
         Segment columns of the product (``segment``, ``country``, ``mode``).
     places : tuple of str
         The measure's place columns (``h3_cell``, or ``origin_h3`` and ``destination_h3``).
+    ci95 : int, optional
+        Half-width of the 95% interval of each value (the noise's, or the summed noise's for a derived
+        product): the true bounded count lies in ``value +/- ci95`` for 95% of keys. Null where suppressed.
 
     Returns
     -------
@@ -87,6 +92,8 @@ def build_product(release: pa.Table, k: int, delivery: str, segments: tuple[str,
     """
     frame = release.to_pandas()
     product = apply_k_threshold(frame, k)
+    product["ci95_half_width"] = pd.array(
+        [None if hidden or ci95 is None else ci95 for hidden in product["suppressed"]], dtype="Int64")
     od = len(places) == 2
     if od:
         product["origin_h3"] = [int_to_cell(c) for c in product["h3_cell"]]
@@ -118,7 +125,7 @@ def _geojson(product: pd.DataFrame, columns: list[str]) -> dict:
             geometry = {"type": "LineString", "coordinates": [[a_lng, a_lat], [b_lng, b_lat]]}
         else:
             geometry = {"type": "Polygon", "coordinates": [cell_polygon(row["h3_cell"])]}
-        props = {k: (None if pd.isna(v) else (int(v) if k in ("value", "bin_minutes") else
+        props = {k: (None if pd.isna(v) else (int(v) if k in ("value", "ci95_half_width", "bin_minutes") else
                                               bool(v) if k == "suppressed" else v)) for k, v in row.items()}
         features.append({"type": "Feature", "geometry": geometry, "properties": props})
     return {"type": "FeatureCollection", "features": features}
@@ -226,7 +233,8 @@ def _deliver(spark: SparkSession, contract: Contract, window_start: dt.date, win
             release = make_release(spark, plan)
             releases.append((plan, release))
             products.append(build_product(read_release(plan.release_id), plan.k_threshold(contract.k), delivery,
-                                          plan.segments, places=plan.measure.places))
+                                          plan.segments, places=plan.measure.places,
+                                          ci95=plan.noise()["ci95_half_width"]))
     product = pd.concat(products, ignore_index=True)
 
     gold_path = tables.product(contract.id).path()
@@ -304,7 +312,8 @@ def _shared_products(spark: SparkSession, contract: Contract, window_start: dt.d
                                 "made_for": parent.id}))
         products.append(build_product(pa.Table.from_pandas(frame, preserve_index=False),
                                       plan.k_threshold(contract.k), delivery, plan.segments,
-                                      places=plan.measure.places))
+                                      places=plan.measure.places,
+                                      ci95=cut.figures(plan, contract.k)["ci95_half_width"]))
         cuts[metric] = cut
     return releases, products, cuts
 

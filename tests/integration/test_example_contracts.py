@@ -90,3 +90,12 @@ def test_retail_product_has_every_hour(deliveries):
     table = _table(result)
     assert table.groupby("h3_cell").size().eq(24).all()
     assert lake.exists(settings.table_path("gold", "retail-stroget-footfall"))
+
+
+def test_every_released_value_carries_its_interval_and_suppressed_ones_none(deliveries):
+    _, out, _ = deliveries
+    for contract_id, (_contract, result) in out.items():
+        table = _table(result)
+        stated = result["manifest"]["privacy"]["metrics"][0]["ci95_half_width"]
+        assert (table.loc[~table["suppressed"], "ci95_half_width"] == stated).all(), contract_id
+        assert table.loc[table["suppressed"], "ci95_half_width"].isna().all(), contract_id

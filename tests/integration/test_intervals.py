@@ -1,0 +1,50 @@
+"""The 95% interval on every delivered value covers the bounded count before noise for about 95% of keys
+(a simulated day: every key of the release, compared with the pipeline's own bounded counts)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from scipy.stats import beta
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_interval_covers_the_bounded_count_95_percent_of_the_time(spark, simulated_day, tmp_path,
+                                                                        monkeypatch, capsys):
+    from jobs.common.h3cells import int_to_cell
+    from jobs.common.timebins import local_iso
+    from jobs.evaluate import exact_values
+    from jobs.privacy.release import plan_for, read_release
+    from jobs.publish.contracts import find_contract
+    from jobs.publish.deliver import publish
+
+    root = tmp_path / "lake"
+    shutil.copytree(simulated_day.root, root)
+    monkeypatch.setenv("CDE_LAKE", str(root))
+    contract = find_contract("kk-inner-city-presence")
+    out = publish(spark, contract, simulated_day.day)
+    plan = plan_for(contract, "unique_people", simulated_day.day, out_day(simulated_day.day))
+    half = out["manifest"]["privacy"]["metrics"][0]["ci95_half_width"]
+
+    release = read_release(plan.release_id).to_pandas()
+    release["h3_cell"] = [int_to_cell(c) for c in release["h3_cell"]]
+    release["bin_start"] = [local_iso(ts.to_pydatetime()) for ts in release["bin_start"]]
+    exact = exact_values(spark, plan)
+    merged = release.merge(exact, on=["h3_cell", "bin_start"], how="left")
+    merged["bounded"] = merged["bounded"].fillna(0)
+    covered = int(((merged["value"] - merged["bounded"]).abs() <= half).sum())
+    n = len(merged)
+    low, high = beta.ppf(0.0005, covered, n - covered + 1), beta.ppf(0.9995, covered + 1, n - covered)
+    with capsys.disabled():
+        print(f"\n[interval] +/- {half}: {covered} of {n} keys covered ({covered / n:.2%}, 99.9% CI "
+              f"{low:.2%} to {high:.2%})")
+    # The half-width is the smallest t with P(|noise| <= t) >= 95%: coverage is 95% up to one point's mass.
+    assert n == plan.domain_size() and low <= 0.952 and high >= 0.95
+
+
+def out_day(day):
+    import datetime as dt
+
+    return day + dt.timedelta(days=1)
