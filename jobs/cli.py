@@ -123,6 +123,25 @@ def _cmd_contracts_plan(args: argparse.Namespace) -> int:
     return 1 if any(line.startswith("REFUSED") or " OVER " in line for line in lines) else 0
 
 
+def _cmd_contracts_advise(args: argparse.Namespace) -> int:
+    from jobs.common.spark import get_spark
+    from jobs.errors import BudgetExceeded
+    from jobs.privacy.advise import advise, format_advice
+    from jobs.publish.contracts import ContractError, find_contract
+
+    try:
+        contract = find_contract(args.contract_id)
+        metrics = [args.metric] if args.metric else list(contract.metrics)
+        spark = get_spark("cde-advise")
+        for metric in metrics:
+            result = advise(spark, contract, metric, args.date, args.date + dt.timedelta(days=args.days))
+            print("\n".join(format_advice(result)))
+    except (ContractError, ValueError, BudgetExceeded, FileNotFoundError) as exc:
+        print(f"advise: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from jobs.common.spark import get_spark
     from jobs.evaluate import evaluate_delivery, format_evaluation, to_json
@@ -295,6 +314,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = contracts.add_parser("plan", help="a year of every contract's schedule against its budget and the global caps")
     p.add_argument("--approved", action="store_true", help="only the contracts every supplier has approved")
     p.set_defaults(func=_cmd_contracts_plan)
+    p = contracts.add_parser("advise", help="spend a small epsilon on a DP histogram of contributions per "
+                             "person-day and recommend the contribution bound")
+    p.add_argument("contract_id")
+    p.add_argument("--date", type=_date, required=True, help="first local date of the recent data to read")
+    p.add_argument("--days", type=int, default=7, help="days to read (default 7)")
+    p.add_argument("--metric", default=None, help="one of the contract's metrics (default: each)")
+    p.set_defaults(func=_cmd_contracts_advise)
     p = contracts.add_parser("approve", help="record a supplier's approval of a contract's current version")
     p.add_argument("contract_id")
     p.add_argument("--supplier", required=True)

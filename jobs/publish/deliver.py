@@ -164,6 +164,10 @@ def privacy_terms(contract: Contract, plans: list[ReleasePlan], cuts: dict | Non
     for plan in plans:
         figures = plan.describe()
         figures.update(k_threshold=plan.k_threshold(contract.k), k_rule=plan.measure.k_text(contract.k, plan.bounder))
+        from jobs.privacy.advise import dropped_share_estimate
+
+        # the bound's dropped share, only ever as the DP estimate of an advice (cde contracts advise)
+        figures["dropped_share"] = dropped_share_estimate(plan, contract.derived_from or contract.id)
         domain = plan.domain_size()
         if cuts and plan.metric in cuts:
             figures.update(cuts[plan.metric].figures(plan, contract.k))

@@ -60,3 +60,24 @@ def test_privacy_code_takes_no_seed():
     for fn in (add_discrete_noise, noise.noisy_column, noise_scale):
         params = inspect.signature(fn).parameters
         assert not {"seed", "random_state", "rng"} & set(params)
+
+
+def test_advice_scores_bounds_by_dropped_share_and_noise():
+    """A synthetic histogram: every person-day has 10 contributions. Bounds below 10 drop a share, bounds above
+    add noise only; with a large mean value the bias dominates and 10 is recommended."""
+    import dataclasses
+    import datetime as dt
+
+    from jobs.privacy.advise import BUCKETS, candidates, dropped_share
+    from jobs.privacy.plan import plan_for
+    from jobs.publish.contracts import find_contract
+
+    histogram = [100_000 if low <= 10 <= high else 0 for low, high in BUCKETS]
+    assert dropped_share(histogram, 10) == 0 and dropped_share(histogram, 5) == 0.5
+    plan = plan_for(find_contract("kk-inner-city-presence"), "unique_people", dt.date(2026, 3, 2), dt.date(2026, 3, 3))
+    scored = {c.bound: c for c in candidates(histogram, plan, "max_cells_per_day", 1)}
+    assert min(scored.values(), key=lambda c: c.rmse).bound == 10
+    assert scored[20].noise_sd == pytest.approx(2 * scored[10].noise_sd, rel=0.01)
+    # A hundredth of the epsilon: noise matters a hundred times more, and a smaller bound wins.
+    quiet = dataclasses.replace(plan, epsilon=plan.epsilon / 100)
+    assert min(candidates(histogram, quiet, "max_cells_per_day", 1), key=lambda c: c.rmse).bound < 10

@@ -1,0 +1,245 @@
+"""Bounds from the data: a DP histogram of contributions per person-day, and the bound it recommends.
+
+A contribution bound trades bias (contributions above it are dropped) against noise (the noise scale grows
+with it). PipelineDP's utility analysis chooses it from the distribution of contributions; so does this,
+spending a small epsilon of the contract's own budget, recorded in the ledger like any release:
+
+1. plan the contract's release for the advised days and read its cut, restricted to the public domain (the
+   rows a release would bound);
+2. count each person-day's contributions in the bounder's unit: distinct keys ((cell, bin) pairs, or
+   (origin, destination, bin)) for distinct people and event counts, trips for trips;
+3. histogram the person-days by that count over public buckets (1 to 16 one by one, then wider ranges up to
+   ``HISTOGRAM_TOP``, the last holding every larger count: few noisy buckets where the tail is thin), with
+   geometric noise: a person is in at most one bucket per source and day, so the L1 sensitivity is days x
+   sources; noisy counts below the noise's 95% half-width are read as 0 (post-processing: an empty bucket
+   must not look like a tail of heavy contributors);
+4. for every candidate bound, estimate from the noisy histogram the share of contributions it drops and the
+   root mean squared error of a value of the mean key (bias from the dropped share, plus the noise of a
+   release at the contract's epsilon); recommend the bound with the least.
+
+The noisy histogram is stored under ``lake/advice/<contract>/<advice id>.json`` and reused (no second spend
+for the same contract version, metric and days); deliveries state the dropped share of their bound as this
+DP estimate, never as an exact figure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jobs.common import settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from jobs.privacy.plan import ReleasePlan
+    from jobs.publish.contracts import Contract
+
+HISTOGRAM_TOP = 96  # a day has 96 quarter-hours, and no bound above that is useful
+# Histogram buckets (first, last contribution count): single counts where bounds are usually set, then ranges.
+BUCKETS = (*((c, c) for c in range(1, 17)), (17, 20), (21, 24), (25, 32), (33, 40), (41, 48), (49, 64),
+           (65, 80), (81, HISTOGRAM_TOP))
+ADVISE_EPSILON = 0.1  # of the contract's own budget, once per advice
+
+
+def bound_property(plan: ReleasePlan) -> str | None:
+    """The bound property an advice chooses for the plan's bounder, or None (event-level: nothing to bound)."""
+    names = list(plan.bounder.properties)
+    for name in ("max_trips_per_day", "max_cells_per_day"):
+        if name in names:
+            return name
+    return None
+
+
+def advice_id(contract: Contract, metric: str, start: dt.date, end: dt.date) -> str:
+    """Deterministic id of one advice: the same contract version, metric and days name the same advice."""
+    text = f"{contract.id}|{contract.version}|{metric}|{start}|{end}"
+    return "adv-" + hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def advice_path(contract_id: str, advice: str) -> Path:
+    """Where an advice's noisy histogram and recommendation are stored."""
+    return settings.lake_root() / "advice" / contract_id / f"{advice}.json"
+
+
+def contribution_counts(spark: SparkSession, plan: ReleasePlan, prop: str) -> dict[int, int]:
+    """Exact person-days per contribution count (1 .. HISTOGRAM_TOP, the top bucket holding every larger
+    count), over the plan's cut inside its public domain. Never leaves this module without noise."""
+    from pyspark.sql import functions as F
+
+    from jobs.privacy.bounding import PERSON_DAY
+    from jobs.privacy.release import domain_cut
+
+    cut, _, _, _ = domain_cut(spark, plan)
+    keys = plan.measure.keys(plan.segments)
+    unit = ["start_ts", *keys] if prop == "max_trips_per_day" else keys
+    per_day = cut.select(*PERSON_DAY, *unit).distinct().groupBy(*PERSON_DAY).count()
+    bucket = F.least(F.col("count"), F.lit(HISTOGRAM_TOP)).alias("bucket")
+    rows = per_day.groupBy(bucket).count().collect()
+    return {int(r["bucket"]): int(r["count"]) for r in rows}
+
+
+def bucketed(counts: dict[int, int]) -> list[int]:
+    """Person-days per ``BUCKETS`` range, from person-days per contribution count."""
+    return [sum(n for c, n in counts.items() if low <= c <= high) for low, high in BUCKETS]
+
+
+def _middle(bucket: tuple[int, int]) -> float:
+    return (bucket[0] + bucket[1]) / 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """One candidate bound and what the noisy histogram says it costs."""
+
+    bound: int
+    dropped_share: float  # of contributions, estimated from the noisy histogram
+    noise_sd: float  # of one released value at the contract's epsilon
+    rmse: float  # of a value of the mean key: sqrt((dropped x mean value)^2 + noise_sd^2)
+
+
+def dropped_share(histogram: list[int], bound: int) -> float:
+    """Share of contributions a bound drops, from person-days per bucket (a bucket's days at its middle)."""
+    total = sum(_middle(b) * n for b, n in zip(BUCKETS, histogram, strict=True))
+    over = sum(max(_middle(b) - bound, 0) * n for b, n in zip(BUCKETS, histogram, strict=True))
+    return over / total if total else 0.0
+
+
+def candidates(histogram: list[int], plan: ReleasePlan, prop: str, histogram_days: int) -> list[Candidate]:
+    """Score every bound 1 .. HISTOGRAM_TOP against a (denoised) histogram; pure post-processing.
+
+    Parameters
+    ----------
+    histogram : list of int
+        Person-days per ``BUCKETS`` range (noisy, negatives and counts below the noise read as 0).
+    plan : ReleasePlan
+        The release the bound is for (its epsilon, days, sources and domain).
+    prop : str
+        The bound property scored (``bound_property``).
+    histogram_days : int
+        Days the histogram covers (its contributions are scaled to one delivery's days).
+    """
+    from jobs.privacy.measures.base import Bounds
+    from jobs.privacy.noise import sum_noise_scale
+
+    total = sum(_middle(b) * n for b, n in zip(BUCKETS, histogram, strict=True))
+    keys = plan.domain_size() or len(BUCKETS)
+    mean_value = total * plan.days / max(histogram_days, 1) / keys  # contributions per key and delivery
+    out = []
+    for bound in range(1, HISTOGRAM_TOP + 1):
+        dropped = dropped_share(histogram, bound)
+        trial = dataclasses.replace(plan, bounds=Bounds.of({**plan.bounds.as_dict(), prop: bound}))
+        delta = trial.delta if trial.mechanism == "gaussian_discrete" else None
+        sd = sum_noise_scale(trial.epsilon, trial.noise_sensitivity, 1, trial.mechanism, delta)["sd"]
+        out.append(Candidate(bound, dropped, sd, math.sqrt((dropped * mean_value) ** 2 + sd ** 2)))
+    return out
+
+
+def advise(spark: SparkSession, contract: Contract, metric: str, start: dt.date, end: dt.date) -> dict[str, Any]:
+    """Advise the contribution bound of a contract's metric from local dates ``[start, end)``.
+
+    Spends ``ADVISE_EPSILON`` against the contract's budget (and the global caps), checked and recorded in
+    the ledger before the histogram's noise is drawn; a stored advice for the same id is reused.
+
+    Returns
+    -------
+    dict
+        ``advice_id``, ``property``, ``current`` bound, ``recommended`` bound, the noisy ``histogram``,
+        ``candidates`` (bound, dropped share, noise sd, RMSE), ``epsilon``, ``sensitivity`` and the ledger
+        ``entry_id``.
+
+    Raises
+    ------
+    ValueError
+        The metric has no bound to advise (event-level).
+    BudgetExceeded
+        The advice does not fit the contract's budget or a global cap; nothing was drawn.
+    """
+    import numpy as np
+
+    from jobs.privacy import ledger
+    from jobs.privacy.noise import add_discrete_noise, noise_scale
+    from jobs.privacy.plan import plan_for
+
+    plan = plan_for(contract, metric, start, end)
+    prop = bound_property(plan)
+    if prop is None:
+        raise ValueError(f"{metric} is event-level: it has no contribution bound to advise")
+    ident = advice_id(contract, metric, start, end)
+    path = advice_path(contract.id, ident)
+    if path.exists():
+        return {**json.loads(path.read_text()), "reused": True}
+    # One privacy unit is in at most one bucket per source and day.
+    sensitivity = plan.days * len(plan.sources)
+    counts = contribution_counts(spark, plan, prop)  # lazy input checks fail here, before the spend
+    spend = dataclasses.replace(plan.spend(), release_id=ident, epsilon=ADVISE_EPSILON, delta=0.0,
+                                rho=ADVISE_EPSILON ** 2 / 2, mechanism="geometric", sensitivity=sensitivity,
+                                lookback_days=plan.lookback_days)
+    entry = ledger.record_spend(spend)
+    noisy = add_discrete_noise(np.array(bucketed(counts), dtype=np.int64), ADVISE_EPSILON, sensitivity)
+    floor = noise_scale(ADVISE_EPSILON, sensitivity)["ci95_half_width"]
+    histogram = [int(v) if v > floor else 0 for v in noisy]  # below the noise: read as empty
+    scored = candidates(histogram, plan, prop, plan.days)
+    best = min(scored, key=lambda c: c.rmse)
+    current = int(plan.bounds[prop])
+    result = {
+        "advice_id": ident, "contract_id": contract.id, "contract_version": contract.version, "metric": metric,
+        "window_start": start.isoformat(), "window_end": end.isoformat(), "property": prop, "current": current,
+        "recommended": best.bound, "epsilon": ADVISE_EPSILON, "sensitivity": sensitivity,
+        "sensitivity_note": f"a person is in at most one bucket per source and day: {plan.days} day(s) x "
+                            f"{len(plan.sources)} source(s)",
+        "buckets": [list(b) for b in BUCKETS], "histogram": histogram, "noisy_histogram": [int(v) for v in noisy],
+        "histogram_floor": floor, "candidates": [dataclasses.asdict(c) for c in scored],
+        "entry_id": entry["entry_id"], "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1))
+    return {**result, "reused": False}
+
+
+def latest_advice(contract_id: str, metric: str) -> dict[str, Any] | None:
+    """The newest stored advice of a contract's metric (any version), or None."""
+    folder = settings.lake_root() / "advice" / contract_id
+    found = []
+    for path in folder.glob("adv-*.json") if folder.exists() else ():
+        record = json.loads(path.read_text())
+        if record.get("metric") == metric:
+            found.append(record)
+    return max(found, key=lambda r: (r["window_end"], r["created_at"])) if found else None
+
+
+def dropped_share_estimate(plan: ReleasePlan, contract_id: str) -> dict[str, Any] | None:
+    """The dropped share of the plan's bound, estimated from the newest advice's noisy histogram (post-
+    processing: no spend), or None when the contract has no advice for the metric."""
+    record = latest_advice(contract_id, plan.metric)
+    prop = bound_property(plan)
+    if record is None or prop is None or record["property"] != prop:
+        return None
+    dropped = dropped_share(record["histogram"], int(plan.bounds[prop]))
+    return {"dropped_share_estimate": dropped, "advice_id": record["advice_id"], "advice_days":
+            f"{record['window_start']} to {record['window_end']}", "advice_epsilon": record["epsilon"]}
+
+
+def format_advice(result: dict[str, Any]) -> list[str]:
+    """``cde contracts advise``: the recommendation, then a table of candidate bounds around it."""
+    rows = {c["bound"]: c for c in result["candidates"]}
+    shown = sorted({1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, result["current"], result["recommended"]}
+                   & set(rows))
+    lines = [f"{result['contract_id']} {result['metric']}: {result['property']} {result['current']} now; "
+             f"recommended {result['recommended']} (least expected error of a mean key at the contract's epsilon)",
+             f"  DP histogram of contributions per person-day, {result['window_start']} to {result['window_end']} "
+             f"(exclusive): epsilon {result['epsilon']:g} spent from the contract's budget (ledger entry "
+             f"{result['entry_id']}), L1 sensitivity {result['sensitivity']} ({result['sensitivity_note']})"
+             + ("; stored advice reused, nothing spent" if result.get("reused") else ""),
+             f"  {'bound':>6} {'dropped (est.)':>15} {'noise sd':>9} {'RMSE':>8}"]
+    for bound in shown:
+        c = rows[bound]
+        mark = " <- recommended" if bound == result["recommended"] else (" <- now" if bound == result["current"]
+                                                                        else "")
+        lines.append(f"  {bound:>6} {c['dropped_share']:>15.1%} {c['noise_sd']:>9.1f} {c['rmse']:>8.1f}{mark}")
+    return lines

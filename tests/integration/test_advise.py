@@ -1,0 +1,53 @@
+"""Bounds from the data: `advise` spends a small epsilon in the ledger on a DP histogram of contributions per
+person-day, recommends a bound, is reused without a second spend, and deliveries then state the dropped share
+of their bound as that DP estimate."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def test_advice_is_spent_once_recommends_a_bound_and_its_estimate_reaches_the_delivery(spark, simulated_day,
+                                                                                       tmp_path, monkeypatch):
+    from jobs.privacy import ledger
+    from jobs.privacy.advise import ADVISE_EPSILON, advise, bound_property, contribution_counts
+    from jobs.privacy.plan import plan_for
+    from jobs.publish.contracts import find_contract
+    from jobs.publish.deliver import publish
+
+    root = tmp_path / "lake"
+    shutil.copytree(simulated_day.root, root)
+    monkeypatch.setenv("CDE_LAKE", str(root))
+    contract = find_contract("kk-inner-city-presence")
+    day, end = simulated_day.day, simulated_day.day + dt.timedelta(days=1)
+    first = advise(spark, contract, "unique_people", day, end)
+    again = advise(spark, contract, "unique_people", day, end)
+
+    assert not first["reused"] and again["reused"] and again["recommended"] == first["recommended"]
+    entries = ledger.read_entries()
+    spends = entries[entries["release_id"] == first["advice_id"]]
+    assert spends["kind"].tolist() == ["spend"] and spends["epsilon"].tolist() == [ADVISE_EPSILON]
+    assert spends["sensitivity"].tolist() == [1]  # one day, one source: one bucket per person
+    dropped = [c["dropped_share"] for c in first["candidates"]]
+    assert all(a >= b for a, b in zip(dropped, dropped[1:], strict=False))  # a larger bound drops less
+    assert 1 <= first["recommended"] <= 96 and first["current"] == contract.bounds["max_cells_per_day"]
+
+    # The estimate is close to the exact dropped share of the same cut (the histogram's noise is small).
+    plan = plan_for(contract, "unique_people", day, end)
+    exact = contribution_counts(spark, plan, bound_property(plan))
+    bound, total = first["current"], sum(c * n for c, n in exact.items())
+    true_dropped = sum(max(c - bound, 0) * n for c, n in exact.items()) / total
+    estimated = next(c["dropped_share"] for c in first["candidates"] if c["bound"] == bound)
+    assert abs(estimated - true_dropped) < 0.05, (estimated, true_dropped)
+
+    out = publish(spark, contract, day)
+    (figures,) = out["manifest"]["privacy"]["metrics"]
+    assert figures["dropped_share"]["advice_id"] == first["advice_id"]
+    assert figures["dropped_share"]["dropped_share_estimate"] == pytest.approx(estimated)
+    page = open(out["audit"]["html"], encoding="utf-8").read()
+    assert "DP estimate from advice" in page and "not an" in page
