@@ -65,14 +65,14 @@ def delivery_id(contract: Contract, window_start: dt.date, window_end: dt.date) 
     return f"{window_start:%Y%m%d}-{window_end:%Y%m%d}-v{contract.version}-{digest[:8]}"
 
 
-def build_product(release: pa.Table, k: int, delivery: str, segments: tuple[str, ...] = (),
+def build_product(release: pa.Table | pd.DataFrame, k: int, delivery: str, segments: tuple[str, ...] = (),
                   places: tuple[str, ...] = ("h3_cell",), ci95: int | None = None) -> pd.DataFrame:
     """Turn a stored release into the buyer's long table: hex cells, local bins, k-threshold applied.
 
     Parameters
     ----------
-    release : pyarrow.Table
-        Rows read back from ``gold/releases`` (noisy values only).
+    release : pyarrow.Table or pandas.DataFrame
+        Rows read back from ``gold/releases`` (noisy values only), or summed from them (``derive_from_release``).
     k : int
         The threshold in the release's units (``ReleasePlan.k_threshold``), applied to the noisy values.
     delivery : str
@@ -90,7 +90,7 @@ def build_product(release: pa.Table, k: int, delivery: str, segments: tuple[str,
     pandas.DataFrame
         ``delivery_id`` and the ``file_columns``, sorted by bin and place.
     """
-    frame = release.to_pandas()
+    frame = release.to_pandas() if isinstance(release, pa.Table) else release
     product = apply_k_threshold(frame, k)
     product["ci95_half_width"] = pd.array(
         [None if hidden or ci95 is None else ci95 for hidden in product["suppressed"]], dtype="Int64")
@@ -309,12 +309,11 @@ def _shared_products(spark: SparkSession, contract: Contract, window_start: dt.d
         release = make_release(spark, plan)
         used = ledger.record_use(use)
         cut = derived_cut(contract, parent, metric)
-        frame = derive_from_release(plan.release_id, contract_epsilon=contract.epsilon,
-                                    h3_resolution=contract.h3_resolution, cells=cut.cells,
-                                    bin_minutes=contract.bin_minutes)
         releases.append((plan, {**release, "use_entry_id": used["entry_id"], "use_reused": used_before,
                                 "made_for": parent.id}))
-        products.append(build_product(pa.Table.from_pandas(frame, preserve_index=False),
+        products.append(build_product(derive_from_release(plan.release_id, contract_epsilon=contract.epsilon,
+                                                          h3_resolution=contract.h3_resolution, cells=cut.cells,
+                                                          bin_minutes=contract.bin_minutes),
                                       plan.k_threshold(contract.k), delivery, plan.segments,
                                       places=plan.measure.places,
                                       ci95=cut.figures(plan, contract.k)["ci95_half_width"]))

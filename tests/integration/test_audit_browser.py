@@ -26,6 +26,9 @@ def _audit() -> tuple[dict, pd.DataFrame]:
               "global_delta_spent": 0.0, "global_delta_left": 1e-6, "global_delta_cap": 1e-6, "period_days": 30,
               "global_rho_spent": 0.5, "global_epsilon_zcdp": 5.8, "global_delta_zcdp": 1e-6,
               "selection_delta_spent": 0.0, "lookback_days": 0, "unit_class": "person"}
+    from jobs.publish.audit import privacy_in_words
+    from jobs.publish.sharing import K_NOTE
+
     audit = {
         "generated_at": "2026-03-03T06:00:00+00:00",
         "contract": {"id": "kk-inner-city-presence", "version": "1.0.0", "name": "Inner-city presence per hour",
@@ -37,7 +40,8 @@ def _audit() -> tuple[dict, pd.DataFrame]:
         "delivery": {"delivery_id": "20260302-20260303-v1.0.0-c0359a1f", "window_start": "2026-03-02T00:00:00+01:00",
                      "window_end": "2026-03-03T00:00:00+01:00", "files": [], "gold_version": 0},
         "inputs": {"ingest_runs": []},
-        "privacy": {"unit": "person", "unit_note": "one pseudonymous person", "bounds": {"max_cells_per_day": 12},
+        "privacy": {"in_words": privacy_in_words(1.0, 0.0, 10.0, 365.0, 20.0, 30), "k_protects": K_NOTE,
+                    "unit": "person", "unit_note": "one pseudonymous person", "bounds": {"max_cells_per_day": 12},
                     "sensitivity_l1": 12, "mechanism": "geometric", "noise_scale": 12.0, "ci95_half_width": 36,
                     "k": 10, "guarantee": "No released value is below k after noise.",
                     "epsilon_this_delivery": 1.0, "delta_this_delivery": 0.0, "budget": budget,
@@ -76,7 +80,8 @@ def test_audit_report_renders_with_its_key_figures(tmp_path):
     for figure in ("cells released", "cells suppressed", "epsilon spent", "contract epsilon left", "9 of 10",
                    "19 of 20", "Computation stages, in order", "<svg", "Metric unique_people",
                    "at most 12 (cell, bin) pairs", "nordic-telco: Privacy office at 2026-03-01T09:00:00+00:00",
-                   "57,000 (validation refuses"):
+                   "57,000 (validation refuses", "What this means for one person",
+                   "a 50% belief can become at most 73.1%", "protected by differential privacy"):
         assert figure in dom, figure
     assert 'id="fig-released">cells released<b>4</b>' in dom.replace("\n", "")
     assert dom.count("<polygon") == 7
