@@ -1,14 +1,14 @@
 """A month under the schedule (not a test): 13 days of lead-in and 30 days of deliveries, every DAG per day.
 
-    .venv/bin/python bench/month_run.py                      # 2026-02-12: lead-in to 02-24, month to 03-26
+    .venv/bin/python bench/month_run.py                      # 2026-05-10: lead-in to 05-22, month to 06-21
     .venv/bin/python bench/month_run.py --days 3 --people 300   # a short run
 
 Simulates ``--people`` for the lead-in and the month, approves the example contracts plus one segment product
 (``kk-segments-bench``: distinct people per res-7 cell and day by resident / commuter / visitor / tourist, whose
 13-day look-back cannot cross a pseudonym-key rotation), then runs ``jobs.month_run.run_month`` with
 ``dag.test()`` per DAG and day (the scheduler would do the same, slower, on this machine). The default start puts
-the key rotation of 2026-03-08 inside the month. Prints one line per day and the month's figures; writes them to
-``--out/month.json``.
+the key rotation of 2026-06-06 inside the month, and every day after the DAGs' start date (2026-03-01: a run
+before it has no tasks). Prints one line per day and the month's figures; writes them to ``--out/month.json``.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def segment_contract(folder: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=600)
-    parser.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2026, 2, 12))
+    parser.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2026, 5, 10))
     parser.add_argument("--lead-in", type=int, default=13)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--seed", type=int, default=13)

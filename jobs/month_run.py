@@ -115,6 +115,9 @@ def run_month(start: dt.date, lead_in: int, days: int, dagbag, on_day: Callable[
     from jobs.publish.contracts import load_contracts
     from jobs.publish.deliver import delivery_id
 
+    first_day = min(d.start_date for d in dagbag.dags.values()).date()
+    if start < first_day:  # a DAG run before its start date has no tasks: it would "succeed" doing nothing
+        raise ValueError(f"the month starts {start}, before the DAGs' start date {first_day}")
     publish_dags = sorted(d for d in dagbag.dags if d.startswith("publish_"))
     contracts, _ = load_contracts()
     reports, retention = [], {}

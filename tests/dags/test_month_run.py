@@ -1,5 +1,5 @@
 """A short month under the schedule (13 days of lead-in and 3 days of deliveries across the pseudonym-key
-rotation of 2026-03-08), every DAG per day with ``dag.test()``: every example delivery due is made, the
+rotation of 2026-06-06), every DAG per day with ``dag.test()``: every example delivery due is made, the
 segment product goes dark after the rotation (its look-back may not cross it) and says why, the ledger stays
 within every window's budget and cap, and retention removes the oldest days. The month itself:
 ``bench/month_run.py``."""
@@ -13,7 +13,8 @@ import sys
 import pytest
 
 pytestmark = [pytest.mark.airflow, pytest.mark.spark, pytest.mark.integration, pytest.mark.slow]
-START = dt.date(2026, 2, 22)  # lead-in to 03-06; deliveries for 03-07, 03-08 (rotation) and 03-09
+# After the DAGs' start date (2026-03-01): lead-in to 06-04; deliveries for 06-05, 06-06 (rotation) and 06-07.
+START = dt.date(2026, 5, 23)
 
 
 def test_a_short_month_delivers_everything_due_and_stays_within_the_caps(spark, airflow_db, lake_root, tmp_path,
@@ -42,7 +43,7 @@ def test_a_short_month_delivers_everything_due_and_stays_within_the_caps(spark, 
         print("\n" + "\n".join(f"[month] {line}" for line in summary_lines(result)))
 
     month = [d for d in result["days"] if not d["lead_in"]]
-    assert [d["day"] for d in month] == ["2026-03-07", "2026-03-08", "2026-03-09"]
+    assert [d["day"] for d in month] == ["2026-06-05", "2026-06-06", "2026-06-07"]
     for day in month:
         assert not day["refusals"], day
         examples = [c for c in day["due"] if c != "kk-segments-bench"]
@@ -50,10 +51,10 @@ def test_a_short_month_delivers_everything_due_and_stays_within_the_caps(spark, 
     # The segment product's 13-day look-back: delivered before the rotation, dark from it, and it says why.
     assert "kk-segments-bench" in month[0]["made"]
     for day in month[1:]:
-        assert "key rotation of 2026-03-08" in day["not_made"]["kk-segments-bench"], day
+        assert "key rotation of 2026-06-06" in day["not_made"]["kk-segments-bench"], day
     caps = result["window_maxima"]
     assert caps["classes"]["person"]["epsilon"] <= settings.GLOBAL_EPSILON_CAP
     for cid, eps in caps["contracts"].items():
         assert eps <= load_contract(folder / f"{cid}.yaml").budget_epsilon_per_period + 1e-9, cid
     bronze = result["retention"]["bronze/telco_events"]
-    assert bronze["cutoff"] == "2026-02-28" and bronze["rows_deleted"] > 0
+    assert bronze["cutoff"] == "2026-05-29" and bronze["rows_deleted"] > 0
