@@ -426,11 +426,14 @@ def create_arrow(path: str | Path, data: pa.Table, *, partition_by: Sequence[str
 
 
 def overwrite_arrow(path: str | Path, data: pa.Table, *, predicate: str | None = None,
-                    partition_by: Sequence[str] = ()) -> int:
-    """Replace a small table, or the rows matching ``predicate`` (e.g. ``"delivery_id = 'x'"``), in one commit."""
+                    partition_by: Sequence[str] = (), schema_mode: str | None = None) -> int:
+    """Replace a small table, or the rows matching ``predicate`` (e.g. ``"delivery_id = 'x'"``), in one commit.
+
+    ``schema_mode="merge"`` adds the data's new columns to the table (a declared schema that grew; older rows
+    read them as null)."""
     root = str(Path(path).resolve())
     write_deltalake(root, data, mode="overwrite", predicate=predicate,
-                    partition_by=list(partition_by) or None)
+                    partition_by=list(partition_by) or None, schema_mode=schema_mode)
     return DeltaTable(root).version()
 
 

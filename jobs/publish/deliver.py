@@ -244,8 +244,9 @@ def _deliver(spark: SparkSession, contract: Contract, window_start: dt.date, win
     gold_path = tables.product(contract.id).path()
     gold_table = pa.Table.from_pandas(product, schema=_schema(list(product.columns)), preserve_index=False)
     if lake.exists(gold_path):
+        # merge: a product table written before a column was added (ci95_half_width) takes it on
         gold_version = lake.overwrite_arrow(gold_path, gold_table, predicate=f"delivery_id = '{delivery}'",
-                                            partition_by=["delivery_id"])
+                                            partition_by=["delivery_id"], schema_mode="merge")
     else:
         gold_version = lake.append_arrow(gold_path, gold_table, partition_by=["delivery_id"])
 

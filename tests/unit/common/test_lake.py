@@ -138,3 +138,19 @@ def test_arrow_append_and_optimistic_conflict(tmp_path):
     with pytest.raises(CommitFailedError):
         lake.append_arrow(path, pa.table({"n": [3]}), max_commit_retries=0, read_version=seen)
     assert sorted(lake.read_arrow(path).column("n").to_pylist()) == [1, 2]
+
+
+def test_a_product_table_written_before_a_column_was_added_takes_it_on_redelivery(tmp_path):
+    """Redelivery into a gold table of an older schema (no ci95_half_width) adds the column; other
+    deliveries keep theirs, reading it as null."""
+    import pyarrow as pa
+
+    from jobs.common import lake
+
+    path = tmp_path / "gold"
+    lake.append_arrow(path, pa.table({"delivery_id": ["a", "b"], "value": [1, 2]}), partition_by=["delivery_id"])
+    lake.overwrite_arrow(path, pa.table({"delivery_id": ["a"], "value": [3], "ci95_half_width": [9]}),
+                         predicate="delivery_id = 'a'", partition_by=["delivery_id"], schema_mode="merge")
+    rows = lake.read_arrow(path).to_pandas().set_index("delivery_id").sort_index()
+    assert rows["value"].tolist() == [3, 2]
+    assert rows.loc["a", "ci95_half_width"] == 9 and rows["ci95_half_width"].isna().tolist() == [False, True]
