@@ -59,6 +59,10 @@ def _posterior(prior: float, epsilon: float) -> float:
     return odds / (1 + odds)
 
 
+def _belief(share: float) -> str:
+    return "over 99.9%" if share > 0.999 else f"{share:.1%}"  # never round a bound up to certainty
+
+
 def _odds(epsilon: float) -> str:
     factor = math.exp(min(epsilon, 700))
     return f"{factor:.3g}" if factor < 1e4 else f"about 10^{math.log10(factor):.0f}"
@@ -76,7 +80,7 @@ def privacy_in_words(epsilon_delivery: float, delta_delivery: float, epsilon_30_
     """
     def grows(epsilon: float) -> str:
         return (f"odds multiplied by at most {_odds(epsilon)}: a 50% belief can become at most "
-                f"{_posterior(0.5, epsilon):.1%}, a 10% belief at most {_posterior(0.1, epsilon):.1%}")
+                f"{_belief(_posterior(0.5, epsilon))}, a 10% belief at most {_belief(_posterior(0.1, epsilon))}")
 
     lines = [
         f"This delivery (epsilon {epsilon_delivery:g}): whatever an observer knew before, seeing it changes their "

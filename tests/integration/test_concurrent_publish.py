@@ -32,22 +32,29 @@ def _publish(lake: str, day: str, barrier, results, contract_id: str = CONTRACT)
         results.put(("error", repr(exc), None, None, None, None))
 
 
-def test_two_concurrent_publishes_spend_and_draw_once(simulated_day, tmp_path, monkeypatch):
-    from jobs.common import lake, tables
-    from jobs.privacy import ledger
-
+def _race(simulated_day, tmp_path, monkeypatch, contract_ids: tuple[str, str]) -> list[tuple]:
+    """Publish two contracts for the simulated day at the same moment, in two spawned processes, on a copy of
+    the day's lake; return both outcomes."""
     root = tmp_path / "lake"
     shutil.copytree(simulated_day.root, root)
     monkeypatch.setenv("CDE_LAKE", str(root))
     ctx = mp.get_context("spawn")  # delta-rs panics in forked processes
     barrier, results = ctx.Barrier(2), ctx.Queue()
-    procs = [ctx.Process(target=_publish, args=(str(root), simulated_day.day.isoformat(), barrier, results))
-             for _ in range(2)]
+    procs = [ctx.Process(target=_publish, args=(str(root), simulated_day.day.isoformat(), barrier, results, cid))
+             for cid in contract_ids]
     for p in procs:
         p.start()
     outcomes = [results.get(timeout=600) for _ in procs]
     for p in procs:
         p.join(timeout=60)
+    return outcomes
+
+
+def test_two_concurrent_publishes_spend_and_draw_once(simulated_day, tmp_path, monkeypatch):
+    from jobs.common import lake, tables
+    from jobs.privacy import ledger
+
+    outcomes = _race(simulated_day, tmp_path, monkeypatch, (CONTRACT, CONTRACT))
     assert all(kind == "ok" for kind, *_ in outcomes), outcomes
     (_, first_id, first_spent, first_files, *_), (_, second_id, second_spent, second_files, *_) = outcomes
     assert first_id == second_id
@@ -67,18 +74,7 @@ def test_a_shared_release_asked_for_by_two_contracts_at_once_is_spent_and_drawn_
     from jobs.common import lake, tables
     from jobs.privacy import ledger
 
-    root = tmp_path / "lake"
-    shutil.copytree(simulated_day.root, root)
-    monkeypatch.setenv("CDE_LAKE", str(root))
-    ctx = mp.get_context("spawn")
-    barrier, results = ctx.Barrier(2), ctx.Queue()
-    procs = [ctx.Process(target=_publish, args=(str(root), simulated_day.day.isoformat(), barrier, results, cid))
-             for cid in ("movia-od-market", "metro-od-market")]
-    for p in procs:
-        p.start()
-    outcomes = [results.get(timeout=600) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
+    outcomes = _race(simulated_day, tmp_path, monkeypatch, ("movia-od-market", "metro-od-market"))
     assert all(kind == "ok" for kind, *_ in outcomes), outcomes
     (release_id,) = {tuple(o[4]) for o in outcomes}
     assert sorted(o[2] for o in outcomes) == [0.0, 0.25]  # whoever came second waited and reused the release
