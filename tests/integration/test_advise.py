@@ -14,12 +14,16 @@ pytestmark = pytest.mark.integration
 
 def test_advice_is_spent_once_recommends_a_bound_and_its_estimate_reaches_the_delivery(spark, simulated_day,
                                                                                        tmp_path, monkeypatch):
+    from jobs.privacy import advise as advice_module
     from jobs.privacy import ledger
-    from jobs.privacy.advise import ADVISE_EPSILON, advise, bound_property, contribution_counts
+    from jobs.privacy.advise import advise, bound_property, contribution_counts
     from jobs.privacy.plan import plan_for
     from jobs.publish.contracts import find_contract
     from jobs.publish.deliver import publish
 
+    # 1,500 simulated person-days are too few for epsilon 0.1: noise that clears the floor in a tail bucket
+    # can move the estimate by 20 points (seen in CI). The estimator is checked where its noise is small.
+    monkeypatch.setattr(advice_module, "ADVISE_EPSILON", 1.0)
     root = tmp_path / "lake"
     shutil.copytree(simulated_day.root, root)
     monkeypatch.setenv("CDE_LAKE", str(root))
@@ -31,7 +35,7 @@ def test_advice_is_spent_once_recommends_a_bound_and_its_estimate_reaches_the_de
     assert not first["reused"] and again["reused"] and again["recommended"] == first["recommended"]
     entries = ledger.read_entries()
     spends = entries[entries["release_id"] == first["advice_id"]]
-    assert spends["kind"].tolist() == ["spend"] and spends["epsilon"].tolist() == [ADVISE_EPSILON]
+    assert spends["kind"].tolist() == ["spend"] and spends["epsilon"].tolist() == [1.0]
     assert spends["sensitivity"].tolist() == [1]  # one day, one source: one bucket per person
     dropped = [c["dropped_share"] for c in first["candidates"]]
     assert all(a >= b for a, b in zip(dropped, dropped[1:], strict=False))  # a larger bound drops less
