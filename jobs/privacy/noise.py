@@ -162,6 +162,31 @@ def sum_noise_scale(epsilon: float, sensitivity: int, terms: int, mechanism: str
     return {"mechanism": mechanism, "scale": one["scale"], "sd": sd, "ci95_half_width": int(high), "terms": terms}
 
 
+def noise_log_pmf(z: np.ndarray, epsilon: float, sensitivity: int, mechanism: str = "geometric",
+                  delta: float | None = None) -> np.ndarray:
+    """Natural log of ``P(X = z)`` for the release noise ``X`` at integer offsets ``z`` (any shape).
+
+    Geometric: ``log((1 - p) / (1 + p)) + |z| log p`` with ``p = exp(-epsilon / sensitivity)``. Discrete
+    Gaussian: ``-z^2 / (2 sigma^2)`` minus the log of its normalising sum (out to 40 sigma). Logs, so that
+    far offsets stay finite instead of underflowing to zero.
+    """
+    _check(epsilon, sensitivity, mechanism, delta)
+    z = np.asarray(z, dtype=np.float64)
+    if mechanism == "geometric":
+        p = math.exp(-epsilon / int(math.ceil(sensitivity)))
+        return math.log((1 - p) / (1 + p)) + np.abs(z) * math.log(p)
+    sigma = noise_scale(epsilon, sensitivity, mechanism, delta)["scale"]
+    reach = np.arange(-int(math.ceil(40 * sigma)) - 1, int(math.ceil(40 * sigma)) + 2, dtype=np.float64)
+    log_norm = math.log(float(np.exp(-reach * reach / (2 * sigma * sigma)).sum()))
+    return -z * z / (2 * sigma * sigma) - log_norm
+
+
+def noise_sd(epsilon: float, sensitivity: int, mechanism: str = "geometric", delta: float | None = None) -> float:
+    """Standard deviation of one release noise draw (see ``_sd``)."""
+    _check(epsilon, sensitivity, mechanism, delta)
+    return _sd(epsilon, sensitivity, mechanism, delta)
+
+
 def _sd(epsilon: float, sensitivity: int, mechanism: str, delta: float | None) -> float:
     """Standard deviation of one noise draw (two-sided geometric: sqrt(2p) / (1 - p); discrete Gaussian:
     at most sigma)."""

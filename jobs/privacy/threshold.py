@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 
-def apply_k_threshold(released: pd.DataFrame, k: int) -> pd.DataFrame:
+def apply_k_threshold(released: pd.DataFrame, k: int, on: str = "value") -> pd.DataFrame:
     """Suppress released values below ``k``: ``suppressed = True`` and ``value`` null (never 0).
 
     Parameters
@@ -18,6 +18,10 @@ def apply_k_threshold(released: pd.DataFrame, k: int) -> pd.DataFrame:
         Rows of a stored release, with an integer ``value`` column holding noisy values.
     k : int
         The contract's threshold.
+    on : str
+        The column of noisy values the threshold acts on: ``value``, or ``noisy_value`` when ``value`` holds
+        post-processed estimates (``jobs/privacy/postprocess.py``), so that the rule stays "noisy value
+        below k".
 
     Returns
     -------
@@ -27,8 +31,7 @@ def apply_k_threshold(released: pd.DataFrame, k: int) -> pd.DataFrame:
     if k < 1:
         raise ValueError(f"k must be at least 1, not {k}")
     out = released.copy()
-    values = out["value"].astype("Int64")
-    suppressed = (values < k).fillna(True).astype(bool)
-    out["value"] = values.mask(suppressed)
+    suppressed = (out[on].astype("Int64") < k).fillna(True).astype(bool)
+    out["value"] = out["value"].astype("Int64").mask(suppressed)
     out["suppressed"] = suppressed
     return out

@@ -127,7 +127,9 @@ def build_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
             "reused_stored_release": bool(rel["reused"]), "epsilon": p.epsilon, "delta": p.delta,
             "rho": p.rho, "bound": p.bounder.text(),
             "inputs": json.loads(rel["inputs"]), "gold_releases_version": int(rel["gold_version"]),
-            "stages": json.loads(rel["stages"]),
+            "stages": json.loads(rel["stages"]) + (
+                [f"at delivery, post-processing of the stored noisy values (no privacy cost): {rel['post_processing']}; "
+                 "the k-threshold acts on the noisy values"] if rel.get("post_processing") else []),
         })
     windows_per_year = math.ceil(365 / budget["period_days"])
     from jobs.publish.sharing import K_NOTE, children_of

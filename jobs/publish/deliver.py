@@ -30,6 +30,7 @@ from jobs.common import lake, settings, tables
 from jobs.common.h3cells import cell_polygon, int_to_cell
 from jobs.common.timebins import local_iso
 from jobs.privacy import ledger
+from jobs.privacy.postprocess import post_process_release
 from jobs.privacy.release import ReleasePlan, make_release, plan_for, read_release
 from jobs.privacy.threshold import apply_k_threshold
 
@@ -66,7 +67,8 @@ def delivery_id(contract: Contract, window_start: dt.date, window_end: dt.date) 
 
 
 def build_product(release: pa.Table | pd.DataFrame, k: int, delivery: str, segments: tuple[str, ...] = (),
-                  places: tuple[str, ...] = ("h3_cell",), ci95: int | None = None) -> pd.DataFrame:
+                  places: tuple[str, ...] = ("h3_cell",), ci95: int | None = None,
+                  plan: ReleasePlan | None = None) -> pd.DataFrame:
     """Turn a stored release into the buyer's long table: hex cells, local bins, k-threshold applied.
 
     Parameters
@@ -83,17 +85,30 @@ def build_product(release: pa.Table | pd.DataFrame, k: int, delivery: str, segme
         The measure's place columns (``h3_cell``, or ``origin_h3`` and ``destination_h3``).
     ci95 : int, optional
         Half-width of the 95% interval of each value (the noise's, or the summed noise's for a derived
-        product): the true bounded count lies in ``value +/- ci95`` for 95% of keys. Null where suppressed.
+        product) when ``release`` has no ``ci95_half_width`` column: the true bounded count lies in
+        ``value +/- ci95`` for 95% of keys. Null where suppressed.
+    plan : ReleasePlan, optional
+        The stored release's plan: its values are then post-processed (``post_process_release``) and each
+        row carries its own interval; the k-threshold still acts on the noisy values.
 
     Returns
     -------
     pandas.DataFrame
-        ``delivery_id`` and the ``file_columns``, sorted by bin and place.
+        ``delivery_id`` and the ``file_columns``, sorted by bin and place; ``attrs["post_processing"]`` says
+        how the values were estimated (None without ``plan``).
     """
     frame = release.to_pandas() if isinstance(release, pa.Table) else release
-    product = apply_k_threshold(frame, k)
-    product["ci95_half_width"] = pd.array(
-        [None if hidden or ci95 is None else ci95 for hidden in product["suppressed"]], dtype="Int64")
+    note = None
+    if plan is not None:  # estimates from the noisy values of the whole domain, before any is suppressed
+        frame, note = post_process_release(frame, plan)
+    # k acts on the noisy values, also when the delivered values are estimates made from them
+    product = apply_k_threshold(frame, k, on="noisy_value" if note else "value")
+    if note:
+        product = product.drop(columns="noisy_value")
+        product["ci95_half_width"] = product["ci95_half_width"].astype("Int64").mask(product["suppressed"])
+    else:
+        product["ci95_half_width"] = pd.array(
+            [None if hidden or ci95 is None else ci95 for hidden in product["suppressed"]], dtype="Int64")
     od = len(places) == 2
     if od:
         product["origin_h3"] = [int_to_cell(c) for c in product["h3_cell"]]
@@ -104,7 +119,9 @@ def build_product(release: pa.Table | pd.DataFrame, k: int, delivery: str, segme
     product = product.sort_values(["bin_start", *columns[: 2 if od else 1], *segments]).reset_index(drop=True)
     product["bin_start"] = [local_iso(ts.to_pydatetime()) for ts in product["bin_start"]]
     product.insert(0, "delivery_id", delivery)
-    return product[["delivery_id", *columns]]
+    product = product[["delivery_id", *columns]]
+    product.attrs["post_processing"] = note
+    return product
 
 
 def _sha256(path: Path) -> str:
@@ -151,14 +168,17 @@ def write_files(product: pd.DataFrame, folder: Path, formats: tuple[str, ...]) -
     return [{"name": name, "sha256": _sha256(folder / name), "rows": rows} for name, rows in written]
 
 
-def privacy_terms(contract: Contract, plans: list[ReleasePlan], cuts: dict | None = None) -> dict[str, Any]:
+def privacy_terms(contract: Contract, plans: list[ReleasePlan], cuts: dict | None = None,
+                  post_processing: dict[str, str] | None = None) -> dict[str, Any]:
     """The privacy terms of a delivery: totals, and every figure of each metric's release.
 
     Top level (DESIGN.md section 9): k, the delivery's epsilon and delta (summed over its releases), the
     mechanisms, the bounds applied, and the noise scale and 95% interval of the noisiest metric; under
     ``metrics`` each release with its own bound, sensitivity, noise scale, interval and k in its units.
     ``cuts`` (metric to ``sharing.DerivedCut``) describes a derived product: its interval and phantom
-    figures are those of the summed values.
+    figures are those of the summed values. ``post_processing`` (metric to note) says how each metric's
+    delivered values were estimated from the noisy ones (``jobs/privacy/postprocess.py``); a metric's
+    ``ci95_half_width`` is then the raw noise's, and each row carries its own (never narrower).
     """
     metrics = []
     for plan in plans:
@@ -174,6 +194,8 @@ def privacy_terms(contract: Contract, plans: list[ReleasePlan], cuts: dict | Non
         elif domain:  # zero-filled: how often noise alone lifts an empty key over k
             chance = plan.phantom_probability(contract.k)
             figures.update(domain_keys=domain, phantom_probability=chance, expected_phantom_rows=chance * domain)
+        if post_processing and plan.metric in post_processing:
+            figures["post_processing"] = post_processing[plan.metric]
         metrics.append(figures)
     noisiest = max(metrics, key=lambda m: m["noise_scale"])
     bounds: dict[str, int] = {}
@@ -235,10 +257,10 @@ def _deliver(spark: SparkSession, contract: Contract, window_start: dt.date, win
         for metric in contract.metrics:
             plan = plan_for(contract, metric, window_start, window_end)
             release = make_release(spark, plan)
-            releases.append((plan, release))
-            products.append(build_product(read_release(plan.release_id), plan.k_threshold(contract.k), delivery,
-                                          plan.segments, places=plan.measure.places,
-                                          ci95=plan.noise()["ci95_half_width"]))
+            product = build_product(read_release(plan.release_id), plan.k_threshold(contract.k), delivery,
+                                    plan.segments, places=plan.measure.places, plan=plan)
+            releases.append((plan, {**release, "post_processing": product.attrs["post_processing"]}))
+            products.append(product)
     product = pd.concat(products, ignore_index=True)
 
     gold_path = tables.product(contract.id).path()
@@ -268,7 +290,9 @@ def _deliver(spark: SparkSession, contract: Contract, window_start: dt.date, win
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "files": files,
         **({"derived_from": contract.derived_from} if contract.derived_from else {}),
-        "privacy": privacy_terms(contract, [plan for plan, _ in releases], cuts),
+        "privacy": privacy_terms(contract, [plan for plan, _ in releases], cuts,
+                                 {plan.metric: rel["post_processing"] for plan, rel in releases
+                                  if rel.get("post_processing")}),
         "columns": [c for c in product.columns if c != "delivery_id"],
     }
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
