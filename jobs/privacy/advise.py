@@ -15,7 +15,9 @@ spending a small epsilon of the contract's own budget, recorded in the ledger li
    must not look like a tail of heavy contributors);
 4. for every candidate bound, estimate from the noisy histogram the share of contributions it drops and the
    root mean squared error of a value of the mean key (bias from the dropped share, plus the noise of a
-   release at the contract's epsilon); recommend the bound with the least.
+   release at the contract's epsilon); recommend the bound with the least, unless the histogram's own noise
+   makes that bound's dropped share uncertain by more than ``MAX_DROPPED_SD`` (too few person-days): then
+   the advice says so and recommends keeping the current bound.
 
 The noisy histogram is stored under ``lake/advice/<contract>/<advice id>.json`` and reused (no second spend
 for the same contract version, metric and days); deliveries state the dropped share of their bound as this
@@ -45,6 +47,7 @@ HISTOGRAM_TOP = 96  # a day has 96 quarter-hours, and no bound above that is use
 BUCKETS = (*((c, c) for c in range(1, 17)), (17, 20), (21, 24), (25, 32), (33, 40), (41, 48), (49, 64),
            (65, 80), (81, HISTOGRAM_TOP))
 ADVISE_EPSILON = 0.1  # of the contract's own budget, once per advice
+MAX_DROPPED_SD = 0.05  # an advice whose dropped-share estimate is noisier than this recommends no change
 
 
 def bound_property(plan: ReleasePlan) -> str | None:
@@ -110,6 +113,17 @@ def dropped_share(histogram: list[int], bound: int) -> float:
     return over / total if total else 0.0
 
 
+def dropped_share_sd(histogram: list[int], bound: int, bucket_sd: float) -> float:
+    """Standard deviation of ``dropped_share`` from the histogram's noise (each bucket's count off by noise
+    of sd ``bucket_sd``; first-order propagation through the ratio): how far the estimate can be trusted."""
+    total = sum(_middle(b) * n for b, n in zip(BUCKETS, histogram, strict=True))
+    if not total:
+        return 1.0
+    share = dropped_share(histogram, bound)
+    spread = sum((max(_middle(b) - bound, 0) - share * _middle(b)) ** 2 for b in BUCKETS)
+    return math.sqrt(spread) * bucket_sd / total
+
+
 def candidates(histogram: list[int], plan: ReleasePlan, prop: str, histogram_days: int) -> list[Candidate]:
     """Score every bound 1 .. HISTOGRAM_TOP against a (denoised) histogram; pure post-processing.
 
@@ -163,7 +177,7 @@ def advise(spark: SparkSession, contract: Contract, metric: str, start: dt.date,
     import numpy as np
 
     from jobs.privacy import ledger
-    from jobs.privacy.noise import add_discrete_noise, noise_scale
+    from jobs.privacy.noise import add_discrete_noise, noise_scale, noise_sd
     from jobs.privacy.plan import plan_for
 
     plan = plan_for(contract, metric, start, end)
@@ -187,10 +201,18 @@ def advise(spark: SparkSession, contract: Contract, metric: str, start: dt.date,
     scored = candidates(histogram, plan, prop, plan.days)
     best = min(scored, key=lambda c: c.rmse)
     current = int(plan.bounds[prop])
+    # Too few person-days for the noise: the tail of the histogram is noise, and so would the advice be.
+    uncertainty = dropped_share_sd(histogram, best.bound, noise_sd(ADVISE_EPSILON, sensitivity))
+    reliable = uncertainty <= MAX_DROPPED_SD
+    warning = None if reliable else (
+        f"the histogram holds {sum(histogram):,} person-days above the noise: its dropped-share estimate is "
+        f"+/- {uncertainty:.0%} (1 sd), more than {MAX_DROPPED_SD:.0%}; keep the current bound and advise again "
+        "over more days")
     result = {
         "advice_id": ident, "contract_id": contract.id, "contract_version": contract.version, "metric": metric,
         "window_start": start.isoformat(), "window_end": end.isoformat(), "property": prop, "current": current,
-        "recommended": best.bound, "epsilon": ADVISE_EPSILON, "sensitivity": sensitivity,
+        "recommended": best.bound if reliable else current, "best_fit": best.bound, "reliable": reliable,
+        "dropped_share_sd": uncertainty, "warning": warning, "epsilon": ADVISE_EPSILON, "sensitivity": sensitivity,
         "sensitivity_note": f"a person is in at most one bucket per source and day: {plan.days} day(s) x "
                             f"{len(plan.sources)} source(s)",
         "buckets": [list(b) for b in BUCKETS], "histogram": histogram, "noisy_histogram": [int(v) for v in noisy],
@@ -237,6 +259,8 @@ def format_advice(result: dict[str, Any]) -> list[str]:
              f"{result['entry_id']}), L1 sensitivity {result['sensitivity']} ({result['sensitivity_note']})"
              + ("; stored advice reused, nothing spent" if result.get("reused") else ""),
              f"  {'bound':>6} {'dropped (est.)':>15} {'noise sd':>9} {'RMSE':>8}"]
+    if result.get("warning"):
+        lines.insert(1, f"  not reliable: {result['warning']} (best fit would be {result['best_fit']})")
     for bound in shown:
         c = rows[bound]
         mark = " <- recommended" if bound == result["recommended"] else (" <- now" if bound == result["current"]

@@ -81,3 +81,17 @@ def test_advice_scores_bounds_by_dropped_share_and_noise():
     # A hundredth of the epsilon: noise matters a hundred times more, and a smaller bound wins.
     quiet = dataclasses.replace(plan, epsilon=plan.epsilon / 100)
     assert min(candidates(histogram, quiet, "max_cells_per_day", 1), key=lambda c: c.rmse).bound < 10
+
+
+def test_an_advice_over_too_few_person_days_says_it_is_unreliable():
+    from jobs.privacy.advise import ADVISE_EPSILON, BUCKETS, MAX_DROPPED_SD, dropped_share_sd
+    from jobs.privacy.noise import noise_sd
+
+    sd = noise_sd(ADVISE_EPSILON, 1)  # one day, one source
+    shape = [max(0, 20 - abs(low - 8)) for low, _ in BUCKETS]  # person-days per bucket, peaked near 8
+    small = [n * 5 for n in shape]  # about 1,000 person-days: the demo's scale
+    large = [n * 2_000 for n in shape]  # about 400,000: a city's
+    assert dropped_share_sd(small, 12, sd) > MAX_DROPPED_SD
+    assert dropped_share_sd(large, 12, sd) < MAX_DROPPED_SD / 10
+    # The uncertainty shrinks as one over the person-days.
+    assert dropped_share_sd(large, 12, sd) == pytest.approx(dropped_share_sd(small, 12, sd) / 400, rel=1e-9)
