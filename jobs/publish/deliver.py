@@ -89,7 +89,7 @@ def build_product(release: pa.Table | pd.DataFrame, k: int, delivery: str, segme
         ``value +/- ci95`` for 95% of keys. Null where suppressed.
     plan : ReleasePlan, optional
         The stored release's plan: its values are then post-processed (``post_process_release``) and each
-        row carries its own interval; the k-threshold still acts on the noisy values.
+        row carries its own interval; a row is released when its noisy value and its estimate reach k.
 
     Returns
     -------
@@ -101,8 +101,8 @@ def build_product(release: pa.Table | pd.DataFrame, k: int, delivery: str, segme
     note = None
     if plan is not None:  # estimates from the noisy values of the whole domain, before any is suppressed
         frame, note = post_process_release(frame, plan)
-    # k acts on the noisy values, also when the delivered values are estimates made from them
-    product = apply_k_threshold(frame, k, on="noisy_value" if note else "value")
+    # k acts on the noisy values, and on the estimates made from them: no delivered value is below k
+    product = apply_k_threshold(frame, k, on=("noisy_value", "value") if note else ("value",))
     if note:
         product = product.drop(columns="noisy_value")
         product["ci95_half_width"] = product["ci95_half_width"].astype("Int64").mask(product["suppressed"])

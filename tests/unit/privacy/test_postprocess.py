@@ -68,3 +68,36 @@ def test_estimates_are_a_function_of_the_noisy_values_only():
     order = np.argsort(noisy, kind="stable")[::-1]
     again = empirical_bayes(noisy[order], 0.5, 24, raw_half_width=144)
     assert (again.value == first.value[order]).all()
+
+
+def test_a_delivered_product_releases_only_rows_whose_noisy_value_and_estimate_reach_k():
+    import datetime as dt
+    import json
+
+    import pandas as pd
+
+    from jobs.common.h3cells import cell_to_int
+    from jobs.privacy.domain import domain_bins, domain_cells
+    from jobs.privacy.plan import plan_for
+    from jobs.publish.contracts import find_contract
+    from jobs.publish.deliver import build_product
+
+    contract = find_contract("kk-inner-city-presence")
+    day = dt.date(2026, 3, 2)
+    plan = plan_for(contract, "unique_people", day, day + dt.timedelta(days=1))
+    cells, bins = domain_cells(json.loads(plan.area), 9), domain_bins(day, day + dt.timedelta(days=1), 60)
+    keys = pd.DataFrame([(cell_to_int(c), b) for c in cells for b in bins], columns=["h3_cell", "bin_start"])
+    truth = _truth(len(keys))
+    noisy = add_discrete_noise(truth, plan.epsilon, plan.noise_sensitivity)
+    release = keys.assign(value=noisy, destination_h3=None, metric="unique_people", bin_minutes=60,
+                          bin_start=pd.to_datetime(keys["bin_start"], utc=True))
+    k = plan.k_threshold(contract.k)
+    product = build_product(release, k, "d1", plan=plan)
+    assert product.attrs["post_processing"].startswith("empirical Bayes")
+    shown = product[~product["suppressed"]]
+    assert len(shown) > 100 and (shown["value"] >= k).all()
+    assert len(shown) <= int((noisy >= k).sum())  # a subset of the rows the noise alone would release
+    raw_half = plan.noise()["ci95_half_width"]
+    assert (shown["ci95_half_width"] >= raw_half).all()
+    assert product.loc[product["suppressed"], ["value", "ci95_half_width"]].isna().all().all()
+    assert len(product) == len(keys)
