@@ -60,8 +60,10 @@ def test_every_metric_has_its_own_figures_in_manifest_and_audit(spark, in_simula
     table = pq.read_table(Path(result["outbox"]) / "data.parquet").to_pandas()
     released = table[~table["suppressed"]]
     assert set(table["metric"]) == {"unique_people", "footfall"}
-    assert released.loc[released["metric"] == "footfall", "value"].min() >= 3 * contract.k
-    assert released.loc[released["metric"] == "unique_people", "value"].min() >= contract.k
+    assert (released.loc[released["metric"] == "footfall", "value"] >= 3 * contract.k).all()
+    assert (released.loc[released["metric"] == "unique_people", "value"] >= contract.k).all()
+    # Each metric's estimates come from its own release (its own noise and fitted distribution).
+    assert people["post_processing"] != footfall["post_processing"]
 
     audit = json.loads(Path(result["audit"]["json"]).read_text())
     assert [m["metric"] for m in audit["privacy"]["metrics"]] == ["unique_people", "footfall"]
