@@ -1,4 +1,4 @@
-"""Estimates closer to the truth than the raw noisy values, for free (post-processing).
+"""Estimates beside the raw noisy values, for free (post-processing): the ``estimate`` column.
 
 Input: the noisy values of one stored release over its whole zero-filled public domain (suppressed keys
 included) and the release's published noise distribution. Nothing else: no true count, no seed, no random
@@ -11,13 +11,16 @@ grid of non-negative values, stopped after a fixed number of iterations (which k
 distribution smooth). Each key's estimate is the mean of its posterior given its noisy value, its interval
 the posterior's central 95%, never narrower than the raw noise's own interval.
 
-Why it helps: a key is released because its noisy value reached k, so released values near k were more
-often lifted by the noise than pushed down (the winner's curse). The raw values of released keys are
-biased upwards, and a buyer who adds up released keys (a street, a district, a day) adds that bias up
-key after key; the posterior mean removes it and knows that counts are never negative. Measured in
-``bench/postprocess.py`` (figures in ``bench/RESULTS.md``).
+Why: a key is released because its noisy value reached k, so released values near k were more often
+lifted by the noise than pushed down (the winner's curse). The raw values of released keys are biased
+upwards, and a buyer who adds up released keys (a street, a district, a day) adds that bias up key after
+key; the posterior mean removes it and knows that counts are never negative. Its price is shrinkage: where
+the busiest keys are few (a small population), their estimates are pulled towards the bulk of the
+distribution. So products deliver both: ``value`` (the noisy value, unbiased for every key; k acts on it)
+and ``estimate`` (better for sums and for keys near k). Measured in ``bench/postprocess.py`` (figures in
+``bench/RESULTS.md``).
 
-Not applied (the raw values are delivered, and the manifest says why) to partition-selection releases
+Not applied (the estimate columns are null, and the manifest says why) to partition-selection releases
 (only the selected keys are known, not the whole domain), to releases with too few keys to fit a
 distribution, or where the noise is so small against the range of values that the grid cannot resolve it
 (then the raw value is already as good as an estimate gets).
@@ -64,7 +67,7 @@ class Estimates:
 
 def _raw(noisy: np.ndarray, raw_half_width: int, why: str) -> Estimates:
     return Estimates(noisy.astype(np.int64), np.full(noisy.shape, raw_half_width, dtype=np.int64), False,
-                     f"raw noisy values delivered: {why}")
+                     f"no estimate (the noisy values alone are delivered): {why}")
 
 
 def _grid(top: int, sd: float) -> np.ndarray | None:
@@ -150,7 +153,7 @@ def empirical_bayes(noisy: np.ndarray, epsilon: float, sensitivity: int, mechani
 
 
 def post_process_release(frame, plan) -> tuple[object, str]:
-    """Post-process a stored release's rows for delivery.
+    """Estimates for a stored release's rows, beside its noisy values.
 
     Parameters
     ----------
@@ -162,9 +165,11 @@ def post_process_release(frame, plan) -> tuple[object, str]:
     Returns
     -------
     tuple
-        A copy of ``frame`` with ``noisy_value`` (the raw values, which the k-threshold acts on), ``value``
-        (the estimates) and ``ci95_half_width`` (per row); and the note describing what was done.
+        A copy of ``frame`` with ``estimate`` and ``estimate_ci95_half_width`` per row (``value`` untouched;
+        the estimate columns are null when nothing was applied); and the note describing what was done.
     """
+    import pandas as pd
+
     from jobs.privacy.measures import PARTITION_SELECTION
 
     raw_half = int(plan.noise()["ci95_half_width"])
@@ -176,7 +181,7 @@ def post_process_release(frame, plan) -> tuple[object, str]:
         estimates = empirical_bayes(noisy, plan.epsilon, plan.noise_sensitivity, plan.mechanism,
                                     plan.delta if plan.mechanism == "gaussian_discrete" else None, raw_half)
     out = frame.copy()
-    out["noisy_value"] = noisy
-    out["value"] = estimates.value
-    out["ci95_half_width"] = estimates.ci95_half_width
+    out["estimate"] = pd.array(estimates.value if estimates.applied else [None] * len(out), dtype="Int64")
+    out["estimate_ci95_half_width"] = pd.array(estimates.ci95_half_width if estimates.applied
+                                               else [None] * len(out), dtype="Int64")
     return out, estimates.note

@@ -128,8 +128,8 @@ def build_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
             "rho": p.rho, "bound": p.bounder.text(),
             "inputs": json.loads(rel["inputs"]), "gold_releases_version": int(rel["gold_version"]),
             "stages": json.loads(rel["stages"]) + (
-                [f"at delivery, post-processing of the stored noisy values (no privacy cost): {rel['post_processing']}; "
-                 "a key is released when both its noisy value and its estimate reach k"] if rel.get("post_processing") else []),
+                [f"at delivery, the estimate column, post-processing of the stored noisy values (no privacy cost): "
+                 f"{rel['post_processing']}; k acts on the noisy values"] if rel.get("post_processing") else []),
         })
     windows_per_year = math.ceil(365 / budget["period_days"])
     from jobs.publish.sharing import K_NOTE, children_of

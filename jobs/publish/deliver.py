@@ -45,15 +45,16 @@ COLUMN_TYPES = {
     "delivery_id": pa.string(), "h3_cell": pa.string(), "origin_h3": pa.string(), "destination_h3": pa.string(),
     "bin_start": pa.string(), "bin_minutes": pa.int32(), "segment": pa.string(), "country": pa.string(),
     "mode": pa.string(), "metric": pa.string(), "value": pa.int64(), "ci95_half_width": pa.int64(),
-    "suppressed": pa.bool_(),
+    "estimate": pa.int64(), "estimate_ci95_half_width": pa.int64(), "suppressed": pa.bool_(),
 }
 
 
 def file_columns(od: bool, segments: tuple[str, ...] = ()) -> list[str]:
     """Columns of a product file (DESIGN.md section 9): cells or origin/destination, bins, segments, values
-    and the 95% interval half-width of each released value."""
+    and the 95% interval half-width of each released value, and the post-processed estimate with its own."""
     places = ["origin_h3", "destination_h3"] if od else ["h3_cell"]
-    return [*places, "bin_start", "bin_minutes", *segments, "metric", "value", "ci95_half_width", "suppressed"]
+    return [*places, "bin_start", "bin_minutes", *segments, "metric", "value", "ci95_half_width", "estimate",
+            "estimate_ci95_half_width", "suppressed"]
 
 
 def _schema(columns: list[str]) -> pa.Schema:
@@ -88,8 +89,8 @@ def build_product(release: pa.Table | pd.DataFrame, k: int, delivery: str, segme
         product) when ``release`` has no ``ci95_half_width`` column: the true bounded count lies in
         ``value +/- ci95`` for 95% of keys. Null where suppressed.
     plan : ReleasePlan, optional
-        The stored release's plan: its values are then post-processed (``post_process_release``) and each
-        row carries its own interval; a row is released when its noisy value and its estimate reach k.
+        The stored release's plan: ``estimate`` and ``estimate_ci95_half_width`` are then filled
+        (``post_process_release``); without it, or where it does not apply, they are null.
 
     Returns
     -------
@@ -101,14 +102,12 @@ def build_product(release: pa.Table | pd.DataFrame, k: int, delivery: str, segme
     note = None
     if plan is not None:  # estimates from the noisy values of the whole domain, before any is suppressed
         frame, note = post_process_release(frame, plan)
-    # k acts on the noisy values, and on the estimates made from them: no delivered value is below k
-    product = apply_k_threshold(frame, k, on=("noisy_value", "value") if note else ("value",))
-    if note:
-        product = product.drop(columns="noisy_value")
-        product["ci95_half_width"] = product["ci95_half_width"].astype("Int64").mask(product["suppressed"])
-    else:
-        product["ci95_half_width"] = pd.array(
-            [None if hidden or ci95 is None else ci95 for hidden in product["suppressed"]], dtype="Int64")
+    product = apply_k_threshold(frame, k)
+    product["ci95_half_width"] = pd.array(
+        [None if hidden or ci95 is None else ci95 for hidden in product["suppressed"]], dtype="Int64")
+    for column in ("estimate", "estimate_ci95_half_width"):
+        product[column] = (product[column].astype("Int64").mask(product["suppressed"]) if column in product
+                           else pd.array([None] * len(product), dtype="Int64"))
     od = len(places) == 2
     if od:
         product["origin_h3"] = [int_to_cell(c) for c in product["h3_cell"]]
@@ -142,7 +141,8 @@ def _geojson(product: pd.DataFrame, columns: list[str]) -> dict:
             geometry = {"type": "LineString", "coordinates": [[a_lng, a_lat], [b_lng, b_lat]]}
         else:
             geometry = {"type": "Polygon", "coordinates": [cell_polygon(row["h3_cell"])]}
-        props = {k: (None if pd.isna(v) else (int(v) if k in ("value", "ci95_half_width", "bin_minutes") else
+        props = {k: (None if pd.isna(v) else (int(v) if k in ("value", "ci95_half_width", "estimate",
+                                                               "estimate_ci95_half_width", "bin_minutes") else
                                               bool(v) if k == "suppressed" else v)) for k, v in row.items()}
         features.append({"type": "Feature", "geometry": geometry, "properties": props})
     return {"type": "FeatureCollection", "features": features}
@@ -177,8 +177,7 @@ def privacy_terms(contract: Contract, plans: list[ReleasePlan], cuts: dict | Non
     ``metrics`` each release with its own bound, sensitivity, noise scale, interval and k in its units.
     ``cuts`` (metric to ``sharing.DerivedCut``) describes a derived product: its interval and phantom
     figures are those of the summed values. ``post_processing`` (metric to note) says how each metric's
-    delivered values were estimated from the noisy ones (``jobs/privacy/postprocess.py``); a metric's
-    ``ci95_half_width`` is then the raw noise's, and each row carries its own (never narrower).
+    ``estimate`` column was made from the noisy values (``jobs/privacy/postprocess.py``), or why it is null.
     """
     metrics = []
     for plan in plans:
@@ -258,7 +257,8 @@ def _deliver(spark: SparkSession, contract: Contract, window_start: dt.date, win
             plan = plan_for(contract, metric, window_start, window_end)
             release = make_release(spark, plan)
             product = build_product(read_release(plan.release_id), plan.k_threshold(contract.k), delivery,
-                                    plan.segments, places=plan.measure.places, plan=plan)
+                                    plan.segments, places=plan.measure.places,
+                                    ci95=plan.noise()["ci95_half_width"], plan=plan)
             releases.append((plan, {**release, "post_processing": product.attrs["post_processing"]}))
             products.append(product)
     product = pd.concat(products, ignore_index=True)
@@ -341,7 +341,10 @@ def _shared_products(spark: SparkSession, contract: Contract, window_start: dt.d
                                                           bin_minutes=contract.bin_minutes),
                                       plan.k_threshold(contract.k), delivery, plan.segments,
                                       places=plan.measure.places,
-                                      ci95=cut.figures(plan, contract.k)["ci95_half_width"]))
+                                      ci95=cut.figures(plan, contract.k)["ci95_half_width"],
+                                      # the parent's cut (values not summed): estimated like the parent's
+                                      plan=plan if cut.terms == 1 else None))
+        releases[-1][1]["post_processing"] = products[-1].attrs["post_processing"]
         cuts[metric] = cut
     return releases, products, cuts
 

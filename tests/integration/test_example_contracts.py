@@ -96,9 +96,6 @@ def test_every_released_value_carries_its_interval_and_suppressed_ones_none(deli
     _, out, _ = deliveries
     for contract_id, (_contract, result) in out.items():
         table = _table(result)
-        figures = result["manifest"]["privacy"]["metrics"][0]
-        stated, shown = figures["ci95_half_width"], table.loc[~table["suppressed"], "ci95_half_width"]
-        # Post-processed values carry their own interval, never narrower than the noise's; raw ones the noise's.
-        raw = figures.get("post_processing", "raw").startswith("raw")
-        assert ((shown == stated) if raw else (shown >= stated)).all(), contract_id
+        stated = result["manifest"]["privacy"]["metrics"][0]["ci95_half_width"]
+        assert (table.loc[~table["suppressed"], "ci95_half_width"] == stated).all(), contract_id
         assert table.loc[table["suppressed"], "ci95_half_width"].isna().all(), contract_id

@@ -44,31 +44,26 @@ def test_the_interval_covers_the_bounded_count_95_percent_of_the_time(spark, sim
     # The half-width is the smallest t with P(|noise| <= t) >= 95%: coverage is 95% up to one point's mass.
     assert n == plan.domain_size() and low <= 0.952 and high >= 0.95
 
-    # The delivered values are post-processed estimates, each row with its own interval: over every key of
-    # the domain (suppressed ones too) and over the released rows, they still cover at least 95%.
+    # The estimate column (post-processed), each row with its own interval: over every key of the domain
+    # (suppressed ones too) and over the delivered rows, it covers at least 95%.
     from jobs.privacy.postprocess import post_process_release
 
     estimates, note = post_process_release(read_release(plan.release_id).to_pandas(), plan)
     assert note.startswith("empirical Bayes")
-    merged["estimate"], merged["half"] = estimates["value"].to_numpy(), estimates["ci95_half_width"].to_numpy()
+    merged["estimate"] = estimates["estimate"].astype(int).to_numpy()
+    merged["half"] = estimates["estimate_ci95_half_width"].astype(int).to_numpy()
     assert (merged["half"] >= half).all() and (merged["estimate"] >= 0).all()
     post_covered = int(((merged["estimate"] - merged["bounded"]).abs() <= merged["half"]).sum())
     post_low = beta.ppf(0.0005, post_covered, n - post_covered + 1)
     post_high = beta.ppf(0.9995, post_covered + 1, n - post_covered) if post_covered < n else 1.0
     product = pd.read_parquet(out["outbox"] + "/data.parquet")
     shown = product[~product["suppressed"]].merge(exact, on=["h3_cell", "bin_start"], how="left").fillna({"bounded": 0})
-    shown_covered = int(((shown["value"] - shown["bounded"]).abs() <= shown["ci95_half_width"]).sum())
+    shown_covered = int(((shown["estimate"] - shown["bounded"]).abs() <= shown["estimate_ci95_half_width"]).sum())
     raw_error = (merged["value"] - merged["bounded"]).abs()
     post_error = (merged["estimate"] - merged["bounded"]).abs()
     with capsys.disabled():
-        print(f"[interval] post-processed: {post_covered} of {n} keys covered ({post_covered / n:.2%}, 99.9% CI "
+        print(f"[interval] estimates: {post_covered} of {n} keys covered ({post_covered / n:.2%}, 99.9% CI "
               f"{post_low:.2%} to {post_high:.2%}); delivered rows {shown_covered} of {len(shown)}; mean absolute "
-              f"error over the domain raw {raw_error.mean():.1f}, post-processed {post_error.mean():.1f}")
-    assert post_high >= 0.95 and shown["ci95_half_width"].notna().all()
+              f"error over the domain raw {raw_error.mean():.1f}, estimates {post_error.mean():.1f}")
+    assert post_high >= 0.95 and shown["estimate_ci95_half_width"].notna().all()
     assert post_error.mean() < raw_error.mean()
-
-
-def out_day(day):
-    import datetime as dt
-
-    return day + dt.timedelta(days=1)

@@ -73,12 +73,7 @@ def test_every_released_value_is_at_least_k_or_suppressed_and_null(slice_run):
     released = table[~table["suppressed"]]
     assert (released["value"] >= k).all()
     assert table.loc[table["suppressed"], "value"].isna().all()
-    # Released rows are those whose noisy value and estimate reach k (at 1,500 people the estimates of the
-    # few noisy values over k in Indre By say they were lifted by the noise: often none is left).
-    noisy = slice_run["releases"]
-    assert len(released) <= int((noisy["value"] >= slice_run["first"]["manifest"]["privacy"]["metrics"][0]
-                                 ["k_threshold"]).sum())
-    assert table["suppressed"].any() and len(table) == len(noisy)
+    assert len(released) > 0 and table["suppressed"].any()
     csv = pd.read_csv(outbox / "data.csv", dtype={"value": "Int64"})
     assert csv.loc[csv["suppressed"], "value"].isna().all()
     features = json.loads((outbox / "data.geojson").read_text())["features"]

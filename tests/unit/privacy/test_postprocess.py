@@ -70,7 +70,7 @@ def test_estimates_are_a_function_of_the_noisy_values_only():
     assert (again.value == first.value[order]).all()
 
 
-def test_a_delivered_product_releases_only_rows_whose_noisy_value_and_estimate_reach_k():
+def test_a_delivered_product_carries_the_estimate_beside_the_noisy_value():
     import datetime as dt
     import json
 
@@ -91,13 +91,18 @@ def test_a_delivered_product_releases_only_rows_whose_noisy_value_and_estimate_r
     noisy = add_discrete_noise(truth, plan.epsilon, plan.noise_sensitivity)
     release = keys.assign(value=noisy, destination_h3=None, metric="unique_people", bin_minutes=60,
                           bin_start=pd.to_datetime(keys["bin_start"], utc=True))
-    k = plan.k_threshold(contract.k)
-    product = build_product(release, k, "d1", plan=plan)
-    assert product.attrs["post_processing"].startswith("empirical Bayes")
+    k, raw_half = plan.k_threshold(contract.k), plan.noise()["ci95_half_width"]
+    product = build_product(release, k, "d1", ci95=raw_half, plan=plan)
+    assert product.attrs["post_processing"].startswith("empirical Bayes") and len(product) == len(keys)
     shown = product[~product["suppressed"]]
-    assert len(shown) > 100 and (shown["value"] >= k).all()
-    assert len(shown) <= int((noisy >= k).sum())  # a subset of the rows the noise alone would release
-    raw_half = plan.noise()["ci95_half_width"]
-    assert (shown["ci95_half_width"] >= raw_half).all()
-    assert product.loc[product["suppressed"], ["value", "ci95_half_width"]].isna().all().all()
-    assert len(product) == len(keys)
+    assert len(shown) == int((noisy >= k).sum()) > 100  # k acts on the noisy values, as without estimates
+    assert (shown["value"] >= k).all() and (shown["ci95_half_width"] == raw_half).all()
+    assert shown["estimate"].notna().all() and (shown["estimate_ci95_half_width"] >= raw_half).all()
+    # The estimates of released rows are lower on average: the noise that released them lifted them.
+    assert shown["estimate"].astype(float).mean() < shown["value"].astype(float).mean()
+    hidden = product[product["suppressed"]]
+    assert hidden[["value", "ci95_half_width", "estimate", "estimate_ci95_half_width"]].isna().all().all()
+    # Without a plan (a summed, derived product) the estimate columns are there, and null.
+    plain = build_product(release, k, "d1", ci95=raw_half)
+    assert plain.attrs["post_processing"] is None and plain["estimate"].isna().all()
+    assert list(plain.columns) == list(product.columns)
