@@ -67,3 +67,9 @@ def test_the_interval_covers_the_bounded_count_95_percent_of_the_time(spark, sim
               f"error over the domain raw {raw_error.mean():.1f}, estimates {post_error.mean():.1f}")
     assert post_high >= 0.95 and shown["estimate_ci95_half_width"].notna().all()
     assert post_error.mean() < raw_error.mean()
+
+
+def out_day(day):
+    import datetime as dt
+
+    return day + dt.timedelta(days=1)
