@@ -47,6 +47,7 @@ HISTOGRAM_TOP = 96  # a day has 96 quarter-hours, and no bound above that is use
 BUCKETS = (*((c, c) for c in range(1, 17)), (17, 20), (21, 24), (25, 32), (33, 40), (41, 48), (49, 64),
            (65, 80), (81, HISTOGRAM_TOP))
 ADVISE_EPSILON = 0.1  # of the contract's own budget, once per advice
+DELIVERY_DAYS = 1  # every contract delivers daily (frequency 1 d): bounds are scored for one day's release
 MAX_DROPPED_SD = 0.05  # an advice whose dropped-share estimate is noisier than this recommends no change
 
 
@@ -188,6 +189,12 @@ def advise(spark: SparkSession, contract: Contract, metric: str, start: dt.date,
     path = advice_path(contract.id, ident)
     if path.exists():
         return {**json.loads(path.read_text()), "reused": True}
+    from jobs.aggregate.silver import missing_inputs
+
+    missing = missing_inputs([start + dt.timedelta(days=i) for i in range((end - start).days)], plan.sources)
+    if missing:  # an empty day would read as people contributing nothing; nothing is spent
+        raise ValueError(f"advise {contract.id} {start} to {end}: {len(missing)} source-day(s) not ready (first: "
+                         f"{missing[0]}); advise over days that are ingested and aggregated")
     # One privacy unit is in at most one bucket per source and day.
     sensitivity = plan.days * len(plan.sources)
     counts = contribution_counts(spark, plan, prop)  # lazy input checks fail here, before the spend
@@ -198,7 +205,9 @@ def advise(spark: SparkSession, contract: Contract, metric: str, start: dt.date,
     noisy = add_discrete_noise(np.array(bucketed(counts), dtype=np.int64), ADVISE_EPSILON, sensitivity)
     floor = noise_scale(ADVISE_EPSILON, sensitivity)["ci95_half_width"]
     histogram = [int(v) if v > floor else 0 for v in noisy]  # below the noise: read as empty
-    scored = candidates(histogram, plan, prop, plan.days)
+    # Scored for what is delivered: one release per day (the schedule's window), whatever days advised.
+    delivery = plan_for(contract, metric, start, start + dt.timedelta(days=DELIVERY_DAYS))
+    scored = candidates(histogram, delivery, prop, plan.days)
     best = min(scored, key=lambda c: c.rmse)
     current = int(plan.bounds[prop])
     # Too few person-days for the noise: the tail of the histogram is noise, and so would the advice be.

@@ -49,6 +49,12 @@ def test_advice_is_spent_once_recommends_a_bound_and_its_estimate_reaches_the_de
     estimated = next(c["dropped_share"] for c in first["candidates"] if c["bound"] == bound)
     assert abs(estimated - true_dropped) < 0.05, (estimated, true_dropped)
 
+    # Days that are not ingested are refused before anything is spent (they would read as empty days).
+    spent_before = len(ledger.read_entries())
+    with pytest.raises(ValueError, match="not ready"):
+        advise(spark, contract, "unique_people", day, day + dt.timedelta(days=3))
+    assert len(ledger.read_entries()) == spent_before
+
     out = publish(spark, contract, day)
     (figures,) = out["manifest"]["privacy"]["metrics"]
     assert figures["dropped_share"]["advice_id"] == first["advice_id"]
