@@ -86,8 +86,7 @@ def build_product(release: pa.Table | pd.DataFrame, k: int, delivery: str, segme
         The measure's place columns (``h3_cell``, or ``origin_h3`` and ``destination_h3``).
     ci95 : int, optional
         Half-width of the 95% interval of each value (the noise's, or the summed noise's for a derived
-        product) when ``release`` has no ``ci95_half_width`` column: the true bounded count lies in
-        ``value +/- ci95`` for 95% of keys. Null where suppressed.
+        product): the true bounded count lies in ``value +/- ci95`` for 95% of keys. Null where suppressed.
     plan : ReleasePlan, optional
         The stored release's plan: ``estimate`` and ``estimate_ci95_half_width`` are then filled
         (``post_process_release``); without it, or where it does not apply, they are null.
@@ -96,7 +95,7 @@ def build_product(release: pa.Table | pd.DataFrame, k: int, delivery: str, segme
     -------
     pandas.DataFrame
         ``delivery_id`` and the ``file_columns``, sorted by bin and place; ``attrs["post_processing"]`` says
-        how the values were estimated (None without ``plan``).
+        how the ``estimate`` column was made, or why it is null (None without ``plan``).
     """
     frame = release.to_pandas() if isinstance(release, pa.Table) else release
     note = None
