@@ -10,6 +10,8 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
+export AIRFLOW__CORE__DEFAULT_TIMEZONE := Europe/Copenhagen
+export AIRFLOW__CORE__PARALLELISM := $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: demo test airflow lint check-java check-python install clean
 

@@ -41,7 +41,7 @@ def main() -> None:
     folder = args.lake / "contracts-advised"
     shutil.rmtree(folder, ignore_errors=True)
     shutil.copytree(ROOT / "contracts", folder)
-    os.environ.update(CDE_LAKE=str(args.lake), CDE_PSEUDONYM_KEY="bench-key", CDE_CONTRACTS=str(folder))
+    os.environ.update(CDE_LAKE=str(args.lake), CDE_PSEUDONYM_KEY="bench-key-not-secret-0123456789abcdef", CDE_CONTRACTS=str(folder))
 
     from jobs.common.spark import get_spark
     from jobs.evaluate import evaluate_delivery

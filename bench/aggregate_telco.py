@@ -32,7 +32,7 @@ def main() -> None:
     lake_dir = args.out / f"lake-{args.events}"
     if not (lake_dir / "bronze" / "telco_events").is_dir():
         raise SystemExit(f"run bench/ingest_telco.py --events {args.events} first (no bronze in {lake_dir})")
-    os.environ.update(CDE_LAKE=str(lake_dir), CDE_PSEUDONYM_KEY="bench-key")
+    os.environ.update(CDE_LAKE=str(lake_dir), CDE_PSEUDONYM_KEY="bench-key-not-secret-0123456789abcdef")
     peak = {"rss": 0}
     stop = threading.Event()
 

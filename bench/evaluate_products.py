@@ -43,7 +43,7 @@ def main() -> None:
         return
     if not args.keep:
         shutil.rmtree(args.out, ignore_errors=True)
-    os.environ.update(CDE_LAKE=str(args.out), CDE_PSEUDONYM_KEY="bench-key")
+    os.environ.update(CDE_LAKE=str(args.out), CDE_PSEUDONYM_KEY="bench-key-not-secret-0123456789abcdef")
     from jobs.aggregate.silver import build_silver
     from jobs.common.spark import get_spark
     from jobs.evaluate import evaluate_delivery, format_evaluation

@@ -45,7 +45,7 @@ def _sample(proc: psutil.Process, peaks: dict, stop: threading.Event) -> None:
 def run(events: int, out: Path, reuse: bool = False) -> dict:
     lake = out / f"lake-{events}"
     env = dict(os.environ, CDE_LAKE=str(lake), CDE_SPARK_MASTER="local[2]",
-               CDE_PSEUDONYM_KEY="bench-key", PYSPARK_PYTHON=sys.executable)
+               CDE_PSEUDONYM_KEY="bench-key-not-secret-0123456789abcdef", PYSPARK_PYTHON=sys.executable)
     if not (reuse and (lake / "landing" / "telco").is_dir()):
         shutil.rmtree(lake, ignore_errors=True)
         people = max(events // 40, 1)

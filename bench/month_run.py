@@ -60,7 +60,7 @@ def main() -> None:
     if not args.no_segments:
         segment_contract(args.out / "contracts")
     home = Path(tempfile.mkdtemp(prefix="cde-month-airflow-"))
-    os.environ.update(CDE_LAKE=str(args.out / "lake"), CDE_PSEUDONYM_KEY="bench-key",
+    os.environ.update(CDE_LAKE=str(args.out / "lake"), CDE_PSEUDONYM_KEY="bench-key-not-secret-0123456789abcdef",
                       CDE_CONTRACTS=str(args.out / "contracts"), AIRFLOW_HOME=str(home),
                       AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"), AIRFLOW__CORE__LOAD_EXAMPLES="False",
                       PYSPARK_PYTHON=sys.executable,

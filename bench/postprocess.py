@@ -59,7 +59,7 @@ def main() -> None:
                         default=["kk-inner-city-presence", "retail-stroget-footfall", "wonderful-cph-tourists"])
     parser.add_argument("--date", type=dt.date.fromisoformat, default=dt.date(2026, 3, 2))
     args = parser.parse_args()
-    os.environ.update(CDE_LAKE=str(args.lake), CDE_PSEUDONYM_KEY="bench-key")
+    os.environ.update(CDE_LAKE=str(args.lake), CDE_PSEUDONYM_KEY="bench-key-not-secret-0123456789abcdef")
 
     from jobs.common.h3cells import int_to_cell
     from jobs.common.spark import get_spark

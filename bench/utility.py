@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "utility")
     args = parser.parse_args()
     shutil.rmtree(args.out, ignore_errors=True)
-    os.environ.update(CDE_LAKE=str(args.out), CDE_PSEUDONYM_KEY="bench-key")
+    os.environ.update(CDE_LAKE=str(args.out), CDE_PSEUDONYM_KEY="bench-key-not-secret-0123456789abcdef")
     from jobs.aggregate.metrics import to_cut, unique_people
     from jobs.aggregate.silver import build_silver
     from jobs.common import lake, settings

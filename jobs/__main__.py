@@ -1,5 +1,5 @@
 """``python -m jobs ...`` is the same as ``cde ...``."""
 
-from jobs.cli import main
+from jobs.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -19,7 +19,8 @@ def _date(text: str) -> dt.date:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from jobs.simulate.main import run
 
-    out = run(args.people, args.days, args.start, args.seed, args.events_per_person, tuple(args.feeds or ()))
+    out = run(args.people, args.days, args.start, args.seed, args.events_per_person, tuple(args.feeds or ()),
+              force=args.force)
     totals = ", ".join(f"{sum(v.values())} {feed}" for feed, v in out["records"].items())
     print(f"simulate: {args.people} people, {args.days} day(s) from {args.start}: {totals} records; "
           f"reference data in {out['reference']}")
@@ -269,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events-per-person", type=float, default=40.0)
     p.add_argument("--feeds", nargs="+", default=None, choices=simulated_feeds(),
                    help="default: every feed the simulator knows")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite another simulation's (or a supplier's) reference data and answer key")
     p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser("ingest", help="ingest one feed's landing folder for a local date")
@@ -360,11 +363,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _log_format(verbose: bool) -> tuple[int, str]:
+    """Log level and format: INFO on a terminal (the stages, rows and elapsed time of long steps) or with
+    ``-v``, warnings only when piped."""
+    if verbose or sys.stderr.isatty():
+        return logging.INFO, "%(asctime)s +%(relativeCreated).0fms %(levelname)s %(name)s: %(message)s"
+    return logging.WARNING, "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``cde`` and ``python -m jobs``."""
+    """Entry point of ``cde`` and ``python -m jobs``: 0 on success, 1 on a refusal or failure (2 for an
+    invalid contract), with one clear line on stderr; a closed pipe (``| head``) ends quietly."""
+    import os
+
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level, fmt = _log_format(args.verbose)
+    logging.basicConfig(level=level, format=fmt)
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     from jobs.errors import ContractError, Refusal
 
     try:
@@ -375,7 +390,42 @@ def main(argv: list[str] | None = None) -> int:
     except Refusal as exc:  # the input, contract or budget says no: a clear message, no traceback
         print(f"{args.command} refused: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader went away (| head): stop writing, no traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    except KeyboardInterrupt:
+        print(f"{args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a fault, not a refusal: name it; the traceback with -v
+        if args.verbose:
+            raise
+        print(f"{args.command} failed: {type(exc).__name__}: {exc} (rerun with -v for the traceback)",
+              file=sys.stderr)
+        return 1
+
+
+def entry() -> None:
+    """The ``cde`` console script: ``main``, then stop Spark and leave without running native libraries'
+    exit handlers (which can abort an exiting interpreter after a Delta read)."""
+    import os
+
+    code = main()
+    try:
+        from pyspark.sql import SparkSession
+
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            active.stop()
+    except Exception:  # noqa: BLE001 - leaving anyway
+        pass
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = code or 141
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    entry()

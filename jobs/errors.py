@@ -48,3 +48,17 @@ class DerivationRefused(Refusal, ValueError):
 
 class ReleaseRefused(Refusal, ValueError):
     """A release that no measure can make (unknown metric, a segment the metric does not allow)."""
+
+
+class StorageFault(Refusal, OSError):
+    """Storage that cannot take a write or be read: a full or read-only folder, a damaged Delta log. Final:
+    checked before any spend, so a retry would only be refused again (or, after a spend, spend again)."""
+
+
+class SpentNotStored(Refusal, RuntimeError):
+    """A release whose spend was recorded but whose noisy table was not stored. The spend stands (it is never
+    given back); a rerun records a new spend and draws anew, so it is never retried automatically."""
+
+
+class KeyRefused(Refusal, RuntimeError):
+    """A pseudonym master key that is missing, too short or not the key this lake was built with."""

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 # Set before any job module reads them; each module still gets its own lake (see `lake_root`).
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("CDE_SHUFFLE_PARTITIONS", "4")
-os.environ.setdefault("CDE_PSEUDONYM_KEY", "test-master-key-not-secret")
+os.environ.setdefault("CDE_PSEUDONYM_KEY", "test-master-key-not-secret-0123456789abcdef")
 # Airflow reads its home when first imported: give the test session its own, away from the user's.
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="cde-tests-airflow-"))
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parents[1] / "dags")
@@ -36,3 +38,35 @@ def lake_root(tmp_path, monkeypatch):
     root.mkdir()
     monkeypatch.setenv("CDE_LAKE", str(root))
     return root
+
+
+SIMULATED_DAY = dt.date(2026, 3, 3)
+
+
+@pytest.fixture(scope="session")
+def simulated_day(spark, tmp_path_factory):
+    """1,500 simulated people on 2026-03-03: simulate -> ingest (every feed) -> aggregate -> approve."""
+    from jobs.aggregate.silver import build_silver
+    from jobs.ingest import FEEDS
+    from jobs.ingest.runner import ingest
+    from jobs.publish.approvals import approve_all
+    from jobs.publish.contracts import contract_files, load_contract
+    from jobs.simulate.main import run as simulate
+
+    root = tmp_path_factory.mktemp("simulated-day") / "lake"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CDE_LAKE", str(root))
+        simulate(1500, 1, SIMULATED_DAY, seed=21, events_per_person=25)
+        runs = {feed: ingest(spark, FEEDS[feed], SIMULATED_DAY, validate=False) for feed in ("telco", "wifi",
+                                                                                               "camera", "ticket")}
+        build_silver(spark, SIMULATED_DAY)
+        for path in contract_files():
+            approve_all(load_contract(path))
+    return SimpleNamespace(root=root, day=SIMULATED_DAY, runs=runs)
+
+
+@pytest.fixture
+def in_simulated_day(simulated_day, monkeypatch):
+    """The shared simulated day, with ``CDE_LAKE`` pointing at it for this test."""
+    monkeypatch.setenv("CDE_LAKE", str(simulated_day.root))
+    return simulated_day

@@ -20,10 +20,11 @@ from jobs.aggregate.anchors import anchors_for_day, window_start
 from jobs.aggregate.movement import stays_from_presence, trips_from_stays, trips_from_tickets
 from jobs.common import lake, tables
 from jobs.common.timing import Stopwatch
+from jobs.errors import IngestRefused
 from jobs.ingest.feeds import FEEDS, feeds_with
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,37 @@ def missing_inputs(dates: list[dt.date], sources: tuple[str, ...]) -> list[str]:
     return missing
 
 
+def succeeded_run_ids(date: dt.date) -> dict[str, str]:
+    """The latest succeeded ingest run id per feed for one local date."""
+    if not tables.INGEST_RUNS.exists():
+        return {}
+    runs = tables.latest_succeeded_runs(tuple(FEEDS), date, date + dt.timedelta(days=1))
+    return dict(zip(runs["feed"], runs["run_id"], strict=True))
+
+
+def committed_bronze(spark: SparkSession, source: str, date: dt.date, version: int, run_id: str) -> DataFrame:
+    """A day's bronze rows as committed by its latest succeeded ingest run.
+
+    Ingest commits bronze before its run record, so a crash between the two leaves a bronze partition
+    written by a run that never succeeded. Such rows are never read: the partition must hold the succeeded
+    run's rows, else the day is refused until it is re-ingested.
+
+    Raises
+    ------
+    IngestRefused
+        The partition was replaced by a run with no succeeded record.
+    """
+    from pyspark.sql import functions as F
+
+    bronze = lake.read(spark, tables.bronze(source).path(), version=version, partitions={"event_date": date.isoformat()})
+    others = [r["run_id"] for r in bronze.select("run_id").distinct().collect() if r["run_id"] != run_id]
+    if others:
+        raise IngestRefused(f"aggregate {source} {date}: bronze holds rows of ingest run {others[0]}, which has no "
+                            f"succeeded run record (it crashed after writing); re-ingest with `cde ingest {source} "
+                            f"--date {date}`")
+    return bronze.filter(F.col("run_id") == run_id)
+
+
 def build_silver(spark: SparkSession, date: dt.date, sources: tuple[str, ...] | None = None) -> dict:
     """Rebuild presence, stays, trips and anchors of a local day for the given (or every ingested) source.
 
@@ -92,17 +124,18 @@ def build_silver(spark: SparkSession, date: dt.date, sources: tuple[str, ...] | 
     """
     from pyspark import StorageLevel
 
-    sources = sources or tuple(s for s in feeds_with(lambda f: f.presence is not None)
-                               if tables.bronze(s).exists())
+    succeeded = succeeded_run_ids(date)
+    sources = sources or tuple(s for s in feeds_with(lambda f: f.presence is not None) if s in succeeded)
     out: dict[str, dict] = {}
     for source in sources:
         bronze_table = tables.bronze(source)
         bronze_path = bronze_table.path()
-        if not bronze_table.exists():
-            raise FileNotFoundError(f"no bronze table for {source} at {bronze_path}: ingest it first")
+        if source not in succeeded or not bronze_table.exists():
+            raise IngestRefused(f"aggregate {source} {date}: no succeeded ingest run for that day; run "
+                                f"`cde ingest {source} --date {date}` first")
         watch = Stopwatch()
         bronze_version = lake.version(bronze_path)
-        bronze = lake.read(spark, bronze_path, version=bronze_version, partitions={"event_date": date.isoformat()})
+        bronze = committed_bronze(spark, source, date, bronze_version, succeeded[source])
         spec = FEEDS[source]
         presence = spec.presence(bronze, source).persist(StorageLevel.DISK_ONLY)
         info = {"bronze_version": bronze_version, "presence_rows": presence.count()}

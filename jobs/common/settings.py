@@ -21,11 +21,54 @@ REGION_BBOX = (12.30, 55.55, 12.75, 55.80)  # min_lon, min_lat, max_lon, max_lat
 # epsilon 60 and delta 1e-6 in any 30 days (2 a day on average; Google's Community Mobility Reports spent
 # 2.64 a day). Every audit states them per delivery, per window and per year.
 ACCOUNTING_PERIOD_DAYS = 30
-GLOBAL_EPSILON_CAP = 60.0
-GLOBAL_DELTA_CAP = 1e-6
-CAMERA_EPSILON_CAP = 60.0
+POLICY_EPSILON_CAP = 60.0
+POLICY_DELTA_CAP = 1e-6
+
+
+def _env_number(name: str, default: float, low: float, high: float) -> float:
+    """A number from the environment, checked to lie in ``(low, high]``; the error names the variable."""
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name}={text!r} is not a number") from None
+    if not low < value <= high:
+        raise ValueError(f"{name}={text!r} must be above {low:g} and at most {high:g} (the policy maximum)")
+    return value
+
+
+def _env_mode(name: str, default: int, allowed: int) -> int:
+    """A permission mode from the environment (octal text such as ``0640``), refused when it grants bits
+    outside ``allowed`` (never anything for others, never execute on files)."""
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        raise ValueError(f"{name}={text!r} is not an octal mode such as 0640") from None
+    owner = allowed & 0o700
+    if mode & ~allowed or mode & owner != owner:
+        raise ValueError(f"{name}={text!r}: the owner needs {owner:04o}, and nothing beyond {allowed:04o} is "
+                         "allowed (never any bit for others)")
+    return mode
+
+
+# Operators may tighten the caps (``CDE_GLOBAL_EPSILON_CAP``, ``CDE_GLOBAL_DELTA_CAP``, ...), never loosen
+# them past the policy.
+GLOBAL_EPSILON_CAP = _env_number("CDE_GLOBAL_EPSILON_CAP", POLICY_EPSILON_CAP, 0.0, POLICY_EPSILON_CAP)
+GLOBAL_DELTA_CAP = _env_number("CDE_GLOBAL_DELTA_CAP", POLICY_DELTA_CAP, 0.0, POLICY_DELTA_CAP)
+CAMERA_EPSILON_CAP = _env_number("CDE_CAMERA_EPSILON_CAP", POLICY_EPSILON_CAP, 0.0, POLICY_EPSILON_CAP)
 # Wifi ids are per device and network (one person may hold several): their own cap, per device-network.
-WIFI_EPSILON_CAP = 60.0
+WIFI_EPSILON_CAP = _env_number("CDE_WIFI_EPSILON_CAP", POLICY_EPSILON_CAP, 0.0, POLICY_EPSILON_CAP)
+# Permissions of what leaves for buyers and auditors (outbox, audit) and of gold products: group-readable
+# at most, never world-readable (``CDE_FILE_MODE``, ``CDE_DIR_MODE``).
+FILE_MODE = _env_mode("CDE_FILE_MODE", 0o640, 0o660)  # owner rw
+DIR_MODE = _env_mode("CDE_DIR_MODE", 0o750, 0o770)
+# A release or delivery is refused before any spend when a folder it writes has less free space than this.
+MIN_FREE_MB = _env_number("CDE_MIN_FREE_MB", 64.0, -1.0, 1e9)
 PRIVACY_UNITS = ("person", "device-network", "event")
 
 

@@ -1,7 +1,8 @@
 """Pseudonymisation at the door: keyed HMAC-SHA-256 with per-period keys (DESIGN.md section 6).
 
-The master key comes from ``CDE_PSEUDONYM_KEY`` or a key file created on first use with 0600 permissions
-in the secrets folder. A raw identifier first becomes a stable per-source token (HMAC under the source's
+The master key comes from ``CDE_PSEUDONYM_KEY`` (at least 32 bytes) or a key file created on first use
+with 0600 permissions in the secrets folder. Its fingerprint is recorded in the lake at first use
+(``ops/pseudonym_key_fingerprint.json``); a missing key file or a different key is refused, never replaced. A raw identifier first becomes a stable per-source token (HMAC under the source's
 token key); the pseudonym is the HMAC of that token under the key of the source and period. Tokens are what
 opt-out lists store, so an opt-out can later be turned into the pseudonyms of any period without keeping
 the raw identifier. Keys are derived per source, so a person's telco and ticket pseudonyms cannot be
@@ -30,17 +31,77 @@ if TYPE_CHECKING:
 _EPOCH = dt.date(1970, 1, 1)
 
 
+MIN_KEY_BYTES = 32
+_checked: set[tuple[str, bytes]] = set()
+
+
 def _master_key() -> bytes:
+    """The master key, checked against the fingerprint this lake recorded at its first use.
+
+    Raises
+    ------
+    KeyRefused
+        ``CDE_PSEUDONYM_KEY`` shorter than 32 bytes, the key file missing while the lake was built under a
+        key, or a key whose fingerprint is not the lake's (every pseudonym would change and opted-out people
+        would be accepted again).
+    """
+    from jobs.errors import KeyRefused
+
     env = os.environ.get("CDE_PSEUDONYM_KEY")
     if env:
-        return env.encode("utf-8")
-    path = settings.secrets_dir() / "pseudonym.key"
+        key = env.encode("utf-8")
+        if len(key) < MIN_KEY_BYTES:
+            raise KeyRefused(f"CDE_PSEUDONYM_KEY is {len(key)} bytes; at least {MIN_KEY_BYTES} are required (make "
+                             "one with `python -c 'import secrets; print(secrets.token_hex(32))'`)")
+    else:
+        path = settings.secrets_dir() / "pseudonym.key"
+        if not path.exists():
+            if _fingerprint_path().exists():
+                raise KeyRefused(f"the pseudonym key file {path} is missing, but this lake was built under a key "
+                                 f"(fingerprint in {_fingerprint_path()}): restore the key file from backup. A new "
+                                 "key would change every pseudonym and accept opted-out people again")
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+        key = path.read_text().strip().encode("utf-8")
+    _check_fingerprint(key, "CDE_PSEUDONYM_KEY" if env else str(settings.secrets_dir() / "pseudonym.key"))
+    return key
+
+
+def _fingerprint_path():
+    return settings.lake_root() / "ops" / "pseudonym_key_fingerprint.json"
+
+
+def key_fingerprint(key: bytes) -> str:
+    """A fingerprint that identifies a key without revealing it (HMAC of a fixed label under the key)."""
+    return hmac.new(key, b"cde-key-fingerprint", hashlib.sha256).hexdigest()[:32]
+
+
+def _check_fingerprint(key: bytes, where: str) -> None:
+    """Record the key's fingerprint at the lake's first use; refuse any other key after that."""
+    import json
+
+    from jobs.errors import KeyRefused
+
+    path = _fingerprint_path()
+    if (str(path), key) in _checked:
+        return
+    fingerprint = key_fingerprint(key)
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-    return path.read_text().strip().encode("utf-8")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+            with os.fdopen(fd, "w") as f:
+                json.dump({"fingerprint": fingerprint, "recorded_at": dt.datetime.now(dt.UTC).isoformat()}, f)
+        except FileExistsError:  # another process recorded it first: check against theirs
+            pass
+    recorded = json.loads(path.read_text() or "{}").get("fingerprint")
+    if recorded != fingerprint:
+        raise KeyRefused(f"the pseudonym key from {where} is not the key this lake was built with (fingerprint "
+                         f"{fingerprint[:8]}..., the lake recorded {str(recorded)[:8]}... in {path}): use the "
+                         "lake's key. Another key would change every pseudonym and accept opted-out people again")
+    _checked.add((str(path), key))
 
 
 def derived_key(purpose: str) -> bytes:

@@ -86,13 +86,23 @@ def in_region(lat: pd.Series, lon: pd.Series) -> pd.Series:
 
 
 def _read(path: Path, columns: list[str]) -> pd.DataFrame:
+    """Read a reference CSV; every unusable file is a ``ReferenceDataError`` naming it and what to do."""
+    fix = "the supplier's reference file belongs there (UTF-8 CSV, header and one row per id)"
     if not path.exists():
-        raise ReferenceDataError(f"{path}: reference file not found")
+        raise ReferenceDataError(f"{path}: reference file not found; {fix}")
+    if path.is_dir():
+        raise ReferenceDataError(f"{path}: is a folder, not a reference file; {fix}")
     try:
         df = pd.read_csv(path, dtype=str, encoding="utf-8-sig", keep_default_na=False)
     except UnicodeDecodeError as exc:
-        raise ReferenceDataError(f"{path}: not UTF-8 ({exc})") from exc
+        raise ReferenceDataError(f"{path}: not UTF-8 (byte {exc.start}); re-export it as UTF-8") from exc
+    except pd.errors.EmptyDataError:
+        raise ReferenceDataError(f"{path}: empty file; {fix}") from None
+    except (pd.errors.ParserError, OSError) as exc:
+        raise ReferenceDataError(f"{path}: cannot be read as CSV ({str(exc).splitlines()[0]}); {fix}") from None
     _require(df, path, columns)
+    if df.empty:
+        raise ReferenceDataError(f"{path}: has a header but no rows; {fix}")
     return df
 
 

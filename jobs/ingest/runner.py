@@ -21,9 +21,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jobs.common import lake, settings, tables
+from jobs.common import faults, lake, settings, tables
 from jobs.common.timing import Stopwatch
-from jobs.errors import IngestRefused
+from jobs.common.storage import check_writable
+from jobs.errors import IngestRefused, KeyRefused, ReferenceDataError, StorageFault
 from jobs.ingest.classify import INVALID_REASONS, REASONS, classify
 from jobs.ingest.records import read_records
 from jobs.ingest.runlog import STALE_STAGING_SECONDS, previous_accepted, released, write_run_record
@@ -143,15 +144,26 @@ def stage_batch(
         raise refuse(record, f"no landing files in {settings.landing_path(spec.name, date.isoformat())}")
     _remove_stale_staging(spec.name, date)
     staging = staging_dir(spec.name, date, run_id)
+    try:
+        check_writable(staging, "ingest staging")
+    except StorageFault as exc:
+        try:
+            error = refuse(record, str(exc))
+        except Exception:  # the run log cannot take the record either: the storage error says it all
+            raise exc from None
+        raise error from exc
     staging.mkdir(parents=True)
     record["staging"] = str(staging)
 
     # Counted by the reader itself, so the accounting check below is independent of later stages.
     records_read = spark.sparkContext.accumulator(0)
-    records = read_records(spark, files, spec.fields, spec.file_format, counter=records_read,
-                           optional=spec.optional_fields)
-    optouts = opted_out_tokens(spec.name) if spec.identifier else frozenset()
-    classify(spark, spec, records, date, optouts).write.mode("overwrite").parquet(str(staging / "classified"))
+    try:
+        records = read_records(spark, files, spec.fields, spec.file_format, counter=records_read,
+                               optional=spec.optional_fields)
+        optouts = opted_out_tokens(spec.name) if spec.identifier else frozenset()
+        classify(spark, spec, records, date, optouts).write.mode("overwrite").parquet(str(staging / "classified"))
+    except (ReferenceDataError, KeyRefused) as exc:  # recorded, staging removed, named for the operator
+        raise refuse(record, str(exc)) from exc
     watch.lap("read_classify_stage")
     staged = spark.read.parquet(str(staging / "classified"))
     counts = {r["reason"]: r["count"] for r in staged.groupBy("reason").count().collect()}
@@ -167,10 +179,33 @@ def stage_batch(
         raise refuse(record, f"accounting broken: {records_in} read, {accepted} accepted, {quarantined} quarantined")
     if records_in and invalid / records_in > max_invalid_share:
         raise refuse(record, f"{invalid} of {records_in} records invalid ({invalid / records_in:.1%}), above the "
-                             f"limit of {max_invalid_share:.1%}: {record['quarantined_by_reason']}")
+                             f"limit of {max_invalid_share:.1%}: {record['quarantined_by_reason']}; by field: "
+                             + "; ".join(reasons_by_field(staged, INVALID_REASONS)))
     log.info("ingest %s %s staged: rows in %d, accepted %d, quarantined %d %s", spec.name, date, records_in,
              accepted, quarantined, record["quarantined_by_reason"])
     return _save(record)
+
+
+def reasons_by_field(staged: DataFrame, reasons: Sequence[str], top: int = 10) -> list[str]:
+    """What the operator needs to fix a feed: each quarantine detail (which names the field and what is wrong,
+    never a value) with its count, file and first and last line, most frequent first.
+
+    Returns
+    -------
+    list of str
+        Lines such as ``imsi: not 15 digits x 812 (telco.csv lines 14-9981)``.
+    """
+    from pyspark.sql import functions as F
+
+    rows = (staged.filter(F.col("reason").isin(*reasons))
+            .groupBy("reason", "detail", "source_file")
+            .agg(F.count("*").alias("n"), F.min("line_number").alias("first"), F.max("line_number").alias("last"))
+            .orderBy(F.desc("n")).limit(top).collect())
+    lines = []
+    for r in rows:
+        where = f"line {r['first']}" if r["first"] == r["last"] else f"lines {r['first']}-{r['last']}"
+        lines.append(f"{r['detail'] or r['reason']} x {r['n']} ({Path(r['source_file'] or '').name} {where})")
+    return lines
 
 
 def _staged(spark: SparkSession, record: dict) -> DataFrame:
@@ -233,10 +268,14 @@ def commit_batch(spark: SparkSession, spec: FeedSpec, staging: str | Path) -> di
         F.lit(record["run_id"]).alias("run_id"), "event_date", "reason", "detail", "source_file",
         "line_number", "raw_length", "raw_hash", "pseudo_id", "key_period", "event_ts")
     replace = [{"event_date": date.isoformat()}]
+    # Bronze is committed first; readers take only rows of runs with a succeeded record (a crash before the
+    # record leaves bronze rows that nothing reads: ``jobs.aggregate.silver.committed_bronze``).
+    faults.reached("ingest.bronze")
     record["bronze_version"] = lake.write(
         bronze, tables.bronze(spec.name).path(), mode="replace_partitions",
         partition_by=["event_date"], replace=replace)
     watch.lap("write_bronze")
+    faults.reached("ingest.quarantine")
     record["quarantine_version"] = lake.write(
         quarantine, tables.quarantine(spec.name).path(), mode="replace_partitions",
         partition_by=["event_date"], replace=replace)
@@ -248,6 +287,7 @@ def commit_batch(spark: SparkSession, spec: FeedSpec, staging: str | Path) -> di
                              "unless a new release is made (which spends budget)")
     record["timings"].update(watch.laps)
     record.update(status="succeeded", finished_at=_now())
+    faults.reached("ingest.run_record")
     write_run_record(record)
     shutil.rmtree(record["staging"], ignore_errors=True)
     log.info("ingest %s %s: rows in %d, out %d, quarantined %d %s; bronze v%s; seconds %s", spec.name, date,

@@ -327,13 +327,15 @@ def _ensure_ledger(path) -> None:
             raise
 
 
-def record_spend(spend: Spend) -> dict[str, Any]:
+def record_spend(spend: Spend, note: str | None = None) -> dict[str, Any]:
     """Check and record a spend atomically; return the committed ledger row.
 
     Parameters
     ----------
     spend : Spend
         The release's cost.
+    note : str, optional
+        Kept in the row's ``message`` (e.g. that earlier spends of the same release stored no draw).
 
     Returns
     -------
@@ -345,7 +347,7 @@ def record_spend(spend: Spend) -> dict[str, Any]:
     BudgetExceeded
         The spend does not fit; a ``refusal`` row was recorded and nothing was spent.
     """
-    return _record(spend, "spend")
+    return _record(spend, "spend", note)
 
 
 def find_use(entries: pd.DataFrame, contract_id: str, release_id: str) -> dict[str, Any] | None:
@@ -382,7 +384,7 @@ def precheck(spend: Spend, kind: str = "spend") -> str | None:
     return check(entries, spend, kind=kind)
 
 
-def _record(spend: Spend, kind: str) -> dict[str, Any]:
+def _record(spend: Spend, kind: str, note: str | None = None) -> dict[str, Any]:
     path = ledger_path()
     _ensure_ledger(path)
     for attempt in range(MAX_ATTEMPTS):
@@ -394,7 +396,7 @@ def _record(spend: Spend, kind: str) -> dict[str, Any]:
             if existing is not None:
                 return existing
         reason = check(entries, spend, kind=kind)
-        row = _new_row(entries, spend, "refusal" if reason else kind, reason)
+        row = _new_row(entries, spend, "refusal" if reason else kind, reason or note)
         table = pa.Table.from_pylist([row], schema=SCHEMA)
         try:
             lake.append_arrow(path, table, max_commit_retries=0, read_version=read_version)

@@ -4,8 +4,10 @@ One generic engine over a measure (``jobs/privacy/measures/``): nothing here kno
 order of a release is fixed (DESIGN.md section 6), and the audit lists it:
 
 1. plan the release and derive its id from everything that defines it;
-2. reuse a stored release with that id (no new spend), else
-3. check and record the spend in the ledger (refused before any noise is drawn);
+2. reuse a stored release with that id (no new spend): one found in ``ops/releases``, or a draw found in
+   ``gold/releases`` itself whose ``ops/releases`` row a crash prevented (the row is written then), else
+3. check that every table of the release is healthy and every folder writable, then check and record the
+   spend in the ledger (refused before any noise is drawn);
 4. read the measure's table (a recorded version) for the window and sources;
 5. map to the contract cut, join segment columns, bound each person-day with the measure's bounder, aggregate;
 6. zero-fill over the public domain (contract area cells x local bins x segment values), or select
@@ -13,7 +15,11 @@ order of a release is fixed (DESIGN.md section 6), and the audit lists it:
 7. draw discrete noise in the executors and write the noisy table once to ``gold/releases``;
 8. record the release (ledger entry, input versions) in ``ops/releases``.
 
-Everything downstream (products, files, audits) reads the stored release back.
+Everything downstream (products, files, audits) reads the stored release back. A crash or a storage fault
+after the spend and before the draw is stored loses that spend (never given back): the next attempt spends
+again and its ledger row says so, since files of the lost draw may survive. Such a failure is final
+(``SpentNotStored``), so no automatic retry spends again. At most one draw is ever stored per release id:
+the write replaces the release's partition, and one writer per release holds a lock.
 """
 
 from __future__ import annotations
@@ -102,6 +108,17 @@ def _read_input(spark: SparkSession, qualified: str, plan: ReleasePlan) -> tuple
     if not table.exists():
         raise FileNotFoundError(f"no {qualified} at {table.path()}: {table.produced_by} first")
     version = table.version()
+    if table.layer == "bronze":  # only rows of succeeded ingest runs (a crashed run's rows are never read)
+        from functools import reduce
+
+        from jobs.aggregate.silver import committed_bronze, succeeded_run_ids
+
+        source = table.name.removesuffix("_events")
+        runs = {d: succeeded_run_ids(dt.date.fromisoformat(d)).get(source) for d in _dates(plan)}
+        frames = [committed_bronze(spark, source, dt.date.fromisoformat(d), version, run)
+                  for d, run in runs.items() if run]
+        if frames:
+            return reduce(lambda a, b: a.unionByName(b), frames), version
     partitions: dict[str, Any] = {"event_date": _dates(plan)}
     if "source" in table.partitions:
         partitions["source"] = list(plan.sources)
@@ -238,14 +255,24 @@ def make_release(spark: SparkSession, plan: ReleasePlan) -> dict[str, Any]:
 def _make_release_locked(spark: SparkSession, plan: ReleasePlan) -> dict[str, Any]:
     from pyspark.sql import functions as F
 
+    from jobs.common import faults
+    from jobs.common.storage import preflight
+    from jobs.errors import SpentNotStored
+
+    # Everything that can fail is checked before the spend: storage, history, inputs present, domain.
+    preflight([(tables.RELEASES.path(), "gold/releases"), (tables.RELEASE_LOG.path(), "ops/releases"),
+               (ledger.ledger_path(), "ledger/privacy_budget")])
     existing = stored_release(plan.release_id)
     if existing is not None:
         log.info("release %s already stored: reused, nothing spent", plan.release_id)
         return {**existing, "reused": True}
-    # Plan everything that can fail before the spend: history, inputs present, domain non-empty.
+    recovered = _recover_stored_draw(spark, plan)
+    if recovered is not None:
+        return {**recovered, "reused": True}
     require_history(plan)
     noisy, inputs, domain, size = _compute(spark, plan)
-    entry = ledger.record_spend(plan.spend())
+    faults.reached("release.spend")
+    entry = ledger.record_spend(plan.spend(), note=_lost_draws_note(plan.release_id))
     # Noise is drawn only now, by the write below (the frame above is lazy).
     columns = {c: (F.col(c) if c in noisy.columns else F.lit(None).cast("string")) for c in SEGMENT_COLUMNS}
     table = noisy.select(
@@ -256,20 +283,82 @@ def _make_release_locked(spark: SparkSession, plan: ReleasePlan) -> dict[str, An
         "bin_start", F.lit(plan.bin_minutes).cast("int").alias("bin_minutes"),
         *[columns[c].alias(c) for c in SEGMENT_COLUMNS], F.col("value").cast("long").alias("value"),
     )
-    gold_version = lake.write(table, tables.RELEASES.path(), mode="replace_partitions", partition_by=["release_id"],
-                              replace=[{"release_id": plan.release_id}])
+    try:
+        faults.reached("release.gold")
+        gold_version = lake.write(table, tables.RELEASES.path(), mode="replace_partitions",
+                                  partition_by=["release_id"], replace=[{"release_id": plan.release_id}])
+    except Exception as exc:  # the spend stands; retrying would spend again, so this is final
+        raise SpentNotStored(
+            f"release {plan.release_id} of contract {plan.contract_id}: epsilon {plan.epsilon:g} was spent (ledger "
+            f"entry {entry['entry_id']}) but the noisy table was not stored ({type(exc).__name__}: {exc}). The "
+            "spend is not given back; fix the cause, then rerun, which spends again and draws anew") from exc
     rows = read_release(plan.release_id).num_rows
-    stages = _stages(plan, domain)
-    row = {
+    row = _log_row(plan, entry, inputs, _stages(plan, domain), rows, gold_version)
+    faults.reached("release.log")
+    tables.RELEASE_LOG.append([row])
+    log.info("release %s (%s): %d rows (domain %d), %s epsilon %g, ledger %s, gold/releases v%d",
+             plan.release_id, plan.metric, rows, size, plan.mechanism, plan.epsilon, entry["entry_id"], gold_version)
+    return {**row, "reused": False}
+
+
+def _log_row(plan: ReleasePlan, entry: dict, inputs: dict, stages: list[str], rows: int,
+             gold_version: int) -> dict[str, Any]:
+    return {
         "release_id": plan.release_id, "ledger_entry_id": entry["entry_id"], "contract_id": plan.contract_id,
         "contract_version": plan.contract_version, "plan": plan.to_json(), "inputs": json.dumps(inputs),
         "stages": json.dumps(stages), "rows": rows, "gold_version": gold_version,
         "created_at": dt.datetime.now(dt.UTC), "ledger_seq": int(entry["seq"]), "ledger_head": entry["row_hash"],
     }
+
+
+def _spends_of(release_id: str):
+    entries = ledger.read_entries()
+    if entries.empty:
+        return entries
+    return entries[(entries["kind"] == "spend") & (entries["release_id"] == release_id)]
+
+
+def _recover_stored_draw(spark: SparkSession, plan: ReleasePlan) -> dict[str, Any] | None:
+    """The release log row of a draw stored in ``gold/releases`` with no ``ops/releases`` row (a crash
+    between the two commits), written now; None when no draw of this release is stored.
+
+    The draw is found from ``gold/releases`` itself and checked against the ledger: its rows name the spend
+    that paid for it, so it is reused as it is, never drawn again.
+    """
+    from jobs.errors import StorageFault
+
+    if not tables.RELEASES.exists():
+        return None
+    stored = read_release(plan.release_id)
+    if stored.num_rows == 0:
+        return None
+    entry_ids = set(stored.column("ledger_entry_id").to_pylist())
+    spends = _spends_of(plan.release_id)
+    paid = spends[spends["entry_id"].isin(entry_ids)] if not spends.empty else spends
+    if len(entry_ids) != 1 or paid.empty:
+        raise StorageFault(f"gold/releases holds release {plan.release_id} under ledger entries {sorted(entry_ids)}, "
+                           "which are not one spend of that release in the ledger: the table was written outside "
+                           "the pipeline; investigate before any further publish")
+    entry = paid.iloc[-1].to_dict()
+    _, inputs, domain, _ = _compute(spark, plan)  # lazy: only the domain's description and input versions
+    stages = [*_stages(plan, domain),
+              "recovered after a crash: the stored draw was found in gold/releases and recorded in ops/releases "
+              "(input versions as read at recovery); nothing was spent or drawn again"]
+    row = _log_row(plan, entry, inputs, stages, stored.num_rows, tables.RELEASES.version())
     tables.RELEASE_LOG.append([row])
-    log.info("release %s (%s): %d rows (domain %d), %s epsilon %g, ledger %s, gold/releases v%d",
-             plan.release_id, plan.metric, rows, size, plan.mechanism, plan.epsilon, entry["entry_id"], gold_version)
-    return {**row, "reused": False}
+    log.warning("release %s: stored draw of ledger entry %s had no ops/releases row; recorded now, nothing spent",
+                plan.release_id, entry["entry_id"])
+    return row
+
+
+def _lost_draws_note(release_id: str) -> str | None:
+    """The ledger note of a spend that follows lost draws of the same release, or None."""
+    lost = _spends_of(release_id)
+    if lost.empty:
+        return None
+    return (f"redraw: {len(lost)} earlier spend(s) of this release ({', '.join(lost['entry_id'])}) stored no draw "
+            "(a crash or storage fault after the spend); files of a lost draw may survive unreferenced in "
+            "gold/releases, so this spend counts in full beside them")
 
 
 def read_release(release_id: str) -> pa.Table:

@@ -245,6 +245,11 @@ def write_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
     html_path = folder / f"{manifest['delivery_id']}.html"
     json_path.write_text(json.dumps(audit, indent=2, default=str))
     html_path.write_text(render_html(audit, product), encoding="utf-8")
+    from jobs.common.storage import restrict
+
+    for path in (json_path, html_path):
+        restrict(path)
+    folder.chmod(settings.DIR_MODE)
     return {"json": str(json_path), "html": str(html_path)}
 
 

@@ -8,6 +8,11 @@ Outbox layout (DESIGN.md section 9)::
 
     lake/outbox/<buyer>/<contract_id>/<delivery_id>/
         data.parquet  data.csv  data.geojson  manifest.json
+
+A delivery is written in ``lake/outbox/.staging/``, outside every buyer's folder, verified against its
+manifest, audited, and only then appears in the buyer's folder by one atomic rename (a redelivery swaps the
+old folder for the new one atomically). Nothing is spent before the tables and folders it writes are
+checked (``jobs/common/storage.py``).
 """
 
 from __future__ import annotations
@@ -16,8 +21,8 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import os
 import shutil
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -244,9 +249,28 @@ def publish(spark: SparkSession, contract: Contract, window_start: dt.date,
         return _deliver(spark, contract, window_start, window_end, delivery)
 
 
+def outbox_folder(contract: Contract, delivery: str) -> Path:
+    """The buyer's folder of one delivery: ``lake/outbox/<buyer>/<contract_id>/<delivery_id>``."""
+    return settings.lake_root() / "outbox" / contract.buyer / contract.id / delivery
+
+
+def _preflight(contract: Contract, delivery: str) -> None:
+    """Refuse before any spend when a folder or table the delivery writes cannot take it."""
+    from jobs.common.storage import preflight
+
+    preflight([(tables.product(contract.id).path(), f"gold/{contract.id}")],
+              [(outbox_folder(contract, delivery), "outbox"),
+               (settings.lake_root() / "audit" / contract.id, "audit")])
+
+
 def _deliver(spark: SparkSession, contract: Contract, window_start: dt.date, window_end: dt.date,
              delivery: str) -> dict[str, Any]:
+    from jobs.common import faults
+    from jobs.common.storage import replace_folder, restrict
+    from jobs.errors import StorageFault
     from jobs.publish.audit import write_audit
+
+    _preflight(contract, delivery)
 
     if contract.derived_from:
         releases, products, cuts = _shared_products(spark, contract, window_start, window_end, delivery)
@@ -264,6 +288,7 @@ def _deliver(spark: SparkSession, contract: Contract, window_start: dt.date, win
 
     gold_path = tables.product(contract.id).path()
     gold_table = pa.Table.from_pandas(product, schema=_schema(list(product.columns)), preserve_index=False)
+    faults.reached("deliver.product")
     if lake.exists(gold_path):
         # merge: a product table written before a column was added (ci95_half_width) takes it on
         gold_version = lake.overwrite_arrow(gold_path, gold_table, predicate=f"delivery_id = '{delivery}'",
@@ -271,35 +296,46 @@ def _deliver(spark: SparkSession, contract: Contract, window_start: dt.date, win
     else:
         gold_version = lake.append_arrow(gold_path, gold_table, partition_by=["delivery_id"])
 
-    outbox = settings.lake_root() / "outbox" / contract.buyer / contract.id / delivery
-    staging = outbox.with_name(f".{delivery}.staging")
-    shutil.rmtree(staging, ignore_errors=True)
+    outbox = outbox_folder(contract, delivery)
+    # Staged outside the buyer's folder, so a buyer never sees a half-written delivery.
+    staging_root = settings.lake_root() / "outbox" / ".staging"
+    for stale in staging_root.glob(f"{delivery}-*"):  # left by a killed attempt; we hold the delivery's lock
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = staging_root / f"{delivery}-{uuid.uuid4().hex[:8]}"
     staging.mkdir(parents=True)
-    files = write_files(product, staging, contract.formats)
-    manifest = {
-        "contract_id": contract.id,
-        "contract_version": contract.version,
-        "buyer": contract.buyer,
-        "delivery_id": delivery,
-        "window_start": dt.datetime.combine(window_start, dt.time(), tzinfo=settings.LOCAL_TZ).isoformat(),
-        "window_end": dt.datetime.combine(window_end, dt.time(), tzinfo=settings.LOCAL_TZ).isoformat(),
-        "release_ids": [plan.release_id for plan, _ in releases],
-        # the ledger head when this delivery was made: deleting later ledger rows cannot hide behind it
-        "ledger_head": ledger.head(),
-        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "files": files,
-        **({"derived_from": contract.derived_from} if contract.derived_from else {}),
-        "privacy": privacy_terms(contract, [plan for plan, _ in releases], cuts,
-                                 {plan.metric: rel["post_processing"] for plan, rel in releases
-                                  if rel.get("post_processing")}),
-        "columns": [c for c in product.columns if c != "delivery_id"],
-    }
-    (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    if outbox.exists():
-        shutil.rmtree(outbox)
-    os.replace(staging, outbox)
-
-    audit_paths = write_audit(contract, manifest, product, releases, gold_version)
+    try:
+        faults.reached("deliver.files")
+        files = write_files(product, staging, contract.formats)
+        manifest = {
+            "contract_id": contract.id,
+            "contract_version": contract.version,
+            "buyer": contract.buyer,
+            "delivery_id": delivery,
+            "window_start": dt.datetime.combine(window_start, dt.time(), tzinfo=settings.LOCAL_TZ).isoformat(),
+            "window_end": dt.datetime.combine(window_end, dt.time(), tzinfo=settings.LOCAL_TZ).isoformat(),
+            "release_ids": [plan.release_id for plan, _ in releases],
+            # the ledger head when this delivery was made: deleting later ledger rows cannot hide behind it
+            "ledger_head": ledger.head(),
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "files": files,
+            **({"derived_from": contract.derived_from} if contract.derived_from else {}),
+            "privacy": privacy_terms(contract, [plan for plan, _ in releases], cuts,
+                                     {plan.metric: rel["post_processing"] for plan, rel in releases
+                                      if rel.get("post_processing")}),
+            "columns": [c for c in product.columns if c != "delivery_id"],
+        }
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        problems = verify_manifest(staging)
+        if problems:
+            raise StorageFault(f"delivery {delivery} does not verify after writing: {'; '.join(problems)}")
+        # The audit exists before the delivery appears: a buyer never holds one a privacy officer cannot read.
+        faults.reached("deliver.audit")
+        audit_paths = write_audit(contract, manifest, product, releases, gold_version)
+        faults.reached("deliver.swap")
+        restrict(staging)
+        replace_folder(staging, outbox)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     released = int((~product["suppressed"]).sum())
     suppressed = int(product["suppressed"].sum())
     spent = sum(plan.epsilon for plan, rel in releases if not rel["reused"])

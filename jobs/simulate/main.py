@@ -78,8 +78,32 @@ def simulated_feeds() -> tuple[str, ...]:
     return tuple(name for name in FEEDS if name in SIMULATORS)
 
 
+def _refuse_overwrite(truth_dir, people: int, seed: int, force: bool) -> dict | None:
+    """The lake's previous simulation (same world), or None; refuses to overwrite another world's reference
+    data and answer key, or reference data nobody simulated, unless ``force``."""
+    from jobs.errors import ReferenceDataError
+
+    run_file = truth_dir / "run.json"
+    previous = json.loads(run_file.read_text()) if run_file.exists() else None
+    if force:
+        return None
+    if previous is None:
+        existing = [n for n in REFERENCE_COLUMNS if settings.reference_path(n).exists()]
+        if existing:
+            raise ReferenceDataError(f"{settings.reference_path('')} holds reference data ({', '.join(existing)}) "
+                                     "that no simulation wrote: simulating would overwrite it; use another lake "
+                                     "(CDE_LAKE) or --force")
+        return None
+    if (previous["people"], previous["seed"]) != (people, seed):
+        raise ReferenceDataError(f"this lake was simulated with {previous['people']} people and seed "
+                                 f"{previous['seed']}; simulating {people} people with seed {seed} would overwrite "
+                                 f"its reference data and answer key ({run_file}): use another lake (CDE_LAKE) "
+                                 "or --force")
+    return previous
+
+
 def run(people: int, days: int, start: dt.date, seed: int, events_per_person: float = 40.0,
-        feeds: tuple[str, ...] | None = None) -> dict:
+        feeds: tuple[str, ...] | None = None, force: bool = False) -> dict:
     """Simulate ``days`` local days from ``start`` into the lake's landing area.
 
     Parameters
@@ -96,6 +120,9 @@ def run(people: int, days: int, start: dt.date, seed: int, events_per_person: fl
         Mean telco events per person and day.
     feeds : tuple of str
         Feeds to write.
+    force : bool
+        Overwrite the reference data and answer key of another simulated world (other people or seed), or
+        reference data no simulation wrote; refused without it.
 
     Returns
     -------
@@ -107,6 +134,15 @@ def run(people: int, days: int, start: dt.date, seed: int, events_per_person: fl
     if unknown:
         raise ValueError(f"no simulator for feed(s) {unknown}; simulated: {', '.join(simulated_feeds())}")
     root = settings.lake_root()
+    truth_dir = root / "simulation"
+    previous = _refuse_overwrite(truth_dir, people, seed, force)
+    if previous:  # same world, more days: the answer key covers every simulated day
+        first = min(start, dt.date.fromisoformat(previous["start"]))
+        last = max(start + dt.timedelta(days=days), dt.date.fromisoformat(previous["start"])
+                   + dt.timedelta(days=previous["days"]))
+        start_recorded, days_recorded = first, (last - first).days
+    else:
+        start_recorded, days_recorded = start, days
     population = make_population(people, seed)
     devices = device_columns(population, seed)
     references = {"towers.csv": make_towers(seed), "aps.csv": make_aps(seed), "cameras.csv": make_cameras(seed),
@@ -115,12 +151,12 @@ def run(people: int, days: int, start: dt.date, seed: int, events_per_person: fl
         path = settings.reference_path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
         frame[REFERENCE_COLUMNS[name]].to_csv(path, index=False, encoding="utf-8")
-    truth_dir = root / "simulation"
     truth_dir.mkdir(parents=True, exist_ok=True)
     pd.concat([population, devices], axis=1).to_parquet(truth_dir / "people.parquet", index=False)
     # What the truth checks need to rebuild each day's plans (where everybody really was).
-    (truth_dir / "run.json").write_text(json.dumps({"seed": seed, "people": people, "start": start.isoformat(),
-                                                    "days": days, "feeds": list(feeds)}))
+    (truth_dir / "run.json").write_text(json.dumps({"seed": seed, "people": people,
+                                                    "start": start_recorded.isoformat(), "days": days_recorded,
+                                                    "feeds": list(feeds)}))
     world = {"population": population, "devices": devices, "references": references, "seed": seed,
              "events_per_person": events_per_person, "serving": ServingCell(references["towers.csv"])}
     written: dict[str, dict[str, int]] = {f: {} for f in feeds}

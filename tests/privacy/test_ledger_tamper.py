@@ -81,6 +81,12 @@ def test_an_edited_row_fails_even_with_its_hash_recomputed_without_the_key(ledge
 
 
 def test_a_ledger_made_under_another_key_fails(ledger_with_anchors, capsys, monkeypatch):
-    monkeypatch.setenv("CDE_PSEUDONYM_KEY", "another-master-key")
+    from jobs.common import settings
+
+    monkeypatch.setenv("CDE_PSEUDONYM_KEY", "another-master-key-of-at-least-32-bytes")
+    code = main(["audit", "ledger"])
+    assert code == 1 and "not the key this lake was built with" in capsys.readouterr().err
+    # Even with the lake's key fingerprint removed, the chain itself says the key is not the ledger's.
+    (settings.lake_root() / "ops" / "pseudonym_key_fingerprint.json").unlink()
     code, out = _audit(capsys)
     assert code == 1 and "fails the keyed hash chain" in out

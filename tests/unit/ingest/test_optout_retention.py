@@ -104,6 +104,7 @@ def test_key_file_is_created_private_and_pseudonyms_rotate_on_local_days(tmp_pat
 
     monkeypatch.delenv("CDE_PSEUDONYM_KEY", raising=False)
     monkeypatch.setenv("CDE_SECRETS", str(tmp_path / "secrets"))
+    monkeypatch.setenv("CDE_LAKE", str(tmp_path / "lake"))
     key_file = tmp_path / "secrets" / "pseudonym.key"
     token = pseudonym.identifier_token(ALICE, pseudonym.token_key("telco"))
     assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600

@@ -1,0 +1,129 @@
+"""Real kills (SIGKILL in a subprocess at a write) and a soak of concurrent publishes against tight caps."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+
+import pytest
+
+CONTRACT = "retail-stroget-footfall"
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.spark]
+
+
+def _cde(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "jobs", *args], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **(env or {})})
+
+
+def test_a_kill_at_each_publish_write_recovers_without_a_second_draw(spends, spark, simulated_day, lake_copy):
+    from jobs.publish.contracts import find_contract
+    from jobs.publish.deliver import publish, verify_manifest
+
+    day = simulated_day.day.isoformat()
+    killed = _cde("publish", CONTRACT, "--date", day, env={"CDE_CRASH_AT": "release.log"})
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert len(spends()) == 1  # spent and drawn; the log row never written
+    killed = _cde("publish", CONTRACT, "--date", day, env={"CDE_CRASH_AT": "deliver.swap"})
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert len(spends()) == 1  # the stored draw was found and reused
+    assert not list((lake_copy / "outbox").glob(f"*/{CONTRACT}/*"))  # killed before the swap: nothing visible
+    out = publish(spark, find_contract(CONTRACT), simulated_day.day)
+    assert out["epsilon_spent"] == 0 and len(spends()) == 1
+    folder = lake_copy / "outbox" / find_contract(CONTRACT).buyer / CONTRACT / out["delivery_id"]
+    assert verify_manifest(folder) == [] and os.path.exists(out["audit"]["json"])
+    assert not list((lake_copy / "outbox" / ".staging").iterdir())  # the killed attempt's staging was removed
+
+
+def test_the_cli_fails_loudly_and_pipes_cleanly(lake_copy):
+    bad = _cde("publish", "no-such-contract", "--date", "2026-03-03")
+    assert bad.returncode != 0 and "no-such-contract" in bad.stderr
+    assert "Traceback" not in bad.stderr and "terminate called" not in bad.stderr
+    ok = _cde("contracts", "validate")
+    assert ok.returncode == 0 and "terminate called" not in ok.stderr
+    # a reader that goes away at once (| head): no BrokenPipeError, no traceback
+    proc = subprocess.Popen([sys.executable, "-m", "jobs", "contracts", "validate"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=os.environ.copy())
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    proc.wait(timeout=300)
+    assert "BrokenPipeError" not in stderr and "Traceback" not in stderr, stderr
+
+
+def test_simulate_refuses_to_overwrite_another_world_without_force(tmp_path, monkeypatch):
+    import datetime as dt
+
+    from jobs.errors import ReferenceDataError
+    from jobs.simulate.main import run
+
+    monkeypatch.setenv("CDE_LAKE", str(tmp_path / "lake"))
+    run(60, 1, dt.date(2026, 3, 3), seed=1, feeds=("camera",))
+    before = (tmp_path / "lake" / "simulation" / "run.json").read_text()
+    with pytest.raises(ReferenceDataError, match="would overwrite its reference data and answer key"):
+        run(80, 1, dt.date(2026, 3, 3), seed=2, feeds=("camera",))
+    assert (tmp_path / "lake" / "simulation" / "run.json").read_text() == before
+    run(60, 1, dt.date(2026, 3, 4), seed=1, feeds=("camera",))  # the same world, one more day: fine
+    assert json.loads((tmp_path / "lake" / "simulation" / "run.json").read_text())["days"] == 2
+    run(80, 1, dt.date(2026, 3, 3), seed=2, feeds=("camera",), force=True)
+
+
+SOAK = ("retail-stroget-footfall", "kk-inner-city-presence", "movia-od-market", "kk-traffic-od")
+
+
+def _soak_worker(lake: str, cap: str, jobs, results) -> None:
+    os.environ.update(CDE_LAKE=lake, CDE_GLOBAL_EPSILON_CAP=cap, CDE_WIFI_EPSILON_CAP=cap, CDE_CAMERA_EPSILON_CAP=cap)
+    import datetime as dt
+
+    from jobs.common.spark import get_spark
+    from jobs.errors import Refusal
+    from jobs.publish.contracts import find_contract
+    from jobs.publish.deliver import publish
+
+    spark = get_spark("cde-test-soak", master="local[1]")
+    while True:
+        try:
+            contract_id, day = jobs.get_nowait()
+        except Exception:  # queue empty
+            return
+        try:
+            out = publish(spark, find_contract(contract_id), dt.date.fromisoformat(day))
+            results.put(("ok", contract_id, out["outbox"], out["epsilon_spent"]))
+        except Refusal as exc:
+            results.put(("refused", contract_id, type(exc).__name__, str(exc)))
+        except Exception as exc:  # anything else is a bug the test must show
+            results.put(("error", contract_id, type(exc).__name__, repr(exc)))
+
+
+def test_a_soak_of_concurrent_publishes_never_spends_past_the_caps(simulated_day, lake_copy):
+    from pathlib import Path
+
+    from jobs.privacy import ledger
+    from jobs.publish.deliver import verify_manifest
+
+    cap = 0.8  # fits some of the four contracts' releases, not all
+    ctx = mp.get_context("spawn")  # delta-rs panics in forked processes
+    jobs, results = ctx.Queue(), ctx.Queue()
+    asked = [(c, simulated_day.day.isoformat()) for c in SOAK for _ in range(2)]
+    for job in asked:
+        jobs.put(job)
+    workers = [ctx.Process(target=_soak_worker, args=(str(lake_copy), str(cap), jobs, results)) for _ in range(4)]
+    for w in workers:
+        w.start()
+    outcomes = [results.get(timeout=1500) for _ in asked]
+    for w in workers:
+        w.join(timeout=120)
+    assert not [o for o in outcomes if o[0] == "error"], outcomes
+    entries = ledger.read_entries()
+    spent = entries[entries["kind"] == "spend"]
+    print(f"soak: {len(asked)} publishes, {sum(o[0] == 'ok' for o in outcomes)} delivered, "
+          f"{sum(o[0] == 'refused' for o in outcomes)} refused; epsilon spent {spent['epsilon'].sum():g} of cap {cap}")
+    assert spent["epsilon"].sum() <= cap + 1e-9
+    assert len(spent) == spent["release_id"].nunique()  # one spend per release, however many asked
+    refused = [o for o in outcomes if o[0] == "refused"]
+    assert refused and all(o[2] == "BudgetExceeded" and "cap" in o[3] for o in refused), refused
+    delivered = [o for o in outcomes if o[0] == "ok"]
+    assert delivered and all(verify_manifest(Path(o[2])) == [] for o in delivered)

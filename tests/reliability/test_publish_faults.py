@@ -1,0 +1,139 @@
+"""Crashes and storage faults during publish: never two draws for one release, never a spend that a retry
+repeats silently, never a delivery a buyer can see without its audit and a verified manifest."""
+
+from __future__ import annotations
+
+import errno
+import json
+
+import pytest
+
+CONTRACT = "retail-stroget-footfall"
+
+pytestmark = [pytest.mark.integration, pytest.mark.spark]
+
+
+def _publish(spark, day):
+    from jobs.publish.contracts import find_contract
+    from jobs.publish.deliver import publish
+
+    return publish(spark, find_contract(CONTRACT), day)
+
+
+def _outbox(lake):
+    return sorted((lake / "outbox").glob(f"*/{CONTRACT}/*"))
+
+
+def test_a_crash_between_the_stored_draw_and_its_log_row_reuses_the_draw(spends, spark, simulated_day, lake_copy, crash_at):
+    from jobs.common import tables
+    from jobs.privacy.release import read_release
+
+    crash_at("release.log")
+    with pytest.raises(RuntimeError, match="injected crash"):
+        _publish(spark, simulated_day.day)
+    assert len(spends()) == 1 and not tables.release_log_rows()  # spent and stored, log row lost
+    crash_at("none")
+    out = _publish(spark, simulated_day.day)
+    assert out["epsilon_spent"] == 0 and len(spends()) == 1  # found in gold/releases itself: no second draw
+    (row,) = tables.release_log_rows()
+    assert "recovered after a crash" in json.loads(row["stages"])[-1]
+    stored = read_release(row["release_id"])
+    assert set(stored.column("ledger_entry_id").to_pylist()) == {spends()["entry_id"].iloc[0]}
+
+
+def test_a_storage_fault_after_the_spend_is_final_and_the_next_spend_says_so(spends, spark, simulated_day, lake_copy,
+                                                                             crash_at):
+    from jobs.errors import Refusal, SpentNotStored
+
+    crash_at("release.gold", OSError(errno.ENOSPC, "No space left on device"))
+    with pytest.raises(SpentNotStored, match="was spent .* not stored") as info:
+        _publish(spark, simulated_day.day)
+    assert isinstance(info.value, Refusal)  # Airflow fails it at once: no retry spends again
+    assert len(spends()) == 1
+    crash_at("none")
+    _publish(spark, simulated_day.day)
+    rows = spends()
+    assert len(rows) == 2  # a spend is never given back; the redraw is recorded as one
+    assert rows["message"].iloc[-1].startswith("redraw: 1 earlier spend") and rows["entry_id"].iloc[0] in \
+        rows["message"].iloc[-1]
+
+
+def test_too_little_free_space_is_refused_before_any_spend(spends, spark, simulated_day, lake_copy, monkeypatch):
+    from jobs.common import settings
+    from jobs.errors import StorageFault
+
+    monkeypatch.setattr(settings, "MIN_FREE_MB", 1e9)
+    with pytest.raises(StorageFault, match="MB free, below the"):
+        _publish(spark, simulated_day.day)
+    assert spends().empty and not _outbox(lake_copy)
+
+
+@pytest.mark.slow
+def test_a_full_and_a_read_only_outbox_are_refused_before_any_spend(spends, spark, simulated_day, lake_copy, tmpfs,
+                                                                    monkeypatch):
+    from jobs.common import settings
+    from jobs.errors import StorageFault
+
+    monkeypatch.setattr(settings, "MIN_FREE_MB", 4.0)
+    tmpfs(lake_copy / "outbox", size="1m")  # a real, nearly empty disk of 1 MB
+    with pytest.raises(StorageFault, match="outbox: .* MB free"):
+        _publish(spark, simulated_day.day)
+    assert spends().empty
+    monkeypatch.setattr(settings, "MIN_FREE_MB", 0.0)
+    tmpfs(lake_copy / "audit", size="64m", read_only=True)
+    with pytest.raises(StorageFault, match="audit: cannot write in .*Read-only file system"):
+        _publish(spark, simulated_day.day)
+    assert spends().empty
+
+
+def test_a_damaged_release_log_is_refused_before_any_spend(spends, spark, simulated_day, lake_copy, crash_at):
+    from jobs.common import tables
+    from jobs.errors import StorageFault
+
+    crash_at("deliver.product")  # make ops/releases exist: one release, then stop
+    with pytest.raises(RuntimeError):
+        _publish(spark, simulated_day.day)
+    crash_at("none")
+    commits = sorted((tables.RELEASE_LOG.path() / "_delta_log").glob("*.json"))
+    commits[-1].write_text("{not json")
+    before = len(spends())
+    from jobs.publish.contracts import find_contract
+    from jobs.publish.deliver import publish
+
+    with pytest.raises(StorageFault, match="ops/releases: the Delta log at .* cannot be read"):
+        publish(spark, find_contract("kk-inner-city-presence"), simulated_day.day)
+    assert len(spends()) == before and spends("kk-inner-city-presence").empty
+
+
+def test_a_crash_before_the_swap_leaves_the_buyer_nothing_and_no_staging(spark, simulated_day, lake_copy, crash_at):
+    crash_at("deliver.swap")
+    with pytest.raises(RuntimeError):
+        _publish(spark, simulated_day.day)
+    assert not _outbox(lake_copy)
+    assert not list((lake_copy / "outbox").glob("*/*/.*"))  # nothing staged inside a buyer's folder
+    assert not list((lake_copy / "outbox" / ".staging").iterdir())
+
+
+def test_a_redelivery_swaps_atomically_and_a_failed_one_keeps_the_old(spends, spark, simulated_day, lake_copy, crash_at):
+    import stat
+
+    from jobs.common import settings
+    from jobs.publish.deliver import verify_manifest
+
+    out = _publish(spark, simulated_day.day)
+    (folder,) = _outbox(lake_copy)
+    first = json.loads((folder / "manifest.json").read_text())
+    audit = json.loads(open(out["audit"]["json"]).read())
+    assert audit["delivery_id"] == first["delivery_id"]
+    assert stat.S_IMODE((folder / "data.csv").stat().st_mode) == settings.FILE_MODE
+    assert stat.S_IMODE(folder.stat().st_mode) == settings.DIR_MODE
+    crash_at("deliver.audit")
+    with pytest.raises(RuntimeError):
+        _publish(spark, simulated_day.day)
+    assert verify_manifest(folder) == [] and json.loads((folder / "manifest.json").read_text()) == first
+    crash_at("none")
+    _publish(spark, simulated_day.day)
+    assert _outbox(lake_copy) == [folder] and verify_manifest(folder) == []
+    assert json.loads((folder / "manifest.json").read_text())["release_ids"] == first["release_ids"]
+    assert len(spends()) == 1
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]
