@@ -13,14 +13,16 @@ export AIRFLOW__CORE__UNIT_TEST_MODE := False
 export AIRFLOW__CORE__DEFAULT_TIMEZONE := Europe/Copenhagen
 export AIRFLOW__CORE__PARALLELISM := $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: demo test airflow lint check-java check-python install clean
+.PHONY: demo test airflow lint check-java check-python check-npm install clean
 
-$(STAMP): requirements.lock pyproject.toml | check-python
+$(STAMP): requirements.lock pyproject.toml vendor/datadocs/package-lock.json | check-python check-npm
 	@echo "Installing the pinned environment into $(VENV) (about 2 minutes on a fresh machine)"
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	@$(VENV)/bin/python -m pip install -q --upgrade pip
 	@$(VENV)/bin/python -m pip install -q -r requirements.lock
 	@$(VENV)/bin/python -m pip install -q --no-deps -e .
+	@# Data Docs' scripts and styles, pinned and integrity-checked by the lock, so the pages render offline
+	@cd vendor/datadocs && npm ci --ignore-scripts --silent
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -29,6 +31,10 @@ check-python:
 	@test -n "$(PYTHON)" || { echo "Python 3.11 is required: install python3.11"; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' || \
 	  { echo "Python 3.11 is required, found $$($(PYTHON) --version): set PYTHON=/path/to/python3.11"; exit 1; }
+
+check-npm:
+	@command -v npm >/dev/null 2>&1 || \
+	  { echo "npm is required to install the Data Docs assets (Debian: apt-get install npm)"; exit 1; }
 
 JAVA := $(if $(JAVA_HOME),$(JAVA_HOME)/bin/java,java)
 check-java:

@@ -18,7 +18,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -65,8 +64,9 @@ def main() -> None:
                       AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"), AIRFLOW__CORE__LOAD_EXAMPLES="False",
                       PYSPARK_PYTHON=sys.executable,
                       PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    from jobs.airflow.standalone import ensure_airflow_db
+
+    ensure_airflow_db()
 
     from airflow.dag_processing.dagbag import DagBag
 

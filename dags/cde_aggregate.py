@@ -21,6 +21,7 @@ from jobs.airflow.orchestration import (
     AGGREGATED_FEEDS,
     DAG_DEFAULTS,
     SILVER_TABLES,
+    SPARK_POOL,
     bronze_asset,
     date_param,
     silver_asset,
@@ -52,7 +53,7 @@ def aggregate_silver():
         events = [e.extra for events in (triggering_asset_events or {}).values() for e in events]
         return aggregation_work(events, params or {})
 
-    @task(outlets=SILVER)
+    @task(outlets=SILVER, pool=SPARK_POOL)
     def aggregate(item: dict, outlet_events=None) -> dict:
         from jobs.airflow.tasks import aggregate_date
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
 
-from jobs.airflow.orchestration import DAG_DEFAULTS, FEEDS, date_param
+from jobs.airflow.orchestration import DAG_DEFAULTS, FEEDS, SPARK_POOL, date_param
 
 
 @dag(
@@ -43,13 +43,13 @@ def cde_daily():
 
         return resolve(params or {}, data_interval_start)
 
-    @task
+    @task(pool=SPARK_POOL)
     def ingest(feed: str, date: str) -> dict:
         from jobs.airflow.tasks import ingest_feed
 
         return ingest_feed(feed, date)
 
-    @task
+    @task(pool=SPARK_POOL)
     def aggregate(date: str, ingested: list) -> dict:
         from jobs.airflow.tasks import aggregate_date
 
@@ -61,7 +61,7 @@ def cde_daily():
 
         return valid_contract_ids((params or {}).get("contract_id"))
 
-    @task
+    @task(pool=SPARK_POOL)
     def publish(contract_id: str, date: str, aggregated: dict) -> dict:
         from jobs.airflow.tasks import publish_contract
 

@@ -23,7 +23,15 @@ from __future__ import annotations
 
 from airflow.sdk import dag, task
 
-from jobs.airflow.orchestration import DAG_DEFAULTS, FEEDS, WAIT_FOR_INPUT, bronze_asset, date_param, local_daily
+from jobs.airflow.orchestration import (
+    DAG_DEFAULTS,
+    FEEDS,
+    SPARK_POOL,
+    WAIT_FOR_INPUT,
+    bronze_asset,
+    date_param,
+    local_daily,
+)
 
 
 def create_ingest_dag(*, feed: str, schedule: str = "0 0 * * *"):
@@ -51,19 +59,19 @@ def create_ingest_dag(*, feed: str, schedule: str = "0 0 * * *"):
 
             return landing_ready(feed, date)
 
-        @task
+        @task(pool=SPARK_POOL)
         def stage(date: str) -> dict:
             from jobs.airflow.tasks import stage_feed
 
             return stage_feed(feed, date)
 
-        @task
+        @task(pool=SPARK_POOL)
         def validate(staged: dict) -> dict:
             from jobs.airflow.tasks import validate_feed
 
             return validate_feed(feed, staged)
 
-        @task(outlets=[bronze])
+        @task(outlets=[bronze], pool=SPARK_POOL)
         def commit(validated: dict, outlet_events=None) -> dict:
             from jobs.airflow.tasks import commit_feed
 

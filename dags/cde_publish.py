@@ -14,6 +14,11 @@ interval spans (cron `0 6 * * *`: the run at 06:00 on day D delivers day D-1):
 
 A refused release (budget exhausted, contract not approved by every supplier) fails at once, without retries.
 
+`delivery_sla` checks every hour that each delivery due by a contract's latency SLA (`slaProperties`) is in
+the outbox: a miss is logged at ERROR, recorded in `ops/sla_alerts.jsonl` and e-mailed once
+(`jobs/publish/sla.py`), and the task fails while any delivery of the last 7 days is missed. It sees runs that
+never started (a paused DAG, a scheduler that was down) as well as runs that failed or ran late.
+
 `contracts_health` validates every contract file daily. An invalid file never stops the other contracts'
 DAGs from loading: it is logged at ERROR by the DAG processor and fails `contracts_health`'s
 `validate_contracts` task with every error (file and field). If an earlier valid version of the same
@@ -27,7 +32,7 @@ import logging
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from jobs.airflow.orchestration import DAG_DEFAULTS, TIMEZONE, WAIT_FOR_INPUT, date_param, local_daily
+from jobs.airflow.orchestration import DAG_DEFAULTS, SPARK_POOL, TIMEZONE, WAIT_FOR_INPUT, date_param, local_daily
 
 log = logging.getLogger("cde.dags.publish")
 
@@ -61,7 +66,7 @@ def create_publish_dag(contract):
 
             return inputs_ready(contract_id, dates)
 
-        @task
+        @task(pool=SPARK_POOL)
         def publish(dates: dict) -> dict:
             from jobs.airflow.tasks import publish_contract
 
@@ -106,5 +111,25 @@ def _valid_contracts() -> dict:
 
 
 contracts_health()
+
+
+@dag(
+    dag_id="delivery_sla",
+    schedule=CronDataIntervalTimetable("15 * * * *", timezone=TIMEZONE),
+    tags=["cde", "publish", "health", "sla"],
+    doc_md=__doc__,
+    **{**DAG_DEFAULTS, "default_args": {**DAG_DEFAULTS["default_args"], "retries": 0}},
+)
+def delivery_sla():
+    @task
+    def check_deliveries(data_interval_end=None) -> dict:
+        from jobs.airflow.tasks import check_delivery_sla
+
+        return check_delivery_sla(data_interval_end)
+
+    check_deliveries()
+
+
+delivery_sla()
 for _id, _contract in sorted(_valid_contracts().items()):
     globals()[f"publish_{_id}"] = create_publish_dag(_contract)

@@ -168,6 +168,32 @@ def _cmd_contracts_approve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_audit_deliveries(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from jobs.publish import sla
+    from jobs.publish.contracts import find_contract, load_contracts
+
+    contracts = [find_contract(args.contract)] if args.contract else list(load_contracts()[0].values())
+    now = dt.datetime.fromisoformat(args.now) if args.now else dt.datetime.now(dt.UTC)
+    if now.tzinfo is None:
+        raise ValueError(f"--now {args.now!r}: give an offset (e.g. 2026-03-05T12:00+01:00)")
+    rows = sla.delivery_states(contracts, now, args.days)
+    raised = sla.check_deadlines(contracts, now, args.days) if args.alert else []
+    print(f"deliveries due in the {args.days} days before {now.isoformat(timespec='minutes')}, by latency SLA:")
+    for row in rows:
+        due = row["due_at"].isoformat(timespec="minutes") if row["due_at"] else "no SLA"
+        made = f"{row['delivery_id']} at {row['created_at'].isoformat(timespec='minutes')}" if row["delivery_id"] else "-"
+        print(f"  {row['state']:<13} {row['contract_id']:<28} {row['window_start']}..{row['window_end']} "
+              f"due {due:<22} {made}")
+    alerts = sla.read_alerts()
+    print(f"SLA alerts recorded: {len(alerts)}" + (f" ({len(raised)} new)" if args.alert else ""))
+    for alert in alerts[-20:]:
+        print(f"  {alert['raised_at']} {alert['contract_id']} {alert['window_start']} ({alert['source']}; "
+              f"e-mail {alert['email']})")
+    return 1 if any(row["state"] == "missed" for row in rows) else 0
+
+
 def _cmd_audit_ledger(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -338,6 +364,13 @@ def build_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="privacy-officer views").add_subparsers(dest="sub", required=True)
     p = audit.add_parser("ledger", help="list the privacy budget ledger and verify its hash chain")
     p.set_defaults(func=_cmd_audit_ledger)
+    p = audit.add_parser("deliveries", help="deliveries due by each contract's latency SLA: on time, late or "
+                         "missed (exit 1 when any is missed)")
+    p.add_argument("--contract", help="only this contract id")
+    p.add_argument("--days", type=int, default=7, help="how far back to look (default 7)")
+    p.add_argument("--now", help="check as of this time (ISO 8601 with offset; default now)")
+    p.add_argument("--alert", action="store_true", help="record and e-mail an alert for each new miss")
+    p.set_defaults(func=_cmd_audit_deliveries)
     p = audit.add_parser("record", help="write a contract's GDPR Art. 30 record of processing")
     p.add_argument("contract_id")
     p.set_defaults(func=_cmd_audit_record)

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from jobs.airflow.standalone import ensure_airflow_db
 from jobs.common import settings
 
 DAG_ID = "cde_daily"
@@ -35,12 +36,6 @@ def _approve_examples() -> None:
         if missing_approvals(contract):
             approve_all(contract)
             print(f"[demo] approved {contract.id} {contract.version} on behalf of {', '.join(contract.suppliers)}")
-
-
-def ensure_airflow_db(env: dict[str, str]) -> None:
-    """Create or upgrade Airflow's SQLite metadata database (quick when it is current)."""
-    subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=env, check=True,
-                   stdout=subprocess.DEVNULL)
 
 
 def run_demo(people: int, date: dt.date, seed: int) -> int:

@@ -66,7 +66,76 @@ def simulated_day(spark, tmp_path_factory):
 
 
 @pytest.fixture
+def lake_copy(simulated_day, tmp_path, monkeypatch):
+    """A private copy of the simulated day's lake (``CDE_LAKE`` points at it), with only its ingested and
+    aggregated state: other tests publish into the shared day, and a copy must not inherit their spends."""
+    import shutil
+
+    root, source = tmp_path / "lake", Path(simulated_day.root)
+
+    def before_any_publish(folder: str, names: list[str]) -> set[str]:
+        if Path(folder) == source:
+            return {"gold", "ledger", "outbox", "audit"} & set(names)
+        return {"releases", "locks", "sla_alerts.jsonl"} & set(names) if Path(folder) == source / "ops" else set()
+
+    shutil.copytree(source, root, ignore=before_any_publish)
+    monkeypatch.setenv("CDE_LAKE", str(root))
+    return root
+
+
+@pytest.fixture
 def in_simulated_day(simulated_day, monkeypatch):
     """The shared simulated day, with ``CDE_LAKE`` pointing at it for this test."""
     monkeypatch.setenv("CDE_LAKE", str(simulated_day.root))
     return simulated_day
+
+
+@pytest.fixture
+def smtp_sink():
+    """A local SMTP server on loopback that keeps every message; yields ``(port, messages)``.
+
+    Speaks just enough SMTP for ``smtplib`` (EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT); each message is
+    ``{"from": ..., "to": [...], "data": "<headers and body>"}``.
+    """
+    import socketserver
+    import threading
+
+    messages: list[dict] = []
+
+    class Session(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            def say(line: str) -> None:
+                self.wfile.write(f"{line}\r\n".encode())
+
+            say("220 cde-test-sink ESMTP")
+            message: dict = {"to": []}
+            while line := self.rfile.readline():
+                command = line.decode(errors="replace").strip()
+                verb = command.split(" ", 1)[0].upper()
+                if verb in ("EHLO", "HELO"):
+                    say("250 cde-test-sink")
+                elif verb == "MAIL":
+                    message = {"from": command.split(":", 1)[1].strip(" <>"), "to": []}
+                    say("250 OK")
+                elif verb == "RCPT":
+                    message["to"].append(command.split(":", 1)[1].strip(" <>"))
+                    say("250 OK")
+                elif verb == "DATA":
+                    say("354 end with <CR><LF>.<CR><LF>")
+                    body = []
+                    while (data := self.rfile.readline()) not in (b".\r\n", b".\n", b""):
+                        body.append(data.decode(errors="replace"))
+                    messages.append({**message, "data": "".join(body)})
+                    say("250 OK queued")
+                elif verb == "QUIT":
+                    say("221 bye")
+                    return
+                else:  # RSET, NOOP and anything else
+                    say("250 OK")
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Session)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1], messages
+    server.shutdown()
+    server.server_close()

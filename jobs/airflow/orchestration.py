@@ -24,6 +24,21 @@ DEFAULT_ARGS = {
     "execution_timeout": dt.timedelta(hours=2),
 }
 
+# Tasks that start a SparkSession run in this pool (created by ``jobs.airflow.standalone.ensure_airflow_db``):
+# one JVM per core at most, whatever Airflow's parallelism.
+SPARK_POOL = "spark"
+
+
+def spark_pool_slots() -> int:
+    """Slots of the Spark pool: ``CDE_SPARK_POOL_SLOTS``, else one per core."""
+    import os
+
+    value = os.environ.get("CDE_SPARK_POOL_SLOTS", "")
+    if value and not (value.isdigit() and int(value) >= 1):
+        raise ValueError(f"CDE_SPARK_POOL_SLOTS={value!r}: give a whole number of slots, 1 or more")
+    return int(value) if value else (os.cpu_count() or 2)
+
+
 # What every CDE DAG passes to ``@dag``: one run at a time, no automatic catch-up (backfills are explicit).
 DAG_DEFAULTS = {"start_date": START_DATE, "catchup": False, "max_active_runs": 1, "default_args": DEFAULT_ARGS}
 

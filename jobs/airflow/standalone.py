@@ -56,8 +56,26 @@ def airflow_env(home: Path, port: int, *, log_port: int = 8793, trigger_log_port
     return env
 
 
+def ensure_airflow_db(env: dict[str, str] | None = None) -> None:
+    """Create or upgrade Airflow's metadata database and set the Spark pool (quick when both are current).
+
+    Spark tasks run in the ``spark`` pool (``jobs.airflow.orchestration.SPARK_POOL``) with one slot per core
+    (``CDE_SPARK_POOL_SLOTS`` overrides): each slot starts a JVM with its own SparkSession.
+    """
+    from jobs.airflow.orchestration import SPARK_POOL, spark_pool_slots
+
+    airflow = str(Path(sys.executable).parent / "airflow")
+    env = env or dict(os.environ)
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    subprocess.run([airflow, "pools", "set", SPARK_POOL, str(spark_pool_slots()),
+                    "Spark jobs: each slot is one JVM with a local SparkSession"], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def start(env: dict[str, str], log_file: Path) -> subprocess.Popen:
     """Start ``airflow standalone`` in its own process group, writing its output to ``log_file``."""
+    ensure_airflow_db(env)
     log_file.parent.mkdir(parents=True, exist_ok=True)
     out = open(log_file, "ab")  # noqa: SIM115 - handed to the child, closed with it
     return subprocess.Popen([str(Path(sys.executable).parent / "airflow"), "standalone"], env=env,

@@ -212,6 +212,31 @@ def contracts_health() -> dict[str, Any]:
     return checked
 
 
+def check_delivery_sla(now: Any = None, days: int = 7) -> dict[str, Any]:
+    """Record and mail an alert for each delivery that missed its latency SLA; fail while any is missed.
+
+    ``now`` is the run's data interval end (default: now); every valid contract with a latency SLA is checked
+    over the last ``days`` days (``jobs.publish.sla``).
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from jobs.publish import sla
+    from jobs.publish.contracts import load_contracts
+
+    contracts = list(load_contracts()[0].values())
+    now = now or dt.datetime.now(dt.UTC)
+    states = sla.delivery_states(contracts, now, days)
+    raised = sla.check_deadlines(contracts, now, days, source="Airflow delivery_sla")
+    missed = [s for s in states if s["state"] == "missed"]
+    counts = {state: sum(s["state"] == state for s in states) for state in sorted({s["state"] for s in states})}
+    log.info("delivery SLA at %s: %s; %d new alert(s)", now, counts, len(raised))
+    if missed:
+        raise AirflowFailException("deliveries past their latency SLA (alerted once each, see ops/sla_alerts.jsonl):\n"
+                                   + "\n".join(f"{s['contract_id']} {s['window_start']}..{s['window_end']} due "
+                                                f"{s['due_at'].isoformat(timespec='minutes')}" for s in missed))
+    return {"checked_at": str(now), "states": counts, "new_alerts": len(raised)}
+
+
 def valid_contract_ids(only: str | None = None) -> list[str]:
     """Ids of the valid contracts in ``contracts/`` (or just ``only``); invalid ones are logged loudly."""
     ids = [i for i in check_contracts()["valid"] if only is None or i == only]

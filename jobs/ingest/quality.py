@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from jobs.common import settings
 from jobs.common.timebins import day_bounds
+from jobs.ingest.datadocs import localise
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -107,6 +108,7 @@ def validate_accepted(spec: FeedSpec, accepted: DataFrame, date: dt.date, run_id
         actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")]))
     result = checkpoint.run(batch_parameters={"dataframe": batch},
                             run_id=RunIdentifier(run_name=run_id))
+    localise(docs)  # the pages' CDN scripts and styles from the lake: readable offline
     summary, critical_failures = [], []
     for run_result in result.run_results.values():
         for r in run_result.results:

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobs.common import faults, lake, settings, tables
-from jobs.common.timing import Stopwatch
 from jobs.common.storage import check_writable
+from jobs.common.timing import Stopwatch
 from jobs.errors import IngestRefused, KeyRefused, ReferenceDataError, StorageFault
 from jobs.ingest.classify import INVALID_REASONS, REASONS, classify
 from jobs.ingest.records import read_records

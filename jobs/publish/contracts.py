@@ -315,6 +315,12 @@ def parse_contract(document: Any, where: str, base: Path, sha256: str = "") -> C
     area, population, area_errors = _load_area(terms["area"], base, where)
     errors += area_errors
     errors += _semantic_errors(terms, area, where)
+    from jobs.publish.sla import latency  # here: sla imports this module
+
+    try:
+        latency(document)
+    except ValueError as exc:
+        errors.append(f"{where}: {exc}")
     if errors:
         raise ContractError(errors)
     contract = Contract(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,9 +14,9 @@ DAGS = Path(__file__).resolve().parents[2] / "dags"
 @pytest.fixture(scope="session")
 def airflow_db():
     """Run ``airflow db migrate`` once for the session (SQLite in the temporary AIRFLOW_HOME)."""
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    from jobs.airflow.standalone import ensure_airflow_db
+
+    ensure_airflow_db(dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"))
     return os.environ["AIRFLOW_HOME"]
 
 

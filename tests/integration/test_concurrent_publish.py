@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import shutil
 
 import pytest
 
@@ -32,12 +31,10 @@ def _publish(lake: str, day: str, barrier, results, contract_id: str = CONTRACT)
         results.put(("error", repr(exc), None, None, None, None))
 
 
-def _race(simulated_day, tmp_path, monkeypatch, contract_ids: tuple[str, str]) -> list[tuple]:
+def _race(simulated_day, lake_copy, contract_ids: tuple[str, str]) -> list[tuple]:
     """Publish two contracts for the simulated day at the same moment, in two spawned processes, on a copy of
     the day's lake; return both outcomes."""
-    root = tmp_path / "lake"
-    shutil.copytree(simulated_day.root, root)
-    monkeypatch.setenv("CDE_LAKE", str(root))
+    root = lake_copy
     ctx = mp.get_context("spawn")  # delta-rs panics in forked processes
     barrier, results = ctx.Barrier(2), ctx.Queue()
     procs = [ctx.Process(target=_publish, args=(str(root), simulated_day.day.isoformat(), barrier, results, cid))
@@ -50,11 +47,11 @@ def _race(simulated_day, tmp_path, monkeypatch, contract_ids: tuple[str, str]) -
     return outcomes
 
 
-def test_two_concurrent_publishes_spend_and_draw_once(simulated_day, tmp_path, monkeypatch):
+def test_two_concurrent_publishes_spend_and_draw_once(simulated_day, lake_copy):
     from jobs.common import lake, tables
     from jobs.privacy import ledger
 
-    outcomes = _race(simulated_day, tmp_path, monkeypatch, (CONTRACT, CONTRACT))
+    outcomes = _race(simulated_day, lake_copy, (CONTRACT, CONTRACT))
     assert all(kind == "ok" for kind, *_ in outcomes), outcomes
     (_, first_id, first_spent, first_files, *_), (_, second_id, second_spent, second_files, *_) = outcomes
     assert first_id == second_id
@@ -65,16 +62,22 @@ def test_two_concurrent_publishes_spend_and_draw_once(simulated_day, tmp_path, m
     assert len(spends) == 1
     releases = lake.read_arrow(tables.RELEASE_LOG.path()).to_pandas()
     assert (releases["contract_id"] == CONTRACT).sum() == 1  # noise drawn and stored once
+    # the buyer's file holds one row per key (3,600 rows for 1,800 keys when both draws landed)
+    import pandas as pd
+
+    delivered = pd.read_parquet(os.path.join(outcomes[0][5], "data.parquet"))
+    keys = ["h3_cell", "bin_start", "metric"]
+    print(f"delivered {len(delivered)} rows for {len(delivered.drop_duplicates(keys))} keys")
+    assert len(delivered) > 0 and not delivered.duplicated(keys).any()
 
 
-def test_a_shared_release_asked_for_by_two_contracts_at_once_is_spent_and_drawn_once(simulated_day, tmp_path,
-                                                                                      monkeypatch):
+def test_a_shared_release_asked_for_by_two_contracts_at_once_is_spent_and_drawn_once(simulated_day, lake_copy):
     import pandas as pd
 
     from jobs.common import lake, tables
     from jobs.privacy import ledger
 
-    outcomes = _race(simulated_day, tmp_path, monkeypatch, ("movia-od-market", "metro-od-market"))
+    outcomes = _race(simulated_day, lake_copy, ("movia-od-market", "metro-od-market"))
     assert all(kind == "ok" for kind, *_ in outcomes), outcomes
     (release_id,) = {tuple(o[4]) for o in outcomes}
     assert sorted(o[2] for o in outcomes) == [0.0, 0.25]  # whoever came second waited and reused the release

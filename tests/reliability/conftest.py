@@ -4,30 +4,12 @@ stored and a final, clear error)."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 CONTRACT = "retail-stroget-footfall"
-
-
-@pytest.fixture
-def lake_copy(simulated_day, tmp_path, monkeypatch):
-    """A private copy of the simulated day's lake (``CDE_LAKE`` points at it)."""
-    root = tmp_path / "lake"
-    source = Path(simulated_day.root)
-
-    def before_any_publish(folder: str, names: list[str]) -> set[str]:
-        # other suites publish into the shared day: copy only its ingested and aggregated state
-        if Path(folder) == source:
-            return {"gold", "ledger", "outbox", "audit"} & set(names)
-        return {"releases", "locks"} & set(names) if Path(folder) == source / "ops" else set()
-
-    shutil.copytree(source, root, ignore=before_any_publish)
-    monkeypatch.setenv("CDE_LAKE", str(root))
-    return root
 
 
 @pytest.fixture

@@ -124,7 +124,7 @@ def test_a_redelivery_swaps_atomically_and_a_failed_one_keeps_the_old(spends, sp
     (folder,) = _outbox(lake_copy)
     first = json.loads((folder / "manifest.json").read_text())
     audit = json.loads(open(out["audit"]["json"]).read())
-    assert audit["delivery_id"] == first["delivery_id"]
+    assert audit["delivery"]["delivery_id"] == first["delivery_id"]
     assert stat.S_IMODE((folder / "data.csv").stat().st_mode) == settings.FILE_MODE
     assert stat.S_IMODE(folder.stat().st_mode) == settings.DIR_MODE
     crash_at("deliver.audit")

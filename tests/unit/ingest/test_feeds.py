@@ -127,6 +127,27 @@ def test_data_docs_are_written_without_identifiers(spark, lake_root, landed):
     assert scan_lake(lake_root, ["238011234567890"]) == []
 
 
+def test_data_docs_load_no_script_or_style_from_the_network(spark, lake_root, landed):
+    import re
+
+    from jobs.ingest.datadocs import VENDOR, remote_assets
+
+    if not VENDOR.is_dir():
+        pytest.fail("vendor/datadocs/node_modules is missing: make install runs npm ci there")
+    landed("telco", "t.csv", "imsi,event_ts,cell_id,event_type,home_mcc\n238011234567890,2026-03-02T10:00:00Z,"
+                             "c1,data,238\n")
+    ingest(spark, FEEDS["telco"], DAY)
+    pages = list((lake_root / "data_docs" / "telco" / DAY.isoformat()).rglob("*.html"))
+    assert len(pages) >= 2
+    for page in pages:
+        html = page.read_text()
+        assert remote_assets(html) == [], page
+        local = re.findall(r'(?:src|href)="([^"]*_assets/[^"]+)"', html)
+        assert any(path.endswith("bootstrap.min.css") for path in local), page
+        assert all((page.parent / path).resolve().is_file() for path in local), page
+    assert (lake_root / "data_docs" / "_assets" / "@fortawesome/fontawesome-free/webfonts").is_dir()
+
+
 def test_a_failed_critical_expectation_refuses_the_run(spark, lake_root, landed, monkeypatch, tmp_path):
     from jobs.ingest import quality
     from jobs.ingest.runner import IngestRefused

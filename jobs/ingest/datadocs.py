@@ -1,0 +1,117 @@
+"""Data Docs that render offline: the CDN scripts and styles of Great Expectations' pages, served from the lake.
+
+Great Expectations' Data Docs load Bootstrap, jQuery, Font Awesome, bootstrap-table and Vega from public
+CDNs, so on a machine without internet a page renders as unstyled text and its charts stay blank. The
+Makefile installs pinned copies of exactly those packages (``vendor/datadocs``: ``npm ci`` checks each
+package's integrity hash from the committed lock). After each validation :func:`localise` copies the files
+the pages use into ``lake/data_docs/_assets/`` once and rewrites every page's CDN link to a relative path,
+so a Data Docs folder stays readable wherever the lake is copied.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+from pathlib import Path
+
+from jobs.common import settings
+
+log = logging.getLogger("cde.datadocs")
+
+VENDOR = settings.REPO_ROOT / "vendor" / "datadocs" / "node_modules"
+
+# CDN address -> file inside vendor/datadocs/node_modules (same package and version as the CDN's)
+ASSETS = {
+    "https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css": "bootstrap/dist/css/bootstrap.min.css",
+    "https://stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js": "bootstrap/dist/js/bootstrap.min.js",
+    "https://code.jquery.com/jquery-3.7.1.min.js": "jquery/dist/jquery.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/popper.js/1.12.9/umd/popper.min.js": "popper.js/dist/umd/popper.min.js",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.css": "bootstrap-table/dist/bootstrap-table.min.css",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.js": "bootstrap-table/dist/bootstrap-table.min.js",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/extensions/filter-control/bootstrap-table-filter-control.min.js":
+        "bootstrap-table/dist/extensions/filter-control/bootstrap-table-filter-control.min.js",
+    # GX asks for the 1.19.0 filter-control styles: the 1.19.1 package's are the same extension
+    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/bootstrap-table-filter-control.css":
+        "bootstrap-table/dist/extensions/filter-control/bootstrap-table-filter-control.css",
+    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/bootstrap-table-filter-control.min.css":
+        "bootstrap-table/dist/extensions/filter-control/bootstrap-table-filter-control.min.css",
+    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/css/bootstrap-datepicker.min.css":
+        "bootstrap-datepicker/dist/css/bootstrap-datepicker.min.css",
+    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/js/bootstrap-datepicker.min.js":
+        "bootstrap-datepicker/dist/js/bootstrap-datepicker.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.6.0/css/all.min.css":
+        "@fortawesome/fontawesome-free/css/all.min.css",
+    "https://cdn.jsdelivr.net/npm/@forevolve/bootstrap-dark@1.1.0/dist/css/bootstrap-prefers-dark.css":
+        "@forevolve/bootstrap-dark/dist/css/bootstrap-prefers-dark.css",
+    "https://cdn.jsdelivr.net/npm/vega@5": "vega/build/vega.min.js",
+    "https://cdn.jsdelivr.net/npm/vega-lite@5": "vega-lite/build/vega-lite.min.js",
+    "https://cdn.jsdelivr.net/npm/vega-embed@6": "vega-embed/build/vega-embed.min.js",
+}
+# folders a copied file refers to (Font Awesome's CSS loads ../webfonts/)
+FOLDERS = ("@fortawesome/fontawesome-free/webfonts",)
+
+# a script or stylesheet still loaded from the network (links to web pages are fine)
+REMOTE_ASSET = re.compile(r'<(?:script[^>]*\bsrc|link[^>]*\bhref)="(https?://[^"]+)"[^>]*>')
+
+
+def assets_dir() -> Path:
+    """``lake/data_docs/_assets``: the one copy every Data Docs page of the lake links to."""
+    return settings.lake_root() / "data_docs" / "_assets"
+
+
+def _copy_assets(target: Path) -> bool:
+    """Copy the vendored files into ``target`` once; False when the vendored packages are not installed."""
+    if not VENDOR.is_dir():
+        return False
+    for relative in [*ASSETS.values(), *FOLDERS]:
+        source, dest = VENDOR / relative, target / relative
+        if dest.exists():
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, dest)
+        else:
+            shutil.copyfile(source, dest)
+    return True
+
+
+def remote_assets(html: str) -> list[str]:
+    """Scripts and stylesheets the page still loads from the network."""
+    return [m.group(1) for m in REMOTE_ASSET.finditer(html)
+            if m.group(0).startswith("<script") or 'rel="stylesheet"' in m.group(0) or ".css" in m.group(1)]
+
+
+def localise(docs: Path) -> int:
+    """Point every page under ``docs`` at the lake's local copies of its CDN assets.
+
+    Parameters
+    ----------
+    docs : Path
+        A Data Docs site folder (``lake/data_docs/<feed>/<date>``).
+
+    Returns
+    -------
+    int
+        Pages rewritten. Zero, with a warning, when ``vendor/datadocs`` is not installed (``make install``
+        installs it): the pages then still need the network to render.
+    """
+    target = assets_dir()
+    if not _copy_assets(target):
+        log.warning("vendor/datadocs is not installed (run make install): Data Docs in %s load their styles "
+                    "from public CDNs and render unstyled offline", docs)
+        return 0
+    rewritten = 0
+    for page in docs.rglob("*.html"):
+        html = page.read_text(encoding="utf-8")
+        prefix = os.path.relpath(target, page.parent)
+        local = html
+        for url, relative in ASSETS.items():
+            local = local.replace(f'"{url}"', f'"{prefix}/{relative}"')
+        if local != html:
+            page.write_text(local, encoding="utf-8")
+            rewritten += 1
+        if left := remote_assets(local):
+            log.warning("%s still loads %s from the network (not vendored)", page, ", ".join(sorted(set(left))))
+    return rewritten
