@@ -20,7 +20,7 @@ def _expected_dag_ids() -> list[str]:
     from jobs.publish.contracts import load_contracts
 
     contracts, _ = load_contracts()
-    return sorted({"cde_daily", "aggregate_silver", "contracts_health", *(f"ingest_{f}" for f in FEEDS),
+    return sorted({"cde_daily", "aggregate_silver", "contracts_health", "delivery_sla", *(f"ingest_{f}" for f in FEEDS),
                    *(f"publish_{c}" for c in contracts)})
 
 
@@ -30,7 +30,7 @@ EXPECTED_DAGS = _expected_dag_ids()
 def test_no_import_errors_and_every_dag_is_there(dagbag):
     assert dagbag.import_errors == {}
     assert sorted(dagbag.dags) == EXPECTED_DAGS
-    assert len(EXPECTED_DAGS) == 13
+    assert len(EXPECTED_DAGS) == 14  # 4 fixed DAGs, 4 ingest, 6 publish
 
 
 def test_ingest_has_a_task_per_stage_and_updates_its_bronze_asset(dagbag):
