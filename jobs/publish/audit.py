@@ -44,6 +44,15 @@ def _ingest_runs(sources: tuple[str, ...], start: dt.date, end: dt.date) -> list
     return out
 
 
+def _sharing_reads(contract_id: str) -> dict[str, Any] | None:
+    """Delta Sharing reads of the contract's product since its previous audit (``jobs/sharing``)."""
+    from jobs.sharing.recipients import reads_summary
+
+    folder = settings.lake_root() / "audit" / contract_id
+    previous = [json.loads(p.read_text()).get("generated_at") for p in folder.glob("*.json")] if folder.exists() else []
+    return reads_summary(contract_id, since=max(filter(None, previous), default=None))
+
+
 def approvals_of_file(contract: Contract) -> list[dict]:
     """Who approved this exact contract file for each supplier, and when."""
     from jobs.publish.approvals import approvals_of
@@ -191,6 +200,12 @@ def build_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
             "metrics": manifest["privacy"]["metrics"],
         },
         "releases": release_entries,
+        "sharing_reads": _sharing_reads(contract.id),
+        "population_estimate": None if not contract.market_share else {
+            **contract.market_share,
+            "label": "population_estimate is an estimate, not a count: each released value divided by the "
+                     "supplier's stated market share; null wherever the value is suppressed (post-processing "
+                     "of released values, no privacy cost)"},
         "result": {
             "rows": int(len(product)),
             "released": int((~product["suppressed"]).sum()),

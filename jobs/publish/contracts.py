@@ -61,6 +61,8 @@ class Contract:
     sha256: str = ""  # of the contract file's bytes: an approval holds for exactly this file
     area_population: int | None = None  # people living in the area, where public (the area's GeoJSON says)
     derived_from: str = ""  # id of the contract whose releases serve this one (jobs/publish/sharing.py)
+    license: str = ""  # SPDX id (or LicenseRef-...) of the delivered data's licence; empty: the contract's own
+    market_share: dict | None = None  # supplier's stated share of the area's people: population_estimate
 
     @property
     def bin_minutes(self) -> int:
@@ -236,6 +238,13 @@ def _semantic_errors(terms: dict, area: dict | None, where: str) -> list[str]:
         errors.append(f"{where}: {field}.schedule: {terms['schedule']!r} fires more than once a day; a delivery "
                       "covers whole local days")
     errors += _supplier_errors(terms, where)
+    share = terms.get("market_share")
+    if share and share.get("range") and not share["range"][0] <= share["share"] <= share["range"][1]:
+        errors.append(f"{where}: {field}.market_share.range: {share['range']} must be [low, high] around "
+                      f"the share {share['share']}")
+    if share and "camera_count" in terms["metrics"]:
+        errors.append(f"{where}: {field}.market_share: camera counts are not a supplier's subscribers; "
+                      "a market share cannot expand them")
     if area is not None:
         try:
             geometry = shape(area)
@@ -336,6 +345,7 @@ def parse_contract(document: Any, where: str, base: Path, sha256: str = "") -> C
         bounds=contract_bounds(terms), schedule=terms["schedule"],
         formats=tuple(terms["formats"]), channel=terms["channel"], retention_days=terms["retention_days"],
         document=document, sha256=sha256, area_population=population, derived_from=terms.get("derived_from", ""),
+        license=terms.get("license", ""), market_share=terms.get("market_share"),
     )
     errors = _unapprovable_errors(contract, where)
     if errors:

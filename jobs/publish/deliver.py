@@ -7,7 +7,8 @@ spending nothing), while a new contract version makes a new delivery beside the 
 Outbox layout (DESIGN.md section 9)::
 
     lake/outbox/<buyer>/<contract_id>/<delivery_id>/
-        data.parquet  data.csv  data.geojson  manifest.json
+        data.parquet  data.csv  data_excel.csv  data.geojson  data.geoparquet  (as the contract asks)
+        manifest.json  datapackage.json  README.md        (jobs/publish/package.py)
 
 A delivery is written in ``lake/outbox/.staging/``, outside every buyer's folder, verified against its
 manifest, audited, and only then appears in the buyer's folder by one atomic rename (a redelivery swaps the
@@ -26,13 +27,12 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import h3
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from jobs.common import lake, settings, tables
-from jobs.common.h3cells import cell_polygon, int_to_cell
+from jobs.common.h3cells import int_to_cell
 from jobs.common.timebins import local_iso
 from jobs.privacy import ledger
 from jobs.privacy.postprocess import post_process_release
@@ -50,7 +50,8 @@ COLUMN_TYPES = {
     "delivery_id": pa.string(), "h3_cell": pa.string(), "origin_h3": pa.string(), "destination_h3": pa.string(),
     "bin_start": pa.string(), "bin_minutes": pa.int32(), "segment": pa.string(), "country": pa.string(),
     "mode": pa.string(), "metric": pa.string(), "value": pa.int64(), "ci95_half_width": pa.int64(),
-    "estimate": pa.int64(), "estimate_ci95_half_width": pa.int64(), "suppressed": pa.bool_(),
+    "estimate": pa.int64(), "estimate_ci95_half_width": pa.int64(), "population_estimate": pa.int64(),
+    "population_ci95_low": pa.int64(), "population_ci95_high": pa.int64(), "suppressed": pa.bool_(),
 }
 
 
@@ -127,49 +128,41 @@ def build_product(release: pa.Table | pd.DataFrame, k: int, delivery: str, segme
     return product
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def add_population_estimate(product: pd.DataFrame, market_share: dict[str, Any]) -> pd.DataFrame:
+    """Add the population estimate columns: each released value divided by the supplier's market share.
 
+    ``population_estimate = value / share`` with the 95% interval ``(value - ci95) / high`` to
+    ``(value + ci95) / low``, where ``low`` and ``high`` are the stated range of the share (the share itself
+    when no range is given). Pure post-processing of released values: null wherever ``value`` is suppressed,
+    so no estimate says anything about a value below k.
 
-def _geojson(product: pd.DataFrame, columns: list[str]) -> dict:
-    """Cells as polygons, OD pairs as lines between cell centres; every column as a property."""
-    features = []
-    for row in product[columns].to_dict("records"):
-        if "origin_h3" in row:
-            a_lat, a_lng = h3.cell_to_latlng(row["origin_h3"])
-            b_lat, b_lng = h3.cell_to_latlng(row["destination_h3"])
-            geometry = {"type": "LineString", "coordinates": [[a_lng, a_lat], [b_lng, b_lat]]}
-        else:
-            geometry = {"type": "Polygon", "coordinates": [cell_polygon(row["h3_cell"])]}
-        props = {k: (None if pd.isna(v) else (int(v) if k in ("value", "ci95_half_width", "estimate",
-                                                               "estimate_ci95_half_width", "bin_minutes") else
-                                              bool(v) if k == "suppressed" else v)) for k, v in row.items()}
-        features.append({"type": "Feature", "geometry": geometry, "properties": props})
-    return {"type": "FeatureCollection", "features": features}
+    Parameters
+    ----------
+    product : pandas.DataFrame
+        A built product (``value``, ``ci95_half_width``, ``suppressed``).
+    market_share : dict
+        The contract's ``market_share`` term: ``share`` in (0, 1], ``source``, optional ``range`` [low, high].
+    """
+    share = float(market_share["share"])
+    low, high = (float(x) for x in market_share.get("range") or (share, share))
+    value = product["value"].astype("Float64").mask(product["suppressed"])
+    half = product["ci95_half_width"].astype("Float64").fillna(0)
+    out = product.copy()
+    out["population_estimate"] = (value / share).round().astype("Int64")
+    out["population_ci95_low"] = ((value - half).clip(lower=0) / high).round().astype("Int64")
+    out["population_ci95_high"] = ((value + half) / low).round().astype("Int64")
+    return out
 
 
 def write_files(product: pd.DataFrame, folder: Path, formats: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Write the product files into ``folder`` and return their manifest entries (name, sha256, rows)."""
+    """Write the product files into ``folder`` and return their manifest entries (name, sha256, bytes, rows)."""
+    from jobs.publish.package import sha256_of, write_data_files
+
     columns = [c for c in product.columns if c != "delivery_id"]
     table = pa.Table.from_pandas(product[columns], schema=_schema(columns), preserve_index=False)
-    written = []
-    if "parquet" in formats:
-        pq.write_table(table, folder / "data.parquet")
-        written.append(("data.parquet", len(product)))
-    if "csv" in formats:
-        # Suppressed values are empty fields, never 0.
-        csv_frame = product[columns].assign(
-            suppressed=product["suppressed"].map({True: "true", False: "false"}))
-        csv_frame.to_csv(folder / "data.csv", index=False, na_rep="", lineterminator="\n")
-        written.append(("data.csv", len(product)))
-    if "geojson" in formats:
-        (folder / "data.geojson").write_text(json.dumps(_geojson(product, columns)))
-        written.append(("data.geojson", len(product)))
-    return [{"name": name, "sha256": _sha256(folder / name), "rows": rows} for name, rows in written]
+    written = write_data_files(table, product, folder, formats)
+    return [{"name": name, "sha256": sha256_of(folder / name), "bytes": (folder / name).stat().st_size,
+             "rows": rows} for name, rows in written]
 
 
 def privacy_terms(contract: Contract, plans: list[ReleasePlan], cuts: dict | None = None,
@@ -269,6 +262,7 @@ def _deliver(spark: SparkSession, contract: Contract, window_start: dt.date, win
     from jobs.common.storage import replace_folder, restrict
     from jobs.errors import StorageFault
     from jobs.publish.audit import write_audit
+    from jobs.publish.package import write_package
 
     _preflight(contract, delivery)
 
@@ -285,6 +279,8 @@ def _deliver(spark: SparkSession, contract: Contract, window_start: dt.date, win
             releases.append((plan, {**release, "post_processing": product.attrs["post_processing"]}))
             products.append(product)
     product = pd.concat(products, ignore_index=True)
+    if contract.market_share:
+        product = add_population_estimate(product, contract.market_share)
 
     gold_path = tables.product(contract.id).path()
     gold_table = pa.Table.from_pandas(product, schema=_schema(list(product.columns)), preserve_index=False)
@@ -323,8 +319,10 @@ def _deliver(spark: SparkSession, contract: Contract, window_start: dt.date, win
                                      {plan.metric: rel["post_processing"] for plan, rel in releases
                                       if rel.get("post_processing")}),
             "columns": [c for c in product.columns if c != "delivery_id"],
+            **({"market_share": contract.market_share} if contract.market_share else {}),
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        write_package(contract, manifest, staging)
         problems = verify_manifest(staging)
         if problems:
             raise StorageFault(f"delivery {delivery} does not verify after writing: {'; '.join(problems)}")
@@ -386,6 +384,8 @@ def _shared_products(spark: SparkSession, contract: Contract, window_start: dt.d
 
 def verify_manifest(folder: Path) -> list[str]:
     """Check a delivery folder against its manifest; return the problems (empty when it verifies)."""
+    from jobs.publish.package import data_rows, sha256_of
+
     manifest = json.loads((folder / "manifest.json").read_text())
     problems = []
     for entry in manifest["files"]:
@@ -393,14 +393,9 @@ def verify_manifest(folder: Path) -> list[str]:
         if not path.exists():
             problems.append(f"{entry['name']}: missing")
             continue
-        if _sha256(path) != entry["sha256"]:
+        if sha256_of(path) != entry["sha256"]:
             problems.append(f"{entry['name']}: sha256 differs")
-        if entry["name"].endswith(".parquet"):
-            rows = pq.ParquetFile(path).metadata.num_rows
-        elif entry["name"].endswith(".csv"):
-            rows = sum(1 for _ in open(path, encoding="utf-8")) - 1
-        else:
-            rows = len(json.loads(path.read_text())["features"])
+        rows = data_rows(path)
         if rows != entry["rows"]:
             problems.append(f"{entry['name']}: {rows} rows, manifest says {entry['rows']}")
     return problems

@@ -1,0 +1,157 @@
+"""A delivery a buyer can use without asking: Data Package, README, typed Parquet, coordinates in CSV, an
+Excel dialect, GeoParquet, OD features that draw, and population estimates that never reveal a value below k."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+pytestmark = [pytest.mark.spark, pytest.mark.integration, pytest.mark.slow]
+DAY = dt.date(2026, 3, 3)  # the shared simulated day (conftest.py)
+
+
+@pytest.fixture(scope="module")
+def packages(spark, simulated_day, tmp_path_factory):
+    """The inner-city presence (csv_excel, licence, market share) and one OD product, in a private lake."""
+    import shutil
+
+    from jobs.publish.contracts import find_contract
+    from jobs.publish.deliver import publish
+
+    root = tmp_path_factory.mktemp("packages") / "lake"
+    shutil.copytree(simulated_day.root, root, ignore=lambda folder, names: {"gold", "ledger", "outbox", "audit"}
+                    & set(names) if Path(folder) == Path(simulated_day.root) else set())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CDE_LAKE", str(root))
+        out = {}
+        for contract_id in ("kk-inner-city-presence", "kk-traffic-od"):
+            contract = find_contract(contract_id)
+            out[contract_id] = (contract, Path(publish(spark, contract, DAY)["outbox"]))
+        yield out
+
+
+def test_every_package_validates_with_frictionless(packages):
+    from frictionless import Package
+
+    for contract_id, (contract, folder) in packages.items():
+        descriptor = json.loads((folder / "datapackage.json").read_text())
+        report = Package(descriptor, basepath=str(folder)).validate()
+        assert report.valid, (contract_id, report.flatten(["rowNumber", "fieldName", "type", "note"])[:10])
+        names = {r["path"] for r in descriptor["resources"]}
+        assert {"data.parquet", "data.csv", "data.geojson", "data.geoparquet"} <= names, contract_id
+        # every field of every table has a type and a description
+        for resource in descriptor["resources"]:
+            for field in resource.get("schema", {}).get("fields", []):
+                assert field["type"] and field["description"], (contract_id, field)
+        assert descriptor["contributors"] and all(p.get("email") for p in descriptor["contributors"])
+        assert descriptor["privacy"]["k"] == contract.k and "epsilon" in descriptor["method"]
+        readme = (folder / "README.md").read_text()
+        assert contract.name in readme and "## Columns" in readme and "suppressed" in readme
+
+
+def test_licence_comes_from_the_contract(packages):
+    contract, folder = packages["kk-inner-city-presence"]
+    descriptor = json.loads((folder / "datapackage.json").read_text())
+    assert contract.license == "CC-BY-4.0"
+    assert descriptor["licenses"][0]["name"] == "CC-BY-4.0" and descriptor["licenses"][0]["path"].startswith("https")
+    _, od_folder = packages["kk-traffic-od"]  # no licence term: the contract's own terms, said so
+    assert json.loads((od_folder / "datapackage.json").read_text())["licenses"][0]["name"] == "LicenseRef-CDE-contract"
+
+
+def test_parquet_has_a_utc_timestamp_beside_the_local_string(packages):
+    _, folder = packages["kk-inner-city-presence"]
+    table = pq.read_table(folder / "data.parquet")
+    assert str(table.schema.field("bin_start").type) == "string"
+    assert str(table.schema.field("bin_start_utc").type) == "timestamp[us, tz=UTC]"
+    frame = table.to_pandas()
+    local = pd.to_datetime(frame["bin_start"].map(dt.datetime.fromisoformat).map(lambda t: t.astimezone(dt.UTC)))
+    assert (local.values == frame["bin_start_utc"].values).all()
+    assert frame["bin_start"].str.contains(r"\+0[12]:00$").all()
+
+
+def test_csv_has_coordinates_and_excel_csv_opens_with_a_semicolon_dialect(packages):
+    import h3
+
+    _, folder = packages["kk-inner-city-presence"]
+    plain = pd.read_csv(folder / "data.csv")
+    lat, lng = h3.cell_to_latlng(plain["h3_cell"].iloc[0])
+    assert plain["latitude"].iloc[0] == pytest.approx(lat, abs=1e-6)
+    assert plain["longitude"].iloc[0] == pytest.approx(lng, abs=1e-6)
+    raw = (folder / "data_excel.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 byte-order mark: Excel reads it as UTF-8
+    with open(folder / "data_excel.csv", encoding="utf-8-sig", newline="") as f:
+        dialect = csv.Sniffer().sniff(f.read(4096))
+        assert dialect.delimiter == ";"
+        f.seek(0)
+        rows = list(csv.DictReader(f, dialect=dialect))
+    assert len(rows) == len(plain)
+    assert rows[0]["h3_cell"] == plain["h3_cell"].iloc[0]
+    assert float(rows[0]["latitude"].replace(",", ".")) == pytest.approx(plain["latitude"].iloc[0])
+    assert "," in rows[0]["latitude"]  # decimal comma
+    suppressed = [r for r in rows if r["suppressed"] == "true"]
+    assert all(r["value"] == "" for r in suppressed)
+
+
+def test_geoparquet_opens_with_geopandas_and_same_cell_od_pairs_draw(packages):
+    import geopandas as gpd
+
+    _, folder = packages["kk-inner-city-presence"]
+    cells = gpd.read_parquet(folder / "data.geoparquet")
+    assert cells.crs.to_epsg() == 4326 and (cells.geom_type == "Polygon").all()
+    assert len(cells) == pq.ParquetFile(folder / "data.parquet").metadata.num_rows
+    metadata = json.loads(pq.read_metadata(folder / "data.geoparquet").metadata[b"geo"])
+    assert metadata["primary_column"] == "geometry"
+
+    _, od_folder = packages["kk-traffic-od"]
+    od = gpd.read_parquet(od_folder / "data.geoparquet")
+    same = od["origin_h3"] == od["destination_h3"]
+    assert same.any() and (~same).any()
+    assert (od.loc[same].geom_type == "Point").all()
+    assert (od.loc[~same].geom_type == "LineString").all() and (od.loc[~same].length > 0).all()
+    features = json.loads((od_folder / "data.geojson").read_text())["features"]
+    assert {f["geometry"]["type"] for f in features} == {"Point", "LineString"}
+
+
+def test_population_estimate_is_labelled_and_never_reveals_a_value_below_k(packages):
+    from jobs.privacy.release import plan_for
+
+    contract, folder = packages["kk-inner-city-presence"]
+    frame = pq.read_table(folder / "data.parquet").to_pandas()
+    share = contract.market_share
+    released, hidden = frame[~frame["suppressed"]], frame[frame["suppressed"]]
+    assert len(hidden) and hidden[["population_estimate", "population_ci95_low",
+                                   "population_ci95_high"]].isna().all().all()
+    k = plan_for(contract, contract.metrics[0], DAY, DAY + dt.timedelta(days=1)).k_threshold(contract.k)
+    if len(released):
+        assert (released["population_estimate"] >= released["value"]).all()
+        assert (released["population_estimate"] >= k).all()
+        assert (released["population_estimate"] == (released["value"] / share["share"]).round()).all()
+        assert (released["population_ci95_low"] <= released["population_estimate"]).all()
+        assert (released["population_ci95_high"] >= released["population_estimate"]).all()
+    descriptor = json.loads((folder / "datapackage.json").read_text())
+    assert descriptor["marketShare"]["source"] == share["source"]
+    field = next(f for r in descriptor["resources"] if r["path"] == "data.parquet"
+                 for f in r["schema"]["fields"] if f["name"] == "population_estimate")
+    assert "ESTIMATE" in field["description"]
+    audit = json.loads((Path(folder).parents[3] / "audit" / contract.id / f"{folder.name}.json").read_text())
+    assert audit["population_estimate"]["share"] == share["share"]
+    assert "estimate" in audit["population_estimate"]["label"]
+
+
+def test_population_estimate_columns_follow_released_values_only():
+    from jobs.publish.deliver import add_population_estimate
+
+    product = pd.DataFrame({"value": pd.array([500, None, 40], dtype="Int64"),
+                            "ci95_half_width": pd.array([20, None, 20], dtype="Int64"),
+                            "suppressed": [False, True, False]})
+    out = add_population_estimate(product, {"share": 0.5, "source": "test", "range": [0.4, 0.6]})
+    assert out["population_estimate"].tolist()[0] == 1000 and pd.isna(out["population_estimate"].iloc[1])
+    assert out["population_ci95_low"].iloc[0] == round(480 / 0.6)
+    assert out["population_ci95_high"].iloc[0] == round(520 / 0.4)
+    assert out["population_ci95_low"].iloc[2] == round(20 / 0.6)
