@@ -13,7 +13,7 @@ export AIRFLOW__CORE__UNIT_TEST_MODE := False
 export AIRFLOW__CORE__DEFAULT_TIMEZONE := Europe/Copenhagen
 export AIRFLOW__CORE__PARALLELISM := $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: demo test airflow lint check-java check-python check-npm install clean
+.PHONY: demo test share airflow lint check-java check-python check-npm install clean
 
 $(STAMP): requirements.lock pyproject.toml vendor/datadocs/package-lock.json | check-python check-npm
 	@echo "Installing the pinned environment into $(VENV) (about 2 minutes on a fresh machine)"
@@ -52,6 +52,10 @@ test: $(STAMP) check-java
 # Airflow UI and scheduler with the project's DAGs on http://127.0.0.1:8080 (prints the login; Ctrl-C stops it).
 airflow: $(STAMP) check-java
 	$(VENV)/bin/cde airflow --port $(or $(PORT),8080)
+
+# Delta Sharing server for buyers' products on http://127.0.0.1:8765/delta-sharing (Ctrl-C stops it).
+share: $(STAMP)
+	$(VENV)/bin/cde share --port $(or $(PORT),8765)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check jobs dags tests bench

@@ -104,6 +104,9 @@ def _valid_contracts() -> dict:
     except Exception:  # never let the contracts folder take contracts_health down with it
         log.exception("the contracts folder could not be read; no publish DAGs")
         return {}
+    from jobs.publish.ending import is_ended
+
+    valid = {cid: c for cid, c in valid.items() if not is_ended(c)}  # an ended contract's DAG goes away
     for name, errors in invalid.items():
         log.error("contract %s is invalid; no publish DAG from it (see DAG contracts_health):\n%s", name,
                   "\n".join(errors))

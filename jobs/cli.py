@@ -61,10 +61,60 @@ def _cmd_retention(args: argparse.Namespace) -> int:
     days = {k: v for k, v in (("landing", args.landing_days), ("quarantine", args.quarantine_days),
                               ("bronze", args.bronze_days), ("silver", args.silver_days)) if v is not None}
     report = apply_retention(args.today, days, vacuum_hours=args.vacuum_hours)
+    from jobs.publish.ending import purge_ended
+
+    for contract_id, info in purge_ended().items():
+        report[f"ended contract {contract_id}"] = f"deleted {len(info['deliveries'])} deliveries and gold/{contract_id}"
     for name, info in report.items():
         print(f"retention {name}: {info}")
     if not report:
         print("retention: nothing to do")
+    return 0
+
+
+def _cmd_contracts_end(args: argparse.Namespace) -> int:
+    from jobs.publish.contracts import find_contract
+    from jobs.publish.ending import end_contract
+
+    contract = find_contract(args.contract_id)
+    record = end_contract(contract, by=args.by, reason=args.reason)
+    print(f"contract {contract.id} ended at {record['ended_at']} by {record['by']}: no further release; its "
+          f"publish DAG is dropped at the next parse; sharing tokens revoked: {record.get('tokens_revoked', 0)}")
+    print(f"  deliveries and gold/{contract.id} are deleted by `cde retention apply` after {record['delete_after']} "
+          f"({record['retention_days']} days); audits and the ledger stay")
+    return 0
+
+
+def _cmd_share(args: argparse.Namespace) -> int:
+    from jobs.sharing.server import serve
+
+    print(f"Delta Sharing server on http://{args.host}:{args.port}/delta-sharing (Ctrl-C stops it)")
+    serve(args.host, args.port)
+    return 0
+
+
+def _cmd_sharing_add(args: argparse.Namespace) -> int:
+    from jobs.sharing.recipients import add_recipient
+
+    profile = add_recipient(args.buyer, args.endpoint, days=args.days)
+    print(f"recipient for {args.buyer}: profile {profile} (mode 0600; hand it to the buyer over a secure channel; "
+          f"any earlier token of this buyer is revoked)")
+    return 0
+
+
+def _cmd_sharing_revoke(args: argparse.Namespace) -> int:
+    from jobs.sharing.recipients import revoke
+
+    print(f"revoked {revoke(args.buyer)} token(s) of {args.buyer}")
+    return 0
+
+
+def _cmd_sharing_list(args: argparse.Namespace) -> int:
+    from jobs.sharing.recipients import read_recipients
+
+    for r in read_recipients():
+        state = f"revoked {r['revoked_at']}" if r.get("revoked_at") else f"expires {r['expires_at']}"
+        print(f"{r['recipient_id']}  {r['buyer']:<28} created {r['created_at']}  {state}")
     return 0
 
 
@@ -355,6 +405,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--supplier", required=True)
     p.add_argument("--approver", required=True, help="name or e-mail of one of the supplier's approvers in the supplier registry")
     p.set_defaults(func=_cmd_contracts_approve)
+
+    p = contracts.add_parser("end", help="end a contract: no further release, sharing revoked, deliveries and "
+                             "gold deleted after retention_days (audits and the ledger stay)")
+    p.add_argument("contract_id")
+    p.add_argument("--by", required=True, help="who ends it (recorded)")
+    p.add_argument("--reason", required=True, help="why (recorded)")
+    p.set_defaults(func=_cmd_contracts_end)
+
+    p = sub.add_parser("share", help="run the Delta Sharing server for buyers' products (127.0.0.1) until Ctrl-C")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765)
+    p.set_defaults(func=_cmd_share)
+    sharing = sub.add_parser("sharing", help="Delta Sharing recipients").add_subparsers(dest="sub", required=True)
+    p = sharing.add_parser("add-recipient", help="make a buyer's token and write the profile file it loads")
+    p.add_argument("buyer")
+    p.add_argument("--endpoint", default="http://127.0.0.1:8765/delta-sharing")
+    p.add_argument("--days", type=int, default=90, help="days until the token expires (default 90)")
+    p.set_defaults(func=_cmd_sharing_add)
+    p = sharing.add_parser("revoke", help="revoke a buyer's tokens")
+    p.add_argument("buyer")
+    p.set_defaults(func=_cmd_sharing_revoke)
+    p = sharing.add_parser("list", help="list recipients (never tokens)")
+    p.set_defaults(func=_cmd_sharing_list)
 
     p = sub.add_parser("evaluate", help="bench: a delivery's values against the exact counts of the same cut")
     p.add_argument("delivery", help="delivery id or its outbox folder")

@@ -62,3 +62,7 @@ class SpentNotStored(Refusal, RuntimeError):
 
 class KeyRefused(Refusal, RuntimeError):
     """A pseudonym master key that is missing, too short or not the key this lake was built with."""
+
+
+class ContractEnded(Refusal, RuntimeError):
+    """A contract ended by ``cde contracts end`` (or with status ``retired``): nothing more is released."""

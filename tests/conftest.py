@@ -69,9 +69,20 @@ def simulated_day(spark, tmp_path_factory):
 def lake_copy(simulated_day, tmp_path, monkeypatch):
     """A private copy of the simulated day's lake (``CDE_LAKE`` points at it), with only its ingested and
     aggregated state: other tests publish into the shared day, and a copy must not inherit their spends."""
-    import shutil
+    root = copy_before_publish(Path(simulated_day.root), tmp_path / "lake")
+    monkeypatch.setenv("CDE_LAKE", str(root))
+    return root
 
-    root, source = tmp_path / "lake", Path(simulated_day.root)
+
+@pytest.fixture(scope="session")
+def lake_copier():
+    """``copy_before_publish`` for fixtures of wider scope than ``lake_copy`` (e.g. one lake per module)."""
+    return copy_before_publish
+
+
+def copy_before_publish(source: Path, root: Path) -> Path:
+    """Copy a lake's ingested and aggregated state to ``root``, leaving out everything publishing made."""
+    import shutil
 
     def before_any_publish(folder: str, names: list[str]) -> set[str]:
         if Path(folder) == source:
@@ -79,7 +90,6 @@ def lake_copy(simulated_day, tmp_path, monkeypatch):
         return {"releases", "locks", "sla_alerts.jsonl"} & set(names) if Path(folder) == source / "ops" else set()
 
     shutil.copytree(source, root, ignore=before_any_publish)
-    monkeypatch.setenv("CDE_LAKE", str(root))
     return root
 
 

@@ -234,6 +234,12 @@ def publish(spark: SparkSession, contract: Contract, window_start: dt.date,
     from jobs.common.locks import exclusive
     from jobs.publish.approvals import require_approved
 
+    from jobs.errors import ContractEnded
+    from jobs.publish.ending import is_ended
+
+    if is_ended(contract):
+        raise ContractEnded(f"contract {contract.id} has ended (cde contracts end, or status retired): "
+                            "nothing more is released or delivered")
     require_approved(contract)  # nothing is released or delivered for an unapproved version
     window_end = window_end or window_start + dt.timedelta(days=1)
     delivery = delivery_id(contract, window_start, window_end)

@@ -21,11 +21,12 @@ from typing import Any
 
 from jobs.common import settings
 from jobs.common.locks import exclusive
+from jobs.errors import Refusal
 
 DEFAULT_TOKEN_DAYS = 90
 
 
-class RecipientError(ValueError):
+class RecipientError(Refusal, ValueError):
     """A recipient cannot be made or changed (unknown buyer, nothing to revoke)."""
 
 

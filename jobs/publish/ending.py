@@ -1,0 +1,117 @@
+"""Ending a contract: no further release, its sharing access revoked, its deliveries deleted after retention.
+
+``cde contracts end <id>`` (or ``status: retired`` in the contract file) ends a contract. From then on:
+
+- ``publish`` refuses it (``ContractEnded``) before anything is planned or spent, and no publish DAG is
+  generated for it (the DAG processor drops ``publish_<id>``, so the scheduler stops it);
+- its product leaves the Delta Sharing catalog, and the buyer's sharing token is revoked when no other
+  live contract of that buyer remains (a token is per buyer);
+- ``purge_ended`` (run by ``cde retention``) deletes its outbox deliveries and its ``gold/<id>`` product
+  table once ``retention_days`` have passed since the end. Audit reports and the ledger stay: they are the
+  evidence of what was released.
+
+Endings are recorded in ``lake/ops/contract_endings.json``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from jobs.common import settings, tables
+from jobs.common.locks import exclusive
+
+
+def endings_path() -> Path:
+    """The record of ended contracts."""
+    return settings.lake_root() / "ops" / "contract_endings.json"
+
+
+def ended_contracts() -> dict[str, dict[str, Any]]:
+    """Contract id to its ending record (ended_at, by, reason, delete_after, purged_at)."""
+    path = endings_path()
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _write(endings: dict[str, dict[str, Any]]) -> None:
+    path = endings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_suffix(f".{os.getpid()}.tmp")
+    staging.write_text(json.dumps(endings, indent=2, sort_keys=True))
+    os.replace(staging, path)
+
+
+def is_ended(contract) -> bool:
+    """True when a contract was ended by the operator or its file says ``status: retired``."""
+    return contract.status == "retired" or contract.id in ended_contracts()
+
+
+def end_contract(contract, by: str, reason: str, now: dt.datetime | None = None) -> dict[str, Any]:
+    """End a contract: record it, revoke the buyer's sharing token if it has no other live contract.
+
+    Parameters
+    ----------
+    contract : Contract
+        The contract to end (its newest valid version).
+    by : str
+        Who ends it (recorded).
+    reason : str
+        Why (recorded).
+    now : datetime, optional
+        The instant of the ending (UTC); now by default.
+
+    Returns
+    -------
+    dict
+        The ending record, with ``tokens_revoked``.
+    """
+    from jobs.publish.contracts import load_contracts
+    from jobs.sharing.recipients import revoke
+
+    now = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
+    with exclusive("contract-endings"):
+        endings = ended_contracts()
+        if contract.id in endings:
+            return endings[contract.id]
+        record = {"ended_at": now.isoformat(), "by": by, "reason": reason, "buyer": contract.buyer,
+                  "retention_days": contract.retention_days,
+                  "delete_after": (now + dt.timedelta(days=contract.retention_days)).isoformat(), "purged_at": None}
+        endings[contract.id] = record
+        _write(endings)
+    contracts, _ = load_contracts()
+    others = [c for c in contracts.values() if c.buyer == contract.buyer and c.id != contract.id
+              and not is_ended(c)]
+    record["tokens_revoked"] = 0 if others else revoke(contract.buyer, because=f"contract {contract.id} ended")
+    return record
+
+
+def purge_ended(now: dt.datetime | None = None) -> dict[str, dict[str, Any]]:
+    """Delete the deliveries and product table of every ended contract past its retention; keep audits.
+
+    Returns
+    -------
+    dict
+        Contract id to what was deleted (folders and the table), for contracts purged by this call.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    purged = {}
+    with exclusive("contract-endings"):
+        endings = ended_contracts()
+        for contract_id, record in endings.items():
+            if record.get("purged_at") or dt.datetime.fromisoformat(record["delete_after"]) > now:
+                continue
+            outbox = settings.lake_root() / "outbox" / record["buyer"] / contract_id
+            gold = tables.product(contract_id).path()
+            deliveries = sorted(p.name for p in outbox.iterdir()) if outbox.exists() else []
+            shutil.rmtree(outbox, ignore_errors=False) if outbox.exists() else None
+            shutil.rmtree(gold, ignore_errors=False) if gold.exists() else None
+            record["purged_at"] = now.replace(microsecond=0).isoformat()
+            record["deleted_deliveries"] = deliveries
+            purged[contract_id] = {"deliveries": deliveries, "gold_table": str(gold)}
+        if purged:
+            _write(endings)
+    return purged
