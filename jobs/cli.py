@@ -223,6 +223,7 @@ def _cmd_audit_deliveries(args: argparse.Namespace) -> int:
 
     from jobs.publish import sla
     from jobs.publish.contracts import find_contract, load_contracts
+    from jobs.publish.notify import delivery_notice
 
     contracts = [find_contract(args.contract)] if args.contract else list(load_contracts()[0].values())
     now = dt.datetime.fromisoformat(args.now) if args.now else dt.datetime.now(dt.UTC)
@@ -234,8 +235,9 @@ def _cmd_audit_deliveries(args: argparse.Namespace) -> int:
     for row in rows:
         due = row["due_at"].isoformat(timespec="minutes") if row["due_at"] else "no SLA"
         made = f"{row['delivery_id']} at {row['created_at'].isoformat(timespec='minutes')}" if row["delivery_id"] else "-"
+        told = f"  buyer told: {delivery_notice(row['delivery_id'])}" if row["delivery_id"] else ""
         print(f"  {row['state']:<13} {row['contract_id']:<28} {row['window_start']}..{row['window_end']} "
-              f"due {due:<22} {made}")
+              f"due {due:<22} {made}{told}")
     alerts = sla.read_alerts()
     print(f"SLA alerts recorded: {len(alerts)}" + (f" ({len(raised)} new)" if args.alert else ""))
     for alert in alerts[-20:]:

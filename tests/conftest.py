@@ -101,6 +101,38 @@ def in_simulated_day(simulated_day, monkeypatch):
 
 
 @pytest.fixture
+def receiver():
+    """A buyer's webhook endpoint on loopback: answers the queued statuses in turn (200 when none is queued).
+
+    Yields ``(url, hits, answers)``: each hit is ``{"body": bytes, "headers": dict}``; a queued 302 redirects
+    to the cloud metadata address (which must never be followed).
+    """
+    import http.server
+    import threading
+
+    hits: list[dict] = []
+    answers: list[int] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            hits.append({"body": body, "headers": dict(self.headers)})
+            status = answers.pop(0) if answers else 200
+            self.send_response(status)
+            if status == 302:
+                self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", hits, answers
+    server.shutdown()
+
+
+@pytest.fixture
 def smtp_sink():
     """A local SMTP server on loopback that keeps every message; yields ``(port, messages)``.
 

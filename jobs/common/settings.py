@@ -119,6 +119,11 @@ def contracts_dir() -> Path:
     return Path(os.environ.get("CDE_CONTRACTS") or REPO_ROOT / "contracts").resolve()
 
 
+def buyer_registry_path() -> Path:
+    """Return the buyer registry file (``CDE_BUYER_REGISTRY`` overrides): how each buyer is told of a delivery."""
+    return Path(os.environ.get("CDE_BUYER_REGISTRY") or REPO_ROOT / "reference" / "buyers.yaml").resolve()
+
+
 def supplier_registry_path() -> Path:
     """Return the supplier registry file (``CDE_SUPPLIER_REGISTRY`` overrides): who owns each source and who
     may approve contracts that read it."""

@@ -346,9 +346,12 @@ def _deliver(spark: SparkSession, contract: Contract, window_start: dt.date, win
     log.info("publish %s %s: %d cells released, %d suppressed, epsilon spent %g%s; outbox %s",
              contract.id, delivery, released, suppressed, spent,
              " (stored release reused)" if spent == 0 else "", outbox)
+    from jobs.publish.notify import notify_delivery
+
+    notices = notify_delivery(contract, manifest, outbox)  # after the swap: records outcomes, never raises
     return {"delivery_id": delivery, "outbox": str(outbox), "manifest": manifest, "audit": audit_paths,
             "released": released, "suppressed": suppressed, "epsilon_spent": spent,
-            "gold_version": gold_version}
+            "gold_version": gold_version, "notifications": notices}
 
 
 def _shared_products(spark: SparkSession, contract: Contract, window_start: dt.date, window_end: dt.date,

@@ -155,18 +155,27 @@ def _recipients(contract: Contract) -> list[str]:
 
 def _mail(contract: Contract, subject: str, body: str) -> str:
     """Send the alert through Airflow's SMTP provider; return what happened (for the record)."""
-    to = _recipients(contract)
+    return send_mail(_recipients(contract), subject, body)
+
+
+def send_mail(to: list[str], subject: str, body: str) -> str:
+    """Send a plain-text message through Airflow's SMTP provider (connection ``smtp_default``).
+
+    Never raises: returns what happened, for the record (``sent to ...`` or ``not sent: <why>``).
+    """
     if not to:
         return "not sent: no recipients"
     try:
+        from html import escape
+
         from airflow.providers.smtp.hooks.smtp import SmtpHook
 
         with SmtpHook(smtp_conn_id="smtp_default") as hook:
-            hook.send_email_smtp(to=to, subject=subject, html_content=f"<pre>{body}</pre>",
+            hook.send_email_smtp(to=to, subject=subject, html_content=f"<pre>{escape(body)}</pre>",
                                  from_email=os.environ.get("CDE_ALERT_FROM", "cde-alerts@localhost"))
         return f"sent to {', '.join(to)}"
-    except Exception as exc:  # no connection configured, or the server refused: the alert still stands
-        log.error("SLA alert e-mail for %s not sent: %s", contract.id, exc)
+    except Exception as exc:  # no connection configured, or the server refused: what it reports still stands
+        log.error("e-mail %r not sent: %s", subject, exc)
         return f"not sent: {type(exc).__name__}: {exc}"
 
 

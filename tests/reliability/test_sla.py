@@ -94,10 +94,12 @@ def test_missed_deliveries_show_in_cde_audit_and_raise_one_alert_each(spark, sim
     alerts = read_alerts()
     assert [a["window_start"] for a in alerts] == ["2026-03-04"]
     assert alerts[0]["email"].startswith("sent to"), alerts
-    assert len(mails) == 1 and "ops@supplier.example" in mails[0]["to"] and CONTRACT in mails[0]["data"]
+    alert_mails = [m for m in mails if "ops@supplier.example" in m["to"]]  # the buyer is told of the delivery too
+    assert len(alert_mails) == 1 and CONTRACT in alert_mails[0]["data"]
+    assert len(mails) == 2 and "data@nordisk-retail.example" in mails[0]["to"]
     again = audit("--alert")
     assert again.returncode == 1 and "SLA alerts recorded: 1 (0 new)" in again.stdout  # one alert per miss
-    assert len(mails) == 1
+    assert len(mails) == 2
 
 
 def test_without_a_mail_server_the_alert_is_still_recorded(lake_root, monkeypatch):
