@@ -10,7 +10,11 @@ of the error is bounding and how much is noise and thresholding:
 - phantom share: released keys among keys whose exact value is 0 (zero-filled domains only);
 - false-discovery share: released rows whose exact value is 0, over released rows;
 - bias: released sum over exact sum (suppressed keys count 0), and bounded sum over exact sum;
-- for origin-destination products, the share of exact trips that lie in released pairs.
+- for origin-destination products, the share of exact trips that lie in released pairs;
+- for products with a population estimate: against the exact value over the stated market share (what the
+  estimate would be if the share were exact), the median absolute error of released rows' estimates, the
+  same of the raw value over the share (what dividing the noisy value would give), the released sum of
+  estimates over the sum of exact / share, and how often the 95% interval covers exact / share.
 
 Against the simulator's ground truth (``lake/simulation``), ``truth_presence`` adds the location error of
 distinct-people products (telco events sit at sector centroids, not where the phone is).
@@ -55,7 +59,6 @@ def exact_values(spark: SparkSession, plan: ReleasePlan) -> pd.DataFrame:
         Keys with no data are absent (a zero-filled domain gives them 0 when merged).
     """
     from jobs.common.h3cells import int_to_cell
-    from jobs.common.timebins import local_iso
     from jobs.privacy.release import domain_cut
 
     measure = plan.measure
@@ -65,11 +68,49 @@ def exact_values(spark: SparkSession, plan: ReleasePlan) -> pd.DataFrame:
     bounded = measure.aggregate(plan.bounder.bound(cut, keys), keys).withColumnRenamed("value", "bounded")
     frame = exact.join(bounded, keys, "left").toPandas()
     frame["bounded"] = frame["bounded"].fillna(0).astype("int64")
+    if plan.zones:  # a zone-level release: its place column holds zone indices
+        from jobs.privacy.zones import parse_zones_text
+
+        ids = [zone_id for zone_id, _ in parse_zones_text(plan.zones)]
+        frame["zone"] = [ids[int(c)] for c in frame[measure.places[0]]]
+        return _local_bins(frame.drop(columns=[measure.places[0]]))
     for place in measure.places:
         frame[place] = [int_to_cell(int(c)) for c in frame[place]]
+    return _local_bins(frame)
+
+
+def _local_bins(frame: pd.DataFrame) -> pd.DataFrame:
+    """``bin_start`` as the delivered local ISO strings."""
+    from jobs.common.timebins import local_iso
+
     frame["bin_start"] = [local_iso(ts.to_pydatetime().replace(tzinfo=dt.UTC)) if ts.tzinfo is None
                           else local_iso(ts.to_pydatetime()) for ts in pd.to_datetime(frame["bin_start"])]
     return frame
+
+
+def place_keys(contract, plan: ReleasePlan) -> list[str]:
+    """The key columns of a delivered metric: the measure's, with zones in place of cells for a zone product."""
+    keys = plan.measure.keys(plan.segments)
+    if not contract.zones:
+        return keys
+    renamed = {"h3_cell": "zone", "origin_h3": "origin_zone", "destination_h3": "destination_zone"}
+    return [renamed.get(k, k) for k in keys]
+
+
+def exact_at_zones(exact: pd.DataFrame, contract, keys: list[str]) -> pd.DataFrame:
+    """Exact and bounded cell values summed into the contract's zones, as the delivery sums the noisy values
+    of an additive metric (cells of no zone left out)."""
+    from jobs.privacy.zones import zone_cells
+
+    zone_of = {cell: zone_id for zone_id, cells in zone_cells(contract.zones, contract.h3_resolution)
+               for cell in cells}
+    frame = exact.copy()
+    for cell_column, zone_column in (("h3_cell", "zone"), ("origin_h3", "origin_zone"),
+                                     ("destination_h3", "destination_zone")):
+        if cell_column in frame:
+            frame[zone_column] = frame.pop(cell_column).map(zone_of)
+    frame = frame.dropna(subset=[k for k in keys if k.endswith("zone")])
+    return frame.groupby(keys, as_index=False, dropna=False)[["exact", "bounded"]].sum()
 
 
 def exact_at_derived_cut(exact: pd.DataFrame, child, parent, metric: str, keys: list[str]) -> pd.DataFrame:
@@ -105,7 +146,8 @@ def _median_relative_error(released: pd.DataFrame, floor: int) -> tuple[float | 
     return float(error.median()), share, len(keys)
 
 
-def compare(product: pd.DataFrame, exact: pd.DataFrame, keys: list[str], zero_filled: bool) -> dict[str, Any]:
+def compare(product: pd.DataFrame, exact: pd.DataFrame, keys: list[str], zero_filled: bool,
+            market_share: float | None = None) -> dict[str, Any]:
     """Figures of one metric's delivered rows against the exact values (see the module docstring).
 
     Parameters
@@ -119,6 +161,8 @@ def compare(product: pd.DataFrame, exact: pd.DataFrame, keys: list[str], zero_fi
     zero_filled : bool
         True when every domain key is delivered (released or suppressed); False for partition selection,
         whose unselected keys are absent.
+    market_share : float, optional
+        The contract's stated market share, for the population-estimate figures (``population_figures``).
     """
     how = "left" if zero_filled else "outer"
     merged = product.merge(exact, on=keys, how=how)
@@ -144,7 +188,25 @@ def compare(product: pd.DataFrame, exact: pd.DataFrame, keys: list[str], zero_fi
         out[f"released_share_ge_{floor}"] = share
     if "destination_h3" in keys:  # origin-destination: how much of the traffic the released pairs carry
         out["trip_share_in_released_pairs"] = float(released["exact"].sum() / true_sum) if true_sum else None
+    if market_share and "population_estimate" in released and len(released):
+        out.update(population_figures(released, market_share))
     return out
+
+
+def population_figures(released: pd.DataFrame, share: float) -> dict[str, float]:
+    """Population-estimate figures of released rows (see the module docstring)."""
+    target = released["exact"].astype(float) / share
+    estimate = released["population_estimate"].astype(float)
+    raw = released["value"].astype(float) / share
+    covered = ((released["population_ci95_low"].astype(float) <= target)
+               & (target <= released["population_ci95_high"].astype(float)))
+    return {
+        "population_target_median": float(target.median()),
+        "population_median_abs_error": float((estimate - target).abs().median()),
+        "population_raw_median_abs_error": float((raw - target).abs().median()),
+        "population_sum_over_target": float(estimate.sum() / target.sum()) if target.sum() else None,
+        "population_interval_coverage": float(covered.mean()),
+    }
 
 
 def evaluate_delivery(spark: SparkSession, name: str) -> dict[str, Any]:
@@ -174,14 +236,17 @@ def evaluate_delivery(spark: SparkSession, name: str) -> dict[str, Any]:
     parent = contracts.get(contract.derived_from) if contract.derived_from else None
     for metric in contract.metrics:
         plan = plan_for(parent or contract, metric, start, end)  # a derived product: its parent's release
-        keys = [c for c in plan.measure.keys(plan.segments)]
+        keys = place_keys(contract, plan)
         rows = product[product["metric"] == metric].drop(
             columns=[c for c in ("delivery_id", "metric", "bin_minutes") if c in product.columns])
         rows["value"] = rows["value"].astype("Float64")
         exact = exact_values(spark, plan)
         if parent is not None:
             exact = exact_at_derived_cut(exact, contract, parent, metric, keys)
-        figures = compare(rows, exact, keys, plan.domain != PARTITION_SELECTION)
+        elif contract.zones and not plan.zones:
+            exact = exact_at_zones(exact, contract, keys)
+        share = float(contract.market_share["share"]) if contract.market_share else None
+        figures = compare(rows, exact, keys, plan.domain != PARTITION_SELECTION, share)
         figures["k"] = plan.k_threshold(contract.k)
         figures["noise_scale"] = plan.noise()["scale"]
         figures["epsilon"] = plan.epsilon
@@ -209,6 +274,11 @@ def format_evaluation(result: dict[str, Any]) -> list[str]:
                      f"{'-' if f['mae_released'] is None else format(f['mae_released'], '.3g')}")
         if "trip_share_in_released_pairs" in f:
             lines.append(f"  exact trips in released pairs: {pct(f['trip_share_in_released_pairs'])}")
+        if "population_median_abs_error" in f:
+            lines.append(f"  population estimate vs exact / share (median {f['population_target_median']:,.0f}): "
+                         f"median absolute error {f['population_median_abs_error']:,.0f} (value / share: "
+                         f"{f['population_raw_median_abs_error']:,.0f}), sum {pct(f['population_sum_over_target'])}"
+                         f" of target, 95% interval covers {pct(f['population_interval_coverage'])}")
     return lines
 
 

@@ -181,3 +181,29 @@ def smtp_sink():
     yield server.server_address[1], messages
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="session")
+def zoned_contract():
+    """Load an example contract with a ``zones`` term (and optionally another k) from a copy in a folder."""
+    import shutil
+
+    import yaml
+
+    from jobs.publish.contracts import load_contract
+
+    repo = Path(__file__).resolve().parents[1]
+
+    def make(folder: Path, contract_id: str, zones_value, k: int | None = None):
+        if not (folder / "areas").exists():
+            shutil.copytree(repo / "contracts" / "areas", folder / "areas")
+        document = yaml.safe_load((repo / "contracts" / f"{contract_id}.yaml").read_text())
+        document["customProperties"].append({"property": "zones", "value": zones_value})
+        for item in document["customProperties"]:
+            if item["property"] == "k" and k is not None:
+                item["value"] = k
+        path = folder / f"{contract_id}.yaml"
+        path.write_text(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
+        return load_contract(path)
+
+    return make

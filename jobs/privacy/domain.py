@@ -34,11 +34,12 @@ def domain_bins(window_start: dt.date, window_end: dt.date, bin_minutes: int) ->
     return bins
 
 
-def public_domain(spark: SparkSession, cells: list[str], bins: list[dt.datetime],
+def public_domain(spark: SparkSession, cells: list[str] | list[int], bins: list[dt.datetime],
                   places: tuple[str, ...] = ("h3_cell",)) -> DataFrame:
     """Return the domain as a DataFrame of each place column (long; every cell, or every pair of cells for
-    origin and destination) x ``bin_start`` (timestamp)."""
-    cell_df = spark.createDataFrame([(cell_to_int(c),) for c in cells], "_cell long")
+    origin and destination) x ``bin_start`` (timestamp). Integer ``cells`` are taken as they are (the zone
+    indices of a zone-level release)."""
+    cell_df = spark.createDataFrame([(c if isinstance(c, int) else cell_to_int(c),) for c in cells], "_cell long")
     domain = spark.createDataFrame([(b,) for b in bins], "bin_start timestamp")
     for place in places:
         domain = cell_df.withColumnRenamed("_cell", place).crossJoin(domain)
@@ -69,4 +70,24 @@ def restrict_to_domain(spark: SparkSession, cut: DataFrame, places: tuple[str, .
     if bins:
         last = bins[-1] + dt.timedelta(minutes=bin_minutes)
         cut = cut.filter((F.col("bin_start") >= F.lit(bins[0])) & (F.col("bin_start") < F.lit(last)))
+    return cut
+
+
+def to_zones(spark: SparkSession, cut: DataFrame, places: tuple[str, ...], zones) -> DataFrame:
+    """Replace each place column's cell by the index of the contract zone holding it (a zone-level release);
+    rows in cells of no zone are dropped, before bounding, like rows outside the area.
+
+    Parameters
+    ----------
+    zones : sequence of (str, sequence of str)
+        Zone ids with their cells, in zone-index order (``zones.parse_zones_text``).
+    """
+    from pyspark.sql import functions as F
+
+    from jobs.privacy.zones import cell_to_zone_index
+
+    mapping = spark.createDataFrame(list(cell_to_zone_index(zones).items()), "_cell long, _zone long")
+    for place in places:
+        cut = (cut.join(F.broadcast(mapping.withColumnRenamed("_cell", place)), place, "inner")
+               .drop(place).withColumnRenamed("_zone", place))
     return cut

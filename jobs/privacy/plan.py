@@ -65,6 +65,9 @@ class ReleasePlan:
     # "zero_fill" releases a sparse measure (OD) over every pair of the area's public cells instead of
     # selecting partitions; "" keeps the measure's own domain.
     domain_choice: str = ""
+    # A zone-level release (distinct people over a contract's zones, ``jobs/privacy/zones.py``): canonical
+    # JSON of [[zone id, [cells]], ...]; its keys are zones, not cells. "" for a release over H3 cells.
+    zones: str = ""
 
     @property
     def domain(self) -> str:
@@ -156,7 +159,9 @@ class ReleasePlan:
 
         if self.domain == PARTITION_SELECTION:
             return None
-        size = len(domain_cells(json.loads(self.area), self.h3_resolution)) ** len(self.measure.places)
+        places = (len(json.loads(self.zones)) if self.zones
+                  else len(domain_cells(json.loads(self.area), self.h3_resolution)))
+        size = places ** len(self.measure.places)
         size *= len(domain_bins(self.window_start, self.window_end, self.bin_minutes))
         return size * math.prod(len(self.segment_values(c)) for c in self.segment_columns)
 
@@ -182,7 +187,7 @@ class ReleasePlan:
     def _identity(self) -> dict[str, Any]:
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "bounds"}
         fields["sources"], fields["segments"] = list(self.sources), list(self.segments)
-        for name in ("countries", "domain_choice"):  # join the id only when set, so earlier ids stay
+        for name in ("countries", "domain_choice", "zones"):  # join the id only when set, so earlier ids stay
             if fields[name]:
                 fields[name] = list(fields[name]) if isinstance(fields[name], tuple) else fields[name]
             else:
@@ -232,6 +237,8 @@ class ReleasePlan:
             "lookback_days": self.lookback_days, "value_unit": self.measure.value_unit,
             "domain": self.domain,
         }
+        if self.zones:
+            out["zones"] = len(json.loads(self.zones))
         if self.domain == PARTITION_SELECTION:
             from jobs.privacy.partition_selection import selection_threshold
 
@@ -262,6 +269,11 @@ def plan_for(contract: Contract, metric: str, window_start: dt.date, window_end:
     selects = measure.domain == PARTITION_SELECTION and not choice
     delta = contract.delta if (contract.mechanism == "gaussian_discrete" or (measure.needs_delta and selects)) else 0.0
     mechanism = "geometric" if selects else contract.mechanism
+    zones = ""
+    if contract.zones and not measure.additive:  # distinct people: released per zone (additive: summed)
+        from jobs.privacy.zones import zones_text
+
+        zones = zones_text(contract.zones, contract.h3_resolution)
     return ReleasePlan(
         contract_id=contract.id, contract_version=contract.version, metric=metric,
         sources=sources, area=json.dumps(contract.area, sort_keys=True),
@@ -270,4 +282,5 @@ def plan_for(contract: Contract, metric: str, window_start: dt.date, window_end:
         mechanism=mechanism, bounds=contract.bounds,
         budget_epsilon_per_period=contract.budget_epsilon_per_period, segments=tuple(contract.segments),
         countries=tuple(contract.countries) if "country" in contract.segments else (), domain_choice=choice,
+        zones=zones,
     )

@@ -33,11 +33,12 @@ import pyarrow as pa
 
 from jobs.common import lake, tables
 from jobs.privacy import ledger
-from jobs.privacy.domain import domain_bins, domain_cells, public_domain, restrict_to_domain, zero_fill
+from jobs.privacy.domain import domain_bins, domain_cells, public_domain, restrict_to_domain, to_zones, zero_fill
 from jobs.privacy.measures import PARTITION_SELECTION
 from jobs.privacy.measures.segments import OTHER_COUNTRY
 from jobs.privacy.noise import noisy_column
 from jobs.privacy.plan import ReleasePlan, plan_for
+from jobs.privacy.zones import parse_zones_text
 
 __all__ = ["ReleasePlan", "make_release", "plan_for", "read_release", "stored_release"]
 
@@ -175,6 +176,8 @@ def domain_cut(spark: SparkSession, plan: ReleasePlan) -> tuple[DataFrame, dict,
     # Restrict to the public domain before bounding: contributions outside it must not eat the bound.
     bins = domain_bins(plan.window_start, plan.window_end, plan.bin_minutes)
     cut = restrict_to_domain(spark, cut, measure.places, cells, bins, plan.bin_minutes)
+    if plan.zones:  # a zone-level release: each cell becomes its zone's index before bounding
+        cut = to_zones(spark, cut, measure.places, parse_zones_text(plan.zones))
     joined = sorted({c.joined_from for c in plan.segment_columns if c.joined_from})
     for name in joined:  # only silver/anchors today
         anchors, inputs[name] = _read_input(spark, name, plan)
@@ -206,8 +209,10 @@ def _compute(spark: SparkSession, plan: ReleasePlan) -> tuple[DataFrame, dict, s
         domain = (f"DP partition selection over {' x '.join(measure.places)} keys inside the area ({len(cells)} "
                   f"cells): a key is released when its noisy count reaches {tau}; other keys are left out")
         return noisy, inputs, domain, 0
-    domain_df = public_domain(spark, cells, bins, measure.places)
-    size = len(cells) ** len(measure.places) * len(bins)
+    zones = parse_zones_text(plan.zones) if plan.zones else ()
+    places = list(range(len(zones))) if zones else cells  # zone indices stand in the place column
+    domain_df = public_domain(spark, places, bins, measure.places)
+    size = len(places) ** len(measure.places) * len(bins)
     for column in plan.segment_columns:
         values = plan.segment_values(column)
         domain_df = domain_df.crossJoin(spark.createDataFrame([(v,) for v in values], f"{column.name} string"))
@@ -218,6 +223,9 @@ def _compute(spark: SparkSession, plan: ReleasePlan) -> tuple[DataFrame, dict, s
     extra = f" x {' x '.join(plan.segments)} values from public lists" if plan.segments else ""
     places = (f"{len(cells)} cells of the contract area" if len(measure.places) == 1 else
               f"{len(cells)} x {len(cells)} (origin, destination) pairs of the contract area's cells")
+    if zones:
+        places = (f"{len(zones)} zones of the contract ({sum(len(c) for _, c in zones)} cells; each person-level "
+                  "row counted in its cell's zone)")
     domain = f"zero-fill over the public domain: {places} x {len(bins)} bins{extra}"
     return noisy, inputs, domain, size
 

@@ -166,6 +166,8 @@ def build_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
             "suppliers": list(contract.suppliers), "sources": list(contract.sources), "file": contract.path,
             "file_sha256": contract.sha256, "approvals": approvals_of_file(contract),
             "area_population": contract.area_population,
+            "zones": None if not contract.zones else [
+                {"id": zone_id, "cells": len(cells)} for zone_id, cells in _zone_cells(contract)],
         },
         "delivery": {
             "delivery_id": manifest["delivery_id"], "window_start": manifest["window_start"],
@@ -203,51 +205,71 @@ def build_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
         "sharing_reads": _sharing_reads(contract.id),
         "population_estimate": None if not contract.market_share else {
             **contract.market_share,
-            "label": "population_estimate is an estimate, not a count: each released value divided by the "
-                     "supplier's stated market share; null wherever the value is suppressed (post-processing "
-                     "of released values, no privacy cost)"},
+            "label": "population_estimate is an estimate, not a count: each released row's estimate (its "
+                     "value where no estimate was made) divided by the supplier's stated market share; null "
+                     "wherever the value is suppressed (post-processing of released values, no privacy cost)"},
         "result": {
             "rows": int(len(product)),
             "released": int((~product["suppressed"]).sum()),
             "suppressed": int(product["suppressed"].sum()),
-            "cells": int(product["h3_cell" if "h3_cell" in product else "origin_h3"].nunique()),
+            "cells": int(product[_map_place(product)].nunique()),
             "bins": int(product["bin_start"].nunique()),
         },
     }
 
 
-def _svg_map(product: pd.DataFrame, width: int = 640, height: int = 520) -> str:
-    """An inline SVG of the area's cells: colour by the largest released value, grey when all suppressed."""
+def _zone_cells(contract: Contract) -> list:
+    from jobs.privacy.zones import zone_cells
+
+    return zone_cells(contract.zones, contract.h3_resolution)
+
+
+def _map_place(product: pd.DataFrame) -> str:
+    """The place column a delivery is mapped by: its cells or zones (OD products: by origin)."""
+    return next(c for c in ("h3_cell", "zone", "origin_h3", "origin_zone") if c in product)
+
+
+def _outer_rings(geometry: dict) -> list[list]:
+    polygons = [geometry["coordinates"]] if geometry["type"] == "Polygon" else geometry["coordinates"]
+    return [polygon[0] for polygon in polygons]
+
+
+def _svg_map(product: pd.DataFrame, width: int = 640, height: int = 520, zones=None) -> str:
+    """An inline SVG of the area's cells (or the contract's zones): colour by the largest released value,
+    grey when all suppressed."""
     if product.empty:
         return "<p>No rows in this delivery.</p>"
-    place = "h3_cell" if "h3_cell" in product else "origin_h3"  # OD products: mapped by origin
+    place = _map_place(product)
     per_cell = product.groupby(place).agg(top=("value", "max"), released=("suppressed", lambda s: (~s).sum()))
-    rings = {cell: cell_polygon(cell) for cell in per_cell.index}
-    lons = [p[0] for ring in rings.values() for p in ring]
-    lats = [p[1] for ring in rings.values() for p in ring]
+    shapes_of = dict(zones) if zones and place.endswith("zone") else None
+    rings = {cell: (_outer_rings(shapes_of[cell]) if shapes_of else [cell_polygon(cell)]) for cell in per_cell.index}
+    lons = [p[0] for parts in rings.values() for ring in parts for p in ring]
+    lats = [p[1] for parts in rings.values() for ring in parts for p in ring]
     min_lon, max_lon, min_lat, max_lat = min(lons), max(lons), min(lats), max(lats)
     kx = math.cos(math.radians((min_lat + max_lat) / 2))
     scale = min((width - 20) / ((max_lon - min_lon) * kx or 1), (height - 20) / ((max_lat - min_lat) or 1))
     top = float(per_cell["top"].max()) if per_cell["top"].notna().any() else 1.0
     shapes = []
     for cell, row in per_cell.iterrows():
-        points = " ".join(f"{10 + (lon - min_lon) * kx * scale:.1f},{height - 10 - (lat - min_lat) * scale:.1f}"
-                          for lon, lat in rings[cell])
         if row["released"] == 0 or pd.isna(row["top"]):
             fill, label = "#c8c8c8", "suppressed in every bin"
         else:
             share = max(float(row["top"]), 0.0) / top if top > 0 else 0.0
             fill = f"rgb({int(255 - 200 * share)},{int(240 - 120 * share)},{int(255 - 60 * share)})"
             label = f"max released value {int(row['top'])}; released in {int(row['released'])} bins"
-        shapes.append(f'<polygon points="{points}" fill="{fill}" stroke="#555" stroke-width="0.6">'
-                      f"<title>{html.escape(cell)}: {html.escape(label)}</title></polygon>")
+        for ring in rings[cell]:
+            points = " ".join(f"{10 + (lon - min_lon) * kx * scale:.1f},{height - 10 - (lat - min_lat) * scale:.1f}"
+                              for lon, lat in ring)
+            shapes.append(f'<polygon points="{points}" fill="{fill}" stroke="#555" stroke-width="0.6">'
+                          f"<title>{html.escape(cell)}: {html.escape(label)}</title></polygon>")
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
             f'aria-label="map of released cells">{"".join(shapes)}</svg>')
 
 
-def render_html(audit: dict[str, Any], product: pd.DataFrame) -> str:
-    """Render the audit record as one self-contained HTML page (template ``audit.html.j2``)."""
-    return render_page("audit.html.j2", audit=audit, map_svg=Markup(_svg_map(product)))
+def render_html(audit: dict[str, Any], product: pd.DataFrame, zones=None) -> str:
+    """Render the audit record as one self-contained HTML page (template ``audit.html.j2``); ``zones`` are
+    the contract's, for a zone product's map."""
+    return render_page("audit.html.j2", audit=audit, map_svg=Markup(_svg_map(product, zones=zones)))
 
 
 def write_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
@@ -259,7 +281,7 @@ def write_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
     json_path = folder / f"{manifest['delivery_id']}.json"
     html_path = folder / f"{manifest['delivery_id']}.html"
     json_path.write_text(json.dumps(audit, indent=2, default=str))
-    html_path.write_text(render_html(audit, product), encoding="utf-8")
+    html_path.write_text(render_html(audit, product, contract.zones), encoding="utf-8")
     from jobs.common.storage import restrict
 
     for path in (json_path, html_path):

@@ -63,6 +63,7 @@ class Contract:
     derived_from: str = ""  # id of the contract whose releases serve this one (jobs/publish/sharing.py)
     license: str = ""  # SPDX id (or LicenseRef-...) of the delivered data's licence; empty: the contract's own
     market_share: dict | None = None  # supplier's stated share of the area's people: population_estimate
+    zones: tuple | None = None  # the buyer's zones, ((id, GeoJSON geometry), ...): the unit of delivery
 
     @property
     def bin_minutes(self) -> int:
@@ -324,6 +325,12 @@ def parse_contract(document: Any, where: str, base: Path, sha256: str = "") -> C
     area, population, area_errors = _load_area(terms["area"], base, where)
     errors += area_errors
     errors += _semantic_errors(terms, area, where)
+    zones = None
+    if "zones" in terms:
+        from jobs.privacy.zones import load_zones
+
+        zones, zone_load_errors = load_zones(terms["zones"], base, where)
+        errors += zone_load_errors
     from jobs.publish.sla import latency  # here: sla imports this module
 
     try:
@@ -345,7 +352,7 @@ def parse_contract(document: Any, where: str, base: Path, sha256: str = "") -> C
         bounds=contract_bounds(terms), schedule=terms["schedule"],
         formats=tuple(terms["formats"]), channel=terms["channel"], retention_days=terms["retention_days"],
         document=document, sha256=sha256, area_population=population, derived_from=terms.get("derived_from", ""),
-        license=terms.get("license", ""), market_share=terms.get("market_share"),
+        license=terms.get("license", ""), market_share=terms.get("market_share"), zones=zones,
     )
     errors = _unapprovable_errors(contract, where)
     if errors:
@@ -417,7 +424,11 @@ def _unapprovable_errors(contract: Contract, where: str) -> list[str]:
         errors.append(f"{where}: {field}.delta: one delivery's delta {delivery_delta:.3g} is not below "
                       f"1 / {contract.area_population:,} people in the area ({1.0 / contract.area_population:.3g}): "
                       "about one resident could be exposed outright")
+    if contract.zones:
+        errors += _zone_errors(contract, plans, where)
     for plan in plans if not contract.derived_from else ():  # derived: checked on the parent's release
+        if contract.zones and plan.measure.additive:  # delivered as zone sums: checked above
+            continue
         domain = plan.domain_size()
         if domain is None:  # partition selection: keys come from the data, phantoms are bounded by delta
             continue
@@ -434,6 +445,61 @@ def _unapprovable_errors(contract: Contract, where: str) -> list[str]:
                           f"{MAX_PHANTOM_ROWS:g} rows): k {smallest_k(plan, domain)} would pass at this epsilon "
                           "(or raise epsilon, lower the bounds, or coarsen the cut)")
     return errors
+
+
+def _zone_errors(contract: Contract, plans: list, where: str) -> list[str]:
+    """Why a contract's zones cannot be delivered (``jobs/privacy/zones.py``): zones that are empty, overlap
+    or leave the area; a derived contract or a partition-selection domain (a zone sum needs every cell's
+    value); and zone sums whose summed noise reaches k by itself too often."""
+    from jobs.privacy.domain import domain_cells
+    from jobs.privacy.measures import PARTITION_SELECTION
+    from jobs.privacy.zones import ZoneSum, zone_cells, zone_errors
+
+    field = "customProperties.zones"
+    errors = zone_errors(contract.zones, domain_cells(contract.area, contract.h3_resolution),
+                         contract.h3_resolution, where)
+    if contract.derived_from:
+        errors.append(f"{where}: {field}: a derived contract cannot have zones yet: zones are served from the "
+                      "contract's own releases")
+    if errors:
+        return errors
+    cells = [(zone_id, tuple(c)) for zone_id, c in zone_cells(contract.zones, contract.h3_resolution)]
+    for plan in plans:
+        if not plan.measure.additive:
+            continue  # a zone-level release: the per-release phantom check applies to its zone keys
+        if plan.domain == PARTITION_SELECTION:
+            errors.append(f"{where}: {field}: {plan.metric} over partition selection leaves unselected pairs "
+                          "out, so a zone sum would undercount: use od_domain zero_fill with zones")
+            continue
+        zone_sum = ZoneSum(tuple(cells), len(plan.measure.places))
+        figures = zone_sum.figures(plan, contract.k)
+        chance, keys = figures["phantom_probability"], figures["domain_keys"]
+        if not _zone_k_passes(zone_sum, plan, contract.k):
+            errors.append(f"{where}: customProperties.k: {plan.metric} summed into zones (up to "
+                          f"{figures['summed_release_values']['max']} cell values per zone key) reaches k "
+                          f"{contract.k} by noise alone with chance up to {chance:.2%} "
+                          f"({figures['expected_phantom_rows']:,.1f} phantom rows expected in a delivery of "
+                          f"{keys:,} zone keys; allowed {MAX_PHANTOM_PROBABILITY:.0%} and {MAX_PHANTOM_ROWS:g} "
+                          f"rows): k {_smallest_zone_k(zone_sum, plan, contract.k)} would pass, or use smaller "
+                          "zones or a coarser h3_resolution")
+    return errors
+
+
+def _zone_k_passes(zone_sum, plan, k: int) -> bool:
+    figures = zone_sum.figures(plan, k)
+    return (figures["phantom_probability"] <= _phantom_limit(figures["domain_keys"])
+            and figures["expected_phantom_rows"] <= MAX_PHANTOM_ROWS)
+
+
+def _smallest_zone_k(zone_sum, plan, k: int) -> int:
+    """The smallest k at which the zone sums pass the phantom limits (bisection; chances fall as k grows)."""
+    low, high = k, max(k, 1) * 2
+    while not _zone_k_passes(zone_sum, plan, high):
+        low, high = high, high * 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if _zone_k_passes(zone_sum, plan, middle) else (middle, high)
+    return high
 
 
 def load_contract(path: Path) -> Contract:

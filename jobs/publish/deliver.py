@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 COLUMN_TYPES = {
     "delivery_id": pa.string(), "h3_cell": pa.string(), "origin_h3": pa.string(), "destination_h3": pa.string(),
+    "zone": pa.string(), "origin_zone": pa.string(), "destination_zone": pa.string(),
     "bin_start": pa.string(), "bin_minutes": pa.int32(), "segment": pa.string(), "country": pa.string(),
     "mode": pa.string(), "metric": pa.string(), "value": pa.int64(), "ci95_half_width": pa.int64(),
     "estimate": pa.int64(), "estimate_ci95_half_width": pa.int64(), "population_estimate": pa.int64(),
@@ -55,10 +56,14 @@ COLUMN_TYPES = {
 }
 
 
-def file_columns(od: bool, segments: tuple[str, ...] = ()) -> list[str]:
-    """Columns of a product file (DESIGN.md section 9): cells or origin/destination, bins, segments, values
-    and the 95% interval half-width of each released value, and the post-processed estimate with its own."""
-    places = ["origin_h3", "destination_h3"] if od else ["h3_cell"]
+def file_columns(od: bool, segments: tuple[str, ...] = (), zones: bool = False) -> list[str]:
+    """Columns of a product file (DESIGN.md section 9): cells (or the contract's zones) or origin/destination,
+    bins, segments, values and the 95% interval half-width of each released value, and the post-processed
+    estimate with its own."""
+    if zones:
+        places = ["origin_zone", "destination_zone"] if od else ["zone"]
+    else:
+        places = ["origin_h3", "destination_h3"] if od else ["h3_cell"]
     return [*places, "bin_start", "bin_minutes", *segments, "metric", "value", "ci95_half_width", "estimate",
             "estimate_ci95_half_width", "suppressed"]
 
@@ -75,13 +80,15 @@ def delivery_id(contract: Contract, window_start: dt.date, window_end: dt.date) 
 
 def build_product(release: pa.Table | pd.DataFrame, k: int, delivery: str, segments: tuple[str, ...] = (),
                   places: tuple[str, ...] = ("h3_cell",), ci95: int | None = None,
-                  plan: ReleasePlan | None = None) -> pd.DataFrame:
+                  plan: ReleasePlan | None = None, zone_ids: tuple[str, ...] | None = None) -> pd.DataFrame:
     """Turn a stored release into the buyer's long table: hex cells, local bins, k-threshold applied.
 
     Parameters
     ----------
     release : pyarrow.Table or pandas.DataFrame
-        Rows read back from ``gold/releases`` (noisy values only), or summed from them (``derive_from_release``).
+        Rows read back from ``gold/releases`` (noisy values only), or summed from them (``derive_from_release``,
+        ``zones.sum_into_zones``). A ``ci95_half_width`` column, when present, gives each row its own interval
+        (zone sums of different sizes) and takes the place of ``ci95``.
     k : int
         The threshold in the release's units (``ReleasePlan.k_threshold``), applied to the noisy values.
     delivery : str
@@ -96,6 +103,9 @@ def build_product(release: pa.Table | pd.DataFrame, k: int, delivery: str, segme
     plan : ReleasePlan, optional
         The stored release's plan: ``estimate`` and ``estimate_ci95_half_width`` are then filled
         (``post_process_release``); without it, or where it does not apply, they are null.
+    zone_ids : tuple of str, optional
+        The contract's zone ids in zone-index order: the place columns then hold zone indices and are
+        delivered as ``zone`` (``origin_zone``, ``destination_zone``) with the zone ids.
 
     Returns
     -------
@@ -108,18 +118,21 @@ def build_product(release: pa.Table | pd.DataFrame, k: int, delivery: str, segme
     if plan is not None:  # estimates from the noisy values of the whole domain, before any is suppressed
         frame, note = post_process_release(frame, plan)
     product = apply_k_threshold(frame, k)
+    widths = (product["ci95_half_width"].tolist() if "ci95_half_width" in product
+              else [ci95] * len(product))
     product["ci95_half_width"] = pd.array(
-        [None if hidden or ci95 is None else ci95 for hidden in product["suppressed"]], dtype="Int64")
+        [None if hidden or width is None else width
+         for hidden, width in zip(product["suppressed"], widths, strict=True)],
+        dtype="Int64")
     for column in ("estimate", "estimate_ci95_half_width"):
         product[column] = (product[column].astype("Int64").mask(product["suppressed"]) if column in product
                            else pd.array([None] * len(product), dtype="Int64"))
     od = len(places) == 2
-    if od:
-        product["origin_h3"] = [int_to_cell(c) for c in product["h3_cell"]]
-        product["destination_h3"] = [int_to_cell(c) for c in product["destination_h3"]]
-    else:
-        product["h3_cell"] = [int_to_cell(c) for c in product["h3_cell"]]
-    columns = file_columns(od, segments)
+    columns = file_columns(od, segments, zones=zone_ids is not None)
+    name = (lambda i: zone_ids[int(i)]) if zone_ids is not None else int_to_cell
+    for column, source in zip(columns[: 2 if od else 1], ("h3_cell", "destination_h3")[: 2 if od else 1],
+                              strict=True):
+        product[column] = [name(c) for c in product[source]]
     product = product.sort_values(["bin_start", *columns[: 2 if od else 1], *segments]).reset_index(drop=True)
     product["bin_start"] = [local_iso(ts.to_pydatetime()) for ts in product["bin_start"]]
     product.insert(0, "delivery_id", delivery)
@@ -129,38 +142,57 @@ def build_product(release: pa.Table | pd.DataFrame, k: int, delivery: str, segme
 
 
 def add_population_estimate(product: pd.DataFrame, market_share: dict[str, Any]) -> pd.DataFrame:
-    """Add the population estimate columns: each released value divided by the supplier's market share.
+    """Add the population estimate columns: each released figure divided by the supplier's market share.
 
-    ``population_estimate = value / share`` with the 95% interval ``(value - ci95) / high`` to
-    ``(value + ci95) / low``, where ``low`` and ``high`` are the stated range of the share (the share itself
-    when no range is given). Pure post-processing of released values: null wherever ``value`` is suppressed,
-    so no estimate says anything about a value below k.
+    The figure divided is the post-processed ``estimate`` where the release has one, else the noisy
+    ``value`` (derived products, releases too small to fit, partition selection). Dividing the noisy value
+    would carry the winner's curse into the estimate: a key is released because its noisy value reached k,
+    so at a small population almost every released value is mostly noise lifted above k (measured with
+    ``cde evaluate``: 1,500 people, median exact count 3, raw-value population estimates in the hundreds).
+    The posterior mean removes that bias. ``population_estimate = basis / share`` with the 95% interval
+    ``(basis - half) / high`` to ``(basis + half) / low``, where ``half`` is the basis's own 95% half-width
+    and ``low``, ``high`` the stated range of the share (the share itself when no range is given).
+    Pure post-processing of released figures: null wherever ``value`` is suppressed, so no estimate says
+    anything about a value below k.
 
     Parameters
     ----------
     product : pandas.DataFrame
-        A built product (``value``, ``ci95_half_width``, ``suppressed``).
+        A built product (``value``, ``ci95_half_width``, ``estimate``, ``estimate_ci95_half_width``,
+        ``suppressed``).
     market_share : dict
         The contract's ``market_share`` term: ``share`` in (0, 1], ``source``, optional ``range`` [low, high].
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with ``population_estimate``, ``population_ci95_low`` and ``population_ci95_high``.
     """
     share = float(market_share["share"])
     low, high = (float(x) for x in market_share.get("range") or (share, share))
-    value = product["value"].astype("Float64").mask(product["suppressed"])
-    half = product["ci95_half_width"].astype("Float64").fillna(0)
+    has_estimate = product["estimate"].notna() if "estimate" in product else pd.Series(False, index=product.index)
+    basis = product["value"].astype("Float64")
+    half = product["ci95_half_width"].astype("Float64")
+    if has_estimate.any():
+        basis = basis.mask(has_estimate, product["estimate"].astype("Float64"))
+        half = half.mask(has_estimate, product["estimate_ci95_half_width"].astype("Float64"))
+    basis = basis.mask(product["suppressed"])
+    half = half.fillna(0)
     out = product.copy()
-    out["population_estimate"] = (value / share).round().astype("Int64")
-    out["population_ci95_low"] = ((value - half).clip(lower=0) / high).round().astype("Int64")
-    out["population_ci95_high"] = ((value + half) / low).round().astype("Int64")
+    out["population_estimate"] = (basis / share).round().astype("Int64")
+    out["population_ci95_low"] = ((basis - half).clip(lower=0) / high).round().astype("Int64")
+    out["population_ci95_high"] = ((basis + half) / low).round().astype("Int64")
     return out
 
 
-def write_files(product: pd.DataFrame, folder: Path, formats: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Write the product files into ``folder`` and return their manifest entries (name, sha256, bytes, rows)."""
+def write_files(product: pd.DataFrame, folder: Path, formats: tuple[str, ...], zones=None) -> list[dict[str, Any]]:
+    """Write the product files into ``folder`` and return their manifest entries (name, sha256, bytes, rows);
+    ``zones`` are the contract's, for a zone product's coordinates and geometries."""
     from jobs.publish.package import sha256_of, write_data_files
 
     columns = [c for c in product.columns if c != "delivery_id"]
     table = pa.Table.from_pandas(product[columns], schema=_schema(columns), preserve_index=False)
-    written = write_data_files(table, product, folder, formats)
+    written = write_data_files(table, product, folder, formats, zones)
     return [{"name": name, "sha256": sha256_of(folder / name), "bytes": (folder / name).stat().st_size,
              "rows": rows} for name, rows in written]
 
@@ -276,12 +308,16 @@ def _deliver(spark: SparkSession, contract: Contract, window_start: dt.date, win
         releases, products, cuts = _shared_products(spark, contract, window_start, window_end, delivery)
     else:
         releases, products, cuts = [], [], {}
+        zone_ids = tuple(zone_id for zone_id, _ in contract.zones) if contract.zones else None
         for metric in contract.metrics:
             plan = plan_for(contract, metric, window_start, window_end)
             release = make_release(spark, plan)
-            product = build_product(read_release(plan.release_id), plan.k_threshold(contract.k), delivery,
-                                    plan.segments, places=plan.measure.places,
-                                    ci95=plan.noise()["ci95_half_width"], plan=plan)
+            if contract.zones and not plan.zones:  # additive: the cells' noisy values summed into zones
+                product, cuts[metric] = _zone_sum_product(contract, plan, delivery)
+            else:
+                product = build_product(read_release(plan.release_id), plan.k_threshold(contract.k), delivery,
+                                        plan.segments, places=plan.measure.places,
+                                        ci95=plan.noise()["ci95_half_width"], plan=plan, zone_ids=zone_ids)
             releases.append((plan, {**release, "post_processing": product.attrs["post_processing"]}))
             products.append(product)
     product = pd.concat(products, ignore_index=True)
@@ -307,7 +343,7 @@ def _deliver(spark: SparkSession, contract: Contract, window_start: dt.date, win
     staging.mkdir(parents=True)
     try:
         faults.reached("deliver.files")
-        files = write_files(product, staging, contract.formats)
+        files = write_files(product, staging, contract.formats, contract.zones)
         manifest = {
             "contract_id": contract.id,
             "contract_version": contract.version,
@@ -352,6 +388,21 @@ def _deliver(spark: SparkSession, contract: Contract, window_start: dt.date, win
     return {"delivery_id": delivery, "outbox": str(outbox), "manifest": manifest, "audit": audit_paths,
             "released": released, "suppressed": suppressed, "epsilon_spent": spent,
             "gold_version": gold_version, "notifications": notices}
+
+
+def _zone_sum_product(contract: Contract, plan: ReleasePlan, delivery: str) -> tuple[pd.DataFrame, Any]:
+    """An additive metric's product over the contract's zones: its release's cell values summed per zone,
+    each row with the interval of its own sum, k applied to the sums (``jobs/privacy/zones.py``)."""
+    from jobs.privacy.zones import ZoneSum, zone_cells, zones_from_release
+
+    zones = tuple((zone_id, tuple(cells)) for zone_id, cells in zone_cells(contract.zones, contract.h3_resolution))
+    zone_sum = ZoneSum(zones, len(plan.measure.places))
+    product = build_product(zones_from_release(plan.release_id, zone_sum, zone_sum.ci95_by_terms(plan)),
+                            plan.k_threshold(contract.k), delivery, plan.segments,
+                            places=plan.measure.places, zone_ids=tuple(z for z, _ in zones))
+    product.attrs["post_processing"] = ("not applied: zone values are sums of the release's cell values; "
+                                        "value is unbiased for each zone")
+    return product, zone_sum
 
 
 def _shared_products(spark: SparkSession, contract: Contract, window_start: dt.date, window_end: dt.date,

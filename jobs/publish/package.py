@@ -37,7 +37,10 @@ FIELDS: dict[str, tuple[str, str | None, str]] = {
     "h3_cell": ("string", None, "H3 cell index (hex string) at the contract's resolution"),
     "origin_h3": ("string", None, "H3 cell (hex) where the trips start"),
     "destination_h3": ("string", None, "H3 cell (hex) where the trips end"),
-    "latitude": ("number", "degree", "latitude of the cell centre (WGS 84)"),
+    "zone": ("string", None, "the buyer's zone (its id in the contract's zones GeoJSON)"),
+    "origin_zone": ("string", None, "the buyer's zone where the trips start"),
+    "destination_zone": ("string", None, "the buyer's zone where the trips end"),
+    "latitude": ("number", "degree", "latitude of the cell centre (WGS 84; for a zone, a point inside it)"),
     "longitude": ("number", "degree", "longitude of the cell centre (WGS 84)"),
     "origin_latitude": ("number", "degree", "latitude of the origin cell centre (WGS 84)"),
     "origin_longitude": ("number", "degree", "longitude of the origin cell centre (WGS 84)"),
@@ -58,9 +61,10 @@ FIELDS: dict[str, tuple[str, str | None, str]] = {
     "estimate": ("integer", "see metric", "post-processed value (empirical Bayes over the noisy values, no "
                                           "privacy cost): better for sums and small values; empty when suppressed"),
     "estimate_ci95_half_width": ("integer", "see metric", "half-width of the 95% interval of estimate"),
-    "population_estimate": ("integer", "people", "ESTIMATE of the whole population: value divided by the "
-                                                 "supplier's stated market share (see the package's "
-                                                 "marketShare); empty when suppressed"),
+    "population_estimate": ("integer", "people", "ESTIMATE of the whole population: estimate (value where "
+                                                 "estimate is empty) divided by the supplier's stated "
+                                                 "market share (see the package's marketShare); empty "
+                                                 "when suppressed"),
     "population_ci95_low": ("integer", "people", "lower end of the 95% interval of population_estimate"),
     "population_ci95_high": ("integer", "people", "upper end of the 95% interval of population_estimate"),
     "suppressed": ("boolean", None, "true when the noisy value was below k and is withheld (value empty)"),
@@ -89,33 +93,60 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def _centres(cells: pd.Series) -> tuple[list[float], list[float]]:
-    points = [h3.cell_to_latlng(c) for c in cells]
-    return [round(p[0], 6) for p in points], [round(p[1], 6) for p in points]
+def _place_columns(columns) -> list[tuple[str, str]]:
+    """The place columns of a product with the prefix of their coordinate columns."""
+    for origin, destination in (("origin_h3", "destination_h3"), ("origin_zone", "destination_zone")):
+        if origin in columns:
+            return [(origin, "origin_"), (destination, "destination_")]
+    return [("zone", "")] if "zone" in columns else [("h3_cell", "")]
 
 
-def with_coordinates(frame: pd.DataFrame) -> pd.DataFrame:
-    """Add cell centre latitude / longitude columns after the cell columns (CSV files)."""
+def _point(place: str, centres: dict | None) -> tuple[float, float]:
+    """(latitude, longitude) of a cell centre, or of a zone's representative point when ``centres`` is given."""
+    if centres is not None:
+        return centres[place]
+    lat, lng = h3.cell_to_latlng(place)
+    return round(lat, 6), round(lng, 6)
+
+
+def _zone_lookups(zones) -> tuple[dict | None, dict | None]:
+    from jobs.privacy.zones import zone_centres
+
+    return (None, None) if not zones else (dict(zones), zone_centres(zones))
+
+
+def with_coordinates(frame: pd.DataFrame, zones=None) -> pd.DataFrame:
+    """Add latitude / longitude columns after the place columns (CSV files): each cell's centre, or a point
+    inside each zone for a zone product (``zones``: the contract's (id, geometry) pairs)."""
+    _, centres = _zone_lookups(zones)
     out = frame.copy()
-    places = [("origin_h3", "origin_"), ("destination_h3", "destination_")] if "origin_h3" in out \
-        else [("h3_cell", "")]
+    places = _place_columns(out.columns)
     position = max(out.columns.get_loc(column) for column, _ in places) + 1
     for column, prefix in places:
-        lat, lng = _centres(out[column])
-        out.insert(position, f"{prefix}latitude", lat)
-        out.insert(position + 1, f"{prefix}longitude", lng)
+        points = [_point(place, centres) for place in out[column]]
+        out.insert(position, f"{prefix}latitude", [p[0] for p in points])
+        out.insert(position + 1, f"{prefix}longitude", [p[1] for p in points])
         position += 2
     return out
 
 
-def geometry_of(row: dict[str, Any]) -> dict[str, Any]:
-    """GeoJSON geometry of a product row: a cell polygon, an OD line, or a point for a same-cell OD pair."""
-    if "origin_h3" not in row:
-        return {"type": "Polygon", "coordinates": [cell_polygon(row["h3_cell"])]}
-    a_lat, a_lng = h3.cell_to_latlng(row["origin_h3"])
-    if row["origin_h3"] == row["destination_h3"]:  # a zero-length line draws nothing in QGIS
+def geometry_of(row: dict[str, Any], zones=None) -> dict[str, Any]:
+    """GeoJSON geometry of a product row: a cell (or zone) polygon, an OD line between cell centres (or zone
+    points), or a point for a pair that starts and ends in one place."""
+    return _geometry(row, *_zone_lookups(zones))
+
+
+def _geometry(row: dict[str, Any], shapes: dict | None, centres: dict | None) -> dict[str, Any]:
+    (origin, _), *rest = _place_columns(row)
+    if not rest:
+        if shapes is not None:
+            return shapes[row[origin]]
+        return {"type": "Polygon", "coordinates": [cell_polygon(row[origin])]}
+    destination = rest[0][0]
+    a_lat, a_lng = _point(row[origin], centres)
+    if row[origin] == row[destination]:  # a zero-length line draws nothing in QGIS
         return {"type": "Point", "coordinates": [a_lng, a_lat]}
-    b_lat, b_lng = h3.cell_to_latlng(row["destination_h3"])
+    b_lat, b_lng = _point(row[destination], centres)
     return {"type": "LineString", "coordinates": [[a_lng, a_lat], [b_lng, b_lat]]}
 
 
@@ -129,9 +160,10 @@ def _json_value(column: str, value: Any) -> Any:
     return value
 
 
-def geojson_of(product: pd.DataFrame, columns: list[str]) -> dict:
+def geojson_of(product: pd.DataFrame, columns: list[str], zones=None) -> dict:
     """The product as a GeoJSON FeatureCollection; every column a property, null where suppressed."""
-    features = [{"type": "Feature", "geometry": geometry_of(row),
+    shapes, centres = _zone_lookups(zones)
+    features = [{"type": "Feature", "geometry": _geometry(row, shapes, centres),
                  "properties": {k: _json_value(k, v) for k, v in row.items()}}
                 for row in product[columns].to_dict("records")]
     return {"type": "FeatureCollection", "features": features}
@@ -143,7 +175,7 @@ def _bin_start_utc(bin_start: pd.Series) -> pa.Array:
 
 
 def write_data_files(table: pa.Table, product: pd.DataFrame, folder: Path,
-                     formats: tuple[str, ...]) -> list[tuple[str, int]]:
+                     formats: tuple[str, ...], zones=None) -> list[tuple[str, int]]:
     """Write the data files a contract's ``formats`` ask for; return (file name, data rows) of each.
 
     Parameters
@@ -156,6 +188,8 @@ def write_data_files(table: pa.Table, product: pd.DataFrame, folder: Path,
         The (staging) delivery folder.
     formats : tuple of str
         ``parquet``, ``csv``, ``csv_excel``, ``geojson`` (GeoParquet is written beside GeoJSON).
+    zones : tuple, optional
+        The contract's zones ((id, GeoJSON geometry), ...) for a zone product's coordinates and geometries.
     """
     columns = table.column_names
     rows = len(product)
@@ -167,7 +201,7 @@ def write_data_files(table: pa.Table, product: pd.DataFrame, folder: Path,
         written.append(("data.parquet", rows))
     if "csv" in formats or "csv_excel" in formats:
         # Suppressed values are empty fields, never 0.
-        text = with_coordinates(product[columns]).assign(
+        text = with_coordinates(product[columns], zones).assign(
             suppressed=product["suppressed"].map({True: "true", False: "false"}))
         if "csv" in formats:
             text.to_csv(folder / "data.csv", index=False, na_rep="", lineterminator="\n")
@@ -177,7 +211,7 @@ def write_data_files(table: pa.Table, product: pd.DataFrame, folder: Path,
                         encoding="utf-8-sig", lineterminator="\r\n")
             written.append(("data_excel.csv", rows))
     if "geojson" in formats:
-        collection = geojson_of(product, columns)
+        collection = geojson_of(product, columns, zones)
         (folder / "data.geojson").write_text(json.dumps(collection))
         written.append(("data.geojson", rows))
         _write_geoparquet(table, collection, folder / "data.geoparquet")
@@ -215,12 +249,12 @@ def _table_schema(columns: list[str], excel: bool = False) -> dict[str, Any]:
             field.update(trueValues=["true"], falseValues=["false"])
         if kind == "number" and excel:
             field["decimalChar"] = ","
-        if name in ("h3_cell", "origin_h3", "destination_h3", "bin_start", "bin_minutes", "metric",
-                    "suppressed"):
+        if name in ("h3_cell", "origin_h3", "destination_h3", "zone", "origin_zone", "destination_zone",
+                    "bin_start", "bin_minutes", "metric", "suppressed"):
             field["constraints"] = {"required": True}
         fields.append(field)
-    keys = [c for c in ("h3_cell", "origin_h3", "destination_h3", "bin_start", "segment", "country", "mode",
-                        "metric") if c in columns]
+    keys = [c for c in ("h3_cell", "origin_h3", "destination_h3", "zone", "origin_zone", "destination_zone",
+                        "bin_start", "segment", "country", "mode", "metric") if c in columns]
     return {"fields": fields, "missingValues": [""], "primaryKey": keys}
 
 
@@ -323,6 +357,15 @@ def datapackage(contract: Contract, manifest: dict, columns: list[str]) -> dict[
     share = manifest.get("market_share")
     if share:
         package["marketShare"] = share
+    if contract.zones:
+        from jobs.privacy.zones import zone_cells
+
+        package["zones"] = {
+            "rule": f"a zone is the H3 cells at resolution {contract.h3_resolution} whose centres lie inside its "
+                    "polygon (the contract's zones GeoJSON); additive metrics are the sum of those cells' noisy "
+                    "values, distinct people are released per zone",
+            "zones": [{"id": zone_id, "cells": len(cells)}
+                      for zone_id, cells in zone_cells(contract.zones, contract.h3_resolution)]}
     return package
 
 
@@ -356,10 +399,15 @@ def readme(contract: Contract, manifest: dict, package: dict[str, Any]) -> str:
     lines += ["", "## Method and privacy", "", package["method"], ""]
     if package.get("marketShare"):
         share = package["marketShare"]
-        lines += [f"`population_estimate` is an ESTIMATE: value / {share['share']:g}, the share of the area's "
+        lines += [f"`population_estimate` is an ESTIMATE: `estimate` (or `value` where `estimate` is empty, "
+                  f"which is biased upwards near k) / {share['share']:g}, the share of the area's "
                   f"population the supplier states it observes (source: {share['source']}). Its 95% interval "
                   "covers the noise" + (" and the stated range of the share" if share.get("range") else "")
                   + ", not errors in the share itself.", ""]
+    if package.get("zones"):
+        lines += [f"Values are per zone of the contract: {package['zones']['rule']}. Each zone sum states its own "
+                  "`ci95_half_width` (more cells, more noise); the zones and their cell counts are in "
+                  "`datapackage.json` (`zones`).", ""]
     lines += ["Suppressed values are empty (CSV), null (Parquet, GeoJSON), never 0. Sums over cells or hours "
               "add the noise of every term: use `estimate` for sums.", ""]
     return "\n".join(lines)

@@ -46,7 +46,7 @@ def test_released_values_are_integers():
 
 def test_suppression_only_ever_sees_stored_releases():
     """Structural: the k-threshold is applied in one place, to a product built from ``read_release`` (or from
-    ``derive_from_release``, which sums what ``read_release`` returns)."""
+    ``derive_from_release`` or ``zones_from_release``, which sum what ``read_release`` returns)."""
     root = PRIVACY.parents[1] / "jobs"
     threshold_calls, build_calls = [], []
     for path in root.rglob("*.py"):
@@ -57,6 +57,6 @@ def test_suppression_only_ever_sees_stored_releases():
                 if node.func.id == "build_product":
                     first = node.args[0]
                     build_calls.append(isinstance(first, ast.Call) and getattr(first.func, "id", "")
-                                       in ("read_release", "derive_from_release"))
+                                       in ("read_release", "derive_from_release", "zones_from_release"))
     assert threshold_calls == ["deliver.py"]
     assert build_calls and all(build_calls)
