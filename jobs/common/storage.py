@@ -17,6 +17,24 @@ from jobs.common import settings
 from jobs.errors import StorageFault
 
 
+def read_json_lines(path: Path) -> list[dict]:
+    """Every record of a JSON-lines log (``lake/ops/*.jsonl``), oldest first; none when the file is absent.
+    A last line cut by a crash is skipped, so the records before it still count."""
+    import json
+
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
+
+
 def _existing_ancestor(path: Path) -> Path:
     while not path.exists() and path != path.parent:
         path = path.parent

@@ -81,10 +81,9 @@ def notifications_path() -> Path:
 
 def read_notifications() -> list[dict[str, Any]]:
     """Every recorded notification, oldest first."""
-    path = notifications_path()
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    from jobs.common.storage import read_json_lines
+
+    return read_json_lines(notifications_path())
 
 
 def check_webhook_url(url: str, allow_local: bool | None = None) -> None:

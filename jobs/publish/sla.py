@@ -139,10 +139,9 @@ def alerts_path() -> Path:
 
 def read_alerts() -> list[dict[str, Any]]:
     """Every recorded SLA alert, oldest first."""
-    path = alerts_path()
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    from jobs.common.storage import read_json_lines
+
+    return read_json_lines(alerts_path())
 
 
 def _recipients(contract: Contract) -> list[str]:

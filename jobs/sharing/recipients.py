@@ -162,18 +162,9 @@ def log_read(entry: dict[str, Any]) -> None:
 
 def reads_of(contract_id: str) -> list[dict[str, Any]]:
     """Every logged read of one contract's product table, oldest first."""
-    path = reads_path()
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:  # a line cut by a crash: skipped, the rest still count
-            continue
-        if entry.get("table") == contract_id:
-            out.append(entry)
-    return out
+    from jobs.common.storage import read_json_lines
+
+    return [entry for entry in read_json_lines(reads_path()) if entry.get("table") == contract_id]
 
 
 def reads_summary(contract_id: str, since: str | None = None, latest: int = 20) -> dict[str, Any] | None:
