@@ -13,7 +13,11 @@ export AIRFLOW__CORE__UNIT_TEST_MODE := False
 export AIRFLOW__CORE__DEFAULT_TIMEZONE := Europe/Copenhagen
 export AIRFLOW__CORE__PARALLELISM := $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: demo test share airflow lint check-java check-python check-npm install clean
+# Infrastructure checks (checkov) in their own environment: their pins conflict with Airflow's.
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
+
+.PHONY: demo test share airflow lint checkov check-java check-python check-npm install clean
 
 $(STAMP): requirements.lock pyproject.toml vendor/datadocs/package-lock.json | check-python check-npm
 	@echo "Installing the pinned environment into $(VENV) (about 2 minutes on a fresh machine)"
@@ -25,7 +29,14 @@ $(STAMP): requirements.lock pyproject.toml vendor/datadocs/package-lock.json | c
 	@cd vendor/datadocs && npm ci --ignore-scripts --silent
 	@touch $(STAMP)
 
-install: $(STAMP)
+$(TOOLS_STAMP): requirements-tools.lock | check-python
+	@echo "Installing the infrastructure checks (checkov) into $(TOOLS)"
+	@test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	@$(TOOLS)/bin/python -m pip install -q --upgrade pip
+	@$(TOOLS)/bin/python -m pip install -q -r requirements-tools.lock
+	@touch $@
+
+install: $(STAMP) $(TOOLS_STAMP)
 
 check-python:
 	@test -n "$(PYTHON)" || { echo "Python 3.11 is required: install python3.11"; exit 1; }
@@ -46,7 +57,7 @@ check-java:
 demo: $(STAMP) check-java
 	$(VENV)/bin/cde demo
 
-test: $(STAMP) check-java
+test: $(STAMP) $(TOOLS_STAMP) check-java
 	$(VENV)/bin/python -m pytest
 
 # Airflow UI and scheduler with the project's DAGs on http://127.0.0.1:8080 (prints the login; Ctrl-C stops it).
@@ -59,6 +70,10 @@ share: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check jobs dags tests bench
+
+# infra/terraform checked offline (checkov; the structural tests run in make test)
+checkov: $(TOOLS_STAMP)
+	$(TOOLS)/bin/checkov -d infra/terraform --compact --quiet --skip-download
 
 clean:
 	rm -rf lake .airflow

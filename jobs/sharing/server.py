@@ -55,7 +55,15 @@ def _not_found(what: str) -> SharingError:
 
 
 def url_key() -> bytes:
-    """The key that signs file URLs (made once, 0600; a new key only invalidates URLs already handed out)."""
+    """The key that signs file URLs: ``CDE_SHARING_URL_KEY`` (hex, at least 32 bytes; several servers behind
+    one load balancer share it, from the secret store), else a file made once (0600; a new key only
+    invalidates URLs already handed out)."""
+    shared = os.environ.get("CDE_SHARING_URL_KEY")
+    if shared:
+        key = bytes.fromhex(shared.strip())
+        if len(key) < 32:
+            raise ValueError("CDE_SHARING_URL_KEY must be at least 32 bytes (64 hex digits)")
+        return key
     path = settings.secrets_dir() / "sharing_url.key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
