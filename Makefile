@@ -17,7 +17,7 @@ export AIRFLOW__CORE__PARALLELISM := $(shell nproc 2>/dev/null || echo 2)
 TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: demo test share airflow lint checkov check-java check-python check-npm install clean
+.PHONY: demo test share airflow lint checkov cluster cluster-stop check-java check-python check-npm install clean
 
 $(STAMP): requirements.lock pyproject.toml vendor/datadocs/package-lock.json | check-python check-npm
 	@echo "Installing the pinned environment into $(VENV) (about 2 minutes on a fresh machine)"
@@ -70,6 +70,14 @@ share: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check jobs dags tests bench
+
+# A Spark standalone cluster on 127.0.0.1 (a master and two workers, pyspark's own daemons); jobs use it with
+# CDE_SPARK_MASTER=spark://127.0.0.1:7077. Logs in .spark/logs.
+cluster: $(STAMP) check-java
+	$(VENV)/bin/python -m jobs.cluster start
+
+cluster-stop: $(STAMP)
+	$(VENV)/bin/python -m jobs.cluster stop
 
 # infra/terraform checked offline (checkov; the structural tests run in make test)
 checkov: $(TOOLS_STAMP)

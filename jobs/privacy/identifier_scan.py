@@ -67,7 +67,7 @@ def _lengths(identifiers: set[str]) -> frozenset[int]:
 
 def _scan_parquet(path: Path, identifiers: set[str], numeric: set[int]) -> list[Finding]:
     findings = []
-    table = pq.read_table(path)
+    table = pq.read_table(path, partitioning=None)  # the file itself, not the folder names above it
     for name in table.column_names:
         column = table.column(name)
         if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
