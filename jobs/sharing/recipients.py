@@ -169,7 +169,9 @@ def reads_of(contract_id: str) -> list[dict[str, Any]]:
 
 def reads_summary(contract_id: str, since: str | None = None, latest: int = 20) -> dict[str, Any] | None:
     """Reads of a contract's product since ``since`` (ISO instant; all when None), for its audit."""
-    reads = [r for r in reads_of(contract_id) if since is None or r["at"] > since]
+    # Both instants are to the second: a read in the same second as the previous audit is counted again
+    # rather than missed (an audit may over-report reads, never hide one).
+    reads = [r for r in reads_of(contract_id) if since is None or r["at"] >= since]
     if not reads:
         return None
     return {"total": len(reads), "since": since, "recipients": sorted({r["buyer"] for r in reads}),
