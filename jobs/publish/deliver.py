@@ -400,8 +400,8 @@ def _zone_sum_product(contract: Contract, plan: ReleasePlan, delivery: str) -> t
     product = build_product(zones_from_release(plan.release_id, zone_sum, zone_sum.ci95_by_terms(plan)),
                             plan.k_threshold(contract.k), delivery, plan.segments,
                             places=plan.measure.places, zone_ids=tuple(z for z, _ in zones))
-    product.attrs["post_processing"] = ("not applied: zone values are sums of the release's cell values; "
-                                        "value is unbiased for each zone")
+    product.attrs["post_processing"] = ("no estimate (the noisy values alone are delivered): zone values are "
+                                        "sums of the release's cell values, and value is unbiased for each zone")
     return product, zone_sum
 
 

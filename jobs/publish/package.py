@@ -41,11 +41,16 @@ FIELDS: dict[str, tuple[str, str | None, str]] = {
     "origin_zone": ("string", None, "the buyer's zone where the trips start"),
     "destination_zone": ("string", None, "the buyer's zone where the trips end"),
     "latitude": ("number", "degree", "latitude of the cell centre (WGS 84; for a zone, a point inside it)"),
-    "longitude": ("number", "degree", "longitude of the cell centre (WGS 84)"),
-    "origin_latitude": ("number", "degree", "latitude of the origin cell centre (WGS 84)"),
-    "origin_longitude": ("number", "degree", "longitude of the origin cell centre (WGS 84)"),
-    "destination_latitude": ("number", "degree", "latitude of the destination cell centre (WGS 84)"),
-    "destination_longitude": ("number", "degree", "longitude of the destination cell centre (WGS 84)"),
+    "longitude": ("number", "degree",
+                  "longitude of the cell centre (WGS 84; for a zone, a point inside it)"),
+    "origin_latitude": ("number", "degree",
+                        "latitude of the origin cell centre (WGS 84; for a zone, a point inside it)"),
+    "origin_longitude": ("number", "degree",
+                         "longitude of the origin cell centre (WGS 84; for a zone, a point inside it)"),
+    "destination_latitude": ("number", "degree",
+                             "latitude of the destination cell centre (WGS 84; for a zone, a point inside it)"),
+    "destination_longitude": ("number", "degree",
+                              "longitude of the destination cell centre (WGS 84; for a zone, a point inside it)"),
     "bin_start": ("string", None, "start of the time bin, ISO-8601 local time in Europe/Copenhagen with its "
                                   "UTC offset (the repeated hour of a 25-hour day stays distinct)"),
     "bin_start_utc": ("datetime", None, "start of the time bin as a UTC timestamp"),
@@ -409,7 +414,12 @@ def readme(contract: Contract, manifest: dict, package: dict[str, Any]) -> str:
                   "`ci95_half_width` (more cells, more noise); the zones and their cell counts are in "
                   "`datapackage.json` (`zones`).", ""]
     lines += ["Suppressed values are empty (CSV), null (Parquet, GeoJSON), never 0. Sums over cells or hours "
-              "add the noise of every term: use `estimate` for sums.", ""]
+              "add the noise of every term: use `estimate` for sums where it is filled.", ""]
+    # say why a metric's estimate column is empty, so a buyer does not read it as missing data
+    for figures in manifest["privacy"]["metrics"]:
+        note = figures.get("post_processing") or ""
+        if note.startswith("no estimate"):  # jobs/privacy/postprocess.py and zone sums word it so
+            lines += [f"`estimate` of {figures['metric']} is empty in this delivery: {note}.", ""]
     return "\n".join(lines)
 
 
