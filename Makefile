@@ -17,7 +17,14 @@ export AIRFLOW__CORE__PARALLELISM := $(shell nproc 2>/dev/null || echo 2)
 TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: demo test share airflow lint checkov cluster cluster-stop check-java check-python check-npm install clean
+# Spark-side jars (delta-spark) from Maven Central, pinned with their sha256 in jars.lock; fetched here, never
+# at run time. Spark finds them through CDE_JARS_DIR (jobs/common/spark.py).
+JARS := .jars
+JARS_STAMP := $(JARS)/.installed
+MVN_DEPENDENCY := org.apache.maven.plugins:maven-dependency-plugin:3.8.1
+export CDE_JARS_DIR := $(CURDIR)/$(JARS)
+
+.PHONY: demo test share airflow lint checkov cluster cluster-stop check-java check-python check-npm check-mvn install clean
 
 $(STAMP): requirements.lock pyproject.toml vendor/datadocs/package-lock.json | check-python check-npm
 	@echo "Installing the pinned environment into $(VENV) (about 2 minutes on a fresh machine)"
@@ -36,12 +43,29 @@ $(TOOLS_STAMP): requirements-tools.lock | check-python
 	@$(TOOLS)/bin/python -m pip install -q -r requirements-tools.lock
 	@touch $@
 
-install: $(STAMP) $(TOOLS_STAMP)
+$(JARS_STAMP): jars.lock | check-mvn
+	@echo "Fetching the pinned Spark jars (jars.lock) from Maven Central into $(JARS)"
+	@mkdir -p $(JARS)
+	@grep -v '^#' jars.lock | while read -r coords sha; do \
+	  [ -n "$$coords" ] || continue; \
+	  IFS=: read -r group artifact version <<< "$$coords"; \
+	  jar="$(JARS)/$$artifact-$$version.jar"; \
+	  test -f "$$jar" || mvn -q -B -C $(MVN_DEPENDENCY):copy -Dartifact="$$coords" -DoutputDirectory=$(JARS) \
+	    >/dev/null || { echo "mvn could not fetch $$coords"; exit 1; }; \
+	  echo "$$sha  $$jar" | sha256sum -c --quiet - || { rm -f "$$jar"; echo "checksum of $$jar differs from jars.lock"; exit 1; }; \
+	done
+	@touch $@
+
+install: $(STAMP) $(TOOLS_STAMP) $(JARS_STAMP)
 
 check-python:
 	@test -n "$(PYTHON)" || { echo "Python 3.11 is required: install python3.11"; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' || \
 	  { echo "Python 3.11 is required, found $$($(PYTHON) --version): set PYTHON=/path/to/python3.11"; exit 1; }
+
+check-mvn:
+	@command -v mvn >/dev/null 2>&1 || \
+	  { echo "Maven is required to fetch the pinned Spark jars (Debian: apt-get install maven)"; exit 1; }
 
 check-npm:
 	@command -v npm >/dev/null 2>&1 || \
@@ -54,14 +78,14 @@ check-java:
 	@v=$$($(JAVA) -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1); \
 	  test "$${v:-0}" -ge 17 || { echo "Java 17 or newer is required by Spark, found Java $$v"; exit 1; }
 
-demo: $(STAMP) check-java
+demo: $(STAMP) $(JARS_STAMP) check-java
 	$(VENV)/bin/cde demo
 
-test: $(STAMP) $(TOOLS_STAMP) check-java
+test: $(STAMP) $(TOOLS_STAMP) $(JARS_STAMP) check-java
 	$(VENV)/bin/python -m pytest
 
 # Airflow UI and scheduler with the project's DAGs on http://127.0.0.1:8080 (prints the login; Ctrl-C stops it).
-airflow: $(STAMP) check-java
+airflow: $(STAMP) $(JARS_STAMP) check-java
 	$(VENV)/bin/cde airflow --port $(or $(PORT),8080)
 
 # Delta Sharing server for buyers' products on http://127.0.0.1:8765/delta-sharing (Ctrl-C stops it).
@@ -73,7 +97,7 @@ lint: $(STAMP)
 
 # A Spark standalone cluster on 127.0.0.1 (a master and two workers, pyspark's own daemons); jobs use it with
 # CDE_SPARK_MASTER=spark://127.0.0.1:7077. Logs in .spark/logs.
-cluster: $(STAMP) check-java
+cluster: $(STAMP) $(JARS_STAMP) check-java
 	$(VENV)/bin/python -m jobs.cluster start
 
 cluster-stop: $(STAMP)

@@ -1,39 +1,27 @@
-"""Delta Lake tables without the Delta jar: Spark writes Parquet, delta-rs commits (DESIGN.md section 2).
+"""Delta Lake tables: delta-spark for Spark's tables, delta-rs for small driver-side ones (DESIGN.md section 2).
 
 Every writer of every table goes through this module; no job touches table files directly.
 
-A Spark write goes in three steps:
-
-1. Spark executors write Parquet files in parallel into ``<table>/_staging/<write_id>/``.
-2. The driver moves each file into the table's Hive layout (``<table>/<col>=<value>/part-....parquet``,
-   a rename on a local file system) and reads its footer for per-file stats.
-3. The driver commits one atomic transaction (adds, plus removes of the replaced partitions) through
-   delta-rs. A failure before step 3 leaves the table at its previous version; the moved files are
-   orphans that no read ever lists, because reads take the file list from the Delta snapshot.
-
-Reads take the file list (with partition pruning) from the delta-rs snapshot of the wanted version and
-hand it to ``spark.read.parquet``. Small driver-side tables (ledger, run records) are read and written
-as Arrow tables through delta-rs directly.
+Each table has one writing engine. The event and release tables (landing's bronze, quarantine, silver,
+``gold/releases``) are written by Spark through delta-spark (``format("delta")``): appends, partition replace
+with ``replaceWhere`` in one atomic commit, DELETE for opt-outs and retention, OPTIMIZE and VACUUM, and time
+travel (``versionAsOf``) for audits. Small driver-side tables (the ledger, run records, opt-out tokens,
+delivered products) are written as Arrow tables through delta-rs, whose optimistic commit the ledger's
+check-and-spend relies on. Both engines read both kinds: the session pins new tables to the protocol both
+support (reader 1, writer 2, no deletion vectors; ``jobs/common/spark.py``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, write_deltalake
-from deltalake import Schema as DeltaSchema
-from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -41,7 +29,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PartitionSpec = Mapping[str, Any]
-_HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 
 
 class LakeError(RuntimeError):
@@ -79,8 +66,24 @@ def _filters(partitions: PartitionSpec | None) -> list[tuple[str, str, Any]] | N
     return filters
 
 
-def _local_path(uri: str) -> str:
-    return unquote(uri[len("file://") :]) if uri.startswith("file://") else uri
+def _sql_literal(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        raise LakeError(f"partition value {value!r} cannot be selected by a predicate")
+    if isinstance(value, int):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _predicate(partitions: PartitionSpec) -> str:
+    """Turn ``{"event_date": "2026-03-02", "source": ["a", "b"]}`` into a Spark SQL predicate."""
+    terms = []
+    for column, wanted in partitions.items():
+        if isinstance(wanted, (list, tuple, set, frozenset)):
+            values = sorted({_sql_literal(v) for v in wanted})
+            terms.append(f"`{column}` IN ({', '.join(values)})" if values else "FALSE")
+        else:
+            terms.append(f"`{column}` = {_sql_literal(wanted)}")
+    return " AND ".join(terms) or "TRUE"
 
 
 def read(
@@ -99,28 +102,21 @@ def read(
     path : str or Path
         Table folder.
     version : int, optional
-        Table version to read; latest when omitted.
+        Table version to read (Delta time travel); latest when omitted.
     partitions : mapping, optional
-        Partition values to keep, e.g. ``{"event_date": ["2026-03-02", "2026-03-03"]}``; only the files of
-        those partitions are listed.
+        Partition values to keep, e.g. ``{"event_date": ["2026-03-02", "2026-03-03"]}``; Delta prunes the
+        files of the other partitions.
 
     Returns
     -------
     DataFrame
         The table's rows, columns in the table's schema order.
     """
-    from pyspark.sql.pandas.types import from_arrow_schema
-
-    table = DeltaTable(str(path), version=version) if version is not None else DeltaTable(str(path))
-    arrow_schema = pa.schema(table.schema().to_arrow())
-    spark_schema = from_arrow_schema(arrow_schema, prefer_timestamp_ntz=False)
-    files = [_local_path(uri) for uri in table.file_uris(partition_filters=_filters(partitions))]
-    if not files:
-        return spark.createDataFrame([], spark_schema)
-    root = str(Path(path).resolve())
-    # Partition columns are parsed from the Hive-style folders below basePath and cast to the schema.
-    df = spark.read.schema(spark_schema).option("basePath", root).parquet(*files)
-    return df.select(*arrow_schema.names)
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    df = reader.load(str(Path(path).resolve()))
+    return df.where(_predicate(partitions)) if partitions else df
 
 
 def read_arrow(
@@ -143,155 +139,24 @@ def _spark_to_arrow_schema(spark_schema: Any) -> pa.Schema:
     return to_arrow_schema(spark_schema, timezone="UTC")
 
 
-def _partition_values(relative_dir: str) -> dict[str, str | None]:
-    values: dict[str, str | None] = {}
-    for part in Path(relative_dir).parts:
-        key, _, value = part.partition("=")
-        value = unquote(value)
-        values[unquote(key)] = None if value == _HIVE_NULL else value
-    return values
-
-
-def _stat_value(value: Any) -> Any:
-    """Return a JSON-safe stats value for the types whose min/max is exact, else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if hasattr(value, "isoformat") and not hasattr(value, "hour"):  # datetime.date, not datetime
-        return value.isoformat()
-    return None
-
-
-def _file_stats(file_path: str) -> tuple[int, str]:
-    """Read a Parquet footer and return (rows, Delta stats JSON) without reading data pages."""
-    meta = pq.ParquetFile(file_path).metadata
-    min_values: dict[str, Any] = {}
-    max_values: dict[str, Any] = {}
-    null_count: dict[str, int] = {}
-    for col in range(meta.num_columns):
-        name = meta.schema.column(col).path
-        if "." in name:  # nested columns carry no top-level stats
-            continue
-        lows, highs, nulls, complete = [], [], 0, True
-        for rg in range(meta.num_row_groups):
-            stats = meta.row_group(rg).column(col).statistics
-            if stats is None:
-                complete = False
-                break
-            nulls += stats.null_count or 0
-            if stats.has_min_max:
-                lows.append(_stat_value(stats.min))
-                highs.append(_stat_value(stats.max))
-        if not complete:
-            continue
-        null_count[name] = nulls
-        if lows and None not in lows and None not in highs:
-            min_values[name] = min(lows)
-            max_values[name] = max(highs)
-    stats = {
-        "numRecords": meta.num_rows,
-        "minValues": min_values,
-        "maxValues": max_values,
-        "nullCount": null_count,
-    }
-    return meta.num_rows, json.dumps(stats)
-
-
-def _move_into_table(staging: Path, root: Path) -> list[AddAction]:
-    """Move Spark's output files from ``staging`` into the table layout; return their add actions."""
-    adds = []
-    now_ms = int(time.time() * 1000)
-    for dirpath, _dirs, names in os.walk(staging):
-        for name in sorted(names):
-            if not name.endswith(".parquet"):
-                continue  # _SUCCESS and .crc files
-            source = Path(dirpath) / name
-            relative_dir = os.path.relpath(dirpath, staging)
-            relative_dir = "" if relative_dir == "." else relative_dir
-            rows, stats = _file_stats(str(source))
-            if rows == 0:
-                source.unlink()
-                continue
-            target_dir = root / relative_dir
-            target_dir.mkdir(parents=True, exist_ok=True)
-            target = target_dir / name
-            os.replace(source, target)
-            rel_path = f"{relative_dir}/{name}" if relative_dir else name
-            adds.append(
-                AddAction(
-                    path=rel_path,
-                    size=target.stat().st_size,
-                    partition_values=_partition_values(relative_dir) if relative_dir else {},
-                    modification_time=now_ms,
-                    data_change=True,
-                    stats=stats,
-                )
-            )
-    return adds
-
-
-def _matches(values: Mapping[str, str | None], spec: PartitionSpec) -> bool:
-    for column, wanted in spec.items():
-        wanted_set = {str(v) for v in wanted} if isinstance(wanted, (list, tuple, set)) else {str(wanted)}
-        if values.get(column) not in wanted_set:
-            return False
-    return True
-
-
-def _removes(table: DeltaTable, spec: PartitionSpec | None) -> list[RemoveAction]:
-    """Remove actions for every live file of the table (spec None) or of the given partitions."""
-    actions = pa.table(table.get_add_actions(flatten=False)).to_pylist()
-    now_ms = int(time.time() * 1000)
-    removes = []
-    for action in actions:
-        values = {k: (None if v is None else str(v)) for k, v in (action.get("partition") or {}).items()}
-        if spec is None or _matches(values, spec):
-            removes.append(
-                RemoveAction(
-                    path=action["path"],
-                    data_change=True,
-                    deletion_timestamp=now_ms,
-                    size=action.get("size_bytes"),
-                    partition_values=values,
-                )
-            )
-    return removes
-
-
-def _commit(
-    root: Path,
-    schema: pa.Schema,
-    actions: list[AddAction | RemoveAction],
-    partition_by: Sequence[str],
-    *,
-    operation_note: str,
-) -> int:
-    """Commit the actions in one transaction and return the new table version."""
-    props = CommitProperties(custom_metadata={"cde.operation": operation_note})
-    if not exists(root):
-        adds = [a for a in actions if isinstance(a, AddAction)]
-        create_table_with_add_actions(
-            str(root), DeltaSchema.from_arrow(schema), adds, mode="error", partition_by=list(partition_by) or None,
-            commit_properties=props,
-        )
-    else:
-        table = DeltaTable(str(root))
-        _check_schema(table, schema, root)
-        table.create_write_transaction(
-            actions, mode="append", schema=schema, partition_by=list(partition_by) or None,
-            commit_properties=props,
-        )
-    return DeltaTable(str(root)).version()
-
-
-def _check_schema(table: DeltaTable, schema: pa.Schema, root: Path) -> None:
-    existing = pa.schema(table.schema().to_arrow())
+def _check_schema(root: Path, schema: pa.Schema) -> None:
+    existing = pa.schema(DeltaTable(str(root)).schema().to_arrow())
     if existing.names != schema.names:
         raise LakeError(
             f"schema of {root} is {existing.names}; the write has {schema.names}. "
             "Schema changes need a migration, not a silent append."
         )
+
+
+def _version_of_write(root: Path, write_id: str) -> int:
+    """The version whose commit carries ``write_id`` (other writers may have committed after it)."""
+    for commit in DeltaTable(str(root)).history(limit=50):
+        try:
+            if json.loads(commit.get("userMetadata") or "{}").get("cde.write_id") == write_id:
+                return int(commit["version"])
+        except (TypeError, ValueError):
+            continue
+    raise LakeError(f"the write {write_id} to {root} is not among the table's last 50 commits")
 
 
 def write(
@@ -302,7 +167,7 @@ def write(
     partition_by: Sequence[str] = (),
     replace: Iterable[PartitionSpec] | None = None,
 ) -> int:
-    """Write a Spark DataFrame to a Delta table in one atomic commit.
+    """Write a Spark DataFrame to a Delta table in one atomic commit (delta-spark).
 
     Parameters
     ----------
@@ -311,9 +176,9 @@ def write(
     path : str or Path
         Table folder; created on the first write.
     mode : {"append", "overwrite", "replace_partitions"}
-        ``append`` adds files; ``overwrite`` replaces the whole table; ``replace_partitions`` removes the
-        files of the partitions listed in ``replace`` and adds the new files in the same commit (an empty
-        ``df`` then just empties those partitions).
+        ``append`` adds files; ``overwrite`` replaces the whole table; ``replace_partitions`` replaces the
+        partitions listed in ``replace`` (``replaceWhere``) in the same commit that adds the new files (an
+        empty ``df`` then just empties those partitions).
     partition_by : sequence of str
         Partition columns (must not be null).
     replace : iterable of mapping, optional
@@ -331,43 +196,80 @@ def write(
     if mode == "replace_partitions" and not specs:
         raise ValueError("mode='replace_partitions' needs the partitions to replace")
     root = Path(path).resolve()
-    write_id = uuid.uuid4().hex
-    staging = root / "_staging" / write_id
     schema = _spark_to_arrow_schema(df.schema)
     missing = [c for c in partition_by if c not in schema.names]
     if missing:
         raise LakeError(f"partition columns {missing} are not in the DataFrame of {root}")
-    try:
-        writer = df.write.mode("error").option("compression", "snappy")
-        if partition_by:
-            writer = writer.partitionBy(*partition_by)
-        writer.parquet(str(staging))
-        adds = _move_into_table(staging, root)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        try:
-            (root / "_staging").rmdir()
-        except OSError:
-            pass
-    if mode == "replace_partitions":
-        stray = [a.path for a in adds if not any(_matches(a.partition_values, s) for s in specs)]
-        if stray:
-            raise LakeError(
-                f"write to {root} has rows outside the partitions it replaces {specs}: {stray[:3]}"
-            )
-    removes: list[RemoveAction] = []
-    if exists(root) and mode != "append":
-        table = DeltaTable(str(root))
-        if mode == "overwrite":
-            removes = _removes(table, None)
-        else:
-            for spec in specs:
-                removes.extend(_removes(table, spec))
+    if exists(root):
+        _check_schema(root, schema)
+    write_id = uuid.uuid4().hex
     note = f"{mode} {specs}" if specs else mode
-    new_version = _commit(root, schema, [*adds, *removes], partition_by, operation_note=note)
-    log.info("lake write %s: version %d, %d files added, %d removed", root, new_version, len(adds),
-             len(removes))
+    writer = (df.write.format("delta")
+              .option("userMetadata", json.dumps({"cde.operation": note, "cde.write_id": write_id})))
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    if mode == "append":
+        writer = writer.mode("append")
+    else:
+        # Static: the session's dynamic mode is for plain Parquet; here the whole table or replaceWhere goes.
+        writer = writer.mode("overwrite").option("partitionOverwriteMode", "static")
+    if mode == "replace_partitions":
+        writer = writer.option("replaceWhere", " OR ".join(f"({_predicate(spec)})" for spec in specs))
+    try:
+        writer.save(str(root))
+    except Exception as exc:
+        if "REPLACE_WHERE_MISMATCH" in str(exc) or "does not conform to partial table overwrite" in str(exc):
+            raise LakeError(f"write to {root} has rows outside the partitions it replaces {specs}") from exc
+        raise
+    new_version = _version_of_write(root, write_id)
+    log.info("lake write %s: version %d (%s)", root, new_version, note)
     return new_version
+
+
+def _table_sql(path: str | Path) -> str:
+    return "delta.`" + str(Path(path).resolve()).replace("`", "``") + "`"
+
+
+def delete_rows(path: str | Path, predicate: str) -> int:
+    """Delete the rows matching a Spark SQL predicate from a Spark-written table; return how many went.
+
+    A Delta DELETE (visible in history): the files holding those rows are rewritten without them; the
+    old files stay for time travel until :func:`vacuum` removes them.
+    """
+    from jobs.common.spark import get_spark
+
+    result = get_spark().sql(f"DELETE FROM {_table_sql(path)} WHERE {predicate}").collect()
+    return int(result[0][0]) if result and result[0][0] is not None else 0
+
+
+def delete(path: str | Path, predicate: str) -> int:
+    """Delete the rows matching a predicate (see :func:`delete_rows`); return the table's new version."""
+    delete_rows(path, predicate)
+    return DeltaTable(str(path)).version()
+
+
+def optimize(path: str | Path) -> dict[str, Any]:
+    """Compact a Spark-written table's small files (Delta OPTIMIZE); return its metrics."""
+    from jobs.common.spark import get_spark
+
+    row = get_spark().sql(f"OPTIMIZE {_table_sql(path)}").collect()[0]
+    metrics = row["metrics"].asDict() if row["metrics"] is not None else {}
+    return {"files_added": metrics.get("numFilesAdded", 0), "files_removed": metrics.get("numFilesRemoved", 0)}
+
+
+def vacuum(path: str | Path, retain_hours: int = 0) -> int:
+    """Remove the files no version younger than ``retain_hours`` needs (Delta VACUUM); return how many.
+
+    With 0 hours, deleted rows are physically gone and only the latest version stays readable. The count
+    comes from the ``VACUUM END`` commit's metrics (one listing of the table, not a dry run first).
+    """
+    from jobs.common.spark import get_spark
+
+    get_spark().sql(f"VACUUM {_table_sql(path)} RETAIN {int(retain_hours)} HOURS").collect()
+    for commit in DeltaTable(str(path)).history(limit=5):
+        if commit.get("operation") == "VACUUM END":
+            return int((commit.get("operationMetrics") or {}).get("numDeletedFiles", 0))
+    return 0
 
 
 def append_arrow(
@@ -435,15 +337,3 @@ def overwrite_arrow(path: str | Path, data: pa.Table, *, predicate: str | None =
     write_deltalake(root, data, mode="overwrite", predicate=predicate,
                     partition_by=list(partition_by) or None, schema_mode=schema_mode)
     return DeltaTable(root).version()
-
-
-def delete_rows(path: str | Path, predicate: str) -> int:
-    """Delete the rows matching a SQL predicate (a Delta delete); return how many rows were deleted."""
-    return int(DeltaTable(str(path)).delete(predicate).get("num_deleted_rows", 0))
-
-
-def delete(path: str | Path, predicate: str) -> int:
-    """Delete the rows matching a SQL predicate (a Delta delete, visible in history)."""
-    table = DeltaTable(str(path))
-    table.delete(predicate)
-    return table.version()

@@ -2,6 +2,8 @@
 
 ``local[*]`` by default; ``CDE_SPARK_MASTER`` overrides it (``spark://...``, ``k8s://...``, ``yarn``).
 Every session runs in UTC and writes Parquet timestamps as ``TIMESTAMP_MICROS`` so delta-rs reads them.
+Delta tables are read and written by delta-spark, whose pinned jars ``make`` fetched into ``.jars``
+(``CDE_JARS_DIR``); new tables get the protocol both engines read (reader 1, writer 2, no deletion vectors).
 """
 
 from __future__ import annotations
@@ -9,10 +11,35 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def delta_jars() -> list[str]:
+    """Return the pinned delta-spark jars listed in ``jars.lock``, as paths in ``CDE_JARS_DIR``.
+
+    Raises
+    ------
+    RuntimeError
+        When a jar is missing (``make install`` fetches them).
+    """
+    folder = Path(os.environ.get("CDE_JARS_DIR") or REPO_ROOT / ".jars")
+    jars = []
+    for line in (REPO_ROOT / "jars.lock").read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        _group, artifact, version = line.split()[0].split(":")
+        jar = folder / f"{artifact}-{version}.jar"
+        if not jar.is_file():
+            raise RuntimeError(f"{jar} is missing: `make install` fetches the pinned jars of jars.lock from Maven")
+        jars.append(str(jar))
+    return jars
 
 
 def get_spark(app_name: str = "cde", master: str | None = None) -> SparkSession:
@@ -54,6 +81,15 @@ def get_spark(app_name: str = "cde", master: str | None = None) -> SparkSession:
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
         .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
         .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
+        .config("spark.jars", ",".join(delta_jars()))
+        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+        .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
+        # The protocol delta-rs reads and writes too: pinned, so a Delta upgrade cannot raise it silently.
+        .config("spark.databricks.delta.properties.defaults.minReaderVersion", "1")
+        .config("spark.databricks.delta.properties.defaults.minWriterVersion", "2")
+        .config("spark.databricks.delta.properties.defaults.enableDeletionVectors", "false")
+        # Retention vacuums with 0 hours kept (deleted rows must physically go); the check would refuse it.
+        .config("spark.databricks.delta.retentionDurationCheck.enabled", "false")
     )
     spark = builder.getOrCreate()
     # py4j logs at INFO from __del__ at interpreter exit, after log streams are closed.

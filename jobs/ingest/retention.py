@@ -21,8 +21,6 @@ import shutil
 import time
 from pathlib import Path
 
-from deltalake import DeltaTable
-
 from jobs.common import lake, settings, tables
 
 log = logging.getLogger(__name__)
@@ -44,15 +42,6 @@ def _ingested_on(feed: str) -> dict[dt.date, dt.date]:
             done = r["finished_at"].astimezone(settings.LOCAL_TZ).date()
             out[r["event_date"]] = max(done, out.get(r["event_date"], done))
     return out
-
-
-def _clean_staging(table: Path, older_than_s: float = 86_400) -> None:
-    """Remove staging folders of writes that died before they committed."""
-    staging = table / "_staging"
-    if staging.is_dir():
-        for child in staging.iterdir():
-            if time.time() - child.stat().st_mtime > older_than_s:
-                shutil.rmtree(child, ignore_errors=True)
 
 
 def apply_retention(today: dt.date, days: dict[str, int] | None = None, vacuum_hours: int = 0) -> dict:
@@ -80,10 +69,9 @@ def apply_retention(today: dt.date, days: dict[str, int] | None = None, vacuum_h
             before = lake.read_arrow(table).num_rows
             lake.delete(table, f"event_date < '{cutoff.isoformat()}'")
             deleted = before - lake.read_arrow(table).num_rows
-            removed = DeltaTable(str(table)).vacuum(retention_hours=vacuum_hours, dry_run=False,
-                                                    enforce_retention_duration=False)
-            _clean_staging(table)
-            report[f"{layer}/{table.name}"] = {"rows_deleted": deleted, "files_vacuumed": len(removed),
+            lake.optimize(table)
+            removed = lake.vacuum(table, retain_hours=vacuum_hours)
+            report[f"{layer}/{table.name}"] = {"rows_deleted": deleted, "files_vacuumed": removed,
                                                "cutoff": cutoff.isoformat()}
     landing_cutoff = today - dt.timedelta(days=days["landing"])
     landing = settings.lake_root() / "landing"

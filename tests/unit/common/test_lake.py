@@ -1,4 +1,4 @@
-"""The Delta module on real tables: Spark writes Parquet, delta-rs commits, the snapshot drives reads."""
+"""The Delta module on real tables: delta-spark for Spark's tables, delta-rs for driver-side ones, each read by both."""
 
 from __future__ import annotations
 
@@ -82,23 +82,61 @@ def test_rows_outside_replaced_partitions_are_refused(spark, tmp_path):
     assert lake.read(spark, path).count() == 3
 
 
-def test_failed_commit_leaves_previous_version_and_orphans_stay_invisible(spark, tmp_path, monkeypatch):
+def test_a_write_that_fails_midway_leaves_the_previous_version(spark, tmp_path):
+    from pyspark.sql import functions as F
+
     path = tmp_path / "t"
     lake.write(_events(spark, "2026-03-02", 3), path, partition_by=["event_date"])
-
-    def crash(*args, **kwargs):
-        raise OSError("driver lost before commit")
-
-    monkeypatch.setattr(lake, "_commit", crash)
-    with pytest.raises(OSError, match="driver lost"):
-        lake.write(_events(spark, "2026-03-02", 50, offset=1000), path, partition_by=["event_date"])
-    monkeypatch.undo()
-    # Spark's files were moved into the table folder, but the log never listed them.
-    on_disk = list(path.glob("event_date=*/*.parquet"))
-    assert len(on_disk) > len(DeltaTable(str(path)).file_uris())
+    # A task dies on one row after others have written files: nothing is committed.
+    bad = _events(spark, "2026-03-02", 50, offset=1000).withColumn(
+        "id", F.when(F.col("id") == 1049, F.raise_error(F.lit("executor lost"))).otherwise(F.col("id")))
+    with pytest.raises(Exception, match="executor lost"):
+        lake.write(bad, path, partition_by=["event_date"])
     assert lake.version(path) == 0
     assert lake.read(spark, path).count() == 3
     assert DeltaTable(str(path)).to_pyarrow_table().num_rows == 3
+
+
+def test_spark_tables_keep_the_protocol_delta_rs_reads_after_delete(spark, tmp_path):
+    path = tmp_path / "t"
+    lake.write(_events(spark, "2026-03-02", 10), path, partition_by=["event_date"])
+    assert lake.delete_rows(path, "id < 4") == 4
+    table = DeltaTable(str(path))
+    protocol = table.protocol()
+    assert (protocol.min_reader_version, protocol.min_writer_version) == (1, 2)
+    assert not (protocol.reader_features or protocol.writer_features)
+    assert "delta.enableDeletionVectors" not in table.metadata().configuration or \
+        table.metadata().configuration["delta.enableDeletionVectors"] == "false"
+    # delta-rs sees the delete (files rewritten, no deletion vectors) and time travel still has the rows.
+    assert sorted(table.to_pyarrow_table().column("id").to_pylist()) == list(range(4, 10))
+    assert lake.read(spark, path, version=0).count() == 10
+    assert [h["operation"] for h in lake.history(path)][:1] == ["DELETE"]
+
+
+def test_delta_rs_tables_read_by_spark_with_time_travel(spark, tmp_path):
+    path = tmp_path / "small"
+    lake.append_arrow(path, pa.table({"n": [1, 2], "day": ["2026-03-02", "2026-03-03"]}), partition_by=["day"])
+    lake.append_arrow(path, pa.table({"n": [3], "day": ["2026-03-02"]}))
+    assert sorted(r.n for r in lake.read(spark, path).collect()) == [1, 2, 3]
+    assert sorted(r.n for r in lake.read(spark, path, version=0).collect()) == [1, 2]
+    assert [r.n for r in lake.read(spark, path, partitions={"day": "2026-03-03"}).collect()] == [2]
+
+
+def test_retention_delete_optimize_and_vacuum_remove_the_files(spark, tmp_path):
+    path = tmp_path / "t"
+    for i in range(3):
+        lake.write(_events(spark, "2026-03-02", 4, offset=10 * i), path, partition_by=["event_date"])
+    lake.write(_events(spark, "2026-03-03", 4, offset=100), path, partition_by=["event_date"])
+    lake.delete(path, "event_date < '2026-03-03'")
+    metrics = lake.optimize(path)
+    assert metrics["files_removed"] >= 0
+    before = {p.name for p in path.rglob("*.parquet") if "_delta_log" not in p.parts}
+    removed = lake.vacuum(path, retain_hours=0)
+    after = {p.name for p in path.rglob("*.parquet") if "_delta_log" not in p.parts}
+    assert removed == len(before) - len(after) > 0
+    assert not list(path.glob("event_date=2026-03-02/*.parquet"))
+    assert sorted(r.id for r in lake.read(spark, path).collect()) == [100, 101, 102, 103]
+    assert DeltaTable(str(path)).to_pyarrow_table().num_rows == 4
 
 
 def test_two_appends_give_two_versions_and_old_versions_stay_readable(spark, tmp_path):
