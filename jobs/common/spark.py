@@ -90,6 +90,9 @@ def get_spark(app_name: str = "cde", master: str | None = None) -> SparkSession:
         .config("spark.databricks.delta.properties.defaults.enableDeletionVectors", "false")
         # Retention vacuums with 0 hours kept (deleted rows must physically go); the check would refuse it.
         .config("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+        # Every write is a commit, even one that changes nothing (a rerun of an empty day): its version is
+        # what run records and audits name.
+        .config("spark.databricks.delta.skipRecordingEmptyCommits", "false")
     )
     spark = builder.getOrCreate()
     # py4j logs at INFO from __del__ at interpreter exit, after log streams are closed.
