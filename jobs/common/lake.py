@@ -9,19 +9,27 @@ travel (``versionAsOf``) for audits. Small driver-side tables (the ledger, run r
 delivered products) are written as Arrow tables through delta-rs, whose optimistic commit the ledger's
 check-and-spend relies on. Both engines read both kinds: the session pins new tables to the protocol both
 support (reader 1, writer 2, no deletion vectors; ``jobs/common/spark.py``).
+
+Delta's log store for local paths (``LocalLogStore``) makes "create version N unless it exists" atomic only
+between threads of one JVM: two processes (two Airflow tasks publishing into ``gold/releases``) could both
+write version N and one commit would be lost. Every Spark-side write therefore holds a file lock beside the
+table (``.<table>.write.lock``) from its snapshot to its commit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, write_deltalake
+
+from jobs.common.locks import locked_file
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -133,6 +141,14 @@ def read_arrow(
 # -------------------------------------------------------------------------------------------- writes
 
 
+@contextlib.contextmanager
+def _spark_writer(root: Path) -> Iterator[None]:
+    """Hold the table's writer lock (one Spark writer at a time across processes; see the module note)."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with locked_file(root.parent / f".{root.name}.write.lock"):
+        yield
+
+
 def _spark_to_arrow_schema(spark_schema: Any) -> pa.Schema:
     from pyspark.sql.pandas.types import to_arrow_schema
 
@@ -200,8 +216,6 @@ def write(
     missing = [c for c in partition_by if c not in schema.names]
     if missing:
         raise LakeError(f"partition columns {missing} are not in the DataFrame of {root}")
-    if exists(root):
-        _check_schema(root, schema)
     write_id = uuid.uuid4().hex
     note = f"{mode} {specs}" if specs else mode
     writer = (df.write.format("delta")
@@ -215,12 +229,15 @@ def write(
         writer = writer.mode("overwrite").option("partitionOverwriteMode", "static")
     if mode == "replace_partitions":
         writer = writer.option("replaceWhere", " OR ".join(f"({_predicate(spec)})" for spec in specs))
-    try:
-        writer.save(str(root))
-    except Exception as exc:
-        if "REPLACE_WHERE_MISMATCH" in str(exc) or "does not conform to partial table overwrite" in str(exc):
-            raise LakeError(f"write to {root} has rows outside the partitions it replaces {specs}") from exc
-        raise
+    with _spark_writer(root):
+        if exists(root):
+            _check_schema(root, schema)
+        try:
+            writer.save(str(root))
+        except Exception as exc:
+            if "REPLACE_WHERE_MISMATCH" in str(exc) or "does not conform to partial table overwrite" in str(exc):
+                raise LakeError(f"write to {root} has rows outside the partitions it replaces {specs}") from exc
+            raise
     new_version = _version_of_write(root, write_id)
     log.info("lake write %s: version %d (%s)", root, new_version, note)
     return new_version
@@ -238,7 +255,8 @@ def delete_rows(path: str | Path, predicate: str) -> int:
     """
     from jobs.common.spark import get_spark
 
-    result = get_spark().sql(f"DELETE FROM {_table_sql(path)} WHERE {predicate}").collect()
+    with _spark_writer(Path(path).resolve()):
+        result = get_spark().sql(f"DELETE FROM {_table_sql(path)} WHERE {predicate}").collect()
     return int(result[0][0]) if result and result[0][0] is not None else 0
 
 
@@ -252,7 +270,8 @@ def optimize(path: str | Path) -> dict[str, Any]:
     """Compact a Spark-written table's small files (Delta OPTIMIZE); return its metrics."""
     from jobs.common.spark import get_spark
 
-    row = get_spark().sql(f"OPTIMIZE {_table_sql(path)}").collect()[0]
+    with _spark_writer(Path(path).resolve()):
+        row = get_spark().sql(f"OPTIMIZE {_table_sql(path)}").collect()[0]
     metrics = row["metrics"].asDict() if row["metrics"] is not None else {}
     return {"files_added": metrics.get("numFilesAdded", 0), "files_removed": metrics.get("numFilesRemoved", 0)}
 
@@ -265,7 +284,8 @@ def vacuum(path: str | Path, retain_hours: int = 0) -> int:
     """
     from jobs.common.spark import get_spark
 
-    get_spark().sql(f"VACUUM {_table_sql(path)} RETAIN {int(retain_hours)} HOURS").collect()
+    with _spark_writer(Path(path).resolve()):
+        get_spark().sql(f"VACUUM {_table_sql(path)} RETAIN {int(retain_hours)} HOURS").collect()
     for commit in DeltaTable(str(path)).history(limit=5):
         if commit.get("operation") == "VACUUM END":
             return int((commit.get("operationMetrics") or {}).get("numDeletedFiles", 0))
