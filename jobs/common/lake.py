@@ -149,17 +149,11 @@ def _spark_writer(root: Path) -> Iterator[None]:
         yield
 
 
-def _spark_to_arrow_schema(spark_schema: Any) -> pa.Schema:
-    from pyspark.sql.pandas.types import to_arrow_schema
-
-    return to_arrow_schema(spark_schema, timezone="UTC")
-
-
-def _check_schema(root: Path, schema: pa.Schema) -> None:
+def _check_schema(root: Path, names: list[str]) -> None:
     existing = pa.schema(DeltaTable(str(root)).schema().to_arrow())
-    if existing.names != schema.names:
+    if existing.names != names:
         raise LakeError(
-            f"schema of {root} is {existing.names}; the write has {schema.names}. "
+            f"schema of {root} is {existing.names}; the write has {names}. "
             "Schema changes need a migration, not a silent append."
         )
 
@@ -212,8 +206,7 @@ def write(
     if mode == "replace_partitions" and not specs:
         raise ValueError("mode='replace_partitions' needs the partitions to replace")
     root = Path(path).resolve()
-    schema = _spark_to_arrow_schema(df.schema)
-    missing = [c for c in partition_by if c not in schema.names]
+    missing = [c for c in partition_by if c not in df.columns]
     if missing:
         raise LakeError(f"partition columns {missing} are not in the DataFrame of {root}")
     write_id = uuid.uuid4().hex
@@ -231,7 +224,7 @@ def write(
         writer = writer.option("replaceWhere", " OR ".join(f"({_predicate(spec)})" for spec in specs))
     with _spark_writer(root):
         if exists(root):
-            _check_schema(root, schema)
+            _check_schema(root, df.columns)
         try:
             writer.save(str(root))
         except Exception as exc:
@@ -258,12 +251,6 @@ def delete_rows(path: str | Path, predicate: str) -> int:
     with _spark_writer(Path(path).resolve()):
         result = get_spark().sql(f"DELETE FROM {_table_sql(path)} WHERE {predicate}").collect()
     return int(result[0][0]) if result and result[0][0] is not None else 0
-
-
-def delete(path: str | Path, predicate: str) -> int:
-    """Delete the rows matching a predicate (see :func:`delete_rows`); return the table's new version."""
-    delete_rows(path, predicate)
-    return DeltaTable(str(path)).version()
 
 
 def optimize(path: str | Path) -> dict[str, Any]:

@@ -66,9 +66,7 @@ def apply_retention(today: dt.date, days: dict[str, int] | None = None, vacuum_h
     for layer in ("quarantine", "bronze", "silver"):
         cutoff = today - dt.timedelta(days=days[layer])
         for table in _event_date_tables(layer):
-            before = lake.read_arrow(table).num_rows
-            lake.delete(table, f"event_date < '{cutoff.isoformat()}'")
-            deleted = before - lake.read_arrow(table).num_rows
+            deleted = lake.delete_rows(table, f"event_date < '{cutoff.isoformat()}'")
             lake.optimize(table)
             removed = lake.vacuum(table, retain_hours=vacuum_hours)
             report[f"{layer}/{table.name}"] = {"rows_deleted": deleted, "files_vacuumed": removed,
