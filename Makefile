@@ -17,8 +17,8 @@ export AIRFLOW__CORE__PARALLELISM := $(shell nproc 2>/dev/null || echo 2)
 TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-# Spark-side jars (delta-spark) from Maven Central, pinned with their sha256 in jars.lock; fetched here, never
-# at run time. Spark finds them through CDE_JARS_DIR (jobs/common/spark.py).
+# Spark-side jars (delta-spark; hadoop-aws and the AWS SDK for a lake on S3) from Maven Central, pinned with their
+# sha256 in jars.lock; fetched here, never at run time. Spark finds them through CDE_JARS_DIR (jobs/common/spark.py).
 JARS := .jars
 JARS_STAMP := $(JARS)/.installed
 MVN_DEPENDENCY := org.apache.maven.plugins:maven-dependency-plugin:3.8.1
@@ -46,7 +46,7 @@ $(TOOLS_STAMP): requirements-tools.lock | check-python
 $(JARS_STAMP): jars.lock | check-mvn
 	@echo "Fetching the pinned Spark jars (jars.lock) from Maven Central into $(JARS)"
 	@mkdir -p $(JARS)
-	@grep -v '^#' jars.lock | while read -r coords sha; do \
+	@grep -v '^#' jars.lock | while read -r coords sha _group; do \
 	  [ -n "$$coords" ] || continue; \
 	  IFS=: read -r group artifact version <<< "$$coords"; \
 	  jar="$(JARS)/$$artifact-$$version.jar"; \

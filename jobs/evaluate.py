@@ -23,6 +23,7 @@ distinct-people products (telco events sit at sector centroids, not where the ph
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from jobs.common import settings
+from jobs.common.objectstore import lake_path
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
 
 def find_delivery(name: str) -> Path:
     """The outbox folder of a delivery, given its id or its path."""
-    path = Path(name)
+    path = lake_path(name)
     if (path / "manifest.json").exists():
         return path
     hits = sorted((settings.lake_root() / "outbox").glob(f"*/*/{name}"))
@@ -229,7 +231,7 @@ def evaluate_delivery(spark: SparkSession, name: str) -> dict[str, Any]:
     if contract.version != manifest["contract_version"]:
         raise ValueError(f"delivery {manifest['delivery_id']} is of {contract_id} {manifest['contract_version']}; "
                          f"the contracts folder holds {contract.version}")
-    product = pd.read_parquet(folder / "data.parquet")
+    product = pd.read_parquet(io.BytesIO((folder / "data.parquet").read_bytes()))
     start = dt.datetime.fromisoformat(manifest["window_start"]).date()
     end = dt.datetime.fromisoformat(manifest["window_end"]).date()
     out = {"delivery_id": manifest["delivery_id"], "contract_id": contract_id, "metrics": {}}

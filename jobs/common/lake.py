@@ -30,6 +30,7 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 from jobs.common.locks import locked_file
+from jobs.common.objectstore import S3Path, lake_path
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -123,7 +124,7 @@ def read(
     reader = spark.read.format("delta")
     if version is not None:
         reader = reader.option("versionAsOf", version)
-    df = reader.load(str(Path(path).resolve()))
+    df = reader.load(str(lake_path(path)))
     return df.where(_predicate(partitions)) if partitions else df
 
 
@@ -142,14 +143,14 @@ def read_arrow(
 
 
 @contextlib.contextmanager
-def _spark_writer(root: Path) -> Iterator[None]:
+def _spark_writer(root: Path | S3Path) -> Iterator[None]:
     """Hold the table's writer lock (one Spark writer at a time across processes; see the module note)."""
     root.parent.mkdir(parents=True, exist_ok=True)
     with locked_file(root.parent / f".{root.name}.write.lock"):
         yield
 
 
-def _check_schema(root: Path, names: list[str]) -> None:
+def _check_schema(root: Path | S3Path, names: list[str]) -> None:
     existing = pa.schema(DeltaTable(str(root)).schema().to_arrow())
     if existing.names != names:
         raise LakeError(
@@ -158,7 +159,7 @@ def _check_schema(root: Path, names: list[str]) -> None:
         )
 
 
-def _version_of_write(root: Path, write_id: str) -> int:
+def _version_of_write(root: Path | S3Path, write_id: str) -> int:
     """The version whose commit carries ``write_id`` (other writers may have committed after it)."""
     for commit in DeltaTable(str(root)).history(limit=50):
         try:
@@ -205,7 +206,7 @@ def write(
     specs = list(replace or [])
     if mode == "replace_partitions" and not specs:
         raise ValueError("mode='replace_partitions' needs the partitions to replace")
-    root = Path(path).resolve()
+    root = lake_path(path)
     missing = [c for c in partition_by if c not in df.columns]
     if missing:
         raise LakeError(f"partition columns {missing} are not in the DataFrame of {root}")
@@ -237,7 +238,7 @@ def write(
 
 
 def _table_sql(path: str | Path) -> str:
-    return "delta.`" + str(Path(path).resolve()).replace("`", "``") + "`"
+    return "delta.`" + str(lake_path(path)).replace("`", "``") + "`"
 
 
 def delete_rows(path: str | Path, predicate: str) -> int:
@@ -248,7 +249,7 @@ def delete_rows(path: str | Path, predicate: str) -> int:
     """
     from jobs.common.spark import get_spark
 
-    with _spark_writer(Path(path).resolve()):
+    with _spark_writer(lake_path(path)):
         result = get_spark().sql(f"DELETE FROM {_table_sql(path)} WHERE {predicate}").collect()
     return int(result[0][0]) if result and result[0][0] is not None else 0
 
@@ -257,7 +258,7 @@ def optimize(path: str | Path) -> dict[str, Any]:
     """Compact a Spark-written table's small files (Delta OPTIMIZE); return its metrics."""
     from jobs.common.spark import get_spark
 
-    with _spark_writer(Path(path).resolve()):
+    with _spark_writer(lake_path(path)):
         row = get_spark().sql(f"OPTIMIZE {_table_sql(path)}").collect()[0]
     metrics = row["metrics"].asDict() if row["metrics"] is not None else {}
     return {"files_added": metrics.get("numFilesAdded", 0), "files_removed": metrics.get("numFilesRemoved", 0)}
@@ -271,7 +272,7 @@ def vacuum(path: str | Path, retain_hours: int = 0) -> int:
     """
     from jobs.common.spark import get_spark
 
-    with _spark_writer(Path(path).resolve()):
+    with _spark_writer(lake_path(path)):
         get_spark().sql(f"VACUUM {_table_sql(path)} RETAIN {int(retain_hours)} HOURS").collect()
     for commit in DeltaTable(str(path)).history(limit=5):
         if commit.get("operation") == "VACUUM END":
@@ -311,7 +312,7 @@ def append_arrow(
     int
         The version committed.
     """
-    root = str(Path(path).resolve())
+    root = str(lake_path(path))
     props = CommitProperties(max_commit_retries=max_commit_retries) if max_commit_retries is not None else None
     if exists(root):
         table = DeltaTable(root, version=read_version) if read_version is not None else DeltaTable(root)
@@ -329,7 +330,7 @@ def column_names(path: str | Path) -> list[str]:
 
 def create_arrow(path: str | Path, data: pa.Table, *, partition_by: Sequence[str] = ()) -> int:
     """Create a small table holding ``data``; fails (any error) when another writer created it first."""
-    root = str(Path(path).resolve())
+    root = str(lake_path(path))
     write_deltalake(root, data, mode="error", partition_by=list(partition_by) or None)
     return DeltaTable(root).version()
 
@@ -340,7 +341,7 @@ def overwrite_arrow(path: str | Path, data: pa.Table, *, predicate: str | None =
 
     ``schema_mode="merge"`` adds the data's new columns to the table (a declared schema that grew; older rows
     read them as null)."""
-    root = str(Path(path).resolve())
+    root = str(lake_path(path))
     write_deltalake(root, data, mode="overwrite", predicate=predicate,
                     partition_by=list(partition_by) or None, schema_mode=schema_mode)
     return DeltaTable(root).version()

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from jobs.common.objectstore import S3Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_TZ_NAME = "Europe/Copenhagen"
@@ -87,15 +91,27 @@ SEGMENT_NAMES = ("resident", "commuter", "visitor", "tourist")
 KEY_ROTATION_DAYS = 90
 
 
-def lake_root() -> Path:
+def lake_root() -> Path | S3Path:
     """Return the lake root: ``CDE_LAKE`` if set, else ``lake/`` at the repository root.
+
+    ``CDE_LAKE=s3://bucket/prefix`` puts the whole lake on an S3-compatible object store
+    (``jobs/common/objectstore.py``).
 
     Returns
     -------
-    Path
-        Absolute path of the lake root.
+    Path or S3Path
+        Absolute path of the lake root, or its ``s3://`` location.
     """
-    return Path(os.environ.get("CDE_LAKE") or REPO_ROOT / "lake").resolve()
+    from jobs.common.objectstore import lake_path
+
+    return lake_path(os.environ.get("CDE_LAKE") or REPO_ROOT / "lake")
+
+
+def lake_is_remote() -> bool:
+    """True when the lake lives on an object store (``CDE_LAKE=s3://...``)."""
+    from jobs.common.objectstore import is_remote
+
+    return is_remote(lake_root())
 
 
 def table_path(layer: str, name: str) -> Path:
@@ -131,8 +147,22 @@ def supplier_registry_path() -> Path:
 
 
 def secrets_dir() -> Path:
-    """Return the folder holding secret key files (``CDE_SECRETS`` overrides).
+    """Return the local folder holding secret key files (``CDE_SECRETS`` overrides).
 
-    Kept under the lake root by default in a ``_secrets`` folder, which no table lives in.
+    Kept under the lake root by default in a ``_secrets`` folder, which no table lives in. A lake on an object
+    store never holds a key: there the key comes from ``CDE_PSEUDONYM_KEY`` (Secrets Manager in the cloud) or
+    a local ``CDE_SECRETS`` folder.
+
+    Raises
+    ------
+    KeyRefused
+        The lake is on an object store and ``CDE_SECRETS`` is not set.
     """
-    return Path(os.environ.get("CDE_SECRETS") or lake_root() / "_secrets").resolve()
+    if os.environ.get("CDE_SECRETS"):
+        return Path(os.environ["CDE_SECRETS"]).resolve()
+    if lake_is_remote():
+        from jobs.errors import KeyRefused
+
+        raise KeyRefused(f"the lake {lake_root()} is on an object store, which never holds the pseudonym key: set "
+                         "CDE_PSEUDONYM_KEY (from the secret store) or CDE_SECRETS (a local folder for key files)")
+    return lake_root() / "_secrets"

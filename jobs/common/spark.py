@@ -4,6 +4,8 @@
 Every session runs in UTC and writes Parquet timestamps as ``TIMESTAMP_MICROS`` so delta-rs reads them.
 Delta tables are read and written by delta-spark, whose pinned jars ``make`` fetched into ``.jars``
 (``CDE_JARS_DIR``); new tables get the protocol both engines read (reader 1, writer 2, no deletion vectors).
+A lake on an object store (``CDE_LAKE=s3://...``) adds Hadoop's S3A and the AWS SDK (also pinned in
+``jars.lock``) and reads ``s3://`` through S3A.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def delta_jars() -> list[str]:
-    """Return the pinned delta-spark jars listed in ``jars.lock``, as paths in ``CDE_JARS_DIR``.
+def pinned_jars(group: str) -> list[str]:
+    """Return the pinned jars of one group of ``jars.lock`` (``delta``, or ``s3`` for S3A), as paths in
+    ``CDE_JARS_DIR``.
 
     Raises
     ------
@@ -34,12 +37,39 @@ def delta_jars() -> list[str]:
     for line in (REPO_ROOT / "jars.lock").read_text().splitlines():
         if not line.strip() or line.startswith("#"):
             continue
-        _group, artifact, version = line.split()[0].split(":")
+        coordinates, _sha256, jar_group = line.split()
+        if jar_group != group:
+            continue
+        _group_id, artifact, version = coordinates.split(":")
         jar = folder / f"{artifact}-{version}.jar"
         if not jar.is_file():
             raise RuntimeError(f"{jar} is missing: `make install` fetches the pinned jars of jars.lock from Maven")
         jars.append(str(jar))
     return jars
+
+
+def delta_jars() -> list[str]:
+    """Return the pinned delta-spark jars (``delta-spark``, ``delta-storage``)."""
+    return pinned_jars("delta")
+
+
+def s3_settings() -> dict[str, str]:
+    """Spark settings for a lake on an S3-compatible store: ``s3://`` read by Hadoop's S3A (as on EMR), its
+    endpoint and region from the standard AWS environment (``AWS_ENDPOINT_URL``, ``AWS_REGION``), credentials
+    from S3A's default chain (the environment's keys, else the instance or task role)."""
+    conf = {
+        "spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+        "spark.hadoop.fs.AbstractFileSystem.s3.impl": "org.apache.hadoop.fs.s3a.S3A",
+    }
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:  # an S3-compatible endpoint (MinIO, moto on loopback): path-style keys, TLS as its URL says
+        conf["spark.hadoop.fs.s3a.endpoint"] = endpoint
+        conf["spark.hadoop.fs.s3a.path.style.access"] = "true"
+        conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] = str(endpoint.startswith("https")).lower()
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if region:
+        conf["spark.hadoop.fs.s3a.endpoint.region"] = region
+    return conf
 
 
 def get_spark(app_name: str = "cde", master: str | None = None) -> SparkSession:
@@ -98,6 +128,15 @@ def get_spark(app_name: str = "cde", master: str | None = None) -> SparkSession:
         # VACUUM lists a table's files in this many tasks: Spark's default of 10,000 took 85 s on a tiny table.
         .config("spark.sql.sources.parallelPartitionDiscovery.parallelism", shuffle_partitions)
     )
+    from jobs.common import settings
+
+    if settings.lake_is_remote():
+        # On the class path, not in spark.jars: the SDK bundle is large, and every node has the jars (make).
+        s3_classpath = os.pathsep.join(pinned_jars("s3"))
+        builder = (builder.config("spark.driver.extraClassPath", s3_classpath)
+                   .config("spark.executor.extraClassPath", s3_classpath))
+        for key, value in s3_settings().items():
+            builder = builder.config(key, value)
     spark = builder.getOrCreate()
     # py4j logs at INFO from __del__ at interpreter exit, after log streams are closed.
     logging.getLogger("py4j").setLevel(logging.WARNING)

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import logging
 import os
+import posixpath
 import re
 import shutil
 from pathlib import Path
 
 from jobs.common import settings
+from jobs.common.objectstore import S3Path
 
 log = logging.getLogger("cde.datadocs")
 
@@ -56,18 +58,23 @@ FOLDERS = ("@fortawesome/fontawesome-free/webfonts",)
 REMOTE_ASSET = re.compile(r'<(?:script[^>]*\bsrc|link[^>]*\bhref)="(https?://[^"]+)"[^>]*>')
 
 
-def assets_dir() -> Path:
+def assets_dir() -> Path | S3Path:
     """``lake/data_docs/_assets``: the one copy every Data Docs page of the lake links to."""
     return settings.lake_root() / "data_docs" / "_assets"
 
 
-def _copy_assets(target: Path) -> bool:
+def _copy_assets(target: Path | S3Path) -> bool:
     """Copy the vendored files into ``target`` once; False when the vendored packages are not installed."""
+    from jobs.common.storage import upload_tree
+
     if not VENDOR.is_dir():
         return False
     for relative in [*ASSETS.values(), *FOLDERS]:
         source, dest = VENDOR / relative, target / relative
         if dest.exists():
+            continue
+        if isinstance(dest, S3Path):
+            upload_tree(source, dest) if source.is_dir() else dest.write_bytes(source.read_bytes())
             continue
         dest.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
@@ -77,19 +84,29 @@ def _copy_assets(target: Path) -> bool:
     return True
 
 
+def _relative(target: Path | S3Path, folder: Path | S3Path) -> str:
+    """The relative link from pages in ``folder`` to ``target`` (both local, or both in one bucket)."""
+    if isinstance(target, S3Path):
+        return posixpath.relpath(target.key, folder.key)
+    return os.path.relpath(target, folder)
+
+
 def remote_assets(html: str) -> list[str]:
     """Scripts and stylesheets the page still loads from the network."""
     return [m.group(1) for m in REMOTE_ASSET.finditer(html)
             if m.group(0).startswith("<script") or 'rel="stylesheet"' in m.group(0) or ".css" in m.group(1)]
 
 
-def localise(docs: Path) -> int:
+def localise(docs: Path, published: Path | S3Path | None = None) -> int:
     """Point every page under ``docs`` at the lake's local copies of its CDN assets.
 
     Parameters
     ----------
     docs : Path
         A Data Docs site folder (``lake/data_docs/<feed>/<date>``).
+    published : Path or S3Path, optional
+        Where the site will be served from when ``docs`` is a local folder built for a lake on an object
+        store; links are relative to that place. Defaults to ``docs``.
 
     Returns
     -------
@@ -103,9 +120,10 @@ def localise(docs: Path) -> int:
                     "from public CDNs and render unstyled offline", docs)
         return 0
     rewritten = 0
+    published = docs if published is None else published
     for page in docs.rglob("*.html"):
         html = page.read_text(encoding="utf-8")
-        prefix = os.path.relpath(target, page.parent)
+        prefix = _relative(target, (published / page.relative_to(docs).as_posix()).parent)
         local = html
         for url, relative in ASSETS.items():
             local = local.replace(f'"{url}"', f'"{prefix}/{relative}"')

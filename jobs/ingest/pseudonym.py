@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from jobs.common import settings
+from jobs.common.storage import create_exclusive
 
 if TYPE_CHECKING:
     from pyspark.sql import Column
@@ -61,31 +62,10 @@ def _master_key() -> bytes:
                                  f"(fingerprint in {_fingerprint_path()}): restore the key file from backup. A new "
                                  "key would change every pseudonym and accept opted-out people again")
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            _create_whole(path, secrets.token_hex(32), 0o600)
+            create_exclusive(path, secrets.token_hex(32), 0o600)
         key = path.read_text().strip().encode("utf-8")
     _check_fingerprint(key, "CDE_PSEUDONYM_KEY" if env else str(settings.secrets_dir() / "pseudonym.key"))
     return key
-
-
-def _create_whole(path, text: str, mode: int) -> None:
-    """Create ``path`` holding ``text`` unless it exists; nobody ever sees it empty or half written.
-
-    The text goes to a private temporary file first and is hard-linked into place: the link fails if
-    another process created the file first, and theirs is then the one that counts.
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            os.link(tmp, path)
-        except FileExistsError:  # another process recorded it first: check against theirs
-            pass
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _fingerprint_path():
@@ -108,9 +88,8 @@ def _check_fingerprint(key: bytes, where: str) -> None:
         return
     fingerprint = key_fingerprint(key)
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _create_whole(path, json.dumps({"fingerprint": fingerprint,
-                                        "recorded_at": dt.datetime.now(dt.UTC).isoformat()}), 0o640)
+        create_exclusive(path, json.dumps({"fingerprint": fingerprint,
+                                           "recorded_at": dt.datetime.now(dt.UTC).isoformat()}), 0o640)
     recorded = json.loads(path.read_text() or "{}").get("fingerprint")
     if recorded != fingerprint:
         raise KeyRefused(f"the pseudonym key from {where} is not the key this lake was built with (fingerprint "

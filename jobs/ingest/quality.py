@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobs.common import settings
+from jobs.common.storage import local_staging, remove_tree, upload_tree
 from jobs.common.timebins import day_bounds
 from jobs.ingest.datadocs import localise
 
@@ -87,7 +88,9 @@ def validate_accepted(spec: FeedSpec, accepted: DataFrame, date: dt.date, run_id
     batch = accepted.drop(*[c for c in NEVER_VALIDATED if c in accepted.columns])
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False, "metric_calculations": False}
-    docs = data_docs_dir(spec.name, date)
+    published = data_docs_dir(spec.name, date)
+    # GX writes a local folder; a lake on an object store gets the finished site uploaded.
+    docs = local_staging("data-docs") if settings.lake_is_remote() else published
     context.add_data_docs_site(site_name="cde", site_config={
         "class_name": "SiteBuilder",
         "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs)},
@@ -108,7 +111,11 @@ def validate_accepted(spec: FeedSpec, accepted: DataFrame, date: dt.date, run_id
         actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")]))
     result = checkpoint.run(batch_parameters={"dataframe": batch},
                             run_id=RunIdentifier(run_name=run_id))
-    localise(docs)  # the pages' CDN scripts and styles from the lake: readable offline
+    localise(docs, published)  # the pages' CDN scripts and styles from the lake: readable offline
+    if docs != published:
+        remove_tree(published)
+        upload_tree(docs, published)
+        remove_tree(docs)
     summary, critical_failures = [], []
     for run_result in result.run_results.values():
         for r in run_result.results:
@@ -126,7 +133,8 @@ def validate_accepted(spec: FeedSpec, accepted: DataFrame, date: dt.date, run_id
     failed = [s for s in summary if not s["success"]]
     log.info("expectations %s %s: %d checked, %d failed (%d critical)", spec.name, date, len(summary),
              len(failed), len(critical_failures))
-    return {"summary": summary, "critical_failures": critical_failures, "data_docs": str(docs / "index.html")}
+    return {"summary": summary, "critical_failures": critical_failures,
+            "data_docs": str(published / "index.html")}
 
 
 def _plain(value: Any) -> Any:

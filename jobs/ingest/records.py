@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from jobs.common.objectstore import lake_path
+
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
@@ -299,11 +301,12 @@ def plan_chunks(path: Path, file_format: str, chunk_bytes: int | None = None) ->
     A quoted CSV field with a line break exactly at a chunk boundary is read as two unparseable records.
     """
     chunk_bytes = chunk_bytes or CHUNK_BYTES
+    path = lake_path(path)
     size = path.stat().st_size
     if size <= chunk_bytes:
         return [(str(path), 0, size, 1)]
     chunks, start, line = [], 0, 1
-    with open(path, "rb") as f:
+    with path.open("rb") as f:
         while start < size:
             f.seek(min(start + chunk_bytes, size))
             f.readline()  # move to the next line break
@@ -320,7 +323,7 @@ def parse_chunk(path: str, start: int, end: int, first_line: int, fields: Sequen
                 optional: Sequence[str] = ()) -> Iterator[pa.RecordBatch]:
     """Parse one byte range of a landing file (the whole file when it is one chunk)."""
     name = Path(path).name
-    with open(path, "rb") as f:
+    with lake_path(path).open("rb") as f:  # a local file, or an object read with ranged GETs
         if start == 0:
             data = f.read(end)
             yield from PARSERS[file_format](data, name, fields, optional)
@@ -339,7 +342,7 @@ def parse_chunk(path: str, start: int, end: int, first_line: int, fields: Sequen
 def parse_file(path: Path, fields: Sequence[str], file_format: str,
                optional: Sequence[str] = ()) -> Iterator[pa.RecordBatch]:
     """Parse one whole landing file with the feed's format."""
-    yield from PARSERS[file_format](Path(path).read_bytes(), Path(path).name, fields, optional)
+    yield from PARSERS[file_format](lake_path(path).read_bytes(), Path(path).name, fields, optional)
 
 
 def read_records(spark: SparkSession, files: Sequence[Path], fields: Sequence[str], file_format: str = "csv",
@@ -368,7 +371,7 @@ def read_records(spark: SparkSession, files: Sequence[Path], fields: Sequence[st
     """
     if file_format not in PARSERS:
         raise ValueError(f"file format must be one of {sorted(PARSERS)}, not {file_format!r}")
-    chunks = [c for p in files for c in plan_chunks(Path(p), file_format)]
+    chunks = [c for p in files for c in plan_chunks(lake_path(p), file_format)]
     tasks = spark.createDataFrame(chunks, "path string, start long, end long, first_line long")
     tasks = tasks.repartition(max(len(chunks), 1))
     fields, optional = list(fields), list(optional)

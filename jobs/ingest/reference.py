@@ -11,6 +11,7 @@ the centroid lies about 0.55 x range from the site along the azimuth.
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -93,7 +94,7 @@ def _read(path: Path, columns: list[str]) -> pd.DataFrame:
     if path.is_dir():
         raise ReferenceDataError(f"{path}: is a folder, not a reference file; {fix}")
     try:
-        df = pd.read_csv(path, dtype=str, encoding="utf-8-sig", keep_default_na=False)
+        df = pd.read_csv(io.BytesIO(path.read_bytes()), dtype=str, encoding="utf-8-sig", keep_default_na=False)
     except UnicodeDecodeError as exc:
         raise ReferenceDataError(f"{path}: not UTF-8 (byte {exc.start}); re-export it as UTF-8") from exc
     except pd.errors.EmptyDataError:

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import shutil
 import time
 from pathlib import Path
 
 from jobs.common import lake, settings, tables
+from jobs.common.storage import remove_tree
 
 log = logging.getLogger(__name__)
 DEFAULT_DAYS = {"landing": 3, "quarantine": 14, "bronze": 30, "silver": 60}
@@ -83,12 +83,13 @@ def apply_retention(today: dt.date, days: dict[str, int] | None = None, vacuum_h
             except ValueError:
                 continue
             if day in ingested and ingested[day] <= landing_cutoff:
-                shutil.rmtree(day_dir)
+                remove_tree(day_dir)
                 report[f"landing/{feed_dir.name}/{day_dir.name}"] = {"removed": True}
     # Staged ingest batches of runs that died between their stages (committed or refused ones are removed).
-    for batch in sorted((settings.lake_root() / "ingest_staging").glob("*/*/*")):
+    staging = settings.lake_root() / "ingest_staging"
+    for batch in sorted(staging.glob("*/*/*")):
         if time.time() - batch.stat().st_mtime > 86_400:
-            shutil.rmtree(batch, ignore_errors=True)
-            report[f"ingest_staging/{batch.relative_to(batch.parents[2])}"] = {"removed": True}
+            remove_tree(batch)
+            report[f"ingest_staging/{batch.relative_to(staging)}"] = {"removed": True}
     log.info("retention as of %s: %s", today, report)
     return report

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobs.common import faults, lake, settings, tables
-from jobs.common.storage import check_writable
+from jobs.common.objectstore import lake_path
+from jobs.common.storage import check_writable, remove_tree
 from jobs.common.timing import Stopwatch
 from jobs.errors import IngestRefused, KeyRefused, ReferenceDataError, StorageFault
 from jobs.ingest.classify import INVALID_REASONS, REASONS, classify
@@ -59,13 +60,13 @@ def _now() -> str:
 
 
 def _save(record: dict) -> dict:
-    (Path(record["staging"]) / "run.json").write_text(json.dumps(record, indent=1))
+    (lake_path(record["staging"]) / "run.json").write_text(json.dumps(record, indent=1))
     return record
 
 
 def load_staged(staging: str | Path) -> dict:
     """Return the run record kept beside a staged batch (written by ``stage_batch``)."""
-    path = Path(staging) / "run.json"
+    path = lake_path(staging) / "run.json"
     if not path.exists():
         raise IngestRefused(f"no staged batch at {staging}: it was committed, refused or cleaned up; "
                             "rerun the whole ingest")
@@ -74,25 +75,22 @@ def load_staged(staging: str | Path) -> dict:
 
 def refuse(record: dict, message: str) -> IngestRefused:
     """Record a refused run (nothing committed), drop its staged batch and return the error to raise."""
-    import shutil
-
     record.update(status="refused", message=message, finished_at=_now())
     write_run_record(record)
     if record.get("staging"):
-        shutil.rmtree(record["staging"], ignore_errors=True)
+        remove_tree(lake_path(record["staging"]))
     log.error("ingest %s %s refused: %s", record["feed"], record["event_date"], message)
     return IngestRefused(f"ingest {record['feed']} {record['event_date']}: {message}")
 
 
 def _remove_stale_staging(feed: str, date: dt.date) -> None:
-    import shutil
     import time
 
     folder = staging_dir(feed, date, "x").parent
     if folder.is_dir():
         for child in folder.iterdir():
             if time.time() - child.stat().st_mtime > STALE_STAGING_SECONDS:
-                shutil.rmtree(child, ignore_errors=True)
+                remove_tree(child)
 
 
 def stage_batch(
@@ -209,7 +207,7 @@ def reasons_by_field(staged: DataFrame, reasons: Sequence[str], top: int = 10) -
 
 
 def _staged(spark: SparkSession, record: dict) -> DataFrame:
-    return spark.read.parquet(str(Path(record["staging"]) / "classified"))
+    return spark.read.parquet(str(lake_path(record["staging"]) / "classified"))
 
 
 def _accepted(staged: DataFrame) -> DataFrame:
@@ -254,8 +252,6 @@ def commit_batch(spark: SparkSession, spec: FeedSpec, staging: str | Path) -> di
     dict
         The finished run record (counts per reason, expectations, table versions, timings).
     """
-    import shutil
-
     from pyspark.sql import functions as F
 
     record = load_staged(staging)
@@ -289,7 +285,7 @@ def commit_batch(spark: SparkSession, spec: FeedSpec, staging: str | Path) -> di
     record.update(status="succeeded", finished_at=_now())
     faults.reached("ingest.run_record")
     write_run_record(record)
-    shutil.rmtree(record["staging"], ignore_errors=True)
+    remove_tree(lake_path(record["staging"]))
     log.info("ingest %s %s: rows in %d, out %d, quarantined %d %s; bronze v%s; seconds %s", spec.name, date,
              record["records_in"], record["accepted"], record["quarantined"], record["quarantined_by_reason"],
              record["bronze_version"], record["timings"])

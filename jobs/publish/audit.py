@@ -304,4 +304,6 @@ def ledger_anchors() -> list[dict[str, Any]]:
 
 def read_audit(path: Path) -> dict[str, Any]:
     """Read an audit JSON back."""
-    return json.loads(Path(path).read_text())
+    from jobs.common.objectstore import lake_path
+
+    return json.loads(lake_path(path).read_text())

@@ -23,7 +23,6 @@ import hashlib
 import json
 import logging
 import shutil
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -297,7 +296,7 @@ def _preflight(contract: Contract, delivery: str) -> None:
 def _deliver(spark: SparkSession, contract: Contract, window_start: dt.date, window_end: dt.date,
              delivery: str) -> dict[str, Any]:
     from jobs.common import faults
-    from jobs.common.storage import replace_folder, restrict
+    from jobs.common.storage import local_staging, replace_folder, restrict
     from jobs.errors import StorageFault
     from jobs.publish.audit import write_audit
     from jobs.publish.package import write_package
@@ -335,12 +334,12 @@ def _deliver(spark: SparkSession, contract: Contract, window_start: dt.date, win
         gold_version = lake.append_arrow(gold_path, gold_table, partition_by=["delivery_id"])
 
     outbox = outbox_folder(contract, delivery)
-    # Staged outside the buyer's folder, so a buyer never sees a half-written delivery.
-    staging_root = settings.lake_root() / "outbox" / ".staging"
-    for stale in staging_root.glob(f"{delivery}-*"):  # left by a killed attempt; we hold the delivery's lock
-        shutil.rmtree(stale, ignore_errors=True)
-    staging = staging_root / f"{delivery}-{uuid.uuid4().hex[:8]}"
-    staging.mkdir(parents=True)
+    # Staged outside the buyer's folder (a local folder, also for a lake on an object store), so a buyer never
+    # sees a half-written delivery.
+    if not settings.lake_is_remote():
+        for stale in (settings.lake_root() / "outbox" / ".staging").glob(f"{delivery}-*"):
+            shutil.rmtree(stale, ignore_errors=True)  # left by a killed attempt; we hold the delivery's lock
+    staging = local_staging(delivery)
     try:
         faults.reached("deliver.files")
         files = write_files(product, staging, contract.formats, contract.zones)

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 from jobs.common import settings, tables
 from jobs.common.locks import exclusive
+from jobs.common.storage import remove_tree, write_atomic
 
 
 def endings_path() -> Path:
@@ -38,11 +37,7 @@ def ended_contracts() -> dict[str, dict[str, Any]]:
 
 
 def _write(endings: dict[str, dict[str, Any]]) -> None:
-    path = endings_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_suffix(f".{os.getpid()}.tmp")
-    staging.write_text(json.dumps(endings, indent=2, sort_keys=True))
-    os.replace(staging, path)
+    write_atomic(endings_path(), json.dumps(endings, indent=2, sort_keys=True))
 
 
 def is_ended(contract) -> bool:
@@ -107,8 +102,8 @@ def purge_ended(now: dt.datetime | None = None) -> dict[str, dict[str, Any]]:
             outbox = settings.lake_root() / "outbox" / record["buyer"] / contract_id
             gold = tables.product(contract_id).path()
             deliveries = sorted(p.name for p in outbox.iterdir()) if outbox.exists() else []
-            shutil.rmtree(outbox, ignore_errors=False) if outbox.exists() else None
-            shutil.rmtree(gold, ignore_errors=False) if gold.exists() else None
+            remove_tree(outbox)
+            remove_tree(gold)
             record["purged_at"] = now.replace(microsecond=0).isoformat()
             record["deleted_deliveries"] = deliveries
             purged[contract_id] = {"deliveries": deliveries, "gold_table": str(gold)}

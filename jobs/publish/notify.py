@@ -194,11 +194,10 @@ def notify_delivery(contract, manifest: dict[str, Any], outbox: Path) -> list[di
                         "detail": said})
     if records:
         at = dt.datetime.now(dt.UTC).isoformat()
-        path = notifications_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a") as f:
-            for record in records:
-                f.write(json.dumps({"at": at, **record}, default=str) + "\n")
+        from jobs.common.storage import append_line
+
+        for record in records:
+            append_line(notifications_path(), json.dumps({"at": at, **record}, default=str))
         for record in records:
             if record["status"] not in ("acknowledged", "sent"):
                 log.warning("delivery %s: %s notification %s (%s)", base["delivery_id"], record["channel"],

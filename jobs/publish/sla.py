@@ -193,10 +193,9 @@ def record_alert(contract: Contract, window_start: dt.date, window_end: dt.date,
              "raised_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "source": source,
              "message": message}
     alert["email"] = _mail(contract, f"[CDE] missed delivery: {contract.id} {window_start}", message)
-    path = alerts_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as out:  # one short line per write: appends do not interleave
-        out.write(json.dumps(alert) + "\n")
+    from jobs.common.storage import append_line
+
+    append_line(alerts_path(), json.dumps(alert))
     return alert
 
 

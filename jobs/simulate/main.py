@@ -67,6 +67,36 @@ def _ticket(world: dict, plans, folder) -> int:
     return len(trips)
 
 
+def _run_into_bucket(people: int, days: int, start: dt.date, seed: int, events_per_person: float,
+                     feeds: tuple[str, ...], force: bool) -> dict:
+    """Simulate into a local folder, then upload landing files, reference data and the answer key to the
+    lake's bucket, as a supplier uploads its drops."""
+    import os
+
+    from jobs.common.storage import local_staging, remove_tree, upload_tree
+
+    remote = settings.lake_root()
+    _refuse_overwrite(remote / "simulation", people, seed, force)  # checked against the bucket's lake
+    local = local_staging("simulate")
+    try:
+        if (remote / "simulation" / "run.json").exists():  # same world, more days: the answer key grows
+            (local / "simulation").mkdir()
+            (local / "simulation" / "run.json").write_bytes((remote / "simulation" / "run.json").read_bytes())
+        os.environ["CDE_LAKE"] = str(local)
+        try:
+            result = run(people, days, start, seed, events_per_person, feeds, force=True)
+        finally:
+            os.environ["CDE_LAKE"] = str(remote)
+        for feed in feeds:  # each simulated day replaces that day's drop, as locally
+            for day in (local / "landing" / feed).iterdir():
+                remove_tree(remote / "landing" / feed / day.name)
+        upload_tree(local / "landing", remote / "landing")
+        upload_tree(local / "simulation", remote / "simulation")
+    finally:
+        shutil.rmtree(local, ignore_errors=True)
+    return {**result, "reference": str(settings.reference_path("")), "truth": str(remote / "simulation")}
+
+
 # One simulator per feed: (the world, the day's plans, the landing folder) -> records written.
 SIMULATORS = {"telco": _telco, "wifi": _wifi, "camera": _camera, "ticket": _ticket}
 
@@ -133,6 +163,8 @@ def run(people: int, days: int, start: dt.date, seed: int, events_per_person: fl
     unknown = [f for f in feeds if f not in SIMULATORS]
     if unknown:
         raise ValueError(f"no simulator for feed(s) {unknown}; simulated: {', '.join(simulated_feeds())}")
+    if settings.lake_is_remote():
+        return _run_into_bucket(people, days, start, seed, events_per_person, feeds, force)
     root = settings.lake_root()
     truth_dir = root / "simulation"
     previous = _refuse_overwrite(truth_dir, people, seed, force)

@@ -16,7 +16,9 @@ from jobs.ingest.pseudonym import identifier_token, key_period, period_key, pseu
 
 def truth_people() -> pd.DataFrame:
     """The simulated population with its true kind (resident, commuter, visitor, tourist) and country."""
-    return pd.read_parquet(settings.lake_root() / "simulation" / "people.parquet")
+    import io
+
+    return pd.read_parquet(io.BytesIO((settings.lake_root() / "simulation" / "people.parquet").read_bytes()))
 
 
 def segment_accuracy(date: dt.date) -> dict:
