@@ -207,3 +207,65 @@ def zoned_contract():
         return load_contract(path)
 
     return make
+
+
+# ------------------------------------------------------------------------------------ object storage (S3)
+
+MOTO_SERVER = Path(__file__).resolve().parents[1] / ".venv-tools" / "bin" / "moto_server"
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """An S3-compatible endpoint on loopback: the ``moto`` server from the tools environment (``make test``
+    installs it), in its own process group, stopped at the end of the session. Yields its URL."""
+    import signal
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    if not MOTO_SERVER.exists():
+        pytest.skip(f"{MOTO_SERVER} is missing: `make install` puts the moto server into .venv-tools")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tempfile.NamedTemporaryFile(prefix="cde-moto-", suffix=".log", delete=False)
+    server = subprocess.Popen([str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log,
+                              start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=2)
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the moto server did not start (log: {log.name})") from None
+            time.sleep(0.2)
+    yield url
+    os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def s3_env(s3_endpoint):
+    """The AWS environment (read by boto3, delta-rs and Spark's S3A) pointing at the test endpoint."""
+    return {"AWS_ENDPOINT_URL": s3_endpoint, "AWS_ACCESS_KEY_ID": "cde-test", "AWS_SECRET_ACCESS_KEY": "cde-test-secret",
+            "AWS_REGION": "eu-north-1", "AWS_ALLOW_HTTP": "true", "AWS_EC2_METADATA_DISABLED": "true"}
+
+
+@pytest.fixture
+def s3_lake(s3_env, monkeypatch):
+    """An empty lake in a fresh bucket of the test endpoint; ``CDE_LAKE`` points at ``s3://<bucket>/lake``.
+    Yields the lake root as an ``S3Path``."""
+    import uuid
+
+    from jobs.common import objectstore
+
+    for name, value in s3_env.items():
+        monkeypatch.setenv(name, value)
+    bucket = f"cde-test-{uuid.uuid4().hex[:12]}"
+    objectstore.client().create_bucket(Bucket=bucket,
+                                       CreateBucketConfiguration={"LocationConstraint": "eu-north-1"})
+    monkeypatch.setenv("CDE_LAKE", f"s3://{bucket}/lake")
+    return objectstore.S3Path(f"s3://{bucket}/lake")

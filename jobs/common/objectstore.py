@@ -31,7 +31,9 @@ from typing import Any
 
 SCHEMES = ("s3://", "s3a://")
 
-_clients: dict[int, Any] = {}
+_clients: dict[tuple, Any] = {}
+# A client is made for one endpoint and identity: a change of these (a test's endpoint) makes another.
+_CLIENT_ENVIRONMENT = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_REGION", "AWS_PROFILE")
 _clients_lock = threading.Lock()
 
 
@@ -49,8 +51,9 @@ def lake_path(value: str | os.PathLike | S3Path) -> Path | S3Path:
 
 
 def client() -> Any:
-    """This process's boto3 S3 client (created once per process; botocore clients are thread-safe)."""
-    pid = os.getpid()
+    """This process's boto3 S3 client for the current AWS environment (created once per process and
+    environment; botocore clients are thread-safe)."""
+    pid = (os.getpid(), *(os.environ.get(name) for name in _CLIENT_ENVIRONMENT))
     if pid not in _clients:
         with _clients_lock:
             if pid not in _clients:

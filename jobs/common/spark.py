@@ -125,6 +125,9 @@ def get_spark(app_name: str = "cde", master: str | None = None) -> SparkSession:
         .config("spark.databricks.delta.skipRecordingEmptyCommits", "false")
         # Log replay of a table's state: Delta's default of 50 tasks cost 6 of every 9 s per small write here.
         .config("spark.databricks.delta.snapshotPartitions", os.environ.get("CDE_DELTA_SNAPSHOT_PARTITIONS", "2"))
+        # VACUUM records VACUUM START / END commits (their metrics count the files removed) on every store; Delta
+        # leaves them out on S3 by default, where our per-table lock now makes the commit safe.
+        .config("spark.databricks.delta.vacuum.logging.enabled", "true")
         # VACUUM lists a table's files in this many tasks: Spark's default of 10,000 took 85 s on a tiny table.
         .config("spark.sql.sources.parallelPartitionDiscovery.parallelism", shuffle_partitions)
     )

@@ -1,6 +1,7 @@
 """Two processes write one Spark-side Delta table at once (two publishes into ``gold/releases``): no commit is
-lost. Delta's local log store is atomic only inside one JVM; ``jobs/common/lake.py`` holds a file lock per
-table for each commit."""
+lost, on a local disk and in a bucket. Delta's log stores for local files and for S3 are atomic only inside
+one JVM; ``jobs/common/lake.py`` holds a lock per table for each commit (a file lock, or a lease object
+created with a conditional write on the object store)."""
 
 from __future__ import annotations
 
@@ -47,10 +48,19 @@ def race(path: str, lock: bool = True) -> list[tuple[int, list[int]]]:
     return results
 
 
-def test_two_processes_appending_to_one_table_lose_no_commit(tmp_path):
+@pytest.fixture(params=["local", "s3"])
+def releases_path(request, tmp_path):
+    """Where the shared table lives: a local folder, or a bucket on the S3 endpoint (the writers' sessions
+    then read and write ``s3://`` through S3A)."""
+    if request.param == "local":
+        return str(tmp_path / "releases")
+    return str(request.getfixturevalue("s3_lake") / "gold" / "releases")
+
+
+def test_two_processes_appending_to_one_table_lose_no_commit(releases_path):
     from deltalake import DeltaTable
 
-    path = str(tmp_path / "releases")
+    path = releases_path
     results = race(path)
     table = DeltaTable(path)
     ids = table.to_pyarrow_table().column("id").to_pylist()

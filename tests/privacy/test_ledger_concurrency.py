@@ -33,10 +33,17 @@ def _worker(lake: str, index: int, barrier, results) -> None:
         results.put(("error", repr(exc)))
 
 
-def test_eight_concurrent_releases_against_a_budget_for_five(lake_root):
+@pytest.fixture(params=["local", "s3"])
+def any_lake(request):
+    """A fresh lake on the local disk, or in a bucket of the S3 endpoint on loopback (delta-rs commits there
+    with a conditional put: ``If-None-Match`` on the next log entry)."""
+    return str(request.getfixturevalue("lake_root" if request.param == "local" else "s3_lake"))
+
+
+def test_eight_concurrent_releases_against_a_budget_for_five(any_lake):
     ctx = mp.get_context("spawn")   # delta-rs panics in forked processes
-    barrier, results = ctx.Barrier(8), ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(str(lake_root), i, barrier, results)) for i in range(8)]
+    barrier, results = ctx.Barrier(8), ctx.Queue()  # children inherit the environment (CDE_LAKE, AWS_*)
+    procs = [ctx.Process(target=_worker, args=(any_lake, i, barrier, results)) for i in range(8)]
     for p in procs:
         p.start()
     outcomes = [results.get(timeout=180) for _ in procs]
@@ -50,6 +57,7 @@ def test_eight_concurrent_releases_against_a_budget_for_five(lake_root):
     assert (entries["kind"] == "refusal").sum() == 3
     assert ledger.verify_chain(entries) == 8
     assert all("left 0" in message for kind, message in outcomes if kind == "refused")
+    assert ledger.ledger_path().exists() and str(ledger.ledger_path()).startswith(any_lake)
 
 
 def test_releases_on_different_days_in_one_window_share_the_cap(lake_root):
