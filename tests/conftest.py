@@ -250,8 +250,9 @@ def s3_endpoint():
 @pytest.fixture(scope="session")
 def s3_env(s3_endpoint):
     """The AWS environment (read by boto3, delta-rs and Spark's S3A) pointing at the test endpoint."""
-    return {"AWS_ENDPOINT_URL": s3_endpoint, "AWS_ACCESS_KEY_ID": "cde-test", "AWS_SECRET_ACCESS_KEY": "cde-test-secret",
-            "AWS_REGION": "eu-north-1", "AWS_ALLOW_HTTP": "true", "AWS_EC2_METADATA_DISABLED": "true"}
+    return {"AWS_ENDPOINT_URL": s3_endpoint, "AWS_ACCESS_KEY_ID": "cde-test",
+            "AWS_SECRET_ACCESS_KEY": "cde-test-secret", "AWS_REGION": "eu-north-1", "AWS_ALLOW_HTTP": "true",
+            "AWS_EC2_METADATA_DISABLED": "true"}
 
 
 @pytest.fixture

@@ -10,10 +10,15 @@ delivered products) are written as Arrow tables through delta-rs, whose optimist
 check-and-spend relies on. Both engines read both kinds: the session pins new tables to the protocol both
 support (reader 1, writer 2, no deletion vectors; ``jobs/common/spark.py``).
 
-Delta's log store for local paths (``LocalLogStore``) makes "create version N unless it exists" atomic only
-between threads of one JVM: two processes (two Airflow tasks publishing into ``gold/releases``) could both
-write version N and one commit would be lost. Every Spark-side write therefore holds a file lock beside the
-table (``.<table>.write.lock``) from its snapshot to its commit.
+Delta's log stores for local paths (``LocalLogStore``) and for S3 (``S3SingleDriverLogStore``) make "create
+version N unless it exists" atomic only between threads of one JVM: two processes (two Airflow tasks
+publishing into ``gold/releases``) could both write version N and one commit would be lost. Every Spark-side
+write therefore holds a lock beside the table (``.<table>.write.lock``) from its snapshot to its commit: a
+file lock on a local disk, a lease object created with a conditional write in a bucket
+(``jobs/common/locks.py``). delta-rs commits with a conditional put on S3, so the ledger's optimistic
+check-and-spend needs no lock there either.
+
+A table path is a local folder or an ``s3://`` location (``CDE_LAKE=s3://...``); both engines read both.
 """
 
 from __future__ import annotations

@@ -271,7 +271,7 @@ class S3Path:
         wanted = pattern.split("/")
         for relative in sorted(self._below()):
             parts = relative.split("/")
-            if len(parts) == len(wanted) and all(fnmatch.fnmatchcase(p, w) for p, w in zip(parts, wanted)):
+            if len(parts) == len(wanted) and all(fnmatch.fnmatchcase(p, w) for p, w in zip(parts, wanted, strict=True)):
                 yield self / relative
 
     def rglob(self, pattern: str) -> Iterator[S3Path]:

@@ -163,6 +163,7 @@ def secrets_dir() -> Path:
     if lake_is_remote():
         from jobs.errors import KeyRefused
 
-        raise KeyRefused(f"the lake {lake_root()} is on an object store, which never holds the pseudonym key: set "
-                         "CDE_PSEUDONYM_KEY (from the secret store) or CDE_SECRETS (a local folder for key files)")
+        raise KeyRefused(f"the lake {lake_root()} is on an object store, which never holds keys or tokens: set the "
+                         "key's variable from the secret store (CDE_PSEUDONYM_KEY, CDE_SHARING_URL_KEY) or "
+                         "CDE_SECRETS (a local folder for key files and buyers' profiles)")
     return lake_root() / "_secrets"

@@ -34,15 +34,17 @@ def remove_tree(path: Path | S3Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def write_atomic(path: Path | S3Path, text: str) -> None:
+def write_atomic(path: Path | S3Path, text: str, mode: int | None = None) -> None:
     """Replace a small file whole: a reader sees the old text or the new, never a part (a local file is
-    written beside it and renamed over it; an object is one PUT)."""
+    written beside it, given ``mode``, and renamed over it; an object is one PUT)."""
     if isinstance(path, S3Path):
         path.write_text(text)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
     staging.write_text(text)
+    if mode is not None:
+        staging.chmod(mode)
     os.replace(staging, path)
 
 

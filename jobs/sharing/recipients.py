@@ -21,6 +21,8 @@ from typing import Any
 
 from jobs.common import settings
 from jobs.common.locks import exclusive
+from jobs.common.objectstore import S3Path
+from jobs.common.storage import append_line, write_atomic
 from jobs.errors import Refusal
 
 DEFAULT_TOKEN_DAYS = 90
@@ -36,7 +38,11 @@ def recipients_path() -> Path:
 
 
 def profiles_dir() -> Path:
-    """Where profile files for buyers are written (each 0600)."""
+    """Where profile files for buyers are written (each 0600): the lake's ``ops/sharing_profiles``, or, for a
+    lake on an object store (whose readers must never see a token), ``sharing_profiles`` in the local secrets
+    folder (``CDE_SECRETS``)."""
+    if settings.lake_is_remote():
+        return settings.secrets_dir() / "sharing_profiles"
     return settings.lake_root() / "ops" / "sharing_profiles"
 
 
@@ -57,12 +63,8 @@ def read_recipients() -> list[dict[str, Any]]:
 
 
 def _write(recipients: list[dict[str, Any]]) -> None:
-    path = recipients_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_suffix(f".{os.getpid()}.tmp")
-    staging.write_text(json.dumps({"recipients": recipients}, indent=2))
-    os.chmod(staging, 0o600)
-    os.replace(staging, path)  # atomic: the server never reads half a file
+    # atomic: the server never reads half a file
+    write_atomic(recipients_path(), json.dumps({"recipients": recipients}, indent=2), mode=0o600)
 
 
 def _now() -> dt.datetime:
@@ -151,8 +153,11 @@ def authenticate(token: str, recipients: list[dict[str, Any]], now: dt.datetime 
 def log_read(entry: dict[str, Any]) -> None:
     """Append one answered read to the read log (one short line, appended atomically)."""
     path = reads_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps({"at": _now().isoformat(), **entry}) + "\n"
+    if isinstance(path, S3Path):
+        append_line(path, line)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
     try:
         os.write(fd, line.encode())

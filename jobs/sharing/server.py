@@ -29,10 +29,10 @@ import re
 import secrets
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from jobs.common import settings, tables
+from jobs.common.objectstore import S3Path, lake_path
 
 PREFIX = "/delta-sharing"
 SCHEMA = "products"
@@ -160,10 +160,11 @@ class Catalog:
     @staticmethod
     def latest_version(path: str) -> int | None:
         """Newest committed version of a Delta table, from its log folder's file names."""
-        log = Path(path) / "_delta_log"
+        log = lake_path(path) / "_delta_log"
         if not log.is_dir():
             return None
-        versions = [int(name[:20]) for name in os.listdir(log) if len(name) == 25 and name.endswith(".json")]
+        names = [p.name for p in log.iterdir()]
+        versions = [int(name[:20]) for name in names if len(name) == 25 and name.endswith(".json")]
         return max(versions) if versions else None
 
     def snapshot(self, path: str, version: int) -> dict[str, Any]:
@@ -420,7 +421,12 @@ def create_app(base_url: str | None = None):  # noqa: C901 - one closure per pro
         table, relative = open_file_token(key, token)
         if not NAME.match(table) or not catalog.is_live(table):
             raise SharingError(403, "PERMISSION_DENIED", "file URL is not valid")
-        root = Path(tables.product(table).path()).resolve()
+        root = tables.product(table).path()
+        if isinstance(root, S3Path):  # a lake in a bucket: the object, read through the server's role
+            parts = relative.split("/")
+            if ".." in parts or "" in parts or not relative.endswith(".parquet") or not (root / relative).is_file():
+                raise SharingError(403, "PERMISSION_DENIED", "file URL is not valid")
+            return Response((root / relative).read_bytes(), media_type="application/octet-stream")
         target = (root / relative).resolve()
         if root not in target.parents or not target.is_file() or target.suffix != ".parquet":
             raise SharingError(403, "PERMISSION_DENIED", "file URL is not valid")

@@ -180,3 +180,43 @@ def test_retention_deletes_and_vacuums_on_the_bucket(bucket_run):
     assert report["bronze/telco_events"]["files_vacuumed"] >= files_before > 0
     assert not list(bronze.rglob("*.parquet"))  # the deleted rows' files are physically gone
     assert not (remote / "landing" / "telco" / DAY.isoformat()).exists()
+
+
+def test_the_sharing_server_serves_the_bucket_to_the_official_client(bucket_run, tmp_path, monkeypatch):
+    import io
+    import socket
+    import threading
+    import time
+
+    import delta_sharing
+    import uvicorn
+
+    from jobs.common.objectstore import lake_path
+    from jobs.sharing.recipients import add_recipient, reads_of
+    from jobs.sharing.server import create_app
+
+    for name in ("CDE_LAKE", *(k for k in bucket_run["env"] if k.startswith("AWS_"))):
+        monkeypatch.setenv(name, bucket_run["env"][name])
+    monkeypatch.setenv("CDE_SECRETS", str(tmp_path / "secrets"))  # the profile (a token) stays off the bucket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            time.sleep(0.05)
+        profile = add_recipient("kobenhavns-kommune", f"http://127.0.0.1:{port}/delta-sharing", days=7)
+        assert str(profile).startswith(str(tmp_path / "secrets"))
+        shared = delta_sharing.load_as_pandas(f"{profile}#kobenhavns-kommune.products.kk-inner-city-presence")
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    outbox = lake_path(bucket_run["run"]["publish"][0]["outbox"])
+    delivered = pd.read_parquet(io.BytesIO((outbox / "data.parquet").read_bytes()))
+    assert len(shared) == len(delivered) > 0
+    assert sorted(shared.loc[~shared["suppressed"], "value"]) == sorted(delivered.loc[~delivered["suppressed"], "value"])
+    assert {r["request"] for r in reads_of("kk-inner-city-presence")} >= {"query"}  # logged in the bucket

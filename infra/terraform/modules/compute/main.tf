@@ -1,7 +1,8 @@
 # Spark jobs on EMR Serverless (ingest, aggregate, publish: the same jobs/ code as locally, CDE_LAKE=s3://).
-# The execution role reads and writes the lake bucket only, uses its KMS key, reads the pseudonym secret,
-# and uses the DynamoDB table that serialises Delta commits from several Spark writers on S3
-# (io.delta.storage.S3DynamoDBLogStore): S3 alone has no put-if-absent for Delta's log on every client.
+# The execution role reads and writes the lake bucket only, uses its KMS key and reads the pseudonym secret.
+# Several Spark writers of one Delta table take turns on a lease object beside the table, created with an S3
+# conditional write (If-None-Match; jobs/common/locks.py), and delta-rs commits the ledger with conditional
+# puts: no DynamoDB lock table is needed (S3 has conditional writes since 2024).
 
 terraform {
   required_providers {
@@ -38,39 +39,11 @@ resource "aws_security_group" "spark" {
   vpc_id      = var.vpc_id
 
   egress {
-    description = "HTTPS to VPC endpoints (S3, DynamoDB, Secrets Manager, KMS)"
+    description = "HTTPS to VPC endpoints (S3, Secrets Manager, KMS)"
     from_port   = 443
     to_port     = 443
     protocol    = "tcp"
     cidr_blocks = [var.vpc_cidr]
-  }
-  tags = var.tags
-}
-
-resource "aws_dynamodb_table" "delta_log" {
-  name         = "cde-${var.env}-delta-log"
-  billing_mode = "PAY_PER_REQUEST"
-  hash_key     = "tablePath"
-  range_key    = "fileName"
-
-  attribute {
-    name = "tablePath"
-    type = "S"
-  }
-  attribute {
-    name = "fileName"
-    type = "S"
-  }
-  ttl {
-    attribute_name = "expireTime"
-    enabled        = true
-  }
-  point_in_time_recovery {
-    enabled = true
-  }
-  server_side_encryption {
-    enabled     = true
-    kms_key_arn = var.lake_kms_key_arn
   }
   tags = var.tags
 }
@@ -111,11 +84,6 @@ data "aws_iam_policy_document" "spark" {
     sid       = "ReadThePseudonymKey"
     actions   = ["secretsmanager:GetSecretValue"]
     resources = [var.pseudonym_key_secret_arn]
-  }
-  statement {
-    sid       = "DeltaCommitsOnS3"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:DescribeTable"]
-    resources = [aws_dynamodb_table.delta_log.arn]
   }
 }
 

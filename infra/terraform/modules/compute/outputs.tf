@@ -7,8 +7,3 @@ output "execution_role_arn" {
   description = "Role the Spark job runs assume."
   value       = aws_iam_role.spark.arn
 }
-
-output "delta_log_table" {
-  description = "DynamoDB table of the S3DynamoDBLogStore (spark.io.delta.storage.S3DynamoDBLogStore.ddb.tableName)."
-  value       = aws_dynamodb_table.delta_log.name
-}

@@ -22,7 +22,7 @@ variable "max_memory" {
 }
 
 variable "vpc_id" {
-  description = "VPC of the jobs (private subnets with S3, DynamoDB, KMS and Secrets Manager endpoints)."
+  description = "VPC of the jobs (private subnets with S3, KMS and Secrets Manager endpoints)."
   type        = string
 }
 
