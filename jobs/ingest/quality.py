@@ -109,13 +109,16 @@ def validate_accepted(spec: FeedSpec, accepted: DataFrame, date: dt.date, run_id
     checkpoint = context.checkpoints.add(gx.Checkpoint(
         name=f"{spec.name}_ingest", validation_definitions=[validation],
         actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")]))
-    result = checkpoint.run(batch_parameters={"dataframe": batch},
-                            run_id=RunIdentifier(run_name=run_id))
-    localise(docs, published)  # the pages' CDN scripts and styles from the lake: readable offline
-    if docs != published:
-        remove_tree(published)
-        upload_tree(docs, published)
-        remove_tree(docs)
+    try:
+        result = checkpoint.run(batch_parameters={"dataframe": batch},
+                                run_id=RunIdentifier(run_name=run_id))
+        localise(docs, published)  # the pages' CDN scripts and styles from the lake: readable offline
+        if docs != published:
+            remove_tree(published)
+            upload_tree(docs, published)
+    finally:
+        if docs != published:
+            remove_tree(docs)  # the local build of a bucket's site, also when validation failed
     summary, critical_failures = [], []
     for run_result in result.run_results.values():
         for r in run_result.results:
