@@ -374,7 +374,7 @@ class S3Path:
 
     def remove_tree(self) -> int:
         """Delete every object under this prefix (and the object with this key); return how many went."""
-        keys = [k for k in self._keys()]
+        keys = list(self._keys())
         if self.is_file():
             keys.append(self.key)
         for start in range(0, len(keys), 1000):

@@ -26,12 +26,17 @@ from jobs.common.objectstore import S3Path, is_remote, lake_path
 from jobs.errors import StorageFault
 
 
-def remove_tree(path: Path | S3Path) -> None:
-    """Delete a folder (or key prefix) and everything in it; nothing happens when it is absent."""
+def remove_tree(path: Path | S3Path, ignore_errors: bool = False) -> None:
+    """Delete a folder (or key prefix) and everything in it; nothing happens when it is absent.
+
+    A folder that cannot be deleted raises, unless ``ignore_errors`` (best-effort clean-up of scratch
+    folders)."""
     if isinstance(path, S3Path):
         path.remove_tree()
-    else:
+    elif ignore_errors:
         shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        shutil.rmtree(path)
 
 
 def write_atomic(path: Path | S3Path, text: str, mode: int | None = None) -> None:

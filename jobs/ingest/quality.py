@@ -118,7 +118,7 @@ def validate_accepted(spec: FeedSpec, accepted: DataFrame, date: dt.date, run_id
             upload_tree(docs, published)
     finally:
         if docs != published:
-            remove_tree(docs)  # the local build of a bucket's site, also when validation failed
+            remove_tree(docs, ignore_errors=True)  # a bucket's site built locally, also when validation failed
     summary, critical_failures = [], []
     for run_result in result.run_results.values():
         for r in run_result.results:

@@ -89,7 +89,7 @@ def apply_retention(today: dt.date, days: dict[str, int] | None = None, vacuum_h
     staging = settings.lake_root() / "ingest_staging"
     for batch in sorted(staging.glob("*/*/*")):
         if time.time() - batch.stat().st_mtime > 86_400:
-            remove_tree(batch)
+            remove_tree(batch, ignore_errors=True)
             report[f"ingest_staging/{batch.relative_to(staging)}"] = {"removed": True}
     log.info("retention as of %s: %s", today, report)
     return report

@@ -78,7 +78,7 @@ def refuse(record: dict, message: str) -> IngestRefused:
     record.update(status="refused", message=message, finished_at=_now())
     write_run_record(record)
     if record.get("staging"):
-        remove_tree(lake_path(record["staging"]))
+        remove_tree(lake_path(record["staging"]), ignore_errors=True)
     log.error("ingest %s %s refused: %s", record["feed"], record["event_date"], message)
     return IngestRefused(f"ingest {record['feed']} {record['event_date']}: {message}")
 
@@ -90,7 +90,7 @@ def _remove_stale_staging(feed: str, date: dt.date) -> None:
     if folder.is_dir():
         for child in folder.iterdir():
             if time.time() - child.stat().st_mtime > STALE_STAGING_SECONDS:
-                remove_tree(child)
+                remove_tree(child, ignore_errors=True)
 
 
 def stage_batch(
@@ -285,7 +285,7 @@ def commit_batch(spark: SparkSession, spec: FeedSpec, staging: str | Path) -> di
     record.update(status="succeeded", finished_at=_now())
     faults.reached("ingest.run_record")
     write_run_record(record)
-    remove_tree(lake_path(record["staging"]))
+    remove_tree(lake_path(record["staging"]), ignore_errors=True)
     log.info("ingest %s %s: rows in %d, out %d, quarantined %d %s; bronze v%s; seconds %s", spec.name, date,
              record["records_in"], record["accepted"], record["quarantined"], record["quarantined_by_reason"],
              record["bronze_version"], record["timings"])

@@ -424,9 +424,12 @@ def create_app(base_url: str | None = None):  # noqa: C901 - one closure per pro
         root = tables.product(table).path()
         if isinstance(root, S3Path):  # a lake in a bucket: the object, read through the server's role
             parts = relative.split("/")
-            if ".." in parts or "" in parts or not relative.endswith(".parquet") or not (root / relative).is_file():
+            if ".." in parts or "" in parts or not relative.endswith(".parquet"):
                 raise SharingError(403, "PERMISSION_DENIED", "file URL is not valid")
-            return Response((root / relative).read_bytes(), media_type="application/octet-stream")
+            try:
+                return Response((root / relative).read_bytes(), media_type="application/octet-stream")
+            except FileNotFoundError:
+                raise SharingError(403, "PERMISSION_DENIED", "file URL is not valid") from None
         target = (root / relative).resolve()
         if root not in target.parents or not target.is_file() or target.suffix != ".parquet":
             raise SharingError(403, "PERMISSION_DENIED", "file URL is not valid")

@@ -218,5 +218,6 @@ def test_the_sharing_server_serves_the_bucket_to_the_official_client(bucket_run,
     outbox = lake_path(bucket_run["run"]["publish"][0]["outbox"])
     delivered = pd.read_parquet(io.BytesIO((outbox / "data.parquet").read_bytes()))
     assert len(shared) == len(delivered) > 0
-    assert sorted(shared.loc[~shared["suppressed"], "value"]) == sorted(delivered.loc[~delivered["suppressed"], "value"])
+    released = sorted(delivered.loc[~delivered["suppressed"], "value"])
+    assert sorted(shared.loc[~shared["suppressed"], "value"]) == released
     assert {r["request"] for r in reads_of("kk-inner-city-presence")} >= {"query"}  # logged in the bucket
