@@ -44,11 +44,12 @@ def main() -> None:
     os.environ.update(CDE_LAKE=str(args.lake), CDE_PSEUDONYM_KEY="bench-key-not-secret-0123456789abcdef", CDE_CONTRACTS=str(folder))
 
     from jobs.common.spark import get_spark
+    from jobs.contracts import ContractError
     from jobs.evaluate import evaluate_delivery
     from jobs.privacy.advise import advise, format_advice
     from jobs.publish.approvals import approve_all
-    from jobs.publish.contracts import ContractError, find_contract, load_contract
     from jobs.publish.deliver import delivery_id, publish
+    from jobs.publish.portfolio import find_contract, load_contract
 
     spark = get_spark("cde-bench-advise")
     contract = find_contract(args.contract)

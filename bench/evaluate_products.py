@@ -50,8 +50,8 @@ def main() -> None:
     from jobs.ingest.feeds import get_feed
     from jobs.ingest.runner import ingest
     from jobs.publish.approvals import approve_all, missing_approvals
-    from jobs.publish.contracts import load_contracts
     from jobs.publish.deliver import publish
+    from jobs.publish.portfolio import load_contracts
     from jobs.simulate.main import run as simulate
     from jobs.simulate.main import simulated_feeds
 

@@ -21,9 +21,10 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
+    from jobs.privacy.feasibility import smallest_k
     from jobs.privacy.plan import plan_for
     from jobs.privacy.planning import contract_year, global_year
-    from jobs.publish.contracts import load_contracts, smallest_k
+    from jobs.publish.portfolio import load_contracts
 
     contracts, invalid = load_contracts()
     if invalid:

@@ -70,9 +70,10 @@ def main() -> None:
 
     from airflow.dag_processing.dagbag import DagBag
 
+    from jobs.contracts import contract_files
     from jobs.month_run import run_month, summary_lines
     from jobs.publish.approvals import approve_all
-    from jobs.publish.contracts import contract_files, load_contract
+    from jobs.publish.portfolio import load_contract
     from jobs.simulate.main import run as simulate
 
     started = time.monotonic()

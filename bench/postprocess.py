@@ -67,7 +67,7 @@ def main() -> None:
     from jobs.evaluate import exact_values
     from jobs.privacy.postprocess import post_process_release
     from jobs.privacy.release import plan_for, read_release
-    from jobs.publish.contracts import find_contract
+    from jobs.publish.portfolio import find_contract
 
     spark = get_spark("cde-bench-postprocess")
     rows = []

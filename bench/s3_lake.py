@@ -47,7 +47,7 @@ from jobs.aggregate.silver import build_silver
 build_silver(spark, day)
 lap("aggregate")
 from jobs.publish.approvals import approve_all
-from jobs.publish.contracts import find_contract
+from jobs.publish.portfolio import find_contract
 from jobs.publish.deliver import publish
 contract = find_contract("kk-inner-city-presence")
 approve_all(contract)

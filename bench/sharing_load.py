@@ -37,11 +37,12 @@ def prepare(people: int, day: dt.date) -> None:
     """Simulate, ingest and aggregate one day and publish the contract into ``CDE_LAKE``."""
     from jobs.aggregate.silver import build_silver
     from jobs.common.spark import get_spark
+    from jobs.contracts import contract_files
     from jobs.ingest import FEEDS
     from jobs.ingest.runner import ingest
     from jobs.publish.approvals import approve_all
-    from jobs.publish.contracts import contract_files, find_contract, load_contract
     from jobs.publish.deliver import publish
+    from jobs.publish.portfolio import find_contract, load_contract
     from jobs.simulate.main import run as simulate
 
     simulate(people, 1, day, seed=41, events_per_person=25)
@@ -95,7 +96,7 @@ def main() -> None:
                       PYSPARK_PYTHON=sys.executable)
     import requests
 
-    from jobs.sharing.recipients import add_recipient
+    from jobs.publish.recipients import add_recipient
 
     started = time.monotonic()
     prepare(args.people, args.day)

@@ -34,8 +34,8 @@ def worker(lake: str, jobs, results) -> None:
     os.environ.update(CDE_LAKE=lake, CDE_GLOBAL_EPSILON_CAP=str(CAP))
     from jobs.common.spark import get_spark
     from jobs.errors import Refusal
-    from jobs.publish.contracts import find_contract
     from jobs.publish.deliver import publish
+    from jobs.publish.portfolio import find_contract
 
     spark = get_spark("cde-bench-soak", master="local[1]")
     while True:
@@ -70,12 +70,13 @@ def main() -> None:
 
     from jobs.aggregate.silver import build_silver
     from jobs.common.spark import get_spark
+    from jobs.contracts import contract_files
     from jobs.ingest import FEEDS
     from jobs.ingest.runner import ingest
     from jobs.privacy import ledger
     from jobs.publish.approvals import approve_all
-    from jobs.publish.contracts import contract_files, load_contract
     from jobs.publish.deliver import verify_manifest
+    from jobs.publish.portfolio import load_contract
     from jobs.simulate.main import run as simulate
 
     started = time.monotonic()

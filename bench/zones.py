@@ -34,7 +34,7 @@ def zoned_contract(folder: Path, contract_id: str, zones: dict):
 
     import yaml
 
-    from jobs.publish.contracts import load_contract
+    from jobs.publish.portfolio import load_contract
 
     shutil.copytree(ROOT / "contracts" / "areas", folder / "areas", dirs_exist_ok=True)
     document = yaml.safe_load((ROOT / "contracts" / f"{contract_id}.yaml").read_text())

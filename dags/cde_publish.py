@@ -97,7 +97,7 @@ def contracts_health():
 
 def _valid_contracts() -> dict:
     """The newest valid version of each contract id; every invalid file is logged at ERROR, none is fatal."""
-    from jobs.publish.contracts import load_contracts
+    from jobs.publish.portfolio import load_contracts
 
     try:
         valid, invalid = load_contracts()

@@ -73,8 +73,8 @@ def _cmd_retention(args: argparse.Namespace) -> int:
 
 
 def _cmd_contracts_end(args: argparse.Namespace) -> int:
-    from jobs.publish.contracts import find_contract
     from jobs.publish.ending import end_contract
+    from jobs.publish.portfolio import find_contract
 
     contract = find_contract(args.contract_id)
     record = end_contract(contract, by=args.by, reason=args.reason)
@@ -94,7 +94,7 @@ def _cmd_share(args: argparse.Namespace) -> int:
 
 
 def _cmd_sharing_add(args: argparse.Namespace) -> int:
-    from jobs.sharing.recipients import add_recipient
+    from jobs.publish.recipients import add_recipient
 
     profile = add_recipient(args.buyer, args.endpoint, days=args.days)
     print(f"recipient for {args.buyer}: profile {profile} (mode 0600; hand it to the buyer over a secure channel; "
@@ -103,14 +103,14 @@ def _cmd_sharing_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_sharing_revoke(args: argparse.Namespace) -> int:
-    from jobs.sharing.recipients import revoke
+    from jobs.publish.recipients import revoke
 
     print(f"revoked {revoke(args.buyer)} token(s) of {args.buyer}")
     return 0
 
 
 def _cmd_sharing_list(args: argparse.Namespace) -> int:
-    from jobs.sharing.recipients import read_recipients
+    from jobs.publish.recipients import read_recipients
 
     for r in read_recipients():
         state = f"revoked {r['revoked_at']}" if r.get("revoked_at") else f"expires {r['expires_at']}"
@@ -131,8 +131,8 @@ def _cmd_aggregate(args: argparse.Namespace) -> int:
 
 def _cmd_publish(args: argparse.Namespace) -> int:
     from jobs.common.spark import get_spark
-    from jobs.publish.contracts import find_contract
     from jobs.publish.deliver import publish
+    from jobs.publish.portfolio import find_contract
 
     contract = find_contract(args.contract_id)  # refusals are reported by main()
     out = publish(get_spark("cde-publish"), contract, args.date, args.end)
@@ -144,8 +144,9 @@ def _cmd_publish(args: argparse.Namespace) -> int:
 
 
 def _cmd_contracts_validate(args: argparse.Namespace) -> int:
-    from jobs.privacy.planning import budget_plan
-    from jobs.publish.contracts import ContractError, contract_files, load_contract
+    from jobs.contracts import ContractError, contract_files
+    from jobs.privacy import budget_plan
+    from jobs.publish.portfolio import load_contract
 
     paths = [Path(p) for p in args.paths] or contract_files()
     failed, valid = 0, []
@@ -165,8 +166,8 @@ def _cmd_contracts_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_contracts_plan(args: argparse.Namespace) -> int:
-    from jobs.privacy.planning import approved_portfolio, plan_lines
-    from jobs.publish.contracts import load_contracts
+    from jobs.privacy import plan_lines
+    from jobs.publish.portfolio import approved_portfolio, load_contracts
 
     contracts = approved_portfolio() if args.approved else list(load_contracts()[0].values())
     lines = plan_lines(contracts)
@@ -176,9 +177,10 @@ def _cmd_contracts_plan(args: argparse.Namespace) -> int:
 
 def _cmd_contracts_advise(args: argparse.Namespace) -> int:
     from jobs.common.spark import get_spark
+    from jobs.contracts import ContractError
     from jobs.errors import BudgetExceeded
-    from jobs.privacy.advise import advise, format_advice
-    from jobs.publish.contracts import ContractError, find_contract
+    from jobs.privacy import advise, format_advice
+    from jobs.publish.portfolio import find_contract
 
     try:
         contract = find_contract(args.contract_id)
@@ -203,8 +205,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_contracts_approve(args: argparse.Namespace) -> int:
+    from jobs.contracts import ContractError
     from jobs.publish.approvals import approve, missing_approvals
-    from jobs.publish.contracts import ContractError, find_contract
+    from jobs.publish.portfolio import find_contract
 
     try:
         contract = find_contract(args.contract_id)
@@ -222,8 +225,8 @@ def _cmd_audit_deliveries(args: argparse.Namespace) -> int:
     import datetime as dt
 
     from jobs.publish import sla
-    from jobs.publish.contracts import find_contract, load_contracts
     from jobs.publish.notify import delivery_notice
+    from jobs.publish.portfolio import find_contract, load_contracts
 
     contracts = [find_contract(args.contract)] if args.contract else list(load_contracts()[0].values())
     now = dt.datetime.fromisoformat(args.now) if args.now else dt.datetime.now(dt.UTC)
@@ -249,12 +252,13 @@ def _cmd_audit_deliveries(args: argparse.Namespace) -> int:
 def _cmd_audit_ledger(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from jobs.privacy import ledger
+    from jobs.common import settings
+    from jobs.privacy import ledger_entries, ledger_summary, verify_ledger
     from jobs.publish.audit import ledger_anchors
 
-    entries = ledger.read_entries()
+    entries = ledger_entries()
     anchors = ledger_anchors()
-    problems = ledger.verify_ledger(anchors) if len(entries) or anchors else []
+    problems = verify_ledger(anchors) if len(entries) or anchors else []
     if problems:
         print(f"ledger: {len(entries)} rows; FAILED verification:")
         for line in problems:
@@ -267,13 +271,13 @@ def _cmd_audit_ledger(args: argparse.Namespace) -> int:
               f"{row['window_start']}..{row['window_end']} eps {row['epsilon']:g} delta {row['delta']:g}"
               + (f"  ({row['message']})" if row["message"] else ""))
     if len(entries):
-        print(f"spent and left per contract, in the fullest {ledger.settings.ACCOUNTING_PERIOD_DAYS}-day window "
+        print(f"spent and left per contract, in the fullest {settings.ACCOUNTING_PERIOD_DAYS}-day window "
               "around its latest entry:")
     for contract_id, rows in entries.groupby("contract_id"):
         last = rows.iloc[-1]
         start, end = pd.Timestamp(last["window_start"]).date(), pd.Timestamp(last["window_end"]).date()
         budget = _contract_budget(contract_id)
-        s = ledger.summary(contract_id, budget if budget is not None else float("nan"), start, end,
+        s = ledger_summary(contract_id, budget if budget is not None else float("nan"), start, end,
                            unit=last["unit"], lookback_days=int(last["lookback_days"] or 0))
         refusals = int((rows["kind"] == "refusal").sum())
         print(f"  {contract_id}: contract spent {s['contract_epsilon_spent']:g}"
@@ -285,7 +289,8 @@ def _cmd_audit_ledger(args: argparse.Namespace) -> int:
 
 
 def _contract_budget(contract_id: str) -> float | None:
-    from jobs.publish.contracts import ContractError, find_contract
+    from jobs.contracts import ContractError
+    from jobs.publish.portfolio import find_contract
 
     try:
         return find_contract(contract_id).budget_epsilon_per_period
@@ -294,7 +299,8 @@ def _contract_budget(contract_id: str) -> float | None:
 
 
 def _cmd_audit_record(args: argparse.Namespace) -> int:
-    from jobs.publish.contracts import ContractError, find_contract
+    from jobs.contracts import ContractError
+    from jobs.publish.portfolio import find_contract
     from jobs.publish.record import write_record
 
     try:

@@ -28,8 +28,9 @@ def _airflow_env() -> dict[str, str]:
 
 def _approve_examples() -> None:
     """The demo acts for the suppliers' approvers: every example contract version gets its approvals."""
+    from jobs.contracts import contract_files
     from jobs.publish.approvals import approve_all, missing_approvals
-    from jobs.publish.contracts import contract_files, load_contract
+    from jobs.publish.portfolio import load_contract
 
     for path in contract_files():
         contract = load_contract(path)
@@ -71,9 +72,10 @@ def _evaluate(date: dt.date) -> None:
     """Print ``cde evaluate`` of each delivery: the delivered values against the exact counts of their cut
     (a bench figure for the demo's reader; buyers never get it)."""
     from jobs.common.spark import get_spark
+    from jobs.contracts import contract_files
     from jobs.evaluate import evaluate_delivery, format_evaluation
-    from jobs.publish.contracts import contract_files, load_contract
     from jobs.publish.deliver import delivery_id
+    from jobs.publish.portfolio import load_contract
 
     print("[demo] evaluation against the exact counts of each cut (cde evaluate <delivery>):")
     spark = get_spark("cde-demo-evaluate")
@@ -85,8 +87,9 @@ def _evaluate(date: dt.date) -> None:
 
 
 def _summary(date: dt.date, events: int, log_path: Path, started: float) -> int:
-    from jobs.publish.contracts import contract_files, load_contract
+    from jobs.contracts import contract_files
     from jobs.publish.deliver import delivery_id
+    from jobs.publish.portfolio import load_contract
 
     root = settings.lake_root()
     print(f"[demo] Airflow log: {log_path}")

@@ -37,7 +37,7 @@ from jobs.common.objectstore import lake_path
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from jobs.privacy.plan import ReleasePlan
+    from jobs.privacy import ReleasePlan
 
 
 def find_delivery(name: str) -> Path:
@@ -61,7 +61,7 @@ def exact_values(spark: SparkSession, plan: ReleasePlan) -> pd.DataFrame:
         Keys with no data are absent (a zero-filled domain gives them 0 when merged).
     """
     from jobs.common.h3cells import int_to_cell
-    from jobs.privacy.release import domain_cut
+    from jobs.privacy import domain_cut
 
     measure = plan.measure
     cut, _, _, _ = domain_cut(spark, plan)
@@ -71,7 +71,7 @@ def exact_values(spark: SparkSession, plan: ReleasePlan) -> pd.DataFrame:
     frame = exact.join(bounded, keys, "left").toPandas()
     frame["bounded"] = frame["bounded"].fillna(0).astype("int64")
     if plan.zones:  # a zone-level release: its place column holds zone indices
-        from jobs.privacy.zones import parse_zones_text
+        from jobs.contracts.zones import parse_zones_text
 
         ids = [zone_id for zone_id, _ in parse_zones_text(plan.zones)]
         frame["zone"] = [ids[int(c)] for c in frame[measure.places[0]]]
@@ -102,7 +102,7 @@ def place_keys(contract, plan: ReleasePlan) -> list[str]:
 def exact_at_zones(exact: pd.DataFrame, contract, keys: list[str]) -> pd.DataFrame:
     """Exact and bounded cell values summed into the contract's zones, as the delivery sums the noisy values
     of an additive metric (cells of no zone left out)."""
-    from jobs.privacy.zones import zone_cells
+    from jobs.contracts import zone_cells
 
     zone_of = {cell: zone_id for zone_id, cells in zone_cells(contract.zones, contract.h3_resolution)
                for cell in cells}
@@ -121,7 +121,7 @@ def exact_at_derived_cut(exact: pd.DataFrame, child, parent, metric: str, keys: 
     import h3
 
     from jobs.common.timebins import local_iso
-    from jobs.publish.sharing import derived_cut
+    from jobs.publish.shared_releases import derived_cut
 
     cut = derived_cut(child, parent, metric)
     places = [c for c in ("h3_cell", "origin_h3", "destination_h3") if c in exact]
@@ -219,9 +219,8 @@ def evaluate_delivery(spark: SparkSession, name: str) -> dict[str, Any]:
     dict
         ``delivery_id``, ``contract_id`` and per metric the figures of ``compare``.
     """
-    from jobs.privacy.measures import PARTITION_SELECTION
-    from jobs.privacy.plan import plan_for
-    from jobs.publish.contracts import load_contracts
+    from jobs.privacy import PARTITION_SELECTION, plan_for
+    from jobs.publish.portfolio import load_contracts
 
     folder = find_delivery(name)
     manifest = json.loads((folder / "manifest.json").read_text())

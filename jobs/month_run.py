@@ -24,30 +24,28 @@ from collections.abc import Callable
 from typing import Any
 
 from jobs.common import settings
+from jobs.privacy import CONTRACT_KINDS, in_class, ledger_entries, spent_in, unit_classes
 
 log = logging.getLogger(__name__)
 
 
 def _refusals_since(seq: int) -> list[dict[str, Any]]:
-    from jobs.privacy import ledger
 
-    entries = ledger.read_entries()
+    entries = ledger_entries()
     rows = entries[(entries["seq"] > seq) & (entries["kind"] == "refusal")]
     return [{"contract_id": r["contract_id"], "message": r["message"]} for r in rows.to_dict("records")]
 
 
 def _last_seq() -> int:
-    from jobs.privacy import ledger
 
-    entries = ledger.read_entries()
+    entries = ledger_entries()
     return int(entries["seq"].max()) if len(entries) else -1
 
 
 def _why_not(contract, day: dt.date, following: dt.date) -> str:
     """Why a due delivery was not made: a history refusal (segment look-back, key rotation) when that is it."""
     from jobs.errors import ReleaseRefused
-    from jobs.privacy.plan import plan_for
-    from jobs.privacy.release import require_history
+    from jobs.privacy import plan_for, require_history
 
     try:
         for metric in contract.metrics:
@@ -60,10 +58,9 @@ def _why_not(contract, day: dt.date, following: dt.date) -> str:
 def window_maxima(period_days: int = settings.ACCOUNTING_PERIOD_DAYS) -> dict[str, Any]:
     """The ledger's largest epsilon and delta in any window of ``period_days`` days: per contract (against
     its budget, uses of shared releases included) and per privacy-unit class (against the global caps)."""
-    from jobs.privacy import ledger
 
-    entries = ledger.read_entries()
-    counted = entries[entries["kind"].isin(ledger.CONTRACT_KINDS)]
+    entries = ledger_entries()
+    counted = entries[entries["kind"].isin(CONTRACT_KINDS)]
     if counted.empty:
         return {"contracts": {}, "classes": {}}
     first = min(counted["window_start"]) - dt.timedelta(days=period_days + 14)
@@ -73,13 +70,13 @@ def window_maxima(period_days: int = settings.ACCOUNTING_PERIOD_DAYS) -> dict[st
     contracts = {}
     for cid in sorted(counted["contract_id"].unique()):
         mine = counted[counted["contract_id"] == cid]
-        contracts[cid] = max(ledger._spent_in(mine, w)[0] for w in windows)
+        contracts[cid] = max(spent_in(mine, w)[0] for w in windows)
     spends = counted[counted["kind"] == "spend"]
     classes = {}
-    for cls in sorted({c for u in spends["unit"] for c in ledger.unit_classes(u)}):
-        same = ledger.in_class(spends, cls)
-        eps = max(ledger._spent_in(same, w)[0] for w in windows)
-        delta = max(ledger._spent_in(same, w)[1] for w in windows)
+    for cls in sorted({c for u in spends["unit"] for c in unit_classes(u)}):
+        same = in_class(spends, cls)
+        eps = max(spent_in(same, w)[0] for w in windows)
+        delta = max(spent_in(same, w)[1] for w in windows)
         classes[cls] = {"epsilon": eps, "epsilon_cap": settings.epsilon_cap(cls), "delta": delta,
                         "delta_cap": settings.GLOBAL_DELTA_CAP}
     return {"contracts": contracts, "classes": classes}
@@ -112,8 +109,8 @@ def run_month(start: dt.date, lead_in: int, days: int, dagbag, on_day: Callable[
     from jobs.common.settings import LOCAL_TZ
     from jobs.ingest.feeds import FEEDS
     from jobs.ingest.retention import apply_retention
-    from jobs.publish.contracts import load_contracts
     from jobs.publish.deliver import delivery_id
+    from jobs.publish.portfolio import load_contracts
 
     first_day = min(d.start_date for d in dagbag.dags.values()).date()
     if start < first_day:  # a DAG run before its start date has no tasks: it would "succeed" doing nothing

@@ -47,10 +47,11 @@ SIMULATED_DAY = dt.date(2026, 3, 3)
 def simulated_day(spark, tmp_path_factory):
     """1,500 simulated people on 2026-03-03: simulate -> ingest (every feed) -> aggregate -> approve."""
     from jobs.aggregate.silver import build_silver
+    from jobs.contracts import contract_files
     from jobs.ingest import FEEDS
     from jobs.ingest.runner import ingest
     from jobs.publish.approvals import approve_all
-    from jobs.publish.contracts import contract_files, load_contract
+    from jobs.publish.portfolio import load_contract
     from jobs.simulate.main import run as simulate
 
     root = tmp_path_factory.mktemp("simulated-day") / "lake"
@@ -190,7 +191,7 @@ def zoned_contract():
 
     import yaml
 
-    from jobs.publish.contracts import load_contract
+    from jobs.publish.portfolio import load_contract
 
     repo = Path(__file__).resolve().parents[1]
 

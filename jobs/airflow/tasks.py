@@ -184,7 +184,7 @@ def _contracts_summary(valid: dict, invalid: dict[str, list[str]]) -> dict[str, 
 
 def check_contracts() -> dict[str, Any]:
     """Validate every contract file; return ``{"valid": [ids], "invalid": [error lines]}`` (logged)."""
-    from jobs.publish.contracts import load_contracts
+    from jobs.publish.portfolio import load_contracts
 
     return _contracts_summary(*load_contracts())
 
@@ -198,8 +198,8 @@ def contracts_health() -> dict[str, Any]:
     """
     from airflow.sdk.exceptions import AirflowFailException
 
-    from jobs.privacy.planning import budget_plan
-    from jobs.publish.contracts import load_contracts
+    from jobs.privacy import budget_plan
+    from jobs.publish.portfolio import load_contracts
 
     valid, invalid = load_contracts()
     checked = _contracts_summary(valid, invalid)
@@ -221,7 +221,7 @@ def check_delivery_sla(now: Any = None, days: int = 7) -> dict[str, Any]:
     from airflow.sdk.exceptions import AirflowFailException
 
     from jobs.publish import sla
-    from jobs.publish.contracts import load_contracts
+    from jobs.publish.portfolio import load_contracts
 
     contracts = list(load_contracts()[0].values())
     now = now or dt.datetime.now(dt.UTC)
@@ -272,7 +272,7 @@ def _window_dates(window: dict[str, str]) -> list[dt.date]:
 def inputs_ready(contract_id: str, window: dict[str, str]) -> bool:
     """True when every source day a contract's release reads has been ingested and aggregated (sensor)."""
     from jobs.aggregate.silver import missing_inputs
-    from jobs.publish.contracts import find_contract
+    from jobs.publish.portfolio import find_contract
 
     with final_errors():
         contract = find_contract(contract_id)
@@ -285,8 +285,8 @@ def inputs_ready(contract_id: str, window: dict[str, str]) -> bool:
 def publish_contract(contract_id: str, date: str, end: str | None = None) -> dict[str, Any]:
     """Release (or reuse) and deliver one contract's product for local dates ``[date, end)`` (one day)."""
     from jobs.common.spark import get_spark
-    from jobs.publish.contracts import find_contract
     from jobs.publish.deliver import publish
+    from jobs.publish.portfolio import find_contract
 
     with final_errors():
         out = publish(get_spark("cde-publish"), find_contract(contract_id), dt.date.fromisoformat(date),

@@ -39,8 +39,8 @@ from jobs.common import settings
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from jobs.contracts import Contract
     from jobs.privacy.plan import ReleasePlan
-    from jobs.publish.contracts import Contract
 
 HISTOGRAM_TOP = 96  # a day has 96 quarter-hours, and no bound above that is useful
 # Histogram buckets (first, last contribution count): single counts where bounds are usually set, then ranges.

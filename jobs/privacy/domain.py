@@ -84,7 +84,7 @@ def to_zones(spark: SparkSession, cut: DataFrame, places: tuple[str, ...], zones
     """
     from pyspark.sql import functions as F
 
-    from jobs.privacy.zones import cell_to_zone_index
+    from jobs.contracts.zones import cell_to_zone_index
 
     mapping = spark.createDataFrame(list(cell_to_zone_index(zones).items()), "_cell long, _zone long")
     for place in places:

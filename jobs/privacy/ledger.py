@@ -8,7 +8,9 @@ given back. A spend is checked against
   all contracts and sources (one person may be in every source); camera releases (event-level, no person)
   have their own cap.
 
-A release covers local dates ``[window_start, window_end)``; it counts in every window it overlaps.
+A release covers local dates ``[window_start, window_end)``; it counts in every window it overlaps. The rules
+are ``jobs/privacy/accounting.py`` (pure); the keyed hash chain is ``jobs/privacy/ledger_chain.py``; this
+module is the Delta store and its atomic check-and-spend.
 
 A shared release (one release serving several contracts, ``derived_from``) is charged to the global caps
 once, by its ``spend`` row under the contract whose plan it is. Every other contract served by it records
@@ -25,16 +27,10 @@ recorded beside them.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import hashlib
-import hmac
-import json
 import logging
-import math
 import random
 import time
-import uuid
 from typing import Any
 
 import pandas as pd
@@ -43,6 +39,25 @@ from deltalake.exceptions import CommitFailedError
 
 from jobs.common import lake, settings
 from jobs.errors import BudgetExceeded, LedgerTampered
+from jobs.privacy.accounting import (
+    CONTRACT_KINDS,
+    Spend,
+    budget_summary,
+    check,
+    contract_rows,
+    find_use,
+    in_class,
+    spent_in,
+    unit_classes,
+    windows_touching,
+    zcdp_epsilon,
+)
+from jobs.privacy.ledger_chain import GENESIS, new_row
+from jobs.privacy.ledger_chain import verify_chain as verify_rows
+
+__all__ = ["CONTRACT_KINDS", "GENESIS", "SCHEMA", "Spend", "check", "contract_rows", "find_use", "head", "in_class",
+           "ledger_path", "precheck", "read_entries", "record_spend", "record_use", "spent_in", "summary",
+           "unit_classes", "verify_chain", "verify_ledger", "windows_touching", "zcdp_epsilon"]
 
 log = logging.getLogger(__name__)
 
@@ -56,53 +71,7 @@ SCHEMA = pa.schema([
     ("mechanism", pa.string()), ("sensitivity", pa.int64()), ("lookback_days", pa.int64()),
     ("message", pa.string()), ("prev_hash", pa.string()), ("row_hash", pa.string()),
 ])
-GENESIS = "0" * 64
-# Row kinds that count against a contract's own budget (refusals spend nothing).
-CONTRACT_KINDS = ("spend", "use")
 MAX_ATTEMPTS = 200
-
-
-@dataclasses.dataclass(frozen=True)
-class Spend:
-    """One release's privacy cost.
-
-    Attributes
-    ----------
-    contract_id, contract_version, release_id : str
-        What is released, under which contract.
-    sources : tuple of str
-        Feeds whose people are in the release.
-    unit : str
-        ``person``, ``device-network`` (wifi) or ``event`` (cameras: event-level, own cap).
-    window_start, window_end : datetime.date
-        Local dates covered, ``[start, end)``.
-    epsilon, delta, rho : float
-        Cost per privacy unit over the whole release.
-    mechanism : str
-        Noise mechanism.
-    sensitivity : int
-        The L1 (geometric) or L2 (discrete Gaussian) bound the noise was scaled to.
-    budget_epsilon_per_period : float
-        The contract's budget per accounting window.
-    lookback_days : int
-        Days before ``window_start`` whose data reaches the release (anchors, segments): the release counts in
-        every window that overlaps ``[window_start - lookback_days, window_end)``.
-    """
-
-    contract_id: str
-    contract_version: str
-    release_id: str
-    sources: tuple[str, ...]
-    unit: str
-    window_start: dt.date
-    window_end: dt.date
-    epsilon: float
-    delta: float
-    rho: float
-    mechanism: str
-    sensitivity: int
-    budget_epsilon_per_period: float
-    lookback_days: int = 0
 
 
 def ledger_path():
@@ -118,46 +87,15 @@ def read_entries(version: int | None = None) -> pd.DataFrame:
     return lake.read_arrow(path, version=version).to_pandas().sort_values("seq").reset_index(drop=True)
 
 
-def _plain(value: Any) -> Any:
-    """Make a value read back from Delta hash like the value written (numpy scalars, dates)."""
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    return value.isoformat() if hasattr(value, "isoformat") else value
-
-
-def _chain_key() -> bytes:
-    """The secret key of the hash chain, derived from the master key: without it no row can be rewritten
-    with a hash that verifies."""
-    from jobs.ingest.pseudonym import derived_key
-
-    return derived_key("cde-ledger-chain")
-
-
-def _row_hash(row: dict[str, Any]) -> str:
-    body = {k: _plain(v) for k, v in row.items() if k != "row_hash"}
-    return hmac.new(_chain_key(), json.dumps(body, sort_keys=True, default=str).encode(), hashlib.sha256).hexdigest()
-
-
 def verify_chain(entries: pd.DataFrame | None = None) -> int:
-    """Check the hash chain; return the number of rows verified.
+    """Check the stored ledger's hash chain (or these rows'); return the number of rows verified.
 
     Raises
     ------
     LedgerTampered
         A row's hash does not match its content, or a row does not point at its predecessor.
     """
-    entries = read_entries() if entries is None else entries
-    previous = GENESIS
-    for expected_seq, row in enumerate(entries.to_dict("records")):
-        row = {k: (None if isinstance(v, float) and pd.isna(v) else v) for k, v in row.items()}
-        row["window_start"] = pd.Timestamp(row["window_start"]).date()
-        row["window_end"] = pd.Timestamp(row["window_end"]).date()
-        row["recorded_at"] = pd.Timestamp(row["recorded_at"]).to_pydatetime()
-        if row["seq"] != expected_seq or row["prev_hash"] != previous or _row_hash(row) != row["row_hash"]:
-            raise LedgerTampered(f"ledger row seq {row['seq']} (entry {row['entry_id']}) fails the keyed hash chain "
-                                 "(edited, deleted or reordered rows, or a ledger written under another key)")
-        previous = row["row_hash"]
-    return len(entries)
+    return verify_rows(read_entries() if entries is None else entries)
 
 
 def head() -> dict[str, Any] | None:
@@ -219,100 +157,6 @@ def verify_ledger(anchors: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
-def _windows_touching(start: dt.date, end: dt.date, period_days: int) -> list[tuple[dt.date, dt.date]]:
-    """Every window of ``period_days`` local days that overlaps ``[start, end)``."""
-    first = start - dt.timedelta(days=period_days - 1)
-    count = (end - first).days
-    return [(first + dt.timedelta(days=i), first + dt.timedelta(days=i + period_days)) for i in range(count)]
-
-
-def _overlapping(entries: pd.DataFrame, window: tuple[dt.date, dt.date]) -> pd.Series:
-    """Rows whose data (their dates widened by their look-back) overlaps the window."""
-    lookback = pd.to_timedelta(entries["lookback_days"].fillna(0).astype(int), unit="D")
-    starts = (pd.to_datetime(entries["window_start"]) - lookback).dt.date
-    ends = pd.to_datetime(entries["window_end"]).dt.date
-    return (starts < window[1]) & (ends > window[0])
-
-
-def _spent_in(entries: pd.DataFrame, window: tuple[dt.date, dt.date]) -> tuple[float, float]:
-    if entries.empty:
-        return 0.0, 0.0
-    overlap = _overlapping(entries, window)
-    return float(entries.loc[overlap, "epsilon"].sum()), float(entries.loc[overlap, "delta"].sum())
-
-
-def _contract_rows(entries: pd.DataFrame, contract_id: str) -> pd.DataFrame:
-    """What counts against a contract's own budget: its spends and its uses of shared releases."""
-    if entries.empty:
-        return entries
-    return entries[entries["kind"].isin(CONTRACT_KINDS) & (entries["contract_id"] == contract_id)]
-
-
-def check(entries: pd.DataFrame, spend: Spend, period_days: int = settings.ACCOUNTING_PERIOD_DAYS,
-          kind: str = "spend") -> str | None:
-    """Return why ``spend`` must be refused given the ledger ``entries``, or None when it fits.
-
-    Checks the contract budget over every window of ``period_days`` days the release overlaps and, for a
-    ``spend`` (not a ``use`` of a shared release, which the global caps hold already), the global epsilon
-    and delta caps.
-    """
-    spends = entries[entries["kind"] == "spend"] if not entries.empty else entries
-    windows = _windows_touching(spend.window_start - dt.timedelta(days=spend.lookback_days), spend.window_end,
-                                period_days)
-    contract_spends = _contract_rows(entries, spend.contract_id)
-    classes = ([(unit, in_class(spends, unit), settings.epsilon_cap(unit)) for unit in unit_classes(spend.unit)]
-               if kind == "spend" else [])
-    for window in windows:
-        label = f"{window[0].isoformat()} to {window[1].isoformat()}"
-        used, _ = _spent_in(contract_spends, window)
-        if used + spend.epsilon > spend.budget_epsilon_per_period + 1e-12:
-            return (f"contract {spend.contract_id}: budget_epsilon_per_period {spend.budget_epsilon_per_period:g} "
-                    f"for the window {label}: spent {used:g}, left "
-                    f"{max(spend.budget_epsilon_per_period - used, 0):g}, asked {spend.epsilon:g}")
-        for unit, same_class, eps_cap in classes:
-            g_eps, g_delta = _spent_in(same_class, window)
-            if g_eps + spend.epsilon > eps_cap + 1e-12:
-                return (f"contract {spend.contract_id}: global epsilon cap {eps_cap:g} per {unit} per {period_days} "
-                        f"days for the window {label}: spent {g_eps:g}, left {max(eps_cap - g_eps, 0):g}, "
-                        f"asked {spend.epsilon:g}")
-            if g_delta + spend.delta > settings.GLOBAL_DELTA_CAP * (1 + 1e-9):
-                return (f"contract {spend.contract_id}: global delta cap {settings.GLOBAL_DELTA_CAP:g} per {unit} "
-                        f"per {period_days} days for the window {label}: spent {g_delta:g}, left "
-                        f"{max(settings.GLOBAL_DELTA_CAP - g_delta, 0):g}, asked {spend.delta:g}")
-    return None
-
-
-def unit_classes(unit: str) -> list[str]:
-    """The ledger classes of a release's unit (``device-network+person`` counts in both)."""
-    return sorted(unit.split("+"))
-
-
-def in_class(spends: pd.DataFrame, unit: str) -> pd.DataFrame:
-    """The spends that count against one class's cap: every release whose unit includes it."""
-    if spends.empty:
-        return spends
-    return spends[spends["unit"].map(lambda u: unit in unit_classes(u))]
-
-
-def _new_row(entries: pd.DataFrame, spend: Spend, kind: str, message: str | None) -> dict[str, Any]:
-    seq = int(entries["seq"].max()) + 1 if not entries.empty else 0
-    prev = entries["row_hash"].iloc[-1] if not entries.empty else GENESIS
-    cost = spend if kind in CONTRACT_KINDS else dataclasses.replace(spend, epsilon=0.0, delta=0.0, rho=0.0)
-    row = {
-        "seq": seq, "entry_id": uuid.uuid4().hex, "kind": kind,
-        "recorded_at": dt.datetime.now(dt.UTC).replace(microsecond=0),
-        "contract_id": spend.contract_id, "contract_version": spend.contract_version,
-        "release_id": spend.release_id, "sources": ",".join(spend.sources), "unit": spend.unit,
-        "window_start": spend.window_start, "window_end": spend.window_end,
-        "epsilon": float(cost.epsilon), "delta": float(cost.delta), "rho": float(cost.rho),
-        "mechanism": spend.mechanism, "sensitivity": int(spend.sensitivity),
-        "lookback_days": int(spend.lookback_days), "message": message,
-        "prev_hash": prev,
-    }
-    row["row_hash"] = _row_hash(row)
-    return row
-
-
 def _ensure_ledger(path) -> None:
     """Create the (empty) ledger table once, so every spend is an append checked against a read version.
 
@@ -348,15 +192,6 @@ def record_spend(spend: Spend, note: str | None = None) -> dict[str, Any]:
         The spend does not fit; a ``refusal`` row was recorded and nothing was spent.
     """
     return _record(spend, "spend", note)
-
-
-def find_use(entries: pd.DataFrame, contract_id: str, release_id: str) -> dict[str, Any] | None:
-    """The ``use`` row of a contract for a shared release, or None."""
-    if entries.empty:
-        return None
-    rows = entries[(entries["kind"] == "use") & (entries["contract_id"] == contract_id)
-                   & (entries["release_id"] == release_id)]
-    return rows.iloc[0].to_dict() if not rows.empty else None
 
 
 def record_use(use: Spend) -> dict[str, Any]:
@@ -396,7 +231,7 @@ def _record(spend: Spend, kind: str, note: str | None = None) -> dict[str, Any]:
             if existing is not None:
                 return existing
         reason = check(entries, spend, kind=kind)
-        row = _new_row(entries, spend, "refusal" if reason else kind, reason or note)
+        row = new_row(entries, spend, "refusal" if reason else kind, reason or note)
         table = pa.Table.from_pylist([row], schema=SCHEMA)
         try:
             lake.append_arrow(path, table, max_commit_retries=0, read_version=read_version)
@@ -415,59 +250,6 @@ def _record(spend: Spend, kind: str, note: str | None = None) -> dict[str, Any]:
 def summary(contract_id: str, budget_epsilon_per_period: float, window_start: dt.date, window_end: dt.date,
             unit: str = "person", period_days: int = settings.ACCOUNTING_PERIOD_DAYS,
             lookback_days: int = 0) -> dict[str, float]:
-    """Spent and left figures for an audit: the contract's and the global, in the fullest of the windows the
-    ledger checks for these dates (widened by the release's look-back, as ``check`` does), so "left" is
-    never overstated. A release over several units (wifi devices and people) reports the class with the
-    least epsilon left (``unit_class``).
-
-    The tighter zCDP figure converts the summed rho at the global delta cap and adds the deltas spent by
-    partition selection (geometric releases with a delta), stated as ``global_delta_zcdp``.
-    """
-    entries = read_entries()
-    spends = entries[entries["kind"] == "spend"] if not entries.empty else entries
-    contract = _contract_rows(entries, contract_id)
-    windows = _windows_touching(window_start - dt.timedelta(days=lookback_days), window_end, period_days)
-    contract_spent = max((_spent_in(contract, w)[0] for w in windows), default=0.0)
-    figures = [_class_figures(in_class(spends, cls), cls, windows) for cls in unit_classes(unit)]
-    binding = min(figures, key=lambda f: f["global_epsilon_left"])
-    return {
-        "contract_epsilon_spent": contract_spent,
-        "contract_epsilon_budget": budget_epsilon_per_period,
-        "contract_epsilon_left": max(budget_epsilon_per_period - contract_spent, 0.0),
-        **binding,
-        "period_days": period_days,
-        "lookback_days": lookback_days,
-    }
-
-
-def _class_figures(same_class: pd.DataFrame, unit: str, windows: list[tuple[dt.date, dt.date]]) -> dict[str, Any]:
-    """Worst spent figures of one ledger class over the windows, and what is left under its caps."""
-    worst = {"global_epsilon_spent": 0.0, "global_delta_spent": 0.0, "global_rho_spent": 0.0,
-             "selection_delta_spent": 0.0}
-    for window in windows:
-        g_eps, g_delta = _spent_in(same_class, window)
-        worst["global_epsilon_spent"] = max(worst["global_epsilon_spent"], g_eps)
-        worst["global_delta_spent"] = max(worst["global_delta_spent"], g_delta)
-        if not same_class.empty:
-            overlap = _overlapping(same_class, window)
-            rho = float(same_class.loc[overlap, "rho"].sum())
-            selection = float(same_class.loc[overlap & (same_class["mechanism"] == "geometric"), "delta"].sum())
-            worst["global_rho_spent"] = max(worst["global_rho_spent"], rho)
-            worst["selection_delta_spent"] = max(worst["selection_delta_spent"], selection)
-    eps_cap = settings.epsilon_cap(unit)
-    return {
-        **worst,
-        "unit_class": unit,
-        "global_epsilon_cap": eps_cap,
-        "global_epsilon_left": max(eps_cap - worst["global_epsilon_spent"], 0.0),
-        "global_delta_cap": settings.GLOBAL_DELTA_CAP,
-        "global_delta_left": max(settings.GLOBAL_DELTA_CAP - worst["global_delta_spent"], 0.0),
-        # Tighter figure beside the basic one: zCDP rho converted at the global delta (DESIGN.md section 6).
-        "global_epsilon_zcdp": zcdp_epsilon(worst["global_rho_spent"], settings.GLOBAL_DELTA_CAP),
-        "global_delta_zcdp": settings.GLOBAL_DELTA_CAP + worst["selection_delta_spent"],
-    }
-
-
-def zcdp_epsilon(rho: float, delta: float) -> float:
-    """(epsilon, delta) of a rho-zCDP total: ``epsilon = rho + 2 sqrt(rho ln(1/delta))``."""
-    return rho + 2 * math.sqrt(rho * math.log(1 / delta)) if rho > 0 else 0.0
+    """Spent and left figures for an audit from the stored ledger (``accounting.budget_summary``)."""
+    return budget_summary(read_entries(), contract_id, budget_epsilon_per_period, window_start, window_end, unit,
+                          period_days, lookback_days)

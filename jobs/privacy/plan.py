@@ -30,8 +30,8 @@ from jobs.privacy.measures.segments import OTHER_COUNTRY
 from jobs.privacy.measures.segments import SEGMENT_COLUMNS as SEGMENT_COLUMNS_BY_NAME
 
 if TYPE_CHECKING:
+    from jobs.contracts import Contract
     from jobs.privacy.ledger import Spend
-    from jobs.publish.contracts import Contract
 
 
 # Bound properties that every plan's id has hashed since the first releases (with their defaults), so the
@@ -271,7 +271,7 @@ def plan_for(contract: Contract, metric: str, window_start: dt.date, window_end:
     mechanism = "geometric" if selects else contract.mechanism
     zones = ""
     if contract.zones and not measure.additive:  # distinct people: released per zone (additive: summed)
-        from jobs.privacy.zones import zones_text
+        from jobs.contracts import zones_text
 
         zones = zones_text(contract.zones, contract.h3_resolution)
     return ReleasePlan(

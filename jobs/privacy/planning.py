@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from jobs.common import settings
-from jobs.publish.contracts import Contract, fire_times
+from jobs.contracts import Contract, fire_times
 
 YEAR_START = dt.date(2026, 1, 1)  # the sample year of ``fire_times``
 YEAR_DAYS = 365
@@ -208,18 +208,6 @@ def budget_plan(contracts: Iterable[Contract],
     warnings += [f"all contracts: {line}: releases beyond the cap are refused"
                  for line in global_cap_errors(totals, period_days)]
     return {"contracts": plans, "global": totals, "warnings": warnings}
-
-
-def approved_portfolio(adding: Contract | None = None) -> list[Contract]:
-    """The valid contracts of the contracts folder that every supplier has approved, plus ``adding`` (the
-    contract being approved) in place of any other version of it."""
-    from jobs.publish.approvals import missing_approvals
-    from jobs.publish.contracts import load_contracts
-
-    valid, _ = load_contracts()
-    portfolio = [c for c in valid.values() if not missing_approvals(c)
-                 and (adding is None or c.id != adding.id)]
-    return [*portfolio, adding] if adding is not None else portfolio
 
 
 def plan_lines(contracts: Iterable[Contract], period_days: int = settings.ACCOUNTING_PERIOD_DAYS) -> list[str]:

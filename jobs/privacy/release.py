@@ -32,13 +32,13 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from jobs.common import lake, tables
+from jobs.contracts.zones import parse_zones_text
 from jobs.privacy import ledger
 from jobs.privacy.domain import domain_bins, domain_cells, public_domain, restrict_to_domain, to_zones, zero_fill
 from jobs.privacy.measures import PARTITION_SELECTION
 from jobs.privacy.measures.segments import OTHER_COUNTRY
 from jobs.privacy.noise import noisy_column
 from jobs.privacy.plan import ReleasePlan, plan_for
-from jobs.privacy.zones import parse_zones_text
 
 __all__ = ["ReleasePlan", "make_release", "plan_for", "read_release", "stored_release"]
 

@@ -1,6 +1,6 @@
 """Supplier approvals of contract files (``ops/contract_approvals``).
 
-The owner of every source a contract reads (per the supplier registry, ``jobs.publish.suppliers``) is one of
+The owner of every source a contract reads (per the supplier registry, ``jobs/contracts/suppliers.py``) is one of
 its ``suppliers`` and must approve it; the approver must be one the registry names for that supplier, never
 one the contract names itself. An approval records the contract id, version, supplier, approver, time and
 the sha256 of the contract file approved: nothing is published for a contract whose file differs from the
@@ -13,8 +13,8 @@ import datetime as dt
 import logging
 
 from jobs.common import lake, tables
+from jobs.contracts import Contract
 from jobs.errors import NotApproved
-from jobs.publish.contracts import Contract
 
 log = logging.getLogger(__name__)
 SCHEMA = tables.CONTRACT_APPROVALS.schema
@@ -45,7 +45,7 @@ def approve(contract: Contract, supplier: str, approver: str) -> dict:
     ContractError
         With this contract, the approved contracts would exceed a global cap in some window of a year.
     """
-    from jobs.publish.suppliers import load_registry
+    from jobs.contracts import load_registry
 
     if not contract.sha256:
         raise ValueError(f"contract {contract.id} {contract.version}: only a contract read from its file can be "
@@ -72,7 +72,8 @@ def _require_affordable(contract: Contract) -> None:
     """Refuse an approval that would make the approved portfolio exceed a global cap in some window of a
     year (look-back windows included): the ledger would refuse those releases later."""
     from jobs.errors import ContractError
-    from jobs.privacy.planning import approved_portfolio, global_cap_errors, global_year
+    from jobs.privacy import global_cap_errors, global_year
+    from jobs.publish.portfolio import approved_portfolio
 
     errors = global_cap_errors(global_year(approved_portfolio(adding=contract)))
     if errors:
@@ -112,7 +113,7 @@ def require_approved(contract: Contract) -> None:
 def approve_all(contract: Contract) -> None:
     """Approve a contract file as each supplier's first registered approver (the demo and tests act for
     them)."""
-    from jobs.publish.suppliers import load_registry
+    from jobs.contracts import load_registry
 
     registry = load_registry()
     for supplier in contract.suppliers:

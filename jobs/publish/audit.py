@@ -18,12 +18,12 @@ from markupsafe import Markup
 
 from jobs.common import settings, tables
 from jobs.common.h3cells import cell_polygon
-from jobs.privacy import ledger
+from jobs.privacy import ledger_entries, ledger_summary
 from jobs.publish.pages import render_page
 
 if TYPE_CHECKING:
-    from jobs.privacy.release import ReleasePlan
-    from jobs.publish.contracts import Contract
+    from jobs.contracts import Contract
+    from jobs.privacy import ReleasePlan
 
 
 UNIT_NOTES = {"person": "one pseudonymous person per source over the accounting period",
@@ -46,7 +46,7 @@ def _ingest_runs(sources: tuple[str, ...], start: dt.date, end: dt.date) -> list
 
 def _sharing_reads(contract_id: str) -> dict[str, Any] | None:
     """Delta Sharing reads of the contract's product since its previous audit (``jobs/sharing``)."""
-    from jobs.sharing.recipients import reads_summary
+    from jobs.publish.recipients import reads_summary
 
     folder = settings.lake_root() / "audit" / contract_id
     previous = [json.loads(p.read_text()).get("generated_at") for p in folder.glob("*.json")] if folder.exists() else []
@@ -114,16 +114,16 @@ def build_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
     plan = releases[0][0]
     start, end = plan.window_start, plan.window_end
     # the windows the ledger checked: widened by the longest look-back of the delivery's releases
-    budget = ledger.summary(contract.id, contract.budget_epsilon_per_period, start, end, unit=plan.unit,
+    budget = ledger_summary(contract.id, contract.budget_epsilon_per_period, start, end, unit=plan.unit,
                             lookback_days=max(p.lookback_days for p, _ in releases))
-    entries = ledger.read_entries()
+    entries = ledger_entries()
     release_entries = []
     for p, rel in releases:
         row = entries[entries["entry_id"] == rel["ledger_entry_id"]]
         shared = {}
         if rel.get("made_for"):  # a derived contract: served by another contract's release
-            from jobs.publish.contracts import find_contract
-            from jobs.publish.sharing import derived_cut, shared_text
+            from jobs.publish.portfolio import find_contract
+            from jobs.publish.shared_releases import derived_cut, shared_text
 
             use = entries[entries["entry_id"] == rel["use_entry_id"]]
             cut = derived_cut(contract, find_contract(rel["made_for"]), p.metric)
@@ -141,7 +141,7 @@ def build_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
                  f"{rel['post_processing']}; k acts on the noisy values"] if rel.get("post_processing") else []),
         })
     windows_per_year = math.ceil(365 / budget["period_days"])
-    from jobs.publish.sharing import K_NOTE, children_of
+    from jobs.publish.shared_releases import K_NOTE, children_of
 
     served = [] if contract.derived_from else children_of(contract.id)
     if contract.derived_from:  # this contract's cost is its use of each release, once per release
@@ -149,7 +149,7 @@ def build_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
     else:
         own = [r for r in release_entries if not r["reused_stored_release"]]
     runs = _ingest_runs(contract.sources, start, end)
-    from jobs.privacy.planning import contract_year
+    from jobs.privacy import contract_year
 
     year = contract_year(contract)
     per_delivery = sum(p.epsilon for p, _ in releases)
@@ -219,7 +219,7 @@ def build_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
 
 
 def _zone_cells(contract: Contract) -> list:
-    from jobs.privacy.zones import zone_cells
+    from jobs.contracts import zone_cells
 
     return zone_cells(contract.zones, contract.h3_resolution)
 

@@ -28,20 +28,28 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from jobs.common import lake, settings, tables
 from jobs.common.h3cells import int_to_cell
 from jobs.common.timebins import local_iso
-from jobs.privacy import ledger
-from jobs.privacy.postprocess import post_process_release
-from jobs.privacy.release import ReleasePlan, make_release, plan_for, read_release
-from jobs.privacy.threshold import apply_k_threshold
+from jobs.privacy import (
+    ReleasePlan,
+    apply_k_threshold,
+    find_use,
+    ledger_entries,
+    ledger_head,
+    make_release,
+    plan_for,
+    post_process_release,
+    precheck_spend,
+    read_release,
+    record_use,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from jobs.publish.contracts import Contract
+    from jobs.contracts import Contract
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +219,7 @@ def privacy_terms(contract: Contract, plans: list[ReleasePlan], cuts: dict | Non
     for plan in plans:
         figures = plan.describe()
         figures.update(k_threshold=plan.k_threshold(contract.k), k_rule=plan.measure.k_text(contract.k, plan.bounder))
-        from jobs.privacy.advise import dropped_share_estimate
+        from jobs.privacy import dropped_share_estimate
 
         # the bound's dropped share, only ever as the DP estimate of an advice (cde contracts advise)
         figures["dropped_share"] = dropped_share_estimate(plan, contract.derived_from or contract.id)
@@ -263,9 +271,8 @@ def publish(spark: SparkSession, contract: Contract, window_start: dt.date,
         ``delivery_id``, ``outbox`` folder, ``manifest``, ``audit`` paths and summary figures.
     """
     from jobs.common.locks import exclusive
-    from jobs.publish.approvals import require_approved
-
     from jobs.errors import ContractEnded
+    from jobs.publish.approvals import require_approved
     from jobs.publish.ending import is_ended
 
     if is_ended(contract):
@@ -352,7 +359,7 @@ def _deliver(spark: SparkSession, contract: Contract, window_start: dt.date, win
             "window_end": dt.datetime.combine(window_end, dt.time(), tzinfo=settings.LOCAL_TZ).isoformat(),
             "release_ids": [plan.release_id for plan, _ in releases],
             # the ledger head when this delivery was made: deleting later ledger rows cannot hide behind it
-            "ledger_head": ledger.head(),
+            "ledger_head": ledger_head(),
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "files": files,
             **({"derived_from": contract.derived_from} if contract.derived_from else {}),
@@ -392,7 +399,8 @@ def _deliver(spark: SparkSession, contract: Contract, window_start: dt.date, win
 def _zone_sum_product(contract: Contract, plan: ReleasePlan, delivery: str) -> tuple[pd.DataFrame, Any]:
     """An additive metric's product over the contract's zones: its release's cell values summed per zone,
     each row with the interval of its own sum, k applied to the sums (``jobs/privacy/zones.py``)."""
-    from jobs.privacy.zones import ZoneSum, zone_cells, zones_from_release
+    from jobs.contracts import zone_cells
+    from jobs.privacy import ZoneSum, zones_from_release
 
     zones = tuple((zone_id, tuple(cells)) for zone_id, cells in zone_cells(contract.zones, contract.h3_resolution))
     zone_sum = ZoneSum(zones, len(plan.measure.places))
@@ -406,25 +414,25 @@ def _zone_sum_product(contract: Contract, plan: ReleasePlan, delivery: str) -> t
 
 def _shared_products(spark: SparkSession, contract: Contract, window_start: dt.date, window_end: dt.date,
                      delivery: str) -> tuple[list, list[pd.DataFrame], dict]:
-    """A derived contract's products from its parent's releases (``jobs/publish/sharing.py``).
+    """A derived contract's products from its parent's releases (``jobs/publish/shared_releases.py``).
 
     Per metric: check the contract's own budget can take the use (refused before anything is made), make or
     reuse the parent's release (one writer, charged to the global caps once), record the use, then sum the
     stored values into this contract's cut and apply its k.
     """
-    from jobs.privacy.derive import derive_from_release
-    from jobs.publish.sharing import derived_cut, parent_of, use_of
+    from jobs.privacy import derive_from_release
+    from jobs.publish.shared_releases import derived_cut, parent_of, use_of
 
     parent = parent_of(contract)
     releases, products, cuts = [], [], {}
     for metric in contract.metrics:
         plan = plan_for(parent, metric, window_start, window_end)
         use = use_of(plan, contract)
-        if ledger.precheck(use, kind="use"):
-            ledger.record_use(use)  # records the refusal and raises BudgetExceeded: no release is made for it
-        used_before = ledger.find_use(ledger.read_entries(), contract.id, plan.release_id) is not None
+        if precheck_spend(use, kind="use"):
+            record_use(use)  # records the refusal and raises BudgetExceeded: no release is made for it
+        used_before = find_use(ledger_entries(), contract.id, plan.release_id) is not None
         release = make_release(spark, plan)
-        used = ledger.record_use(use)
+        used = record_use(use)
         cut = derived_cut(contract, parent, metric)
         releases.append((plan, {**release, "use_entry_id": used["entry_id"], "use_reused": used_before,
                                 "made_for": parent.id}))

@@ -64,8 +64,8 @@ def end_contract(contract, by: str, reason: str, now: dt.datetime | None = None)
     dict
         The ending record, with ``tokens_revoked``.
     """
-    from jobs.publish.contracts import load_contracts
-    from jobs.sharing.recipients import revoke
+    from jobs.publish.portfolio import load_contracts
+    from jobs.publish.recipients import revoke
 
     now = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     with exclusive("contract-endings"):

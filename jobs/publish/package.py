@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from jobs.common.h3cells import cell_polygon
 
 if TYPE_CHECKING:
-    from jobs.publish.contracts import Contract
+    from jobs.contracts import Contract
 
 # Table Schema type, unit and description of every column a product file may hold.
 FIELDS: dict[str, tuple[str, str | None, str]] = {
@@ -115,7 +115,7 @@ def _point(place: str, centres: dict | None) -> tuple[float, float]:
 
 
 def _zone_lookups(zones) -> tuple[dict | None, dict | None]:
-    from jobs.privacy.zones import zone_centres
+    from jobs.contracts import zone_centres
 
     return (None, None) if not zones else (dict(zones), zone_centres(zones))
 
@@ -363,7 +363,7 @@ def datapackage(contract: Contract, manifest: dict, columns: list[str]) -> dict[
     if share:
         package["marketShare"] = share
     if contract.zones:
-        from jobs.privacy.zones import zone_cells
+        from jobs.contracts import zone_cells
 
         package["zones"] = {
             "rule": f"a zone is the H3 cells at resolution {contract.h3_resolution} whose centres lie inside its "

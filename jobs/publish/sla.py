@@ -31,31 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from jobs.common import settings
-from jobs.publish.contracts import Contract
+from jobs.contracts import Contract, latency
 
 log = logging.getLogger("cde.sla")
-
-UNIT_HOURS = {"m": 1 / 60, "min": 1 / 60, "minutes": 1 / 60, "h": 1, "hours": 1, "d": 24, "days": 24}
-
-
-def latency(document: dict) -> dt.timedelta | None:
-    """The latency SLA of an ODCS contract document, or None when it states none.
-
-    Raises
-    ------
-    ValueError
-        The latency is not a positive number of minutes, hours or days (the message names the field).
-    """
-    for item in document.get("slaProperties") or []:
-        if isinstance(item, dict) and item.get("property") == "latency":
-            value, unit = item.get("value"), str(item.get("unit", "h")).lower()
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(f"slaProperties.latency.value: {value!r} is not a positive number")
-            if unit not in UNIT_HOURS:
-                raise ValueError(f"slaProperties.latency.unit: {unit!r} is not one of {sorted(UNIT_HOURS)}")
-            return dt.timedelta(hours=value * UNIT_HOURS[unit])
-    return None
-
 
 def due_windows(contract: Contract, since: dt.datetime, until: dt.datetime) -> list[dict[str, Any]]:
     """The deliveries the schedule asked for between ``since`` and ``until`` (aware datetimes).

@@ -13,7 +13,7 @@ the version is returned, and the client filters), and changes (answered 400: pro
 change data). Files are served by pre-signed URLs that expire after ``URL_SECONDS`` (HMAC-SHA-256 over the
 table, file and expiry with ``_secrets/sharing_url.key``).
 
-Authorisation: a bearer token of a live recipient (``jobs/sharing/recipients.py``); a missing, unknown,
+Authorisation: a bearer token of a live recipient (``jobs/publish/recipients.py``); a missing, unknown,
 expired or revoked token gets 401; another buyer's share, or any name that is not ``[A-Za-z0-9_-]``, gets
 404 (a share's existence is not revealed); a tampered or expired file URL gets 403. Every answered
 metadata, query and file read is logged for the contract's next audit.
@@ -130,8 +130,8 @@ class Catalog:
     def _live(self) -> dict[str, dict[str, str]]:
         loaded_at, catalog = self._contracts
         if time.monotonic() - loaded_at > CONTRACTS_TTL_SECONDS:
-            from jobs.publish.contracts import load_contracts
             from jobs.publish.ending import ended_contracts
+            from jobs.publish.portfolio import load_contracts
 
             contracts, _ = load_contracts()
             ended = ended_contracts()
@@ -144,7 +144,7 @@ class Catalog:
 
     def recipients(self) -> list[dict[str, Any]]:
         """The recipients file, re-read when it changes."""
-        from jobs.sharing.recipients import read_recipients, recipients_path
+        from jobs.publish.recipients import read_recipients, recipients_path
 
         path = recipients_path()
         stamp = path.stat().st_mtime_ns if path.exists() else 0
@@ -228,7 +228,7 @@ def create_app(base_url: str | None = None):  # noqa: C901 - one closure per pro
     from fastapi.responses import FileResponse, JSONResponse, Response
     from pydantic import BaseModel, ConfigDict
 
-    from jobs.sharing.recipients import authenticate, log_read
+    from jobs.publish.recipients import authenticate, log_read
 
     catalog = Catalog()
     key = url_key()

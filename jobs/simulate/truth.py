@@ -60,8 +60,7 @@ def presence_truth(contract, date: dt.date, step_minutes: int = 5, chunk: int = 
     import numpy as np
 
     from jobs.common.timebins import local_iso
-    from jobs.privacy.domain import domain_cells
-    from jobs.privacy.measures.segments import OTHER_COUNTRY
+    from jobs.privacy import OTHER_COUNTRY, domain_cells
     from jobs.simulate.movement import day_plans
     from jobs.simulate.population import to_lat_lon
 
@@ -109,7 +108,7 @@ def truth_comparison(spark, contract, date: dt.date, step_minutes: int = 5) -> d
     against where people really were (``presence_truth``), on keys with a true value of at least 100 and
     500, and the sum ratio. Other metrics: ``{"skipped": reason}``."""
     from jobs.evaluate import exact_values
-    from jobs.privacy.plan import plan_for
+    from jobs.privacy import plan_for
 
     if contract.metrics != ("unique_people",) or set(contract.segments) - {"country"}:
         return {"skipped": "ground truth is computed for distinct-people products (optionally by country) only"}

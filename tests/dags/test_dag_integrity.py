@@ -17,7 +17,7 @@ DAGS = Path(__file__).resolve().parents[2] / "dags"
 def _expected_dag_ids() -> list[str]:
     """Every DAG the folder must hold: one ingest DAG per registered feed, one publish DAG per valid contract."""
     from jobs.ingest.feeds import FEEDS
-    from jobs.publish.contracts import load_contracts
+    from jobs.publish.portfolio import load_contracts
 
     contracts, _ = load_contracts()
     return sorted({"cde_daily", "aggregate_silver", "contracts_health", "delivery_sla", *(f"ingest_{f}" for f in FEEDS),
@@ -52,7 +52,8 @@ def test_aggregation_is_scheduled_on_the_bronze_assets_and_updates_silver(dagbag
 
 
 def test_each_publish_dag_runs_on_its_contracts_cron_in_copenhagen(dagbag):
-    from jobs.publish.contracts import contract_files, load_contract
+    from jobs.contracts import contract_files
+    from jobs.publish.portfolio import load_contract
 
     for path in contract_files():
         contract = load_contract(path)

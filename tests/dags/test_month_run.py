@@ -22,9 +22,10 @@ def test_a_short_month_delivers_everything_due_and_stays_within_the_caps(spark, 
     from airflow.dag_processing.dagbag import DagBag
 
     from jobs.common import settings
+    from jobs.contracts import contract_files
     from jobs.month_run import run_month, summary_lines
     from jobs.publish.approvals import approve_all
-    from jobs.publish.contracts import contract_files, load_contract
+    from jobs.publish.portfolio import load_contract
     from jobs.simulate.main import run as simulate
 
     sys.path.insert(0, str(settings.REPO_ROOT / "bench"))

@@ -17,8 +17,9 @@ FEEDS = ("telco", "wifi", "camera", "ticket")
 
 
 def _approve_examples():
+    from jobs.contracts import contract_files
     from jobs.publish.approvals import approve_all
-    from jobs.publish.contracts import contract_files, load_contract
+    from jobs.publish.portfolio import load_contract
 
     for path in contract_files():
         approve_all(load_contract(path))

@@ -18,8 +18,8 @@ def test_advice_is_spent_once_recommends_a_bound_and_its_estimate_reaches_the_de
     from jobs.privacy import ledger
     from jobs.privacy.advise import advise, bound_property, contribution_counts
     from jobs.privacy.plan import plan_for
-    from jobs.publish.contracts import find_contract
     from jobs.publish.deliver import publish
+    from jobs.publish.portfolio import find_contract
 
     # 1,500 simulated person-days are too few for epsilon 0.1: noise that clears the floor in a tail bucket
     # can move the estimate by 20 points (seen in CI). The estimator is checked where its noise is small.

@@ -27,7 +27,7 @@ def _audit() -> tuple[dict, pd.DataFrame]:
               "global_rho_spent": 0.5, "global_epsilon_zcdp": 5.8, "global_delta_zcdp": 1e-6,
               "selection_delta_spent": 0.0, "lookback_days": 0, "unit_class": "person"}
     from jobs.publish.audit import privacy_in_words
-    from jobs.publish.sharing import K_NOTE
+    from jobs.publish.shared_releases import K_NOTE
 
     audit = {
         "generated_at": "2026-03-03T06:00:00+00:00",

@@ -17,8 +17,8 @@ def _publish(lake: str, day: str, barrier, results, contract_id: str = CONTRACT)
     import datetime as dt
 
     from jobs.common.spark import get_spark
-    from jobs.publish.contracts import find_contract
     from jobs.publish.deliver import publish
+    from jobs.publish.portfolio import find_contract
 
     spark = get_spark("cde-test-concurrent-publish")
     contract = find_contract(contract_id)

@@ -21,8 +21,8 @@ def packages(spark, simulated_day, tmp_path_factory):
     """The inner-city presence (csv_excel, licence, market share) and one OD product, in a private lake."""
     import shutil
 
-    from jobs.publish.contracts import find_contract
     from jobs.publish.deliver import publish
+    from jobs.publish.portfolio import find_contract
 
     root = tmp_path_factory.mktemp("packages") / "lake"
     shutil.copytree(simulated_day.root, root, ignore=lambda folder, names: {"gold", "ledger", "outbox", "audit"}

@@ -18,8 +18,9 @@ DAY = dt.date(2026, 3, 3)  # the shared simulated day (conftest.py)
 
 @pytest.fixture(scope="module")
 def deliveries(spark, simulated_day):
-    from jobs.publish.contracts import contract_files, load_contract
+    from jobs.contracts import contract_files
     from jobs.publish.deliver import publish
+    from jobs.publish.portfolio import load_contract
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CDE_LAKE", str(simulated_day.root))

@@ -18,8 +18,8 @@ def test_the_interval_covers_the_bounded_count_95_percent_of_the_time(spark, sim
     from jobs.common.timebins import local_iso
     from jobs.evaluate import exact_values
     from jobs.privacy.release import plan_for, read_release
-    from jobs.publish.contracts import find_contract
     from jobs.publish.deliver import publish
+    from jobs.publish.portfolio import find_contract
 
     root = tmp_path / "lake"
     shutil.copytree(simulated_day.root, root)

@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.spark, pytest.mark.integration]
 
 @pytest.fixture
 def two_metric_contract(tmp_path):
-    from jobs.publish.contracts import load_contract
+    from jobs.publish.portfolio import load_contract
 
     source = settings.contracts_dir() / "kk-inner-city-presence.yaml"
     document = yaml.safe_load(source.read_text())

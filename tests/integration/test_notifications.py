@@ -23,9 +23,9 @@ def _registry(tmp_path, url: str) -> str:
 
 def test_a_delivery_is_acknowledged_by_the_buyers_webhook_and_mailed(spark, simulated_day, lake_copy, receiver,
                                                                     smtp_sink, tmp_path, monkeypatch):
-    from jobs.publish.contracts import find_contract
     from jobs.publish.deliver import publish
     from jobs.publish.notify import read_notifications
+    from jobs.publish.portfolio import find_contract
 
     url, hits, answers = receiver
     port, mails = smtp_sink

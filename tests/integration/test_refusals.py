@@ -19,8 +19,8 @@ def test_unapproved_and_over_budget_contracts_publish_nothing(spark, lake_root, 
     from jobs.ingest.feeds.telco import SPEC
     from jobs.ingest.runner import ingest
     from jobs.publish.approvals import NotApproved, approve, missing_approvals
-    from jobs.publish.contracts import find_contract
     from jobs.publish.deliver import publish
+    from jobs.publish.portfolio import find_contract
     from jobs.simulate.main import run as simulate
 
     simulate(300, 2, DAY, seed=4, events_per_person=15, feeds=("telco",))
@@ -65,8 +65,8 @@ def test_unapproved_and_over_budget_contracts_publish_nothing(spark, lake_root, 
 
 
 def test_a_new_contract_version_makes_a_new_delivery():
-    from jobs.publish.contracts import find_contract
     from jobs.publish.deliver import delivery_id
+    from jobs.publish.portfolio import find_contract
 
     contract = find_contract("kk-inner-city-presence")
     v1 = delivery_id(contract, DAY, DAY + dt.timedelta(days=1))

@@ -28,7 +28,8 @@ from jobs.common.spark import get_spark
 from jobs.ingest import FEEDS
 from jobs.ingest.runner import ingest
 from jobs.publish.approvals import approve_all
-from jobs.publish.contracts import contract_files, load_contract
+from jobs.contracts import contract_files
+from jobs.publish.portfolio import load_contract
 from jobs.publish.deliver import publish
 from jobs.simulate.main import run as simulate
 day = dt.date.fromisoformat(sys.argv[1])
@@ -192,7 +193,7 @@ def test_the_sharing_server_serves_the_bucket_to_the_official_client(bucket_run,
     import uvicorn
 
     from jobs.common.objectstore import lake_path
-    from jobs.sharing.recipients import add_recipient, reads_of
+    from jobs.publish.recipients import add_recipient, reads_of
     from jobs.sharing.server import create_app
 
     for name in ("CDE_LAKE", *(k for k in bucket_run["env"] if k.startswith("AWS_"))):

@@ -26,8 +26,8 @@ def test_a_derived_contract_and_its_parent_share_one_spend_and_one_draw(spark, s
     from jobs.privacy import ledger
     from jobs.privacy.release import plan_for, stored_release
     from jobs.publish.audit import read_audit
-    from jobs.publish.contracts import find_contract
     from jobs.publish.deliver import publish
+    from jobs.publish.portfolio import find_contract
 
     metro, movia = find_contract("metro-od-market"), find_contract("movia-od-market")
     plan = plan_for(movia, "od_trips", shared_lake.day, shared_lake.day + dt.timedelta(days=1))

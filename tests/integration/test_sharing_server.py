@@ -30,9 +30,9 @@ def server(spark, simulated_day, tmp_path_factory, lake_copier):
     """A private lake with one delivered contract, the sharing server on loopback and two recipients."""
     import uvicorn
 
-    from jobs.publish.contracts import find_contract
     from jobs.publish.deliver import publish
-    from jobs.sharing.recipients import add_recipient
+    from jobs.publish.portfolio import find_contract
+    from jobs.publish.recipients import add_recipient
     from jobs.sharing.server import create_app
 
     root = lake_copier(Path(simulated_day.root), tmp_path_factory.mktemp("sharing") / "lake")
@@ -155,9 +155,9 @@ def test_an_expired_or_revoked_token_is_refused(server):
 
 
 def test_reads_reach_the_next_audit(server):
-    from jobs.publish.contracts import find_contract
     from jobs.publish.deliver import publish
-    from jobs.sharing.recipients import reads_of
+    from jobs.publish.portfolio import find_contract
+    from jobs.publish.recipients import reads_of
 
     reads = reads_of(CONTRACT)
     assert {r["request"] for r in reads} >= {"metadata", "query"} and {r["buyer"] for r in reads} == {BUYER}
@@ -196,9 +196,9 @@ def test_an_ended_contract_leaves_the_catalog_and_is_purged_after_retention(serv
     import requests
 
     from jobs.errors import ContractEnded
-    from jobs.publish.contracts import find_contract
     from jobs.publish.deliver import publish
     from jobs.publish.ending import end_contract, purge_ended
+    from jobs.publish.portfolio import find_contract
 
     token = _token(server["profiles"][BUYER])
     app = server["app"]
@@ -220,7 +220,7 @@ def test_an_ended_contract_leaves_the_catalog_and_is_purged_after_retention(serv
     with pytest.raises(ContractEnded, match=CONTRACT):
         publish(server["spark"], contract, DAY)
     # a new token for the buyer finds no table: ended contracts are not shared
-    from jobs.sharing.recipients import add_recipient
+    from jobs.publish.recipients import add_recipient
 
     fresh = _token(add_recipient(BUYER, server["endpoint"], days=1))
     assert _get(server, f"/shares/{BUYER}/all-tables", fresh).json()["items"] == []

@@ -25,8 +25,8 @@ def slice_run(spark, tmp_path_factory):
     from jobs.ingest.feeds.telco import SPEC
     from jobs.ingest.runner import ingest
     from jobs.publish.approvals import approve_all
-    from jobs.publish.contracts import find_contract
     from jobs.publish.deliver import publish
+    from jobs.publish.portfolio import find_contract
     from jobs.simulate.main import run as simulate
 
     root = tmp_path_factory.mktemp("slice") / "lake"

@@ -90,8 +90,8 @@ def test_a_zone_release_counts_people_near_their_true_zone_count(zoned, spark):
 
 def test_additive_zone_values_are_the_sums_of_their_cells_with_their_own_interval(zoned):
     from jobs.common.h3cells import int_to_cell
+    from jobs.contracts import zone_cells
     from jobs.privacy.noise import sum_noise_scale
-    from jobs.privacy.zones import zone_cells
 
     contract, folder = zoned["kk-traffic-od"]
     product = pd.read_parquet(folder / "data.parquet")

@@ -16,7 +16,7 @@ import pytest
 
 from jobs.cli import main
 from jobs.common import lake, tables
-from jobs.privacy import ledger
+from jobs.privacy import ledger, ledger_chain
 
 BASE = ledger.Spend(
     contract_id="c1", contract_version="1.0.0", release_id="r", sources=("telco",), unit="person",
@@ -72,7 +72,7 @@ def test_an_edited_row_fails_even_with_its_hash_recomputed_without_the_key(ledge
     entries = ledger.read_entries()
     edited = entries.copy()
     edited.loc[1, "epsilon"] = 0.1  # give budget back
-    row = {k: ledger._plain(v) for k, v in edited.iloc[1].to_dict().items() if k != "row_hash"}
+    row = {k: ledger_chain.plain(v) for k, v in edited.iloc[1].to_dict().items() if k != "row_hash"}
     edited.loc[1, "row_hash"] = hashlib.sha256(json.dumps(row, sort_keys=True, default=str).encode()).hexdigest()
     lake.overwrite_arrow(ledger_with_anchors, pa.Table.from_pandas(edited, schema=ledger.SCHEMA,
                                                                    preserve_index=False))

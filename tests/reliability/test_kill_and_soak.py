@@ -21,8 +21,8 @@ def _cde(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 
 def test_a_kill_at_each_publish_write_recovers_without_a_second_draw(spends, spark, simulated_day, lake_copy):
-    from jobs.publish.contracts import find_contract
     from jobs.publish.deliver import publish, verify_manifest
+    from jobs.publish.portfolio import find_contract
 
     day = simulated_day.day.isoformat()
     killed = _cde("publish", CONTRACT, "--date", day, env={"CDE_CRASH_AT": "release.log"})
@@ -81,8 +81,8 @@ def _soak_worker(lake: str, cap: str, jobs, results) -> None:
 
     from jobs.common.spark import get_spark
     from jobs.errors import Refusal
-    from jobs.publish.contracts import find_contract
     from jobs.publish.deliver import publish
+    from jobs.publish.portfolio import find_contract
 
     spark = get_spark("cde-test-soak", master="local[1]")
     while True:

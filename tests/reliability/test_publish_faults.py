@@ -14,8 +14,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
 
 def _publish(spark, day):
-    from jobs.publish.contracts import find_contract
     from jobs.publish.deliver import publish
+    from jobs.publish.portfolio import find_contract
 
     return publish(spark, find_contract(CONTRACT), day)
 
@@ -97,8 +97,8 @@ def test_a_damaged_release_log_is_refused_before_any_spend(spends, spark, simula
     commits = sorted((tables.RELEASE_LOG.path() / "_delta_log").glob("*.json"))
     commits[-1].write_text("{not json")
     before = len(spends())
-    from jobs.publish.contracts import find_contract
     from jobs.publish.deliver import publish
+    from jobs.publish.portfolio import find_contract
 
     with pytest.raises(StorageFault, match="ops/releases: the Delta log at .* cannot be read"):
         publish(spark, find_contract("kk-inner-city-presence"), simulated_day.day)

@@ -14,7 +14,7 @@ CONTRACT = "retail-stroget-footfall"  # cron 30 6 * * * (Copenhagen), latency 8 
 
 
 def test_the_latency_sla_is_read_and_checked():
-    from jobs.publish.sla import latency
+    from jobs.contracts import latency
 
     assert latency({"slaProperties": [{"property": "latency", "value": 8, "unit": "h"}]}) == dt.timedelta(hours=8)
     assert latency({"slaProperties": [{"property": "latency", "value": 2, "unit": "d"}]}) == dt.timedelta(days=2)
@@ -32,7 +32,7 @@ def test_a_contract_with_a_bad_latency_is_refused(tmp_path):
 
     from jobs.common import settings
     from jobs.errors import ContractError
-    from jobs.publish.contracts import load_contract
+    from jobs.publish.portfolio import load_contract
 
     for name in ("areas",):
         shutil.copytree(settings.contracts_dir() / name, tmp_path / name)
@@ -47,7 +47,7 @@ def test_a_contract_with_a_bad_latency_is_refused(tmp_path):
 
 
 def test_on_time_late_missed_and_not_yet_due(lake_root):
-    from jobs.publish.contracts import find_contract
+    from jobs.publish.portfolio import find_contract
     from jobs.publish.sla import delivery_states
 
     contract = find_contract(CONTRACT)
@@ -72,8 +72,8 @@ def test_on_time_late_missed_and_not_yet_due(lake_root):
 @pytest.mark.slow
 def test_missed_deliveries_show_in_cde_audit_and_raise_one_alert_each(spark, simulated_day, lake_copy, smtp_sink,
                                                                      monkeypatch):
-    from jobs.publish.contracts import find_contract
     from jobs.publish.deliver import publish
+    from jobs.publish.portfolio import find_contract
     from jobs.publish.sla import read_alerts
 
     port, mails = smtp_sink
@@ -103,7 +103,7 @@ def test_missed_deliveries_show_in_cde_audit_and_raise_one_alert_each(spark, sim
 
 
 def test_without_a_mail_server_the_alert_is_still_recorded(lake_root, monkeypatch):
-    from jobs.publish.contracts import find_contract
+    from jobs.publish.portfolio import find_contract
     from jobs.publish.sla import read_alerts, record_alert
 
     monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", "smtp://127.0.0.1:1?disable_ssl=true&disable_tls=true")

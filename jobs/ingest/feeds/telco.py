@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from jobs.aggregate.presence import presence_from_events
+from jobs.ingest.presence import presence_from_events
 from jobs.ingest.spec import FeedSpec, Reference, first_error, timestamp_column
 
 if TYPE_CHECKING:

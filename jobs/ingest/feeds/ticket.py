@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from jobs.aggregate.presence import presence_from_trips
+from jobs.ingest.presence import PRESENCE_BIN_MINUTES, count_presence, presence_points
 from jobs.ingest.spec import FeedSpec, Reference, first_error, timestamp_column
 
 if TYPE_CHECKING:
@@ -66,6 +66,17 @@ def bronze_columns() -> list:
     return [F.col("check_in_stop"), F.when(F.col("check_out_stop") != "", F.col("check_out_stop"))
             .alias("check_out_stop"), F.col("check_out_utc").alias("check_out_ts"),
             F.col("mode_clean").alias("mode"), F.col("product")]
+
+
+def presence_from_trips(trips: DataFrame, source: str = "ticket",
+                        bin_minutes: int = PRESENCE_BIN_MINUTES) -> DataFrame:
+    """Presence of transit trips: the check-in stop at check-in, the check-out stop at check-out.
+
+    A check-out after local midnight stays with the check-in's day (one person-day per trip).
+    """
+    check_in = presence_points(trips, source, "event_ts", "h3_cell", bin_minutes)
+    check_out = presence_points(trips, source, "check_out_ts", "h3_cell_out", bin_minutes)
+    return count_presence(check_in.unionByName(check_out))
 
 
 SPEC = FeedSpec(

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from jobs.aggregate.presence import presence_from_sightings
+from jobs.ingest.presence import PRESENCE_BIN_MINUTES, count_presence
 from jobs.ingest.spec import FeedSpec, IdentifierRule, Reference, first_error, timestamp_column
 
 if TYPE_CHECKING:
@@ -83,6 +83,28 @@ def bronze_columns() -> list:
 
     return [F.col("ap_id"), F.col("last_seen_utc").alias("last_seen"), F.col("rssi_int").alias("rssi"),
             F.col("kind_clean").alias("kind"), F.col("randomised")]
+
+
+# A sighting's span counts for at most this long (a phone left on a desk is not there all day).
+MAX_SIGHTING_HOURS = 12
+
+
+def presence_from_sightings(sightings: DataFrame, source: str = "wifi",
+                            bin_minutes: int = PRESENCE_BIN_MINUTES) -> DataFrame:
+    """Presence of wifi sightings: every bin a sighting overlaps (``event_ts`` to ``last_seen``)."""
+    from pyspark.sql import functions as F
+
+    seconds = bin_minutes * 60
+    first_bin = F.floor(F.unix_timestamp("event_ts") / seconds) * seconds
+    last = F.least(F.col("last_seen"), F.col("event_ts") + F.expr(f"INTERVAL {MAX_SIGHTING_HOURS} HOURS"))
+    last_bin = F.floor(F.unix_timestamp(last) / seconds) * seconds
+    rows = sightings.filter(F.col("h3_cell").isNotNull()).select(
+        "pseudo_id", F.lit(source).alias("source"), "event_date",
+        F.explode(F.sequence(first_bin, last_bin, F.lit(seconds).cast("long"))).alias("_bin"),
+        "h3_cell", F.lit(None).cast("string").alias("home_mcc"), "key_period")
+    return count_presence(rows.withColumn("bin_start", F.timestamp_seconds("_bin")).drop("_bin"))
+
+
 
 
 SPEC = FeedSpec(

@@ -1,4 +1,5 @@
-"""What every measure is made of: contribution bounds, bounders, segment columns and the ``Measure`` itself.
+"""What every measure is made of: bounders, segment columns and the ``Measure`` itself (the contribution
+bounds a contract sets are ``jobs.contracts.Bounds``).
 
 Light at import (no Spark, no pandas): contract validation and DAG files look measures up.
 """
@@ -10,6 +11,8 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from jobs.contracts import Bounds
+
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
@@ -17,42 +20,6 @@ if TYPE_CHECKING:
 
 ZERO_FILL = "zero_fill"
 PARTITION_SELECTION = "partition_selection"
-
-
-@dataclasses.dataclass(frozen=True)
-class Bounds:
-    """A contract's contribution bounds per person and day, by contract property name.
-
-    One parameter object for every bound (``max_cells_per_day``, ``max_events_per_pair``,
-    ``max_trips_per_day``, ...): the contract YAML keeps its property names, measures declare which ones
-    they read and their defaults, so a new bound needs no edit here.
-
-    Attributes
-    ----------
-    values : tuple of (str, int)
-        Property name and value, sorted by name.
-    """
-
-    values: tuple[tuple[str, int], ...]
-
-    @classmethod
-    def of(cls, mapping: Mapping[str, int]) -> Bounds:
-        """Bounds from a mapping of property names to values."""
-        return cls(tuple(sorted((name, int(value)) for name, value in mapping.items())))
-
-    def __getitem__(self, name: str) -> int:
-        for key, value in self.values:
-            if key == name:
-                return value
-        raise KeyError(f"no contribution bound {name!r} (known: {', '.join(k for k, _ in self.values)})")
-
-    def get(self, name: str, default: int | None = None) -> int | None:
-        """The bound's value, or ``default``."""
-        return dict(self.values).get(name, default)
-
-    def as_dict(self) -> dict[str, int]:
-        """The bounds as a plain dict (for JSON)."""
-        return dict(self.values)
 
 
 class Bounder:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from jobs.privacy.measures.base import Bounder, Bounds
 
@@ -46,37 +46,54 @@ class DistinctPairs(Bounder):
 
 
 @dataclasses.dataclass(frozen=True)
-class EventsPerPair(Bounder):
-    """Event counts: at most ``max_pairs`` keys per person and day, each with at most ``max_events``."""
+class AmountPerPair(Bounder):
+    """At most ``max_pairs`` keys per person and day, each with at most ``max_amount`` of the measure's
+    amount: events (footfall, by default) or minutes (dwell, ``MinutesPerPair``). One bounder: only the
+    bound property, its default and the column summed differ."""
 
     max_pairs: int
-    max_events: int
+    max_amount: int
+    #: the contract property of the per-pair amount, and the person-level column it clamps
+    amount_property: ClassVar[str] = "max_events_per_pair"
+    amount_column: ClassVar[str] = "events"
     properties = {"max_cells_per_day": None, "max_events_per_pair": 4}
 
     @classmethod
-    def from_bounds(cls, bounds: Bounds) -> EventsPerPair:
-        return cls(bounds["max_cells_per_day"], bounds["max_events_per_pair"])
+    def from_bounds(cls, bounds: Bounds) -> AmountPerPair:
+        return cls(bounds["max_cells_per_day"], bounds[cls.amount_property])
 
     def l1_per_day(self) -> int:
-        return self.max_pairs * self.max_events
+        return self.max_pairs * self.max_amount
 
     def l2_per_day(self) -> float:
-        return self.max_events * math.sqrt(self.max_pairs)
+        return self.max_amount * math.sqrt(self.max_pairs)
 
     def max_per_key(self) -> int:
-        return self.max_events
+        return self.max_amount
 
     def bound(self, rows: DataFrame, pair: Sequence[str]) -> DataFrame:
         from jobs.privacy.bounding import bound_events_per_pair
 
-        return bound_events_per_pair(rows, self.max_pairs, self.max_events, pair)
+        return bound_events_per_pair(rows, self.max_pairs, self.max_amount, pair, events=self.amount_column)
 
     def text(self) -> str:
-        return (f"per person and day at most {self.max_pairs} (cell, bin) pairs, at most {self.max_events} events "
-                "each")
+        return (f"per person and day at most {self.max_pairs} (cell, bin) pairs, at most {self.max_amount} "
+                f"{self.amount_column} each")
 
     def as_dict(self) -> dict[str, int]:
-        return {"max_cells_per_day": self.max_pairs, "max_events_per_pair": self.max_events}
+        return {"max_cells_per_day": self.max_pairs, self.amount_property: self.max_amount}
+
+
+EventsPerPair = AmountPerPair
+
+
+@dataclasses.dataclass(frozen=True)
+class MinutesPerPair(AmountPerPair):
+    """Dwell: at most ``max_pairs`` keys per person and day, each with at most ``max_amount`` minutes."""
+
+    amount_property: ClassVar[str] = "max_minutes_per_pair"
+    amount_column: ClassVar[str] = "minutes"
+    properties = {"max_cells_per_day": None, "max_minutes_per_pair": 60}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,7 +6,6 @@ from jobs.common.settings import ANCHOR_WINDOW_DAYS as DEFAULT_WINDOW_DAYS
 from jobs.common.settings import SEGMENT_NAMES as SEGMENTS
 from jobs.privacy.measures.base import SegmentColumn
 
-
 # A country contract lists the countries its buyer needs; every other home country is released as this.
 OTHER_COUNTRY = "other"
 

@@ -10,8 +10,10 @@ import pytest
 from jobs.aggregate import metrics
 from jobs.aggregate.anchors import anchors_for_day, mcc_countries, window_start
 from jobs.aggregate.movement import stays_from_presence, trips_from_stays
-from jobs.aggregate.presence import presence_from_events, presence_from_sightings, presence_from_trips
 from jobs.common.h3cells import cell_to_int
+from jobs.ingest.feeds.ticket import presence_from_trips
+from jobs.ingest.feeds.wifi import presence_from_sightings
+from jobs.ingest.presence import presence_from_events
 
 pytestmark = pytest.mark.spark
 DAY = dt.date(2026, 3, 2)

@@ -14,7 +14,7 @@ from jobs.ingest.pseudonym import key_period
 from jobs.privacy import ledger
 from jobs.privacy.plan import plan_for
 from jobs.privacy.release import make_release, require_history
-from jobs.publish.contracts import parse_contract
+from jobs.publish.portfolio import parse_contract
 
 EXAMPLE = settings.REPO_ROOT / "contracts" / "kk-inner-city-presence.yaml"
 

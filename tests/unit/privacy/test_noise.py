@@ -70,7 +70,7 @@ def test_advice_scores_bounds_by_dropped_share_and_noise():
 
     from jobs.privacy.advise import BUCKETS, candidates, dropped_share
     from jobs.privacy.plan import plan_for
-    from jobs.publish.contracts import find_contract
+    from jobs.publish.portfolio import find_contract
 
     histogram = [100_000 if low <= 10 <= high else 0 for low, high in BUCKETS]
     assert dropped_share(histogram, 10) == 0 and dropped_share(histogram, 5) == 0.5

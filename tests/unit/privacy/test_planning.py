@@ -3,13 +3,13 @@ global caps (look-back windows included); approval refuses a contract that would
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 
 import pytest
 import yaml
 
 from jobs.common import settings
+from jobs.contracts import ContractError
 from jobs.privacy.planning import (
     HEADROOM,
     budget_plan,
@@ -19,7 +19,7 @@ from jobs.privacy.planning import (
     global_year,
     plan_lines,
 )
-from jobs.publish.contracts import ContractError, load_contracts, parse_contract
+from jobs.publish.portfolio import load_contracts, parse_contract
 
 EXAMPLE = settings.REPO_ROOT / "contracts" / "kk-inner-city-presence.yaml"
 
@@ -92,7 +92,7 @@ def test_the_examples_are_affordable_for_a_year_and_leave_a_fifth_of_each_cap():
 def test_approving_a_sixth_contract_that_breaks_the_global_cap_is_refused(lake_root, tmp_path, monkeypatch):
     from jobs.cli import main
     from jobs.publish.approvals import approve_all, missing_approvals
-    from jobs.publish.contracts import load_contract
+    from jobs.publish.portfolio import load_contract
 
     folder = tmp_path / "contracts"
     shutil.copytree(settings.REPO_ROOT / "contracts", folder)

@@ -79,8 +79,8 @@ def test_a_delivered_product_carries_the_estimate_beside_the_noisy_value():
     from jobs.common.h3cells import cell_to_int
     from jobs.privacy.domain import domain_bins, domain_cells
     from jobs.privacy.plan import plan_for
-    from jobs.publish.contracts import find_contract
     from jobs.publish.deliver import build_product
+    from jobs.publish.portfolio import find_contract
 
     contract = find_contract("kk-inner-city-presence")
     day = dt.date(2026, 3, 2)

@@ -11,7 +11,7 @@ import json
 
 from jobs.common import settings
 from jobs.privacy.release import plan_for
-from jobs.publish.contracts import load_contracts
+from jobs.publish.portfolio import load_contracts
 
 BEFORE = settings.REPO_ROOT / "tests" / "fixtures" / "release_ids_before_measures.json"
 

@@ -29,7 +29,7 @@ def _feature(zone_id, geometry, key="name") -> dict:
 
 
 def test_zones_load_from_a_feature_collection_with_named_ids(tmp_path):
-    from jobs.privacy.zones import load_zones
+    from jobs.contracts import load_zones
 
     zones, errors = load_zones({"file": str(ZONES / "indre-by-quarters.geojson"), "id_property": "name"},
                                tmp_path, "c.yaml")
@@ -51,7 +51,7 @@ def test_zones_load_from_a_feature_collection_with_named_ids(tmp_path):
       "id_property": "name"}, r"features\[0\]: geometry: zone 'a' must be a Polygon"),
 ])
 def test_a_bad_zones_file_is_refused_naming_the_field(tmp_path, value, message):
-    from jobs.privacy.zones import load_zones
+    from jobs.contracts import load_zones
 
     zones, errors = load_zones(value, tmp_path, "c.yaml")
     assert zones is None and any(__import__("re").search(message, e) for e in errors), errors
@@ -76,7 +76,7 @@ def test_zones_that_overlap_are_empty_or_leave_the_area_are_refused(tmp_path, zo
 
 def test_distinct_people_get_a_release_per_zone_with_its_own_id(tmp_path, zoned_contract):
     from jobs.privacy.plan import plan_for
-    from jobs.publish.contracts import find_contract
+    from jobs.publish.portfolio import find_contract
 
     contract = zoned_contract(tmp_path, "kk-inner-city-presence",
                                    {"file": str(ZONES / "indre-by-quarters.geojson"), "id_property": "name"})

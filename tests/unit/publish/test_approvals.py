@@ -7,10 +7,10 @@ import shutil
 import pytest
 
 from jobs.common import settings
+from jobs.contracts import ContractError, load_registry, parse_registry
 from jobs.errors import NotApproved, ReferenceDataError
 from jobs.publish.approvals import approve, approve_all, missing_approvals, require_approved
-from jobs.publish.contracts import ContractError, load_contract
-from jobs.publish.suppliers import load_registry, parse_registry
+from jobs.publish.portfolio import load_contract
 
 CONTRACTS = settings.REPO_ROOT / "contracts"
 

@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from jobs.common import settings
-from jobs.publish.contracts import ContractError, contract_files, load_contract, parse_contract
+from jobs.contracts import ContractError, contract_files
+from jobs.publish.portfolio import load_contract, parse_contract
 
 EXAMPLE = settings.REPO_ROOT / "contracts" / "kk-inner-city-presence.yaml"
 
@@ -113,7 +114,7 @@ def test_record_of_processing_names_purpose_basis_subjects_retention_and_measure
 def test_an_invalid_new_version_leaves_the_last_valid_one_in_force(tmp_path):
     import shutil
 
-    from jobs.publish.contracts import find_contract, load_contracts
+    from jobs.publish.portfolio import find_contract, load_contracts
 
     shutil.copytree(EXAMPLE.parent / "areas", tmp_path / "areas")
     shutil.copy(EXAMPLE, tmp_path / EXAMPLE.name)
@@ -140,7 +141,7 @@ def test_a_budget_one_delivery_spends_whole_is_refused():
 
 
 def test_phantoms_above_one_percent_or_ten_rows_a_delivery_are_refused_naming_k_and_what_passes():
-    from jobs.publish.contracts import MAX_PHANTOM_PROBABILITY
+    from jobs.privacy.feasibility import MAX_PHANTOM_PROBABILITY
 
     # 96 pairs a day at epsilon 0.5 (noise scale 192) against k = 217: 16% of empty keys pass the threshold.
     doc = _set(_doc(), "max_cells_per_day", 96)

@@ -82,7 +82,7 @@ def test_a_broken_registry_names_the_entry(tmp_path):
 
 
 def test_the_shipped_registry_names_every_example_buyer():
-    from jobs.publish.contracts import load_contracts
+    from jobs.publish.portfolio import load_contracts
 
     registry = notify.read_registry()
     assert {c.buyer for c in load_contracts()[0].values()} <= set(registry)

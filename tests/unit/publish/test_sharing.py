@@ -10,9 +10,10 @@ import pytest
 import yaml
 
 from jobs.common import settings
+from jobs.contracts import ContractError
 from jobs.privacy.noise import add_discrete_noise, sum_noise_scale, sum_noise_tail
-from jobs.publish.contracts import ContractError, load_contract, load_contracts
-from jobs.publish.sharing import derivation_errors, derived_cut
+from jobs.publish.portfolio import load_contract, load_contracts
+from jobs.publish.shared_releases import derivation_errors, derived_cut
 
 CONTRACTS = settings.REPO_ROOT / "contracts"
 

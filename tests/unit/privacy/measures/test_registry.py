@@ -19,11 +19,11 @@ def test_every_measure_is_in_the_schema_and_every_schema_metric_is_releasable_or
     enum = set(TERMS["metrics"]["items"]["enum"])
     assert set(measures()) <= enum
     # a schema metric without a measure must be refused by validation, never reach a publish DAG
-    from jobs.publish.contracts import _measure_errors
+    from jobs.privacy.feasibility import measure_errors
 
     for metric in enum - set(measures()):
         terms = {"metrics": [metric], "sources": ["telco"], "segments": []}
-        assert any("has no release" in e for e in _measure_errors(terms, 0.0, "x.yaml")), metric
+        assert any("has no release" in e for e in measure_errors(terms, 0.0, "x.yaml")), metric
 
 
 def test_every_bound_property_is_in_the_schema_and_segments_are_known():
@@ -32,6 +32,14 @@ def test_every_bound_property_is_in_the_schema_and_segments_are_known():
             assert name in TERMS, f"{measure.name}: bound {name} missing from terms.schema.json"
         assert set(measure.segments) <= set(SEGMENT_COLUMNS)
     assert set(TERMS["segments"]["items"]["enum"]) == set(SEGMENT_COLUMNS)
+
+
+def test_the_schemas_bounds_and_defaults_are_the_measures():
+    # contracts (below privacy) fill a contract's bounds from the schema: it must say what the measures say
+    from jobs.contracts import bound_properties
+    from jobs.privacy.measures import bound_defaults
+
+    assert bound_properties() == bound_defaults()
 
 
 def test_feed_enum_agrees_with_the_feed_registry():
@@ -50,7 +58,7 @@ def test_unknown_metric_is_a_refusal():
 def test_registries_import_without_spark_pandas_or_arrow():
     # contract validation (run by the DAG processor at parse time) plans releases too: it stays as light
     code = ("import sys, jobs.privacy.measures as m, jobs.ingest.feeds as f; m.measures(); "
-            "from jobs.publish.contracts import load_contracts; assert load_contracts()[0]; "
+            "from jobs.publish.portfolio import load_contracts; assert load_contracts()[0]; "
             "print([x for x in ('pyspark', 'pandas', 'pyarrow', 'deltalake', 'diffprivlib') if x in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

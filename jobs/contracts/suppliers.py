@@ -2,7 +2,7 @@
 approve contracts on that supplier's behalf.
 
 A contract reads sources; the owner of every one of them must be listed in its ``suppliers`` and must
-approve it (``jobs.publish.approvals``). Approvers come only from this registry, so a contract cannot name
+approve it (``jobs/publish/approvals.py``). Approvers come only from this registry, so a contract cannot name
 its own approver. The registry is operator-kept reference data, validated when read: an error names the
 file, the entry and the field.
 """
@@ -10,6 +10,7 @@ file, the entry and the field.
 from __future__ import annotations
 
 import dataclasses
+from functools import cache
 from pathlib import Path
 
 import yaml
@@ -118,6 +119,20 @@ def load_registry(path: Path | None = None) -> SupplierRegistry:
     except yaml.YAMLError as exc:
         raise ReferenceDataError(f"{path}: (file): not valid YAML ({exc})") from exc
     return parse_registry(document, str(path))
+
+
+def cached_registry(path: str) -> SupplierRegistry:
+    """The supplier registry at ``path``, read again only when its file changes (validation asks often)."""
+    try:
+        stamp = Path(path).stat().st_mtime_ns
+    except OSError:
+        return load_registry(Path(path))  # raises, naming the file
+    return _registry_at(path, stamp)
+
+
+@cache
+def _registry_at(path: str, stamp: int) -> SupplierRegistry:
+    return load_registry(Path(path))
 
 
 def source_owner_errors(sources, suppliers, registry: SupplierRegistry, where: str) -> list[str]:

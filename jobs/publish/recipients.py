@@ -73,7 +73,7 @@ def _now() -> dt.datetime:
 
 def known_buyers() -> set[str]:
     """Buyers named by a valid contract (a recipient is made only for one of them)."""
-    from jobs.publish.contracts import load_contracts
+    from jobs.publish.portfolio import load_contracts
 
     contracts, _ = load_contracts()
     return {c.buyer for c in contracts.values()}

@@ -30,9 +30,8 @@ from typing import TYPE_CHECKING, Any
 from jobs.common import settings
 
 if TYPE_CHECKING:
-    from jobs.privacy.ledger import Spend
-    from jobs.privacy.plan import ReleasePlan
-    from jobs.publish.contracts import Contract
+    from jobs.contracts import Contract
+    from jobs.privacy import ReleasePlan, Spend
 
 K_NOTE = ("k is applied to each value of this product. Where a parent value and its children are both "
           "released (a cell and its sub-cells, a day and its hours, two areas that differ by a few cells, in "
@@ -65,7 +64,7 @@ class DerivedCut:
 
     def figures(self, plan: ReleasePlan, k: int) -> dict[str, Any]:
         """Noise and phantom figures of the summed values at this contract's k (manifests and audits)."""
-        from jobs.privacy.noise import sum_noise_scale, sum_noise_tail
+        from jobs.privacy import sum_noise_scale, sum_noise_tail
 
         delta = plan.delta if plan.mechanism == "gaussian_discrete" else None
         noise = sum_noise_scale(plan.epsilon, plan.noise_sensitivity, self.terms, plan.mechanism, delta)
@@ -83,8 +82,7 @@ def derived_cut(child: Contract, parent: Contract, metric: str) -> DerivedCut:
     """The cut of ``child``'s product of ``metric`` over its parent's release (see ``DerivedCut``)."""
     import h3
 
-    from jobs.privacy.domain import domain_bins, domain_cells
-    from jobs.privacy.plan import plan_for
+    from jobs.privacy import domain_bins, domain_cells, plan_for
 
     day = dt.date(2026, 3, 2)
     plan = plan_for(parent, metric, day, day + dt.timedelta(days=1))
@@ -106,10 +104,8 @@ def _same(child: Contract, parent: Contract, name: str) -> bool:
 
 def derivation_errors(child: Contract, parent: Contract | None, where: str) -> list[str]:
     """Why ``child`` cannot be served from ``parent``'s releases (empty when it can); see the module."""
-    from jobs.privacy.domain import domain_cells
-    from jobs.privacy.measures import get_measure
-    from jobs.publish.contracts import MAX_PHANTOM_PROBABILITY, MAX_PHANTOM_ROWS, _delivery_days, fire_times
-    from jobs.publish.contracts import _phantom_limit as phantom_limit
+    from jobs.contracts import delivery_days, fire_times
+    from jobs.privacy import MAX_PHANTOM_PROBABILITY, MAX_PHANTOM_ROWS, domain_cells, get_measure, phantom_limit
 
     field = "customProperties.derived_from"
     if parent is None:
@@ -151,18 +147,18 @@ def derivation_errors(child: Contract, parent: Contract | None, where: str) -> l
                       f"inside this contract's cells are outside {parent.id}'s area (first: {uncovered[0]}): a value "
                       "summed from part of its children would undercount; use an area inside the parent's")
     own, theirs = {t.date() for t in fire_times(child.schedule)}, {t.date() for t in fire_times(parent.schedule)}
-    if _delivery_days(child.schedule) != _delivery_days(parent.schedule) or not own <= theirs:
+    if delivery_days(child.schedule) != delivery_days(parent.schedule) or not own <= theirs:
         first = min(own - theirs, default=None)
         errors.append(f"{where}: customProperties.schedule: {child.schedule!r} must deliver on dates "
                       f"{parent.id} delivers ({parent.schedule!r}), covering the same days"
                       + (f" (first other date: {first})" if first else ""))
     if errors:
         return errors
-    from jobs.privacy.plan import plan_for
+    from jobs.privacy import plan_for
 
     day = dt.date(2026, 3, 2)
     for metric in child.metrics:
-        plan = plan_for(parent, metric, day, day + dt.timedelta(days=_delivery_days(parent.schedule)))
+        plan = plan_for(parent, metric, day, day + dt.timedelta(days=delivery_days(parent.schedule)))
         figures = derived_cut(child, parent, metric).figures(plan, child.k)
         if "phantom_probability" not in figures:
             continue
@@ -195,7 +191,7 @@ def parent_of(child: Contract) -> Contract:
         The parent's current version is not approved by every supplier: its releases are not made.
     """
     from jobs.publish.approvals import require_approved
-    from jobs.publish.contracts import find_contract
+    from jobs.publish.portfolio import find_contract
 
     parent = find_contract(child.derived_from)
     require_approved(parent)
@@ -204,7 +200,7 @@ def parent_of(child: Contract) -> Contract:
 
 def children_of(parent_id: str) -> list[str]:
     """Ids of the valid contracts derived from ``parent_id`` (named in the parent's audit)."""
-    from jobs.publish.contracts import load_contracts
+    from jobs.publish.portfolio import load_contracts
 
     valid, _ = load_contracts()
     return sorted(c.id for c in valid.values() if c.derived_from == parent_id)

@@ -1,0 +1,32 @@
+"""Contracts: what a buyer agreed to, typed and checked, below privacy and everything that makes a product.
+
+The face of the package (other packages import from here, not from its modules):
+
+- ``model``: ``Contract`` and ``Bounds``;
+- ``document``: parsing and the document's own checks (schemas, region, caps, cron, suppliers, zones);
+- ``schedule``: fire times, the local days a delivery covers, the latency SLA;
+- ``zones``: the buyer's zones as H3 cells;
+- ``suppliers``: the supplier registry;
+- ``files``: the contract files of a folder.
+
+Privacy's feasibility checks (measures, k and phantoms, affordability) are ``jobs/privacy/feasibility.py``;
+loading the portfolio of live contracts (with those checks, derivations and approvals) is
+``jobs/publish/portfolio.py``. See docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+from jobs.contracts.document import SCHEMA_DIR, bound_properties, contract_bounds, parse_contract, schema
+from jobs.contracts.files import contract_files, declares_derived, read_contract_file
+from jobs.contracts.model import Bounds, Contract, version_key
+from jobs.contracts.schedule import delivery_days, fire_times, fires_more_than_daily, latency
+from jobs.contracts.suppliers import Supplier, SupplierRegistry, load_registry, parse_registry, source_owner_errors
+from jobs.contracts.zones import load_zones, zone_cells, zone_centres, zone_errors, zones_text
+from jobs.errors import ContractError
+
+__all__ = [
+    "SCHEMA_DIR", "Bounds", "Contract", "ContractError", "Supplier", "SupplierRegistry", "bound_properties",
+    "contract_bounds", "contract_files", "declares_derived", "delivery_days", "fire_times",
+    "fires_more_than_daily", "latency", "load_registry", "load_zones", "parse_contract", "read_contract_file",
+    "parse_registry", "schema", "source_owner_errors", "version_key", "zone_cells", "zone_centres", "zone_errors", "zones_text",
+]

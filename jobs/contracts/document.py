@@ -1,0 +1,226 @@
+"""Parsing a contract document: ODCS v3 YAML with the CDE terms under ``customProperties``.
+
+The checks here need nothing but the document, the region's settings and the supplier registry: a JSON
+Schema for the ODCS envelope, a JSON Schema for the terms, then semantic checks (area inside the region,
+resolution no finer than the global limit, k at or above the global minimum, epsilon and delta within the
+caps, cron valid and at most daily, the owner of every source listed as a supplier in the registry, zones
+well formed, a valid latency SLA). What the measures and the noise say (a metric has a release, the phantom
+and budget checks) is privacy's (``jobs/privacy/feasibility.py``); callers pass those term checks in, so one
+validation reports every error of a file together. Every error names the file and the field path.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jobs.common import settings
+from jobs.contracts.model import Bounds, Contract
+from jobs.contracts.schedule import fires_more_than_daily, latency
+from jobs.errors import ContractError, ReferenceDataError
+
+SCHEMA_DIR = settings.REPO_ROOT / "contracts" / "schema"
+
+#: a check of the terms by a layer above (``(terms, delta, where) -> errors``), e.g. the measures'
+TermCheck = Callable[[dict, float, str], list[str]]
+
+
+@cache
+def schema(name: str) -> dict:
+    """A JSON Schema of ``contracts/schema/`` (``contract.schema.json`` or ``terms.schema.json``)."""
+    return json.loads((SCHEMA_DIR / name).read_text())
+
+
+def _path_of(error: Any, prefix: str = "") -> str:
+    parts = [str(p) if not isinstance(p, int) else f"[{p}]" for p in error.absolute_path]
+    text = ".".join(parts).replace(".[", "[")
+    return (prefix + ("." if prefix and text else "") + text) or prefix or "(top level)"
+
+
+def _schema_errors(document: Any, schema_name: str, where: str, prefix: str = "") -> list[str]:
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(schema(schema_name))
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    return [f"{where}: {_path_of(e, prefix)}: {e.message}" for e in errors]
+
+
+def bound_properties() -> dict[str, int | None]:
+    """The terms schema's contribution bounds (``x-cde-bound``) with their defaults (None: required)."""
+    properties = schema("terms.schema.json")["properties"]
+    return {name: spec.get("default") for name, spec in properties.items() if spec.get("x-cde-bound")}
+
+
+def contract_bounds(terms: dict) -> Bounds:
+    """The contribution bounds of a contract's terms: every bound property, else its default."""
+    values = {name: terms.get(name, default) for name, default in bound_properties().items()}
+    return Bounds.of({name: value for name, value in values.items() if value is not None})
+
+
+def load_area(value: Any, base: Path, where: str) -> tuple[dict | None, int | None, list[str]]:
+    """Resolve ``area``: inline GeoJSON (geometry, Feature or FeatureCollection) or a file path.
+
+    Returns the geometry, the area's publicly known population (a Feature's ``properties.population``, or
+    None when the area does not state it) and the errors.
+    """
+    field = "customProperties.area"
+    if isinstance(value, str):
+        path = (base / value).resolve()
+        if not path.exists():
+            return None, None, [f"{where}: {field}: file {value} not found"]
+        try:
+            value = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            return None, None, [f"{where}: {field}: {value} is not JSON ({exc})"]
+    population = None
+    if value.get("type") == "FeatureCollection":
+        features = value.get("features") or []
+        if len(features) != 1:
+            return None, None, [f"{where}: {field}: a FeatureCollection must hold exactly one feature"]
+        value = features[0]
+    if value.get("type") == "Feature":
+        population = (value.get("properties") or {}).get("population")
+        if population is not None and (isinstance(population, bool) or not isinstance(population, int)
+                                       or population < 1):
+            return None, None, [f"{where}: {field}: properties.population: {population!r} is not a whole number "
+                                "of people above 0"]
+        value = value.get("geometry") or {}
+    if value.get("type") not in ("Polygon", "MultiPolygon"):
+        return None, None, [f"{where}: {field}: must be a GeoJSON Polygon or MultiPolygon, "
+                            f"not {value.get('type')!r}"]
+    return value, population, []
+
+
+def _semantic_errors(terms: dict, area: dict | None, where: str, term_checks: Sequence[TermCheck]) -> list[str]:
+    from croniter import croniter
+    from shapely.geometry import box, shape
+
+    errors = []
+    field = "customProperties"
+    if terms["h3_resolution"] > settings.FINEST_H3_RESOLUTION:
+        errors.append(f"{where}: {field}.h3_resolution: {terms['h3_resolution']} is finer than the global "
+                      f"limit {settings.FINEST_H3_RESOLUTION}")
+    if terms["k"] < settings.MIN_K:
+        errors.append(f"{where}: {field}.k: {terms['k']} is below the global minimum {settings.MIN_K}")
+    if terms["epsilon"] > settings.GLOBAL_EPSILON_CAP:
+        errors.append(f"{where}: {field}.epsilon: {terms['epsilon']} exceeds the global cap "
+                      f"{settings.GLOBAL_EPSILON_CAP}")
+    if terms["budget_epsilon_per_period"] < terms["epsilon"]:
+        errors.append(f"{where}: {field}.budget_epsilon_per_period: {terms['budget_epsilon_per_period']} is "
+                      f"less than one delivery's epsilon {terms['epsilon']}")
+    if terms["budget_epsilon_per_period"] > settings.GLOBAL_EPSILON_CAP:
+        errors.append(f"{where}: {field}.budget_epsilon_per_period: {terms['budget_epsilon_per_period']} "
+                      f"exceeds the global cap {settings.GLOBAL_EPSILON_CAP}")
+    delta = terms.get("delta", 0.0)
+    if delta > settings.GLOBAL_DELTA_CAP:
+        errors.append(f"{where}: {field}.delta: {delta} exceeds the global cap {settings.GLOBAL_DELTA_CAP}")
+    if terms.get("mechanism") == "gaussian_discrete" and not delta:
+        errors.append(f"{where}: {field}.delta: gaussian_discrete needs a delta above 0")
+    for check in term_checks:
+        errors += check(terms, delta, where)
+    if not croniter.is_valid(terms["schedule"]):
+        errors.append(f"{where}: {field}.schedule: {terms['schedule']!r} is not a valid cron expression")
+    elif fires_more_than_daily(terms["schedule"]):
+        errors.append(f"{where}: {field}.schedule: {terms['schedule']!r} fires more than once a day; a delivery "
+                      "covers whole local days")
+    errors += _supplier_errors(terms, where)
+    share = terms.get("market_share")
+    if share and share.get("range") and not share["range"][0] <= share["share"] <= share["range"][1]:
+        errors.append(f"{where}: {field}.market_share.range: {share['range']} must be [low, high] around "
+                      f"the share {share['share']}")
+    if share and "camera_count" in terms["metrics"]:
+        errors.append(f"{where}: {field}.market_share: camera counts are not a supplier's subscribers; "
+                      "a market share cannot expand them")
+    if area is not None:
+        try:
+            geometry = shape(area)
+        except Exception as exc:  # shapely raises several types for malformed coordinates
+            return [*errors, f"{where}: {field}.area: not a valid polygon ({exc})"]
+        if not geometry.is_valid or geometry.is_empty:
+            errors.append(f"{where}: {field}.area: the polygon is empty or self-intersecting")
+        elif not box(*settings.REGION_BBOX).contains(geometry):
+            errors.append(f"{where}: {field}.area: lies (partly) outside the service region "
+                          f"{settings.REGION_BBOX}")
+    return errors
+
+
+def _supplier_errors(terms: dict, where: str) -> list[str]:
+    """The owner of every source, per the supplier registry, is a listed supplier (it must approve)."""
+    from jobs.contracts.suppliers import cached_registry, source_owner_errors
+
+    try:
+        registry = cached_registry(str(settings.supplier_registry_path()))
+    except ReferenceDataError as exc:
+        return [f"{where}: customProperties.suppliers: the supplier registry is unusable: {line}"
+                for line in str(exc).splitlines()]
+    return source_owner_errors(terms["sources"], terms["suppliers"], registry, where)
+
+
+def parse_contract(document: Any, where: str, base: Path, sha256: str = "",
+                   term_checks: Sequence[TermCheck] = ()) -> Contract:
+    """Validate a parsed contract document (the checks of this module) and return it typed.
+
+    Parameters
+    ----------
+    document : Any
+        The YAML document.
+    where : str
+        File name used in error messages.
+    base : Path
+        Folder against which a relative ``area`` or ``zones`` file is resolved.
+    sha256 : str
+        Hash of the file the document was read from (approvals hold for that exact file).
+    term_checks : sequence of callable
+        Further checks of the terms, each ``(terms, delta, where) -> errors``, reported with this module's.
+
+    Raises
+    ------
+    ContractError
+        With one line per problem, each naming the field.
+    """
+    if not isinstance(document, dict):
+        raise ContractError([f"{where}: (top level): a contract is a YAML mapping"])
+    errors = _schema_errors(document, "contract.schema.json", where)
+    if errors:
+        raise ContractError(errors)
+    terms: dict[str, Any] = {}
+    for index, item in enumerate(document["customProperties"]):
+        if item["property"] in terms:
+            errors.append(f"{where}: customProperties[{index}]: property {item['property']!r} appears twice")
+        terms[item["property"]] = item["value"]
+    errors += _schema_errors(terms, "terms.schema.json", where, prefix="customProperties")
+    if errors:
+        raise ContractError(errors)
+    area, population, area_errors = load_area(terms["area"], base, where)
+    errors += area_errors
+    errors += _semantic_errors(terms, area, where, term_checks)
+    zones = None
+    if "zones" in terms:
+        from jobs.contracts.zones import load_zones
+
+        zones, zone_load_errors = load_zones(terms["zones"], base, where)
+        errors += zone_load_errors
+    try:
+        latency(document)
+    except ValueError as exc:
+        errors.append(f"{where}: {exc}")
+    if errors:
+        raise ContractError(errors)
+    return Contract(
+        id=document["id"], version=document["version"], status=document["status"], name=document["name"],
+        path=where, buyer=terms["buyer"], purpose=terms["purpose"], legal_basis=terms["legal_basis"],
+        suppliers=tuple(terms["suppliers"]), sources=tuple(terms["sources"]), area=area,
+        h3_resolution=terms["h3_resolution"], time_bin=terms["time_bin"], metrics=tuple(terms["metrics"]),
+        segments=tuple(terms.get("segments") or ()), countries=tuple(terms.get("countries") or ()),
+        od_domain=terms.get("od_domain", "partition_selection"),
+        k=terms["k"], epsilon=float(terms["epsilon"]),
+        delta=float(terms.get("delta", 0.0)), mechanism=terms.get("mechanism", "geometric"),
+        budget_epsilon_per_period=float(terms["budget_epsilon_per_period"]),
+        bounds=contract_bounds(terms), schedule=terms["schedule"],
+        formats=tuple(terms["formats"]), channel=terms["channel"], retention_days=terms["retention_days"],
+        document=document, sha256=sha256, area_population=population, derived_from=terms.get("derived_from", ""),
+        license=terms.get("license", ""), market_share=terms.get("market_share"), zones=zones,
+    )
