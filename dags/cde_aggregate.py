@@ -48,14 +48,14 @@ for _feed in AGGREGATED_FEEDS[1:]:
 def aggregate_silver():
     @task
     def work(params=None, triggering_asset_events=None) -> list[dict]:
-        from jobs.airflow.tasks import aggregation_work
+        from jobs.airflow.tasks import aggregation_work  # at task run time: DAG parsing stays light
 
         events = [e.extra for events in (triggering_asset_events or {}).values() for e in events]
         return aggregation_work(events, params or {})
 
     @task(outlets=SILVER, pool=SPARK_POOL)
     def aggregate(item: dict, outlet_events=None) -> dict:
-        from jobs.airflow.tasks import aggregate_date
+        from jobs.airflow.tasks import aggregate_date  # at task run time: DAG parsing stays light
 
         summary = aggregate_date(item["date"], item["sources"])
         for asset in SILVER:

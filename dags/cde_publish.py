@@ -56,19 +56,19 @@ def create_publish_dag(contract):
     def publish_dag():
         @task
         def window(params=None, data_interval_start=None, data_interval_end=None) -> dict:
-            from jobs.airflow.tasks import publish_window
+            from jobs.airflow.tasks import publish_window  # at task run time: DAG parsing stays light
 
             return publish_window(params or {}, data_interval_start, data_interval_end)
 
         @task.sensor(**WAIT_FOR_INPUT)
         def wait_for_inputs(dates: dict) -> bool:
-            from jobs.airflow.tasks import inputs_ready
+            from jobs.airflow.tasks import inputs_ready  # at task run time: DAG parsing stays light
 
             return inputs_ready(contract_id, dates)
 
         @task(pool=SPARK_POOL)
         def publish(dates: dict) -> dict:
-            from jobs.airflow.tasks import publish_contract
+            from jobs.airflow.tasks import publish_contract  # at task run time: DAG parsing stays light
 
             return publish_contract(contract_id, dates["start"], dates["end"])
 
@@ -88,7 +88,7 @@ def create_publish_dag(contract):
 def contracts_health():
     @task
     def validate_contracts() -> dict:
-        from jobs.airflow.tasks import contracts_health as check
+        from jobs.airflow.tasks import contracts_health as check  # at task run time: DAG parsing stays light
 
         return check()
 
@@ -97,14 +97,14 @@ def contracts_health():
 
 def _valid_contracts() -> dict:
     """The newest valid version of each contract id; every invalid file is logged at ERROR, none is fatal."""
-    from jobs.publish.portfolio import load_contracts
+    from jobs.publish.portfolio import load_contracts  # at task run time: DAG parsing stays light
 
     try:
         valid, invalid = load_contracts()
     except Exception:  # never let the contracts folder take contracts_health down with it
         log.exception("the contracts folder could not be read; no publish DAGs")
         return {}
-    from jobs.publish.ending import is_ended
+    from jobs.publish.ending import is_ended  # at task run time: DAG parsing stays light
 
     valid = {cid: c for cid, c in valid.items() if not is_ended(c)}  # an ended contract's DAG goes away
     for name, errors in invalid.items():
@@ -126,7 +126,7 @@ contracts_health()
 def delivery_sla():
     @task
     def check_deliveries(data_interval_end=None) -> dict:
-        from jobs.airflow.tasks import check_delivery_sla
+        from jobs.airflow.tasks import check_delivery_sla  # at task run time: DAG parsing stays light
 
         return check_delivery_sla(data_interval_end)
 

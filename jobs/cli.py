@@ -8,6 +8,19 @@ import logging
 import sys
 from pathlib import Path
 
+from jobs.airflow.standalone import main as serve
+from jobs.common import settings
+from jobs.common.spark import get_spark
+from jobs.contracts import contract_files
+from jobs.demo import run_demo
+from jobs.errors import BudgetExceeded, ContractError, Refusal
+from jobs.ingest import FEEDS
+from jobs.privacy import advise_contract, budget_plan, format_advice, plan_lines
+from jobs.publish import sla
+from jobs.publish.notify import delivery_notice
+from jobs.publish.portfolio import find_contract, load_contract, load_contracts
+from jobs.publish.recipients import add_recipient, read_recipients, revoke
+
 
 def _date(text: str) -> dt.date:
     try:
@@ -17,7 +30,7 @@ def _date(text: str) -> dt.date:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from jobs.simulate.main import run
+    from jobs.simulate.main import run  # only when the command runs: loads numpy, pandas, pyarrow
 
     out = run(args.people, args.days, args.start, args.seed, args.events_per_person, tuple(args.feeds or ()),
               force=args.force)
@@ -28,9 +41,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
-    from jobs.common.spark import get_spark
-    from jobs.ingest import FEEDS
-    from jobs.ingest.runner import ingest
+    from jobs.ingest.runner import ingest  # only when the command runs: loads deltalake, numpy, pandas, pyarrow
 
     if args.feed not in FEEDS:
         print(f"ingest: unknown feed {args.feed!r}; known: {', '.join(sorted(FEEDS))}", file=sys.stderr)
@@ -44,7 +55,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _cmd_optout(args: argparse.Namespace) -> int:
-    from jobs.ingest.optout import apply_optouts
+    from jobs.ingest.optout import apply_optouts  # only when the command runs: loads deltalake, numpy, pandas, pyarrow
 
     lines = Path(args.file).read_text(encoding="utf-8-sig").splitlines()
     identifiers = [line.split(",")[0].strip() for line in lines if line.strip()]
@@ -56,12 +67,12 @@ def _cmd_optout(args: argparse.Namespace) -> int:
 
 
 def _cmd_retention(args: argparse.Namespace) -> int:
-    from jobs.ingest.retention import apply_retention
+    from jobs.ingest.retention import apply_retention  # only when the command runs: loads deltalake, numpy, pyarrow
 
     days = {k: v for k, v in (("landing", args.landing_days), ("quarantine", args.quarantine_days),
                               ("bronze", args.bronze_days), ("silver", args.silver_days)) if v is not None}
     report = apply_retention(args.today, days, vacuum_hours=args.vacuum_hours)
-    from jobs.publish.ending import purge_ended
+    from jobs.publish.ending import purge_ended  # only when the command runs: loads deltalake, numpy, pyarrow
 
     for contract_id, info in purge_ended().items():
         report[f"ended contract {contract_id}"] = f"deleted {len(info['deliveries'])} deliveries and gold/{contract_id}"
@@ -73,8 +84,7 @@ def _cmd_retention(args: argparse.Namespace) -> int:
 
 
 def _cmd_contracts_end(args: argparse.Namespace) -> int:
-    from jobs.publish.ending import end_contract
-    from jobs.publish.portfolio import find_contract
+    from jobs.publish.ending import end_contract  # only when the command runs: loads deltalake, numpy, pyarrow
 
     contract = find_contract(args.contract_id)
     record = end_contract(contract, by=args.by, reason=args.reason)
@@ -86,7 +96,7 @@ def _cmd_contracts_end(args: argparse.Namespace) -> int:
 
 
 def _cmd_share(args: argparse.Namespace) -> int:
-    from jobs.sharing.server import serve
+    from jobs.sharing.server import serve  # only when the command runs: loads deltalake, numpy, pyarrow
 
     print(f"Delta Sharing server on http://{args.host}:{args.port}/delta-sharing (Ctrl-C stops it)")
     serve(args.host, args.port)
@@ -94,8 +104,6 @@ def _cmd_share(args: argparse.Namespace) -> int:
 
 
 def _cmd_sharing_add(args: argparse.Namespace) -> int:
-    from jobs.publish.recipients import add_recipient
-
     profile = add_recipient(args.buyer, args.endpoint, days=args.days)
     print(f"recipient for {args.buyer}: profile {profile} (mode 0600; hand it to the buyer over a secure channel; "
           f"any earlier token of this buyer is revoked)")
@@ -103,15 +111,11 @@ def _cmd_sharing_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_sharing_revoke(args: argparse.Namespace) -> int:
-    from jobs.publish.recipients import revoke
-
     print(f"revoked {revoke(args.buyer)} token(s) of {args.buyer}")
     return 0
 
 
 def _cmd_sharing_list(args: argparse.Namespace) -> int:
-    from jobs.publish.recipients import read_recipients
-
     for r in read_recipients():
         state = f"revoked {r['revoked_at']}" if r.get("revoked_at") else f"expires {r['expires_at']}"
         print(f"{r['recipient_id']}  {r['buyer']:<28} created {r['created_at']}  {state}")
@@ -119,8 +123,8 @@ def _cmd_sharing_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_aggregate(args: argparse.Namespace) -> int:
+    # only when the command runs: loads deltalake, numpy, pandas, pyarrow
     from jobs.aggregate.silver import build_silver
-    from jobs.common.spark import get_spark
 
     out = build_silver(get_spark("cde-aggregate"), args.date, tuple(args.sources) if args.sources else None)
     for source, info in out.items():
@@ -130,9 +134,7 @@ def _cmd_aggregate(args: argparse.Namespace) -> int:
 
 
 def _cmd_publish(args: argparse.Namespace) -> int:
-    from jobs.common.spark import get_spark
-    from jobs.publish.deliver import publish
-    from jobs.publish.portfolio import find_contract
+    from jobs.publish.deliver import publish  # only when the command runs: loads deltalake, numpy, pandas, pyarrow
 
     contract = find_contract(args.contract_id)  # refusals are reported by main()
     out = publish(get_spark("cde-publish"), contract, args.date, args.end)
@@ -144,10 +146,6 @@ def _cmd_publish(args: argparse.Namespace) -> int:
 
 
 def _cmd_contracts_validate(args: argparse.Namespace) -> int:
-    from jobs.contracts import ContractError, contract_files
-    from jobs.privacy import budget_plan
-    from jobs.publish.portfolio import load_contract
-
     paths = [Path(p) for p in args.paths] or contract_files()
     failed, valid = 0, []
     for path in paths:
@@ -166,8 +164,7 @@ def _cmd_contracts_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_contracts_plan(args: argparse.Namespace) -> int:
-    from jobs.privacy import plan_lines
-    from jobs.publish.portfolio import approved_portfolio, load_contracts
+    from jobs.publish.approvals import approved_portfolio  # only when the command runs: loads deltalake, numpy, pyarrow
 
     contracts = approved_portfolio() if args.approved else list(load_contracts()[0].values())
     lines = plan_lines(contracts)
@@ -176,18 +173,12 @@ def _cmd_contracts_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_contracts_advise(args: argparse.Namespace) -> int:
-    from jobs.common.spark import get_spark
-    from jobs.contracts import ContractError
-    from jobs.errors import BudgetExceeded
-    from jobs.privacy import advise, format_advice
-    from jobs.publish.portfolio import find_contract
-
     try:
         contract = find_contract(args.contract_id)
         metrics = [args.metric] if args.metric else list(contract.metrics)
         spark = get_spark("cde-advise")
         for metric in metrics:
-            result = advise(spark, contract, metric, args.date, args.date + dt.timedelta(days=args.days))
+            result = advise_contract(spark, contract, metric, args.date, args.date + dt.timedelta(days=args.days))
             print("\n".join(format_advice(result)))
     except (ContractError, ValueError, BudgetExceeded, FileNotFoundError) as exc:
         print(f"advise: {exc}", file=sys.stderr)
@@ -196,7 +187,7 @@ def _cmd_contracts_advise(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from jobs.common.spark import get_spark
+    # only when the command runs: loads numpy, pandas, pyarrow
     from jobs.evaluate import evaluate_delivery, format_evaluation, to_json
 
     result = evaluate_delivery(get_spark("cde-evaluate"), args.delivery)
@@ -205,9 +196,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_contracts_approve(args: argparse.Namespace) -> int:
-    from jobs.contracts import ContractError
+    # only when the command runs: loads deltalake, numpy, pyarrow
     from jobs.publish.approvals import approve, missing_approvals
-    from jobs.publish.portfolio import find_contract
 
     try:
         contract = find_contract(args.contract_id)
@@ -223,10 +213,6 @@ def _cmd_contracts_approve(args: argparse.Namespace) -> int:
 
 def _cmd_audit_deliveries(args: argparse.Namespace) -> int:
     import datetime as dt
-
-    from jobs.publish import sla
-    from jobs.publish.notify import delivery_notice
-    from jobs.publish.portfolio import find_contract, load_contracts
 
     contracts = [find_contract(args.contract)] if args.contract else list(load_contracts()[0].values())
     now = dt.datetime.fromisoformat(args.now) if args.now else dt.datetime.now(dt.UTC)
@@ -252,9 +238,9 @@ def _cmd_audit_deliveries(args: argparse.Namespace) -> int:
 def _cmd_audit_ledger(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from jobs.common import settings
+    # only when the command runs: loads deltalake, numpy, pandas, pyarrow
     from jobs.privacy import ledger_entries, ledger_summary, verify_ledger
-    from jobs.publish.audit import ledger_anchors
+    from jobs.publish.audit import ledger_anchors  # only when the command runs: loads deltalake, numpy, pandas, pyarrow
 
     entries = ledger_entries()
     anchors = ledger_anchors()
@@ -289,9 +275,6 @@ def _cmd_audit_ledger(args: argparse.Namespace) -> int:
 
 
 def _contract_budget(contract_id: str) -> float | None:
-    from jobs.contracts import ContractError
-    from jobs.publish.portfolio import find_contract
-
     try:
         return find_contract(contract_id).budget_epsilon_per_period
     except ContractError:
@@ -299,9 +282,7 @@ def _contract_budget(contract_id: str) -> float | None:
 
 
 def _cmd_audit_record(args: argparse.Namespace) -> int:
-    from jobs.contracts import ContractError
-    from jobs.publish.portfolio import find_contract
-    from jobs.publish.record import write_record
+    from jobs.publish.record import write_record  # only when the command runs: loads deltalake, numpy, pyarrow
 
     try:
         paths = write_record(find_contract(args.contract_id))
@@ -313,15 +294,13 @@ def _cmd_audit_record(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from jobs.demo import run_demo
-
     return run_demo(people=args.people, date=args.date, seed=args.seed)
 
 
 def _cmd_backfill(args: argparse.Namespace) -> int:
     import subprocess
 
-    from jobs.airflow.orchestration import local_day_bounds
+    from jobs.airflow.orchestration import local_day_bounds  # only when the command runs: loads airflow, jinja2
 
     start, end = local_day_bounds(args.from_date, args.to_date)
     command = [str(Path(sys.executable).parent / "airflow"), "backfill", "create", "--dag-id", args.dag_id,
@@ -332,15 +311,14 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
 
 
 def _cmd_airflow(args: argparse.Namespace) -> int:
-    from jobs.airflow.standalone import main as serve
-
     return serve(port=args.port)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``cde`` argument parser (every command has ``--help``)."""
+    # only when the command runs: loads deltalake, numpy, pandas, pyarrow
     from jobs.ingest.optout import sources_with_identifiers
-    from jobs.simulate.main import simulated_feeds
+    from jobs.simulate.main import simulated_feeds  # only when the command runs: loads numpy, pandas, pyarrow
 
     parser = argparse.ArgumentParser(prog="cde", description="City Data Exchange pipeline")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -494,8 +472,6 @@ def main(argv: list[str] | None = None) -> int:
     level, fmt = _log_format(args.verbose)
     logging.basicConfig(level=level, format=fmt)
     logging.getLogger("py4j").setLevel(logging.WARNING)
-    from jobs.errors import ContractError, Refusal
-
     try:
         return args.func(args)
     except ContractError as exc:

@@ -12,6 +12,9 @@ from pathlib import Path
 
 from jobs.airflow.standalone import ensure_airflow_db
 from jobs.common import settings
+from jobs.common.spark import get_spark
+from jobs.contracts import contract_files
+from jobs.publish.portfolio import load_contract
 
 DAG_ID = "cde_daily"
 
@@ -28,9 +31,8 @@ def _airflow_env() -> dict[str, str]:
 
 def _approve_examples() -> None:
     """The demo acts for the suppliers' approvers: every example contract version gets its approvals."""
-    from jobs.contracts import contract_files
+    # loads deltalake, numpy, pyarrow: only when called
     from jobs.publish.approvals import approve_all, missing_approvals
-    from jobs.publish.portfolio import load_contract
 
     for path in contract_files():
         contract = load_contract(path)
@@ -41,7 +43,7 @@ def _approve_examples() -> None:
 
 def run_demo(people: int, date: dt.date, seed: int) -> int:
     """Simulate ``people`` for ``date``, run the DAG with ``airflow dags test`` and print a summary."""
-    from jobs.simulate.main import run as simulate
+    from jobs.simulate.main import run as simulate  # loads numpy, pandas, pyarrow: only when called
 
     started = time.monotonic()
     sim = simulate(people, 1, date, seed)
@@ -71,11 +73,8 @@ def run_demo(people: int, date: dt.date, seed: int) -> int:
 def _evaluate(date: dt.date) -> None:
     """Print ``cde evaluate`` of each delivery: the delivered values against the exact counts of their cut
     (a bench figure for the demo's reader; buyers never get it)."""
-    from jobs.common.spark import get_spark
-    from jobs.contracts import contract_files
-    from jobs.evaluate import evaluate_delivery, format_evaluation
-    from jobs.publish.deliver import delivery_id
-    from jobs.publish.portfolio import load_contract
+    from jobs.evaluate import evaluate_delivery, format_evaluation  # loads numpy, pandas, pyarrow: only when called
+    from jobs.publish.deliver import delivery_id  # loads deltalake, numpy, pandas, pyarrow: only when called
 
     print("[demo] evaluation against the exact counts of each cut (cde evaluate <delivery>):")
     spark = get_spark("cde-demo-evaluate")
@@ -87,9 +86,7 @@ def _evaluate(date: dt.date) -> None:
 
 
 def _summary(date: dt.date, events: int, log_path: Path, started: float) -> int:
-    from jobs.contracts import contract_files
-    from jobs.publish.deliver import delivery_id
-    from jobs.publish.portfolio import load_contract
+    from jobs.publish.deliver import delivery_id  # loads deltalake, numpy, pandas, pyarrow: only when called
 
     root = settings.lake_root()
     print(f"[demo] Airflow log: {log_path}")

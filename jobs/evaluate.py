@@ -32,7 +32,13 @@ import numpy as np
 import pandas as pd
 
 from jobs.common import settings
+from jobs.common.h3cells import int_to_cell
 from jobs.common.objectstore import lake_path
+from jobs.common.timebins import local_iso
+from jobs.contracts import parse_zones_text, zone_cells
+from jobs.privacy import PARTITION_SELECTION, plan_for
+from jobs.publish.portfolio import load_contracts
+from jobs.publish.shared_releases import derived_cut
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -60,8 +66,7 @@ def exact_values(spark: SparkSession, plan: ReleasePlan) -> pd.DataFrame:
         Key columns as delivered (hex cells, local ISO bins, segment values) plus ``exact`` and ``bounded``.
         Keys with no data are absent (a zero-filled domain gives them 0 when merged).
     """
-    from jobs.common.h3cells import int_to_cell
-    from jobs.privacy import domain_cut
+    from jobs.privacy import domain_cut  # loads deltalake: only when called
 
     measure = plan.measure
     cut, _, _, _ = domain_cut(spark, plan)
@@ -71,8 +76,6 @@ def exact_values(spark: SparkSession, plan: ReleasePlan) -> pd.DataFrame:
     frame = exact.join(bounded, keys, "left").toPandas()
     frame["bounded"] = frame["bounded"].fillna(0).astype("int64")
     if plan.zones:  # a zone-level release: its place column holds zone indices
-        from jobs.contracts.zones import parse_zones_text
-
         ids = [zone_id for zone_id, _ in parse_zones_text(plan.zones)]
         frame["zone"] = [ids[int(c)] for c in frame[measure.places[0]]]
         return _local_bins(frame.drop(columns=[measure.places[0]]))
@@ -83,8 +86,6 @@ def exact_values(spark: SparkSession, plan: ReleasePlan) -> pd.DataFrame:
 
 def _local_bins(frame: pd.DataFrame) -> pd.DataFrame:
     """``bin_start`` as the delivered local ISO strings."""
-    from jobs.common.timebins import local_iso
-
     frame["bin_start"] = [local_iso(ts.to_pydatetime().replace(tzinfo=dt.UTC)) if ts.tzinfo is None
                           else local_iso(ts.to_pydatetime()) for ts in pd.to_datetime(frame["bin_start"])]
     return frame
@@ -102,8 +103,6 @@ def place_keys(contract, plan: ReleasePlan) -> list[str]:
 def exact_at_zones(exact: pd.DataFrame, contract, keys: list[str]) -> pd.DataFrame:
     """Exact and bounded cell values summed into the contract's zones, as the delivery sums the noisy values
     of an additive metric (cells of no zone left out)."""
-    from jobs.contracts import zone_cells
-
     zone_of = {cell: zone_id for zone_id, cells in zone_cells(contract.zones, contract.h3_resolution)
                for cell in cells}
     frame = exact.copy()
@@ -119,9 +118,6 @@ def exact_at_derived_cut(exact: pd.DataFrame, child, parent, metric: str, keys: 
     """The parent release's exact and bounded values summed into a derived contract's cut (its cells, its
     resolution, its bins), as the delivery sums the noisy values."""
     import h3
-
-    from jobs.common.timebins import local_iso
-    from jobs.publish.shared_releases import derived_cut
 
     cut = derived_cut(child, parent, metric)
     places = [c for c in ("h3_cell", "origin_h3", "destination_h3") if c in exact]
@@ -219,9 +215,6 @@ def evaluate_delivery(spark: SparkSession, name: str) -> dict[str, Any]:
     dict
         ``delivery_id``, ``contract_id`` and per metric the figures of ``compare``.
     """
-    from jobs.privacy import PARTITION_SELECTION, plan_for
-    from jobs.publish.portfolio import load_contracts
-
     folder = find_delivery(name)
     manifest = json.loads((folder / "manifest.json").read_text())
     contract_id = manifest["contract_id"]

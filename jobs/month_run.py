@@ -24,7 +24,13 @@ from collections.abc import Callable
 from typing import Any
 
 from jobs.common import settings
-from jobs.privacy import CONTRACT_KINDS, in_class, ledger_entries, spent_in, unit_classes
+from jobs.common.settings import LOCAL_TZ
+from jobs.errors import ReleaseRefused
+from jobs.ingest.feeds import FEEDS
+from jobs.ingest.retention import apply_retention
+from jobs.privacy import CONTRACT_KINDS, in_class, ledger_entries, plan_for, require_history, spent_in, unit_classes
+from jobs.publish.deliver import delivery_id
+from jobs.publish.portfolio import load_contracts
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +50,6 @@ def _last_seq() -> int:
 
 def _why_not(contract, day: dt.date, following: dt.date) -> str:
     """Why a due delivery was not made: a history refusal (segment look-back, key rotation) when that is it."""
-    from jobs.errors import ReleaseRefused
-    from jobs.privacy import plan_for, require_history
-
     try:
         for metric in contract.metrics:
             require_history(plan_for(contract, metric, day, following))
@@ -106,12 +109,6 @@ def run_month(start: dt.date, lead_in: int, days: int, dagbag, on_day: Callable[
     dict
         ``days`` (one report per day), ``window_maxima`` and ``retention`` (the last day's).
     """
-    from jobs.common.settings import LOCAL_TZ
-    from jobs.ingest.feeds import FEEDS
-    from jobs.ingest.retention import apply_retention
-    from jobs.publish.deliver import delivery_id
-    from jobs.publish.portfolio import load_contracts
-
     first_day = min(d.start_date for d in dagbag.dags.values()).date()
     if start < first_day:  # a DAG run before its start date has no tasks: it would "succeed" doing nothing
         raise ValueError(f"the month starts {start}, before the DAGs' start date {first_day}")

@@ -62,7 +62,7 @@ def ensure_airflow_db(env: dict[str, str] | None = None) -> None:
     Spark tasks run in the ``spark`` pool (``jobs.airflow.orchestration.SPARK_POOL``) with one slot per core
     (``CDE_SPARK_POOL_SLOTS`` overrides): each slot starts a JVM with its own SparkSession.
     """
-    from jobs.airflow.orchestration import SPARK_POOL, spark_pool_slots
+    from jobs.airflow.orchestration import SPARK_POOL, spark_pool_slots  # loads airflow, jinja2: only when called
 
     airflow = str(Path(sys.executable).parent / "airflow")
     env = env or dict(os.environ)

@@ -15,7 +15,14 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from jobs.airflow.orchestration import AGGREGATED_FEEDS
+from jobs.common import settings
 from jobs.common.settings import LOCAL_TZ
+from jobs.common.spark import get_spark
+from jobs.errors import Refusal
+from jobs.ingest import FEEDS
+from jobs.privacy import budget_plan
+from jobs.publish import sla
+from jobs.publish.portfolio import find_contract, load_contracts
 
 log = logging.getLogger("cde.tasks")
 
@@ -27,8 +34,6 @@ def final_errors() -> Iterator[None]:
     Infrastructure errors (a lost Spark executor, a commit conflict) still raise as they are and are retried.
     """
     from airflow.sdk.exceptions import AirflowFailException
-
-    from jobs.errors import Refusal
 
     try:
         yield
@@ -58,8 +63,7 @@ def data_date(params: dict[str, Any], data_interval_start: Any) -> str:
 
 def landing_ready(feed: str, date: str) -> bool:
     """True when the supplier's landing folder of the date holds at least one file (sensor check)."""
-    from jobs.common import settings
-    from jobs.ingest.runner import landing_files
+    from jobs.ingest.runner import landing_files  # loads deltalake, numpy, pandas, pyarrow: only when called
 
     files = landing_files(feed, dt.date.fromisoformat(date))
     log.info("landing %s %s: %d files in %s", feed, date, len(files), settings.landing_path(feed, date))
@@ -68,9 +72,7 @@ def landing_ready(feed: str, date: str) -> bool:
 
 def stage_feed(feed: str, date: str) -> dict[str, Any]:
     """Read, type-check, pseudonymise, locate and classify a feed's landing files; stage the batch."""
-    from jobs.common.spark import get_spark
-    from jobs.ingest import FEEDS
-    from jobs.ingest.runner import stage_batch
+    from jobs.ingest.runner import stage_batch  # loads deltalake, numpy, pandas, pyarrow: only when called
 
     with final_errors():
         record = stage_batch(get_spark(f"cde-ingest-{feed}"), FEEDS[feed], dt.date.fromisoformat(date))
@@ -84,9 +86,7 @@ def validate_feed(feed: str, staged: dict[str, Any]) -> dict[str, Any]:
     """Validate a staged batch with the feed's Great Expectations suite (refused on a critical failure)."""
     import json
 
-    from jobs.common.spark import get_spark
-    from jobs.ingest import FEEDS
-    from jobs.ingest.runner import validate_batch
+    from jobs.ingest.runner import validate_batch  # loads deltalake, numpy, pandas, pyarrow: only when called
 
     with final_errors():
         record = validate_batch(get_spark(f"cde-ingest-{feed}"), FEEDS[feed], staged["staging"])
@@ -100,9 +100,7 @@ def validate_feed(feed: str, staged: dict[str, Any]) -> dict[str, Any]:
 
 def commit_feed(feed: str, staged: dict[str, Any]) -> dict[str, Any]:
     """Commit a staged, validated batch to the date's bronze and quarantine partitions."""
-    from jobs.common.spark import get_spark
-    from jobs.ingest import FEEDS
-    from jobs.ingest.runner import commit_batch
+    from jobs.ingest.runner import commit_batch  # loads deltalake, numpy, pandas, pyarrow: only when called
 
     with final_errors():
         record = commit_batch(get_spark(f"cde-ingest-{feed}"), FEEDS[feed], staged["staging"])
@@ -120,9 +118,7 @@ def _ingest_summary(feed: str, record: dict[str, Any]) -> dict[str, Any]:
 
 def ingest_feed(feed: str, date: str) -> dict[str, Any]:
     """Ingest one feed for one local date, all stages in one task (the one-shot ``cde_daily`` DAG)."""
-    from jobs.common.spark import get_spark
-    from jobs.ingest import FEEDS
-    from jobs.ingest.runner import ingest
+    from jobs.ingest.runner import ingest  # loads deltalake, numpy, pandas, pyarrow: only when called
 
     with final_errors():
         record = ingest(get_spark(f"cde-ingest-{feed}"), FEEDS[feed], dt.date.fromisoformat(date))
@@ -163,8 +159,7 @@ def aggregation_work(events: Iterable[dict[str, Any]], params: dict[str, Any]) -
 
 def aggregate_date(date: str, sources: list[str] | None) -> dict[str, Any]:
     """Rebuild the silver tables of one local date (every ingested source when ``sources`` is None)."""
-    from jobs.aggregate.silver import build_silver
-    from jobs.common.spark import get_spark
+    from jobs.aggregate.silver import build_silver  # loads deltalake, numpy, pandas, pyarrow: only when called
 
     out = build_silver(get_spark("cde-aggregate"), dt.date.fromisoformat(date), tuple(sources) if sources else None)
     log.info("aggregate %s: rows in %s, out %s presence rows (sources %s)", date,
@@ -184,8 +179,6 @@ def _contracts_summary(valid: dict, invalid: dict[str, list[str]]) -> dict[str, 
 
 def check_contracts() -> dict[str, Any]:
     """Validate every contract file; return ``{"valid": [ids], "invalid": [error lines]}`` (logged)."""
-    from jobs.publish.portfolio import load_contracts
-
     return _contracts_summary(*load_contracts())
 
 
@@ -197,9 +190,6 @@ def contracts_health() -> dict[str, Any]:
     will refuse those releases when they fall due.
     """
     from airflow.sdk.exceptions import AirflowFailException
-
-    from jobs.privacy import budget_plan
-    from jobs.publish.portfolio import load_contracts
 
     valid, invalid = load_contracts()
     checked = _contracts_summary(valid, invalid)
@@ -219,9 +209,6 @@ def check_delivery_sla(now: Any = None, days: int = 7) -> dict[str, Any]:
     over the last ``days`` days (``jobs.publish.sla``).
     """
     from airflow.sdk.exceptions import AirflowFailException
-
-    from jobs.publish import sla
-    from jobs.publish.portfolio import load_contracts
 
     contracts = list(load_contracts()[0].values())
     now = now or dt.datetime.now(dt.UTC)
@@ -271,8 +258,7 @@ def _window_dates(window: dict[str, str]) -> list[dt.date]:
 
 def inputs_ready(contract_id: str, window: dict[str, str]) -> bool:
     """True when every source day a contract's release reads has been ingested and aggregated (sensor)."""
-    from jobs.aggregate.silver import missing_inputs
-    from jobs.publish.portfolio import find_contract
+    from jobs.aggregate.silver import missing_inputs  # loads deltalake, numpy, pandas, pyarrow: only when called
 
     with final_errors():
         contract = find_contract(contract_id)
@@ -284,9 +270,7 @@ def inputs_ready(contract_id: str, window: dict[str, str]) -> bool:
 
 def publish_contract(contract_id: str, date: str, end: str | None = None) -> dict[str, Any]:
     """Release (or reuse) and deliver one contract's product for local dates ``[date, end)`` (one day)."""
-    from jobs.common.spark import get_spark
-    from jobs.publish.deliver import publish
-    from jobs.publish.portfolio import find_contract
+    from jobs.publish.deliver import publish  # loads deltalake, numpy, pandas, pyarrow: only when called
 
     with final_errors():
         out = publish(get_spark("cde-publish"), find_contract(contract_id), dt.date.fromisoformat(date),

@@ -36,6 +36,7 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 from jobs.common.locks import locked_file
 from jobs.common.objectstore import S3Path, lake_path
+from jobs.common.spark import get_spark
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -252,8 +253,6 @@ def delete_rows(path: str | Path, predicate: str) -> int:
     A Delta DELETE (visible in history): the files holding those rows are rewritten without them; the
     old files stay for time travel until :func:`vacuum` removes them.
     """
-    from jobs.common.spark import get_spark
-
     with _spark_writer(lake_path(path)):
         result = get_spark().sql(f"DELETE FROM {_table_sql(path)} WHERE {predicate}").collect()
     return int(result[0][0]) if result and result[0][0] is not None else 0
@@ -261,8 +260,6 @@ def delete_rows(path: str | Path, predicate: str) -> int:
 
 def optimize(path: str | Path) -> dict[str, Any]:
     """Compact a Spark-written table's small files (Delta OPTIMIZE); return its metrics."""
-    from jobs.common.spark import get_spark
-
     with _spark_writer(lake_path(path)):
         row = get_spark().sql(f"OPTIMIZE {_table_sql(path)}").collect()[0]
     metrics = row["metrics"].asDict() if row["metrics"] is not None else {}
@@ -275,8 +272,6 @@ def vacuum(path: str | Path, retain_hours: int = 0) -> int:
     With 0 hours, deleted rows are physically gone and only the latest version stays readable. The count
     comes from the ``VACUUM END`` commit's metrics (one listing of the table, not a dry run first).
     """
-    from jobs.common.spark import get_spark
-
     with _spark_writer(lake_path(path)):
         get_spark().sql(f"VACUUM {_table_sql(path)} RETAIN {int(retain_hours)} HOURS").collect()
     for commit in DeltaTable(str(path)).history(limit=5):

@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from jobs.common.objectstore import is_remote, lake_path
+from jobs.errors import KeyRefused
+
 if TYPE_CHECKING:
     from jobs.common.objectstore import S3Path
 
@@ -102,15 +105,11 @@ def lake_root() -> Path | S3Path:
     Path or S3Path
         Absolute path of the lake root, or its ``s3://`` location.
     """
-    from jobs.common.objectstore import lake_path
-
     return lake_path(os.environ.get("CDE_LAKE") or REPO_ROOT / "lake")
 
 
 def lake_is_remote() -> bool:
     """True when the lake lives on an object store (``CDE_LAKE=s3://...``)."""
-    from jobs.common.objectstore import is_remote
-
     return is_remote(lake_root())
 
 
@@ -161,8 +160,6 @@ def secrets_dir() -> Path:
     if os.environ.get("CDE_SECRETS"):
         return Path(os.environ["CDE_SECRETS"]).resolve()
     if lake_is_remote():
-        from jobs.errors import KeyRefused
-
         raise KeyRefused(f"the lake {lake_root()} is on an object store, which never holds keys or tokens: set the "
                          "key's variable from the secret store (CDE_PSEUDONYM_KEY, CDE_SHARING_URL_KEY) or "
                          "CDE_SECRETS (a local folder for key files and buyers' profiles)")

@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jobs.common import settings
+
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
@@ -131,8 +133,6 @@ def get_spark(app_name: str = "cde", master: str | None = None) -> SparkSession:
         # VACUUM lists a table's files in this many tasks: Spark's default of 10,000 took 85 s on a tiny table.
         .config("spark.sql.sources.parallelPartitionDiscovery.parallelism", shuffle_partitions)
     )
-    from jobs.common import settings
-
     if settings.lake_is_remote():
         # On the class path, not in spark.jars: the SDK bundle is large, and every node has the jars (make).
         s3_classpath = os.pathsep.join(pinned_jars("s3"))

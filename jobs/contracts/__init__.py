@@ -21,12 +21,13 @@ from jobs.contracts.files import contract_files, declares_derived, read_contract
 from jobs.contracts.model import Bounds, Contract, version_key
 from jobs.contracts.schedule import delivery_days, fire_times, fires_more_than_daily, latency
 from jobs.contracts.suppliers import Supplier, SupplierRegistry, load_registry, parse_registry, source_owner_errors
-from jobs.contracts.zones import load_zones, zone_cells, zone_centres, zone_errors, zones_text
+from jobs.contracts.zones import load_zones, parse_zones_text, zone_cells, zone_centres, zone_errors, zones_text
 from jobs.errors import ContractError
 
 __all__ = [
-    "SCHEMA_DIR", "Bounds", "Contract", "ContractError", "Supplier", "SupplierRegistry", "bound_properties",
+    "Bounds", "Contract", "ContractError", "SCHEMA_DIR", "Supplier", "SupplierRegistry", "bound_properties",
     "contract_bounds", "contract_files", "declares_derived", "delivery_days", "fire_times",
-    "fires_more_than_daily", "latency", "load_registry", "load_zones", "parse_contract", "read_contract_file",
-    "parse_registry", "schema", "source_owner_errors", "version_key", "zone_cells", "zone_centres", "zone_errors", "zones_text",
+    "fires_more_than_daily", "latency", "load_registry", "load_zones", "parse_contract", "parse_registry",
+    "parse_zones_text", "read_contract_file", "schema", "source_owner_errors", "version_key", "zone_cells",
+    "zone_centres", "zone_errors", "zones_text",
 ]

@@ -149,6 +149,7 @@ def _semantic_errors(terms: dict, area: dict | None, where: str, term_checks: Se
 
 def _supplier_errors(terms: dict, where: str) -> list[str]:
     """The owner of every source, per the supplier registry, is a listed supplier (it must approve)."""
+    # jobs.contracts.suppliers imports this module
     from jobs.contracts.suppliers import cached_registry, source_owner_errors
 
     try:
@@ -199,7 +200,7 @@ def parse_contract(document: Any, where: str, base: Path, sha256: str = "",
     errors += _semantic_errors(terms, area, where, term_checks)
     zones = None
     if "zones" in terms:
-        from jobs.contracts.zones import load_zones
+        from jobs.contracts.zones import load_zones  # jobs.contracts.zones imports this module
 
         zones, zone_load_errors = load_zones(terms["zones"], base, where)
         errors += zone_load_errors

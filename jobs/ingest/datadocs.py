@@ -19,6 +19,7 @@ from pathlib import Path
 
 from jobs.common import settings
 from jobs.common.objectstore import S3Path
+from jobs.common.storage import upload_tree
 
 log = logging.getLogger("cde.datadocs")
 
@@ -65,8 +66,6 @@ def assets_dir() -> Path | S3Path:
 
 def _copy_assets(target: Path | S3Path) -> bool:
     """Copy the vendored files into ``target`` once; False when the vendored packages are not installed."""
-    from jobs.common.storage import upload_tree
-
     if not VENDOR.is_dir():
         return False
     for relative in [*ASSETS.values(), *FOLDERS]:

@@ -25,6 +25,7 @@ import pandas as pd
 
 from jobs.common import settings
 from jobs.common.storage import create_exclusive
+from jobs.errors import KeyRefused
 
 if TYPE_CHECKING:
     from pyspark.sql import Column
@@ -46,8 +47,6 @@ def _master_key() -> bytes:
         key, or a key whose fingerprint is not the lake's (every pseudonym would change and opted-out people
         would be accepted again).
     """
-    from jobs.errors import KeyRefused
-
     env = os.environ.get("CDE_PSEUDONYM_KEY")
     if env:
         key = env.encode("utf-8")
@@ -80,8 +79,6 @@ def key_fingerprint(key: bytes) -> str:
 def _check_fingerprint(key: bytes, where: str) -> None:
     """Record the key's fingerprint at the lake's first use; refuse any other key after that."""
     import json
-
-    from jobs.errors import KeyRefused
 
     path = _fingerprint_path()
     if (str(path), key) in _checked:

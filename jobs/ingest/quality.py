@@ -25,7 +25,7 @@ from jobs.ingest.datadocs import localise
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-    from jobs.ingest.runner import FeedSpec
+    from jobs.ingest.spec import FeedSpec
 
 log = logging.getLogger(__name__)
 SUITES_DIR = settings.REPO_ROOT / "expectations"

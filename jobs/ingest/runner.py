@@ -27,6 +27,8 @@ from jobs.common.storage import check_writable, remove_tree
 from jobs.common.timing import Stopwatch
 from jobs.errors import IngestRefused, KeyRefused, ReferenceDataError, StorageFault
 from jobs.ingest.classify import INVALID_REASONS, REASONS, classify
+from jobs.ingest.optout import opted_out_tokens
+from jobs.ingest.quality import validate_accepted
 from jobs.ingest.records import read_records
 from jobs.ingest.runlog import STALE_STAGING_SECONDS, previous_accepted, released, write_run_record
 from jobs.ingest.spec import FeedSpec, Reference, first_error, timestamp_column
@@ -127,8 +129,6 @@ def stage_batch(
     IngestRefused
         No landing files, too many invalid records, or records unaccounted for.
     """
-    from jobs.ingest.optout import opted_out_tokens
-
     watch = Stopwatch()
     run_id = f"{spec.name}-{date.isoformat()}-{uuid.uuid4().hex[:12]}"
     record: dict[str, Any] = {
@@ -227,8 +227,6 @@ def validate_batch(spark: SparkSession, spec: FeedSpec, staging: str | Path) -> 
     dict
         The run record so far, with ``expectations`` (JSON) and ``data_docs``.
     """
-    from jobs.ingest.quality import validate_accepted
-
     record = load_staged(staging)
     watch = Stopwatch()
     date = dt.date.fromisoformat(record["event_date"])

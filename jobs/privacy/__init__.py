@@ -12,7 +12,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-# exported name -> (module under jobs.privacy, name in that module)
+# exported name -> (module under jobs.privacy, name in that module). No exported name is a module's name: once a
+# module is imported, Python sets the package attribute of that name to the module itself.
 _EXPORTS: dict[str, tuple[str, str]] = {
     # contract checks (jobs/privacy/feasibility.py)
     "measure_errors": ("feasibility", "measure_errors"),
@@ -23,7 +24,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "MAX_PHANTOM_ROWS": ("feasibility", "MAX_PHANTOM_ROWS"),
     # measures and plans
     "get_measure": ("measures", "get_measure"),
-    "measures": ("measures", "measures"),
+    "all_measures": ("measures", "measures"),
     "PARTITION_SELECTION": ("measures", "PARTITION_SELECTION"),
     "ZERO_FILL": ("measures", "ZERO_FILL"),
     "OTHER_COUNTRY": ("measures.segments", "OTHER_COUNTRY"),
@@ -46,9 +47,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     # zone sums (the zones' geometry is jobs.contracts)
     "ZoneSum": ("zones", "ZoneSum"),
     "zones_from_release": ("zones", "zones_from_release"),
-    "parse_zones_text": ("zones", "parse_zones_text"),
     # advice
-    "advise": ("advise", "advise"),
+    "advise_contract": ("advise", "advise"),
     "format_advice": ("advise", "format_advice"),
     "dropped_share_estimate": ("advise", "dropped_share_estimate"),
     # planning a year of deliveries

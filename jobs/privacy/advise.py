@@ -35,6 +35,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobs.common import settings
+from jobs.privacy.bounding import PERSON_DAY
+from jobs.privacy.measures.base import Bounds
+from jobs.privacy.plan import plan_for
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -76,8 +79,7 @@ def contribution_counts(spark: SparkSession, plan: ReleasePlan, prop: str) -> di
     count), over the plan's cut inside its public domain. Never leaves this module without noise."""
     from pyspark.sql import functions as F
 
-    from jobs.privacy.bounding import PERSON_DAY
-    from jobs.privacy.release import domain_cut
+    from jobs.privacy.release import domain_cut  # loads deltalake, numpy, pandas, pyarrow: only when called
 
     cut, _, _, _ = domain_cut(spark, plan)
     keys = plan.measure.keys(plan.segments)
@@ -139,8 +141,7 @@ def candidates(histogram: list[int], plan: ReleasePlan, prop: str, histogram_day
     histogram_days : int
         Days the histogram covers (its contributions are scaled to one delivery's days).
     """
-    from jobs.privacy.measures.base import Bounds
-    from jobs.privacy.noise import sum_noise_scale
+    from jobs.privacy.noise import sum_noise_scale  # loads numpy: only when called
 
     total = sum(_middle(b) * n for b, n in zip(BUCKETS, histogram, strict=True))
     keys = plan.domain_size() or len(BUCKETS)
@@ -177,9 +178,8 @@ def advise(spark: SparkSession, contract: Contract, metric: str, start: dt.date,
     """
     import numpy as np
 
-    from jobs.privacy import ledger
-    from jobs.privacy.noise import add_discrete_noise, noise_scale, noise_sd
-    from jobs.privacy.plan import plan_for
+    from jobs.privacy import ledger  # loads deltalake, numpy, pandas, pyarrow: only when called
+    from jobs.privacy.noise import add_discrete_noise, noise_scale, noise_sd  # loads numpy: only when called
 
     plan = plan_for(contract, metric, start, end)
     prop = bound_property(plan)
@@ -189,7 +189,7 @@ def advise(spark: SparkSession, contract: Contract, metric: str, start: dt.date,
     path = advice_path(contract.id, ident)
     if path.exists():
         return {**json.loads(path.read_text()), "reused": True}
-    from jobs.aggregate.silver import missing_inputs
+    from jobs.aggregate.silver import missing_inputs  # loads deltalake, numpy, pandas, pyarrow: only when called
 
     missing = missing_inputs([start + dt.timedelta(days=i) for i in range((end - start).days)], plan.sources)
     if missing:  # an empty day would read as people contributing nothing; nothing is spent

@@ -15,9 +15,12 @@ from collections.abc import Iterable
 import h3
 import pandas as pd
 
+from jobs.common import tables
 from jobs.common.h3cells import cell_to_int, int_to_cell
 from jobs.errors import DerivationRefused
+from jobs.privacy import ledger
 from jobs.privacy.measures import get_measure
+from jobs.privacy.release import read_release
 
 SEGMENT_COLUMNS = ("segment", "country", "mode")
 
@@ -45,10 +48,6 @@ def derive_from_release(release_id: str, *, contract_epsilon: float, h3_resoluti
         contract allows, or the metric is not additive at a coarser cut.
     """
     import json
-
-    from jobs.common import tables
-    from jobs.privacy import ledger
-    from jobs.privacy.release import read_release
 
     logged = tables.release_log_rows(release_id)
     if not logged:

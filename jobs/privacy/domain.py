@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from jobs.common.h3cells import cell_to_int, polygon_cells
 from jobs.common.timebins import day_bins
+from jobs.contracts.zones import cell_to_zone_index
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -83,8 +84,6 @@ def to_zones(spark: SparkSession, cut: DataFrame, places: tuple[str, ...], zones
         Zone ids with their cells, in zone-index order (``zones.parse_zones_text``).
     """
     from pyspark.sql import functions as F
-
-    from jobs.contracts.zones import cell_to_zone_index
 
     mapping = spark.createDataFrame(list(cell_to_zone_index(zones).items()), "_cell long, _zone long")
     for place in places:

@@ -17,6 +17,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from jobs.ingest.feeds import FEEDS
+
 SKIPPED_TOP_FOLDERS = ("landing", "simulation", "_secrets")
 TEXT_SUFFIXES = (".json", ".csv", ".geojson", ".html", ".log", ".txt", ".crc", ".jsonl", ".md")
 
@@ -113,8 +115,6 @@ def landing_identifiers(root: Path) -> set[str]:
     import json
 
     import pandas as pd
-
-    from jobs.ingest.feeds import FEEDS
 
     found: set[str] = set()
     for name, spec in FEEDS.items():

@@ -13,8 +13,10 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
+from jobs.contracts import zones_text
 from jobs.errors import ReleaseRefused
 from jobs.ingest.feeds import get_feed
+from jobs.privacy.domain import domain_bins, domain_cells
 from jobs.privacy.measures import (
     PARTITION_SELECTION,
     ZERO_FILL,
@@ -155,8 +157,6 @@ class ReleasePlan:
     def domain_size(self) -> int | None:
         """Keys of the zero-filled public domain (cells x bins x segment values); None for partition
         selection, whose keys come from the data."""
-        from jobs.privacy.domain import domain_bins, domain_cells
-
         if self.domain == PARTITION_SELECTION:
             return None
         places = (len(json.loads(self.zones)) if self.zones
@@ -168,7 +168,7 @@ class ReleasePlan:
     def phantom_probability(self, k: int) -> float:
         """Chance that a key with no contribution at all is released: its noise alone reaches k (in the
         measure's units)."""
-        from jobs.privacy.noise import noise_tail
+        from jobs.privacy.noise import noise_tail  # loads numpy: only when called
 
         return noise_tail(self.epsilon, self.noise_sensitivity, self.k_threshold(k), self.mechanism,
                           self.delta if self.mechanism == "gaussian_discrete" else None)
@@ -179,7 +179,7 @@ class ReleasePlan:
 
     def noise(self) -> dict[str, float]:
         """Noise scale and 95% interval half-width of one released value."""
-        from jobs.privacy.noise import noise_scale
+        from jobs.privacy.noise import noise_scale  # loads numpy: only when called
 
         return noise_scale(self.epsilon, self.noise_sensitivity, self.mechanism,
                            self.delta if self.mechanism == "gaussian_discrete" else None)
@@ -214,7 +214,7 @@ class ReleasePlan:
 
     def spend(self) -> Spend:
         """What this release costs, for the ledger."""
-        from jobs.privacy import ledger
+        from jobs.privacy import ledger  # loads deltalake, numpy, pandas, pyarrow: only when called
 
         return ledger.Spend(
             contract_id=self.contract_id, contract_version=self.contract_version, release_id=self.release_id,
@@ -240,7 +240,7 @@ class ReleasePlan:
         if self.zones:
             out["zones"] = len(json.loads(self.zones))
         if self.domain == PARTITION_SELECTION:
-            from jobs.privacy.partition_selection import selection_threshold
+            from jobs.privacy.partition_selection import selection_threshold  # loads numpy: only when called
 
             out["partition_selection_threshold"] = selection_threshold(self.epsilon, self.delta, self.sensitivity,
                                                                        self.max_per_key)
@@ -271,8 +271,6 @@ def plan_for(contract: Contract, metric: str, window_start: dt.date, window_end:
     mechanism = "geometric" if selects else contract.mechanism
     zones = ""
     if contract.zones and not measure.additive:  # distinct people: released per zone (additive: summed)
-        from jobs.contracts import zones_text
-
         zones = zones_text(contract.zones, contract.h3_resolution)
     return ReleasePlan(
         contract_id=contract.id, contract_version=contract.version, metric=metric,

@@ -22,6 +22,7 @@ from typing import Any
 
 from jobs.common import settings
 from jobs.contracts import Contract, fire_times
+from jobs.privacy.plan import plan_for
 
 YEAR_START = dt.date(2026, 1, 1)  # the sample year of ``fire_times``
 YEAR_DAYS = 365
@@ -51,8 +52,6 @@ class PlannedRelease:
 
 def year_releases(contract: Contract) -> list[PlannedRelease]:
     """Every release of a year of the contract's schedule (fire times of the sample year, in order)."""
-    from jobs.privacy.plan import plan_for
-
     dates = sorted({t.date() for t in fire_times(contract.schedule)})
     if len(dates) < 2:
         return []

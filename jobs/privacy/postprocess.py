@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from jobs.privacy.measures import PARTITION_SELECTION
 from jobs.privacy.noise import noise_log_pmf, noise_sd
 
 METHOD = "empirical Bayes (posterior mean under the value distribution fitted from the release's noisy values)"
@@ -169,8 +170,6 @@ def post_process_release(frame, plan) -> tuple[object, str]:
         the estimate columns are null when nothing was applied); and the note describing what was done.
     """
     import pandas as pd
-
-    from jobs.privacy.measures import PARTITION_SELECTION
 
     raw_half = int(plan.noise()["ci95_half_width"])
     noisy = frame["value"].to_numpy(dtype=np.int64)

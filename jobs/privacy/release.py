@@ -31,13 +31,20 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from jobs.common import lake, tables
+from jobs.aggregate.metrics import with_segments
+from jobs.aggregate.silver import committed_bronze, missing_inputs, succeeded_run_ids
+from jobs.common import faults, lake, settings, tables
+from jobs.common.locks import exclusive
+from jobs.common.storage import preflight
 from jobs.contracts.zones import parse_zones_text
+from jobs.errors import ReleaseRefused, SpentNotStored, StorageFault
+from jobs.ingest.pseudonym import key_period
 from jobs.privacy import ledger
 from jobs.privacy.domain import domain_bins, domain_cells, public_domain, restrict_to_domain, to_zones, zero_fill
 from jobs.privacy.measures import PARTITION_SELECTION
 from jobs.privacy.measures.segments import OTHER_COUNTRY
 from jobs.privacy.noise import noisy_column
+from jobs.privacy.partition_selection import select_partitions, selection_threshold
 from jobs.privacy.plan import ReleasePlan, plan_for
 
 __all__ = ["ReleasePlan", "make_release", "plan_for", "read_release", "stored_release"]
@@ -112,8 +119,6 @@ def _read_input(spark: SparkSession, qualified: str, plan: ReleasePlan) -> tuple
     if table.layer == "bronze":  # only rows of succeeded ingest runs (a crashed run's rows are never read)
         from functools import reduce
 
-        from jobs.aggregate.silver import committed_bronze, succeeded_run_ids
-
         source = table.name.removesuffix("_events")
         runs = {d: succeeded_run_ids(dt.date.fromisoformat(d)).get(source) for d in _dates(plan)}
         frames = [committed_bronze(spark, source, dt.date.fromisoformat(d), version, run)
@@ -137,11 +142,6 @@ def require_history(plan: ReleasePlan) -> None:
     ReleaseRefused
         Naming the missing days or the rotation, and the first window that will be deliverable.
     """
-    from jobs.aggregate.silver import missing_inputs
-    from jobs.common import settings
-    from jobs.errors import ReleaseRefused
-    from jobs.ingest.pseudonym import key_period
-
     if not plan.lookback_days:
         return
     first = plan.window_start - dt.timedelta(days=plan.lookback_days)
@@ -166,8 +166,6 @@ def require_history(plan: ReleasePlan) -> None:
 def domain_cut(spark: SparkSession, plan: ReleasePlan) -> tuple[DataFrame, dict, list[str], list[dt.datetime]]:
     """The plan's input rows at its cut, restricted to the public domain, segment columns joined (before
     bounding). Returns the rows, the input table versions, the area's cells and the window's bins."""
-    from jobs.aggregate.metrics import with_segments
-
     measure = plan.measure
     cells = domain_cells(json.loads(plan.area), plan.h3_resolution)
     rows, version = _read_input(spark, measure.reads, plan)
@@ -201,8 +199,6 @@ def _compute(spark: SparkSession, plan: ReleasePlan) -> tuple[DataFrame, dict, s
     keys = measure.keys(plan.segments)
     counts = measure.aggregate(bounder.bound(cut, keys), keys)
     if plan.domain == PARTITION_SELECTION:
-        from jobs.privacy.partition_selection import select_partitions, selection_threshold
-
         noisy = select_partitions(counts, plan.epsilon, plan.delta, plan.sensitivity, plan.max_per_key)
         tau = selection_threshold(plan.epsilon, plan.delta, plan.sensitivity, plan.max_per_key)
         noisy = noisy.withColumnRenamed(measure.places[0], "h3_cell")
@@ -253,8 +249,6 @@ def make_release(spark: SparkSession, plan: ReleasePlan) -> dict[str, Any]:
     ledger.BudgetExceeded
         The spend does not fit a budget; nothing was drawn or written.
     """
-    from jobs.common.locks import exclusive
-
     # One writer per release: a concurrent request waits here, then finds the stored release and reuses it.
     with exclusive(f"release-{plan.release_id}"):
         return _make_release_locked(spark, plan)
@@ -262,10 +256,6 @@ def make_release(spark: SparkSession, plan: ReleasePlan) -> dict[str, Any]:
 
 def _make_release_locked(spark: SparkSession, plan: ReleasePlan) -> dict[str, Any]:
     from pyspark.sql import functions as F
-
-    from jobs.common import faults
-    from jobs.common.storage import preflight
-    from jobs.errors import SpentNotStored
 
     # Everything that can fail is checked before the spend: storage, history, inputs present, domain.
     preflight([(tables.RELEASES.path(), "gold/releases"), (tables.RELEASE_LOG.path(), "ops/releases"),
@@ -333,8 +323,6 @@ def _recover_stored_draw(spark: SparkSession, plan: ReleasePlan) -> dict[str, An
     The draw is found from ``gold/releases`` itself and checked against the ledger: its rows name the spend
     that paid for it, so it is reused as it is, never drawn again.
     """
-    from jobs.errors import StorageFault
-
     if not tables.RELEASES.exists():
         return None
     stored = read_release(plan.release_id)

@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from jobs.contracts.zones import cell_to_zone_index
+from jobs.privacy.domain import domain_cells
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +45,7 @@ class ZoneSum:
         The interval stated is the largest zone's (each row carries its own in ``ci95_half_width``); the
         phantom chance is the largest zone's, and the expected phantom rows add up every zone key.
         """
-        from jobs.privacy.noise import sum_noise_scale, sum_noise_tail
+        from jobs.privacy.noise import sum_noise_scale, sum_noise_tail  # loads numpy: only when called
 
         delta = plan.delta if plan.mechanism == "gaussian_discrete" else None
         terms = self.terms()
@@ -53,8 +54,6 @@ class ZoneSum:
                "noise_sd": noise["sd"], "ci95_half_width": noise["ci95_half_width"]}
         per_place_key = plan.domain_size()
         if per_place_key is not None:  # zero-filled: a zone of empty cells can still reach k by noise
-            from jobs.privacy.domain import domain_cells
-
             cells = len(domain_cells(json.loads(plan.area), plan.h3_resolution)) ** self.places
             repeats = per_place_key // cells  # bins x segment values
             chance = {t: sum_noise_tail(plan.epsilon, plan.noise_sensitivity, plan.k_threshold(k), t,
@@ -65,7 +64,7 @@ class ZoneSum:
 
     def ci95_by_terms(self, plan) -> dict[int, int]:
         """The 95% half-width of a zone value summed from ``t`` release values, for each ``t`` used."""
-        from jobs.privacy.noise import sum_noise_scale
+        from jobs.privacy.noise import sum_noise_scale  # loads numpy: only when called
 
         delta = plan.delta if plan.mechanism == "gaussian_discrete" else None
         return {t: int(sum_noise_scale(plan.epsilon, plan.noise_sensitivity, t, plan.mechanism,
@@ -94,7 +93,7 @@ def sum_into_zones(release, zone_sum: ZoneSum, ci95_by_terms: dict[int, int]):
     """
     import pandas as pd
 
-    from jobs.privacy.derive import SEGMENT_COLUMNS
+    from jobs.privacy.derive import SEGMENT_COLUMNS  # loads deltalake, numpy, pandas, pyarrow: only when called
 
     index = cell_to_zone_index(zone_sum.zones)
     places = ["h3_cell", "destination_h3"][: zone_sum.places]
@@ -117,6 +116,6 @@ def sum_into_zones(release, zone_sum: ZoneSum, ci95_by_terms: dict[int, int]):
 
 def zones_from_release(release_id: str, zone_sum: ZoneSum, ci95_by_terms: dict[int, int]):
     """A stored additive release summed into zones (``sum_into_zones`` of what ``read_release`` returns)."""
-    from jobs.privacy.release import read_release
+    from jobs.privacy.release import read_release  # loads deltalake, numpy, pandas, pyarrow: only when called
 
     return sum_into_zones(read_release(release_id).to_pandas(), zone_sum, ci95_by_terms)

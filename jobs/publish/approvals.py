@@ -13,8 +13,10 @@ import datetime as dt
 import logging
 
 from jobs.common import lake, tables
-from jobs.contracts import Contract
-from jobs.errors import NotApproved
+from jobs.contracts import Contract, load_registry
+from jobs.errors import ContractError, NotApproved
+from jobs.privacy import global_cap_errors, global_year
+from jobs.publish.portfolio import find_contract, load_contracts
 
 log = logging.getLogger(__name__)
 SCHEMA = tables.CONTRACT_APPROVALS.schema
@@ -45,8 +47,6 @@ def approve(contract: Contract, supplier: str, approver: str) -> dict:
     ContractError
         With this contract, the approved contracts would exceed a global cap in some window of a year.
     """
-    from jobs.contracts import load_registry
-
     if not contract.sha256:
         raise ValueError(f"contract {contract.id} {contract.version}: only a contract read from its file can be "
                          "approved (the approval records the file's sha256)")
@@ -71,10 +71,6 @@ def approve(contract: Contract, supplier: str, approver: str) -> dict:
 def _require_affordable(contract: Contract) -> None:
     """Refuse an approval that would make the approved portfolio exceed a global cap in some window of a
     year (look-back windows included): the ledger would refuse those releases later."""
-    from jobs.errors import ContractError
-    from jobs.privacy import global_cap_errors, global_year
-    from jobs.publish.portfolio import approved_portfolio
-
     errors = global_cap_errors(global_year(approved_portfolio(adding=contract)))
     if errors:
         raise ContractError([f"{contract.path}: customProperties.epsilon: approving {contract.id} {contract.version} "
@@ -113,8 +109,30 @@ def require_approved(contract: Contract) -> None:
 def approve_all(contract: Contract) -> None:
     """Approve a contract file as each supplier's first registered approver (the demo and tests act for
     them)."""
-    from jobs.contracts import load_registry
-
     registry = load_registry()
     for supplier in contract.suppliers:
         approve(contract, supplier, registry.get(supplier).approvers[0]["name"])
+
+
+def approved_portfolio(adding: Contract | None = None) -> list[Contract]:
+    """The valid contracts of the contracts folder that every supplier has approved, plus ``adding`` (the
+    contract being approved) in place of any other version of it."""
+    valid, _ = load_contracts()
+    portfolio = [c for c in valid.values() if not missing_approvals(c)
+                 and (adding is None or c.id != adding.id)]
+    return [*portfolio, adding] if adding is not None else portfolio
+
+
+def approved_parent(child: Contract) -> Contract:
+    """The approved contract whose releases serve ``child`` (``derived_from``).
+
+    Raises
+    ------
+    ContractError
+        No valid parent in the contracts folder (validation refuses that first).
+    NotApproved
+        The parent's current version is not approved by every supplier: its releases are not made.
+    """
+    parent = find_contract(child.derived_from)
+    require_approved(parent)
+    return parent

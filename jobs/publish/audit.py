@@ -18,8 +18,15 @@ from markupsafe import Markup
 
 from jobs.common import settings, tables
 from jobs.common.h3cells import cell_polygon
-from jobs.privacy import ledger_entries, ledger_summary
+from jobs.common.objectstore import lake_path
+from jobs.common.storage import restrict
+from jobs.contracts import zone_cells
+from jobs.privacy import contract_year, ledger_entries, ledger_summary
+from jobs.publish.approvals import approvals_of
 from jobs.publish.pages import render_page
+from jobs.publish.portfolio import children_of, find_contract
+from jobs.publish.recipients import reads_summary
+from jobs.publish.shared_releases import K_NOTE, derived_cut, shared_text
 
 if TYPE_CHECKING:
     from jobs.contracts import Contract
@@ -46,8 +53,6 @@ def _ingest_runs(sources: tuple[str, ...], start: dt.date, end: dt.date) -> list
 
 def _sharing_reads(contract_id: str) -> dict[str, Any] | None:
     """Delta Sharing reads of the contract's product since its previous audit (``jobs/sharing``)."""
-    from jobs.publish.recipients import reads_summary
-
     folder = settings.lake_root() / "audit" / contract_id
     previous = [json.loads(p.read_text()).get("generated_at") for p in folder.glob("*.json")] if folder.exists() else []
     return reads_summary(contract_id, since=max(filter(None, previous), default=None))
@@ -55,8 +60,6 @@ def _sharing_reads(contract_id: str) -> dict[str, Any] | None:
 
 def approvals_of_file(contract: Contract) -> list[dict]:
     """Who approved this exact contract file for each supplier, and when."""
-    from jobs.publish.approvals import approvals_of
-
     return [{"supplier": row["supplier"], "approver": row["approver"],
              "approved_at": row["approved_at"].isoformat(timespec="seconds")}
             for row in approvals_of(contract) if row.get("contract_sha256") == contract.sha256]
@@ -122,9 +125,6 @@ def build_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
         row = entries[entries["entry_id"] == rel["ledger_entry_id"]]
         shared = {}
         if rel.get("made_for"):  # a derived contract: served by another contract's release
-            from jobs.publish.portfolio import find_contract
-            from jobs.publish.shared_releases import derived_cut, shared_text
-
             use = entries[entries["entry_id"] == rel["use_entry_id"]]
             cut = derived_cut(contract, find_contract(rel["made_for"]), p.metric)
             shared = {"made_for_contract": rel["made_for"], "use_entry_id": rel["use_entry_id"],
@@ -141,16 +141,12 @@ def build_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
                  f"{rel['post_processing']}; k acts on the noisy values"] if rel.get("post_processing") else []),
         })
     windows_per_year = math.ceil(365 / budget["period_days"])
-    from jobs.publish.shared_releases import K_NOTE, children_of
-
     served = [] if contract.derived_from else children_of(contract.id)
     if contract.derived_from:  # this contract's cost is its use of each release, once per release
         own = [r for r in release_entries if not r["use_recorded_before"]]
     else:
         own = [r for r in release_entries if not r["reused_stored_release"]]
     runs = _ingest_runs(contract.sources, start, end)
-    from jobs.privacy import contract_year
-
     year = contract_year(contract)
     per_delivery = sum(p.epsilon for p, _ in releases)
     words = privacy_in_words(per_delivery, sum(p.delta for p, _ in releases),
@@ -219,8 +215,6 @@ def build_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
 
 
 def _zone_cells(contract: Contract) -> list:
-    from jobs.contracts import zone_cells
-
     return zone_cells(contract.zones, contract.h3_resolution)
 
 
@@ -282,8 +276,6 @@ def write_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
     html_path = folder / f"{manifest['delivery_id']}.html"
     json_path.write_text(json.dumps(audit, indent=2, default=str))
     html_path.write_text(render_html(audit, product, contract.zones), encoding="utf-8")
-    from jobs.common.storage import restrict
-
     for path in (json_path, html_path):
         restrict(path)
     folder.chmod(settings.DIR_MODE)
@@ -304,6 +296,4 @@ def ledger_anchors() -> list[dict[str, Any]]:
 
 def read_audit(path: Path) -> dict[str, Any]:
     """Read an audit JSON back."""
-    from jobs.common.objectstore import lake_path
-
     return json.loads(lake_path(path).read_text())

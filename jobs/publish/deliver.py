@@ -29,12 +29,19 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow as pa
 
-from jobs.common import lake, settings, tables
+from jobs.common import faults, lake, settings, tables
 from jobs.common.h3cells import int_to_cell
+from jobs.common.locks import exclusive
+from jobs.common.storage import local_staging, preflight, replace_folder, restrict
 from jobs.common.timebins import local_iso
+from jobs.contracts import zone_cells
+from jobs.errors import ContractEnded, StorageFault
 from jobs.privacy import (
     ReleasePlan,
+    ZoneSum,
     apply_k_threshold,
+    derive_from_release,
+    dropped_share_estimate,
     find_use,
     ledger_entries,
     ledger_head,
@@ -44,7 +51,14 @@ from jobs.privacy import (
     precheck_spend,
     read_release,
     record_use,
+    zones_from_release,
 )
+from jobs.publish.approvals import approved_parent, require_approved
+from jobs.publish.audit import write_audit
+from jobs.publish.ending import is_ended
+from jobs.publish.notify import notify_delivery
+from jobs.publish.package import data_rows, sha256_of, write_data_files, write_package
+from jobs.publish.shared_releases import derived_cut, use_of
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -195,8 +209,6 @@ def add_population_estimate(product: pd.DataFrame, market_share: dict[str, Any])
 def write_files(product: pd.DataFrame, folder: Path, formats: tuple[str, ...], zones=None) -> list[dict[str, Any]]:
     """Write the product files into ``folder`` and return their manifest entries (name, sha256, bytes, rows);
     ``zones`` are the contract's, for a zone product's coordinates and geometries."""
-    from jobs.publish.package import sha256_of, write_data_files
-
     columns = [c for c in product.columns if c != "delivery_id"]
     table = pa.Table.from_pandas(product[columns], schema=_schema(columns), preserve_index=False)
     written = write_data_files(table, product, folder, formats, zones)
@@ -219,8 +231,6 @@ def privacy_terms(contract: Contract, plans: list[ReleasePlan], cuts: dict | Non
     for plan in plans:
         figures = plan.describe()
         figures.update(k_threshold=plan.k_threshold(contract.k), k_rule=plan.measure.k_text(contract.k, plan.bounder))
-        from jobs.privacy import dropped_share_estimate
-
         # the bound's dropped share, only ever as the DP estimate of an advice (cde contracts advise)
         figures["dropped_share"] = dropped_share_estimate(plan, contract.derived_from or contract.id)
         domain = plan.domain_size()
@@ -270,11 +280,6 @@ def publish(spark: SparkSession, contract: Contract, window_start: dt.date,
     dict
         ``delivery_id``, ``outbox`` folder, ``manifest``, ``audit`` paths and summary figures.
     """
-    from jobs.common.locks import exclusive
-    from jobs.errors import ContractEnded
-    from jobs.publish.approvals import require_approved
-    from jobs.publish.ending import is_ended
-
     if is_ended(contract):
         raise ContractEnded(f"contract {contract.id} has ended (cde contracts end, or status retired): "
                             "nothing more is released or delivered")
@@ -293,8 +298,6 @@ def outbox_folder(contract: Contract, delivery: str) -> Path:
 
 def _preflight(contract: Contract, delivery: str) -> None:
     """Refuse before any spend when a folder or table the delivery writes cannot take it."""
-    from jobs.common.storage import preflight
-
     preflight([(tables.product(contract.id).path(), f"gold/{contract.id}")],
               [(outbox_folder(contract, delivery), "outbox"),
                (settings.lake_root() / "audit" / contract.id, "audit")])
@@ -302,12 +305,6 @@ def _preflight(contract: Contract, delivery: str) -> None:
 
 def _deliver(spark: SparkSession, contract: Contract, window_start: dt.date, window_end: dt.date,
              delivery: str) -> dict[str, Any]:
-    from jobs.common import faults
-    from jobs.common.storage import local_staging, replace_folder, restrict
-    from jobs.errors import StorageFault
-    from jobs.publish.audit import write_audit
-    from jobs.publish.package import write_package
-
     _preflight(contract, delivery)
 
     if contract.derived_from:
@@ -388,8 +385,6 @@ def _deliver(spark: SparkSession, contract: Contract, window_start: dt.date, win
     log.info("publish %s %s: %d cells released, %d suppressed, epsilon spent %g%s; outbox %s",
              contract.id, delivery, released, suppressed, spent,
              " (stored release reused)" if spent == 0 else "", outbox)
-    from jobs.publish.notify import notify_delivery
-
     notices = notify_delivery(contract, manifest, outbox)  # after the swap: records outcomes, never raises
     return {"delivery_id": delivery, "outbox": str(outbox), "manifest": manifest, "audit": audit_paths,
             "released": released, "suppressed": suppressed, "epsilon_spent": spent,
@@ -399,9 +394,6 @@ def _deliver(spark: SparkSession, contract: Contract, window_start: dt.date, win
 def _zone_sum_product(contract: Contract, plan: ReleasePlan, delivery: str) -> tuple[pd.DataFrame, Any]:
     """An additive metric's product over the contract's zones: its release's cell values summed per zone,
     each row with the interval of its own sum, k applied to the sums (``jobs/privacy/zones.py``)."""
-    from jobs.contracts import zone_cells
-    from jobs.privacy import ZoneSum, zones_from_release
-
     zones = tuple((zone_id, tuple(cells)) for zone_id, cells in zone_cells(contract.zones, contract.h3_resolution))
     zone_sum = ZoneSum(zones, len(plan.measure.places))
     product = build_product(zones_from_release(plan.release_id, zone_sum, zone_sum.ci95_by_terms(plan)),
@@ -420,10 +412,7 @@ def _shared_products(spark: SparkSession, contract: Contract, window_start: dt.d
     reuse the parent's release (one writer, charged to the global caps once), record the use, then sum the
     stored values into this contract's cut and apply its k.
     """
-    from jobs.privacy import derive_from_release
-    from jobs.publish.shared_releases import derived_cut, parent_of, use_of
-
-    parent = parent_of(contract)
+    parent = approved_parent(contract)
     releases, products, cuts = [], [], {}
     for metric in contract.metrics:
         plan = plan_for(parent, metric, window_start, window_end)
@@ -451,8 +440,6 @@ def _shared_products(spark: SparkSession, contract: Contract, window_start: dt.d
 
 def verify_manifest(folder: Path) -> list[str]:
     """Check a delivery folder against its manifest; return the problems (empty when it verifies)."""
-    from jobs.publish.package import data_rows, sha256_of
-
     manifest = json.loads((folder / "manifest.json").read_text())
     problems = []
     for entry in manifest["files"]:

@@ -23,6 +23,8 @@ from typing import Any
 from jobs.common import settings, tables
 from jobs.common.locks import exclusive
 from jobs.common.storage import remove_tree, write_atomic
+from jobs.publish.portfolio import load_contracts
+from jobs.publish.recipients import revoke
 
 
 def endings_path() -> Path:
@@ -64,9 +66,6 @@ def end_contract(contract, by: str, reason: str, now: dt.datetime | None = None)
     dict
         The ending record, with ``tokens_revoked``.
     """
-    from jobs.publish.portfolio import load_contracts
-    from jobs.publish.recipients import revoke
-
     now = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     with exclusive("contract-endings"):
         endings = ended_contracts()

@@ -31,6 +31,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from jobs.common import settings
+from jobs.common.storage import append_line, read_json_lines
+from jobs.publish.sla import send_mail
 
 log = logging.getLogger("cde.notify")
 
@@ -81,8 +83,6 @@ def notifications_path() -> Path:
 
 def read_notifications() -> list[dict[str, Any]]:
     """Every recorded notification, oldest first."""
-    from jobs.common.storage import read_json_lines
-
     return read_json_lines(notifications_path())
 
 
@@ -184,8 +184,6 @@ def notify_delivery(contract, manifest: dict[str, Any], outbox: Path) -> list[di
         else:
             records.append({**base, "channel": "webhook", **send_webhook(hook["url"], secret.encode(), manifest)})
     if notify.get("email"):
-        from jobs.publish.sla import send_mail
-
         body = (f"Delivery {manifest.get('delivery_id')} of {contract.id} ({contract.name}) "
                 f"is ready: local dates {manifest.get('window_start')} to {manifest.get('window_end')}.\n"
                 f"Folder: {outbox}\nRead datapackage.json and README.md in it first.")
@@ -194,8 +192,6 @@ def notify_delivery(contract, manifest: dict[str, Any], outbox: Path) -> list[di
                         "detail": said})
     if records:
         at = dt.datetime.now(dt.UTC).isoformat()
-        from jobs.common.storage import append_line
-
         for record in records:
             append_line(notifications_path(), json.dumps({"at": at, **record}, default=str))
         for record in records:

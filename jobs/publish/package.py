@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from jobs.common.h3cells import cell_polygon
+from jobs.contracts import zone_cells, zone_centres
 
 if TYPE_CHECKING:
     from jobs.contracts import Contract
@@ -115,8 +116,6 @@ def _point(place: str, centres: dict | None) -> tuple[float, float]:
 
 
 def _zone_lookups(zones) -> tuple[dict | None, dict | None]:
-    from jobs.contracts import zone_centres
-
     return (None, None) if not zones else (dict(zones), zone_centres(zones))
 
 
@@ -363,8 +362,6 @@ def datapackage(contract: Contract, manifest: dict, columns: list[str]) -> dict[
     if share:
         package["marketShare"] = share
     if contract.zones:
-        from jobs.contracts import zone_cells
-
         package["zones"] = {
             "rule": f"a zone is the H3 cells at resolution {contract.h3_resolution} whose centres lie inside its "
                     "polygon (the contract's zones GeoJSON); additive metrics are the sum of those cells' noisy "

@@ -17,6 +17,7 @@ from jobs.contracts import Contract, contract_files, declares_derived, read_cont
 from jobs.contracts import parse_contract as parse_document
 from jobs.errors import ContractError
 from jobs.privacy import feasibility_errors, measure_errors
+from jobs.publish.shared_releases import derivation_errors
 
 
 def parse_contract(document: Any, where: str, base: Path, sha256: str = "") -> Contract:
@@ -51,8 +52,6 @@ def load_contract(path: Path) -> Contract:
     document, sha256 = read_contract_file(path)
     contract = parse_contract(document, path.name, path.parent, sha256=sha256)
     if contract.derived_from:  # served by another contract's releases: check it against that contract
-        from jobs.publish.shared_releases import derivation_errors  # shared_releases reads the portfolio
-
         parent = _parent_in(path.parent, contract.derived_from) if contract.derived_from != contract.id else None
         errors = derivation_errors(contract, parent, path.name)
         if errors:
@@ -114,16 +113,11 @@ def find_contract(contract_id: str, folder: Path | None = None) -> Contract:
                          *(f"  {e}" for e in errors)])
 
 
-def approved_portfolio(adding: Contract | None = None) -> list[Contract]:
-    """The valid contracts of the contracts folder that every supplier has approved, plus ``adding`` (the
-    contract being approved) in place of any other version of it."""
-    from jobs.publish.approvals import missing_approvals  # approvals checks affordability on this portfolio
-
+def children_of(parent_id: str) -> list[str]:
+    """Ids of the valid contracts derived from ``parent_id`` (named in the parent's audit)."""
     valid, _ = load_contracts()
-    portfolio = [c for c in valid.values() if not missing_approvals(c)
-                 and (adding is None or c.id != adding.id)]
-    return [*portfolio, adding] if adding is not None else portfolio
+    return sorted(c.id for c in valid.values() if c.derived_from == parent_id)
 
 
-__all__ = ["ContractError", "approved_portfolio", "contract_files", "find_contract", "load_contract",
+__all__ = ["ContractError", "children_of", "contract_files", "find_contract", "load_contract",
            "load_contracts", "parse_contract"]

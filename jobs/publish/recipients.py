@@ -22,8 +22,9 @@ from typing import Any
 from jobs.common import settings
 from jobs.common.locks import exclusive
 from jobs.common.objectstore import S3Path
-from jobs.common.storage import append_line, write_atomic
+from jobs.common.storage import append_line, read_json_lines, write_atomic
 from jobs.errors import Refusal
+from jobs.publish.portfolio import load_contracts
 
 DEFAULT_TOKEN_DAYS = 90
 
@@ -73,8 +74,6 @@ def _now() -> dt.datetime:
 
 def known_buyers() -> set[str]:
     """Buyers named by a valid contract (a recipient is made only for one of them)."""
-    from jobs.publish.portfolio import load_contracts
-
     contracts, _ = load_contracts()
     return {c.buyer for c in contracts.values()}
 
@@ -167,8 +166,6 @@ def log_read(entry: dict[str, Any]) -> None:
 
 def reads_of(contract_id: str) -> list[dict[str, Any]]:
     """Every logged read of one contract's product table, oldest first."""
-    from jobs.common.storage import read_json_lines
-
     return [entry for entry in read_json_lines(reads_path()) if entry.get("table") == contract_id]
 
 

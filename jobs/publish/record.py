@@ -10,16 +10,15 @@ import json
 from typing import Any
 
 from jobs.common import settings
-from jobs.contracts import Contract
+from jobs.contracts import Contract, load_registry
 from jobs.ingest.feeds import get_feed
 from jobs.ingest.retention import DEFAULT_DAYS
+from jobs.privacy import get_measure, plan_for
 from jobs.publish.pages import render_page
 
 
 def _bound_texts(contract: Contract) -> dict[str, str]:
     """Each metric's contribution bound in words."""
-    from jobs.privacy import get_measure
-
     return {m: get_measure(m).bounder.from_bounds(contract.bounds).text() for m in contract.metrics}
 
 
@@ -27,16 +26,12 @@ def _units(contract: Contract) -> dict[str, str]:
     """Each metric's privacy unit (``device-network`` for wifi; several units count against each cap)."""
     import datetime as dt
 
-    from jobs.privacy import plan_for
-
     day = dt.date(2026, 3, 2)
     return {m: plan_for(contract, m, day, day + dt.timedelta(days=1)).unit for m in contract.metrics}
 
 
 def record_of_processing(contract: Contract) -> dict[str, Any]:
     """The Art. 30(1) record of a contract: who, why, what, to whom, how long, and which safeguards."""
-    from jobs.contracts import load_registry
-
     registry = load_registry()
     return {
         "record": "GDPR Art. 30 record of processing",

@@ -28,6 +28,16 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from jobs.common import settings
+from jobs.contracts import delivery_days, fire_times
+from jobs.privacy import (
+    MAX_PHANTOM_PROBABILITY,
+    MAX_PHANTOM_ROWS,
+    domain_bins,
+    domain_cells,
+    get_measure,
+    phantom_limit,
+    plan_for,
+)
 
 if TYPE_CHECKING:
     from jobs.contracts import Contract
@@ -64,7 +74,7 @@ class DerivedCut:
 
     def figures(self, plan: ReleasePlan, k: int) -> dict[str, Any]:
         """Noise and phantom figures of the summed values at this contract's k (manifests and audits)."""
-        from jobs.privacy import sum_noise_scale, sum_noise_tail
+        from jobs.privacy import sum_noise_scale, sum_noise_tail  # loads numpy: only when called
 
         delta = plan.delta if plan.mechanism == "gaussian_discrete" else None
         noise = sum_noise_scale(plan.epsilon, plan.noise_sensitivity, self.terms, plan.mechanism, delta)
@@ -81,8 +91,6 @@ class DerivedCut:
 def derived_cut(child: Contract, parent: Contract, metric: str) -> DerivedCut:
     """The cut of ``child``'s product of ``metric`` over its parent's release (see ``DerivedCut``)."""
     import h3
-
-    from jobs.privacy import domain_bins, domain_cells, plan_for
 
     day = dt.date(2026, 3, 2)
     plan = plan_for(parent, metric, day, day + dt.timedelta(days=1))
@@ -104,9 +112,6 @@ def _same(child: Contract, parent: Contract, name: str) -> bool:
 
 def derivation_errors(child: Contract, parent: Contract | None, where: str) -> list[str]:
     """Why ``child`` cannot be served from ``parent``'s releases (empty when it can); see the module."""
-    from jobs.contracts import delivery_days, fire_times
-    from jobs.privacy import MAX_PHANTOM_PROBABILITY, MAX_PHANTOM_ROWS, domain_cells, get_measure, phantom_limit
-
     field = "customProperties.derived_from"
     if parent is None:
         return [f"{where}: {field}: no valid contract {child.derived_from!r} with releases of its own to derive "
@@ -154,8 +159,6 @@ def derivation_errors(child: Contract, parent: Contract | None, where: str) -> l
                       + (f" (first other date: {first})" if first else ""))
     if errors:
         return errors
-    from jobs.privacy import plan_for
-
     day = dt.date(2026, 3, 2)
     for metric in child.metrics:
         plan = plan_for(parent, metric, day, day + dt.timedelta(days=delivery_days(parent.schedule)))
@@ -178,32 +181,6 @@ def use_of(plan: ReleasePlan, child: Contract) -> Spend:
     """The ledger ``use`` of a shared release by ``child``: the release's cost under the child's budget."""
     return dataclasses.replace(plan.spend(), contract_id=child.id, contract_version=child.version,
                                budget_epsilon_per_period=child.budget_epsilon_per_period)
-
-
-def parent_of(child: Contract) -> Contract:
-    """The approved contract whose releases serve ``child``.
-
-    Raises
-    ------
-    ContractError
-        No valid parent in the contracts folder (validation refuses that first).
-    NotApproved
-        The parent's current version is not approved by every supplier: its releases are not made.
-    """
-    from jobs.publish.approvals import require_approved
-    from jobs.publish.portfolio import find_contract
-
-    parent = find_contract(child.derived_from)
-    require_approved(parent)
-    return parent
-
-
-def children_of(parent_id: str) -> list[str]:
-    """Ids of the valid contracts derived from ``parent_id`` (named in the parent's audit)."""
-    from jobs.publish.portfolio import load_contracts
-
-    valid, _ = load_contracts()
-    return sorted(c.id for c in valid.values() if c.derived_from == parent_id)
 
 
 def shared_text(child: Contract, plan: ReleasePlan, cut: DerivedCut) -> str:

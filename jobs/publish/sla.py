@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs.common import settings
+from jobs.common.storage import append_line, read_json_lines
 from jobs.contracts import Contract, latency
 
 log = logging.getLogger("cde.sla")
@@ -117,8 +118,6 @@ def alerts_path() -> Path:
 
 def read_alerts() -> list[dict[str, Any]]:
     """Every recorded SLA alert, oldest first."""
-    from jobs.common.storage import read_json_lines
-
     return read_json_lines(alerts_path())
 
 
@@ -171,8 +170,6 @@ def record_alert(contract: Contract, window_start: dt.date, window_end: dt.date,
              "raised_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "source": source,
              "message": message}
     alert["email"] = _mail(contract, f"[CDE] missed delivery: {contract.id} {window_start}", message)
-    from jobs.common.storage import append_line
-
     append_line(alerts_path(), json.dumps(alert))
     return alert
 

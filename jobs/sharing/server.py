@@ -33,6 +33,9 @@ from typing import Any
 
 from jobs.common import settings, tables
 from jobs.common.objectstore import S3Path, lake_path
+from jobs.publish.ending import ended_contracts
+from jobs.publish.portfolio import load_contracts
+from jobs.publish.recipients import authenticate, log_read, read_recipients, recipients_path
 
 PREFIX = "/delta-sharing"
 SCHEMA = "products"
@@ -130,9 +133,6 @@ class Catalog:
     def _live(self) -> dict[str, dict[str, str]]:
         loaded_at, catalog = self._contracts
         if time.monotonic() - loaded_at > CONTRACTS_TTL_SECONDS:
-            from jobs.publish.ending import ended_contracts
-            from jobs.publish.portfolio import load_contracts
-
             contracts, _ = load_contracts()
             ended = ended_contracts()
             catalog = {}
@@ -144,8 +144,6 @@ class Catalog:
 
     def recipients(self) -> list[dict[str, Any]]:
         """The recipients file, re-read when it changes."""
-        from jobs.publish.recipients import read_recipients, recipients_path
-
         path = recipients_path()
         stamp = path.stat().st_mtime_ns if path.exists() else 0
         if stamp != self._recipients[0]:
@@ -227,8 +225,6 @@ def create_app(base_url: str | None = None):  # noqa: C901 - one closure per pro
     from fastapi import FastAPI, Header, Request
     from fastapi.responses import FileResponse, JSONResponse, Response
     from pydantic import BaseModel, ConfigDict
-
-    from jobs.publish.recipients import authenticate, log_read
 
     catalog = Catalog()
     key = url_key()

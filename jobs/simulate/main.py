@@ -10,6 +10,9 @@ import shutil
 import pandas as pd
 
 from jobs.common import settings
+from jobs.common.storage import local_staging, remove_tree, upload_tree
+from jobs.errors import ReferenceDataError
+from jobs.ingest.feeds import FEEDS
 from jobs.simulate.feeds import (
     CAMERA_COLUMNS,
     TICKET_COLUMNS,
@@ -73,8 +76,6 @@ def _run_into_bucket(people: int, days: int, start: dt.date, seed: int, events_p
     lake's bucket, as a supplier uploads its drops."""
     import os
 
-    from jobs.common.storage import local_staging, remove_tree, upload_tree
-
     remote = settings.lake_root()
     _refuse_overwrite(remote / "simulation", people, seed, force)  # checked against the bucket's lake
     local = local_staging("simulate")
@@ -103,16 +104,12 @@ SIMULATORS = {"telco": _telco, "wifi": _wifi, "camera": _camera, "ticket": _tick
 
 def simulated_feeds() -> tuple[str, ...]:
     """Registered feeds the simulator can write (in registry order)."""
-    from jobs.ingest.feeds import FEEDS
-
     return tuple(name for name in FEEDS if name in SIMULATORS)
 
 
 def _refuse_overwrite(truth_dir, people: int, seed: int, force: bool) -> dict | None:
     """The lake's previous simulation (same world), or None; refuses to overwrite another world's reference
     data and answer key, or reference data nobody simulated, unless ``force``."""
-    from jobs.errors import ReferenceDataError
-
     run_file = truth_dir / "run.json"
     previous = json.loads(run_file.read_text()) if run_file.exists() else None
     if force:

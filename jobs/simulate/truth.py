@@ -11,7 +11,12 @@ import datetime as dt
 import pandas as pd
 
 from jobs.common import lake, settings, tables
+from jobs.common.timebins import local_iso
+from jobs.evaluate import exact_values
 from jobs.ingest.pseudonym import identifier_token, key_period, period_key, pseudonym_of_token, token_key
+from jobs.privacy import OTHER_COUNTRY, domain_cells, plan_for
+from jobs.simulate.movement import day_plans
+from jobs.simulate.population import to_lat_lon
 
 
 def truth_people() -> pd.DataFrame:
@@ -59,11 +64,6 @@ def presence_truth(contract, date: dt.date, step_minutes: int = 5, chunk: int = 
     import h3
     import numpy as np
 
-    from jobs.common.timebins import local_iso
-    from jobs.privacy import OTHER_COUNTRY, domain_cells
-    from jobs.simulate.movement import day_plans
-    from jobs.simulate.population import to_lat_lon
-
     run = json.loads((settings.lake_root() / "simulation" / "run.json").read_text())
     people = truth_people()
     plans = day_plans(people, date, run["seed"])
@@ -107,9 +107,6 @@ def truth_comparison(spark, contract, date: dt.date, step_minutes: int = 5) -> d
     """Location error of a distinct-people contract: the pipeline's exact counts (no bounding, no noise)
     against where people really were (``presence_truth``), on keys with a true value of at least 100 and
     500, and the sum ratio. Other metrics: ``{"skipped": reason}``."""
-    from jobs.evaluate import exact_values
-    from jobs.privacy import plan_for
-
     if contract.metrics != ("unique_people",) or set(contract.segments) - {"country"}:
         return {"skipped": "ground truth is computed for distinct-people products (optionally by country) only"}
     plan = plan_for(contract, "unique_people", date, date + dt.timedelta(days=1))

@@ -15,7 +15,14 @@ FLOAT_MECHANISMS = {"Laplace", "Gaussian", "GaussianAnalytic", "LaplaceTruncated
 
 
 def _trees():
-    return {path.name: ast.parse(path.read_text()) for path in sorted(PRIVACY.glob("*.py"))}
+    """Every module under jobs/privacy/, sub-packages (measures/) included, by its path below privacy/."""
+    return {str(path.relative_to(PRIVACY)): ast.parse(path.read_text()) for path in sorted(PRIVACY.rglob("*.py"))}
+
+
+def test_the_checks_read_every_privacy_module():
+    names = set(_trees())
+    assert "measures/bounders.py" in names and "measures/base.py" in names and "noise.py" in names
+    assert len(names) == len(list(PRIVACY.rglob("*.py")))
 
 
 def test_privacy_code_has_no_seed_and_no_float_mechanism():

@@ -28,7 +28,7 @@ _COUNT = r"^[0-9]{1,9}$"
 
 
 def _cameras():
-    from jobs.ingest.reference import load_points
+    from jobs.ingest.reference import load_points  # loads numpy, pandas, pyarrow, shapely: only when called
 
     return load_points("cameras.csv", "camera_id", ("direction",))
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 
 def _towers():
-    from jobs.ingest.reference import load_towers
+    from jobs.ingest.reference import load_towers  # loads numpy, pandas, pyarrow, shapely: only when called
 
     return load_towers()
 

@@ -30,7 +30,7 @@ MODES = ("bus", "metro", "train", "harbour_bus", "bike")
 
 
 def _stops():
-    from jobs.ingest.reference import load_points
+    from jobs.ingest.reference import load_points  # loads numpy, pandas, pyarrow, shapely: only when called
 
     return load_points("stops.csv", "stop_id", ("name", "modes"))
 

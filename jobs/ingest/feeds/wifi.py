@@ -34,7 +34,7 @@ MAC_PATTERN = r"^[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}$"
 
 
 def _aps():
-    from jobs.ingest.reference import load_points
+    from jobs.ingest.reference import load_points  # loads numpy, pandas, pyarrow, shapely: only when called
 
     return load_points("aps.csv", "ap_id", ("venue",))
 

@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
+from jobs.privacy.bounding import bound_distinct_pairs, bound_events_per_pair, bound_rows_per_day
 from jobs.privacy.measures.base import Bounder, Bounds
 
 if TYPE_CHECKING:
@@ -34,8 +35,6 @@ class DistinctPairs(Bounder):
         return 1
 
     def bound(self, rows: DataFrame, pair: Sequence[str]) -> DataFrame:
-        from jobs.privacy.bounding import bound_distinct_pairs
-
         return bound_distinct_pairs(rows, self.max_pairs, pair)
 
     def text(self) -> str:
@@ -72,8 +71,6 @@ class AmountPerPair(Bounder):
         return self.max_amount
 
     def bound(self, rows: DataFrame, pair: Sequence[str]) -> DataFrame:
-        from jobs.privacy.bounding import bound_events_per_pair
-
         return bound_events_per_pair(rows, self.max_pairs, self.max_amount, pair, events=self.amount_column)
 
     def text(self) -> str:
@@ -117,8 +114,6 @@ class TripsPerDay(Bounder):
         return self.max_trips
 
     def bound(self, rows: DataFrame, pair: Sequence[str]) -> DataFrame:
-        from jobs.privacy.bounding import bound_rows_per_day
-
         return bound_rows_per_day(rows, self.max_trips, ["start_ts", *pair])
 
     def text(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from jobs.aggregate.metrics import camera_count, to_cut
 from jobs.privacy.measures.base import Measure
 from jobs.privacy.measures.bounders import EventLevel
 
@@ -16,15 +17,11 @@ if TYPE_CHECKING:
 
 def camera_cut(spark: SparkSession, camera: DataFrame, plan: ReleasePlan, cells: list[str]) -> DataFrame:
     """Camera intervals at the contract's resolution, binned by their start."""
-    from jobs.aggregate.metrics import to_cut
-
     del spark, cells
     return to_cut(camera, plan.h3_resolution, plan.bin_minutes, ts="event_ts")
 
 
 def _sum_counts(rows: DataFrame, keys: list[str]) -> DataFrame:
-    from jobs.aggregate.metrics import camera_count
-
     return camera_count(rows, keys)
 
 

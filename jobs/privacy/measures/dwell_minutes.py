@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from jobs.aggregate.metrics import dwell_minutes, stay_minutes_by_bin, to_cut
 from jobs.privacy.measures.base import Measure
 from jobs.privacy.measures.bounders import MinutesPerPair
 
@@ -20,16 +21,12 @@ if TYPE_CHECKING:
 
 def stays_cut(spark: SparkSession, stays: DataFrame, plan: ReleasePlan, cells: list[str]) -> DataFrame:
     """Minutes per person, cell and 15-minute bin of each stay, mapped to the contract cut."""
-    from jobs.aggregate.metrics import stay_minutes_by_bin, to_cut
-
     del spark, cells  # the engine restricts the rows to the area's cells and the window before bounding
     # 15-minute bins align with local time (whole-hour offsets); the cut then maps them to the contract bins.
     return to_cut(stay_minutes_by_bin(stays, 15), plan.h3_resolution, plan.bin_minutes)
 
 
 def _sum_minutes(bounded: DataFrame, keys: list[str]) -> DataFrame:
-    from jobs.aggregate.metrics import dwell_minutes
-
     return dwell_minutes(bounded, keys)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from jobs.aggregate.metrics import footfall
 from jobs.privacy.measures.base import Measure
 from jobs.privacy.measures.bounders import EventsPerPair
 from jobs.privacy.measures.unique_people import presence_cut
@@ -13,8 +14,6 @@ if TYPE_CHECKING:
 
 
 def _sum_events(bounded: DataFrame, keys: list[str]) -> DataFrame:
-    from jobs.aggregate.metrics import footfall
-
     return footfall(bounded, keys)
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from jobs.aggregate.metrics import od_trips, trips_to_cut
 from jobs.privacy.measures.base import PARTITION_SELECTION, Measure
 from jobs.privacy.measures.bounders import TripsPerDay
+from jobs.privacy.measures.segments import segment_values
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -19,9 +21,6 @@ def trips_cut(spark: SparkSession, trips: DataFrame, plan: ReleasePlan, cells: l
     outside the domain."""
     from pyspark.sql import functions as F
 
-    from jobs.aggregate.metrics import trips_to_cut
-    from jobs.privacy.measures.segments import segment_values
-
     del spark, cells  # the engine restricts both ends to the area's cells before bounding
     cut = trips_to_cut(trips, plan.h3_resolution, plan.bin_minutes)
     if "mode" in plan.segments:  # public list only: trips of unknown mode are not in this domain
@@ -30,8 +29,6 @@ def trips_cut(spark: SparkSession, trips: DataFrame, plan: ReleasePlan, cells: l
 
 
 def _count_trips(bounded: DataFrame, keys: list[str]) -> DataFrame:
-    from jobs.aggregate.metrics import od_trips
-
     return od_trips(bounded, keys)
 
 

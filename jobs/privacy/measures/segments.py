@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from jobs.common.settings import ANCHOR_WINDOW_DAYS as DEFAULT_WINDOW_DAYS
 from jobs.common.settings import SEGMENT_NAMES as SEGMENTS
+from jobs.ingest.feeds.ticket import MODES
 from jobs.privacy.measures.base import SegmentColumn
 
 # A country contract lists the countries its buyer needs; every other home country is released as this.
@@ -17,8 +18,6 @@ def _countries() -> list[str]:
 
 
 def _modes() -> list[str]:
-    from jobs.ingest.feeds.ticket import MODES
-
     return list(MODES)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from jobs.aggregate.metrics import to_cut, unique_people
 from jobs.privacy.measures.base import Measure
 from jobs.privacy.measures.bounders import DistinctPairs
 
@@ -15,15 +16,11 @@ if TYPE_CHECKING:
 
 def presence_cut(spark: SparkSession, presence: DataFrame, plan: ReleasePlan, cells: list[str]) -> DataFrame:
     """Presence rows at the contract's H3 resolution and local bins (the area is applied by the domain)."""
-    from jobs.aggregate.metrics import to_cut
-
     del spark, cells  # the engine restricts the rows to the area's cells and the window before bounding
     return to_cut(presence, plan.h3_resolution, plan.bin_minutes)
 
 
 def _count(bounded: DataFrame, keys: list[str]) -> DataFrame:
-    from jobs.aggregate.metrics import unique_people
-
     return unique_people(bounded, keys)
 
 
