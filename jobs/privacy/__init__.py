@@ -28,7 +28,6 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "PARTITION_SELECTION": ("measures", "PARTITION_SELECTION"),
     "ZERO_FILL": ("measures", "ZERO_FILL"),
     "OTHER_COUNTRY": ("measures.segments", "OTHER_COUNTRY"),
-    "SEGMENT_COLUMNS": ("derive", "SEGMENT_COLUMNS"),
     "ReleasePlan": ("plan", "ReleasePlan"),
     "plan_for": ("plan", "plan_for"),
     # public domains

@@ -16,13 +16,12 @@ import h3
 import pandas as pd
 
 from jobs.common import tables
+from jobs.common.columns import SEGMENT_COLUMNS
 from jobs.common.h3cells import cell_to_int, int_to_cell
 from jobs.errors import DerivationRefused
 from jobs.privacy import ledger
 from jobs.privacy.measures import get_measure
 from jobs.privacy.release import read_release
-
-SEGMENT_COLUMNS = ("segment", "country", "mode")
 
 
 def derive_from_release(release_id: str, *, contract_epsilon: float, h3_resolution: int | None = None,

@@ -34,6 +34,7 @@ import pyarrow as pa
 from jobs.aggregate.metrics import with_segments
 from jobs.aggregate.silver import committed_bronze, missing_inputs, succeeded_run_ids
 from jobs.common import faults, lake, settings, tables
+from jobs.common.columns import SEGMENT_COLUMNS
 from jobs.common.locks import exclusive
 from jobs.common.storage import preflight
 from jobs.contracts.zones import parse_zones_text
@@ -55,7 +56,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SEGMENT_COLUMNS = ("segment", "country", "mode")
 RELEASE_SCHEMA_COLUMNS = ("release_id", "ledger_entry_id", "metric", "h3_cell", "destination_h3", "bin_start",
                           "bin_minutes", "segment", "country", "mode", "value")
 

@@ -13,6 +13,7 @@ import dataclasses
 import json
 from typing import Any
 
+from jobs.common.columns import SEGMENT_COLUMNS
 from jobs.contracts.zones import cell_to_zone_index
 from jobs.privacy.domain import domain_cells
 
@@ -92,8 +93,6 @@ def sum_into_zones(release, zone_sum: ZoneSum, ci95_by_terms: dict[int, int]):
         every zone are left out.
     """
     import pandas as pd
-
-    from jobs.privacy.derive import SEGMENT_COLUMNS  # loads deltalake, numpy, pandas, pyarrow: only when called
 
     index = cell_to_zone_index(zone_sum.zones)
     places = ["h3_cell", "destination_h3"][: zone_sum.places]

@@ -30,6 +30,7 @@ import pandas as pd
 import pyarrow as pa
 
 from jobs.common import faults, lake, settings, tables
+from jobs.common.columns import arrow_schema, product_columns
 from jobs.common.h3cells import int_to_cell
 from jobs.common.locks import exclusive
 from jobs.common.storage import local_staging, preflight, replace_folder, restrict
@@ -56,8 +57,10 @@ from jobs.privacy import (
 from jobs.publish.approvals import approved_parent, require_approved
 from jobs.publish.audit import write_audit
 from jobs.publish.ending import is_ended
+from jobs.publish.formats import Product
+from jobs.publish.formats import write_files as write_format_files
 from jobs.publish.notify import notify_delivery
-from jobs.publish.package import data_rows, sha256_of, write_data_files, write_package
+from jobs.publish.package import data_rows, sha256_of, write_package
 from jobs.publish.shared_releases import derived_cut, use_of
 
 if TYPE_CHECKING:
@@ -66,32 +69,6 @@ if TYPE_CHECKING:
     from jobs.contracts import Contract
 
 log = logging.getLogger(__name__)
-
-COLUMN_TYPES = {
-    "delivery_id": pa.string(), "h3_cell": pa.string(), "origin_h3": pa.string(), "destination_h3": pa.string(),
-    "zone": pa.string(), "origin_zone": pa.string(), "destination_zone": pa.string(),
-    "bin_start": pa.string(), "bin_minutes": pa.int32(), "segment": pa.string(), "country": pa.string(),
-    "mode": pa.string(), "metric": pa.string(), "value": pa.int64(), "ci95_half_width": pa.int64(),
-    "estimate": pa.int64(), "estimate_ci95_half_width": pa.int64(), "population_estimate": pa.int64(),
-    "population_ci95_low": pa.int64(), "population_ci95_high": pa.int64(), "suppressed": pa.bool_(),
-}
-
-
-def file_columns(od: bool, segments: tuple[str, ...] = (), zones: bool = False) -> list[str]:
-    """Columns of a product file (DESIGN.md section 9): cells (or the contract's zones) or origin/destination,
-    bins, segments, values and the 95% interval half-width of each released value, and the post-processed
-    estimate with its own."""
-    if zones:
-        places = ["origin_zone", "destination_zone"] if od else ["zone"]
-    else:
-        places = ["origin_h3", "destination_h3"] if od else ["h3_cell"]
-    return [*places, "bin_start", "bin_minutes", *segments, "metric", "value", "ci95_half_width", "estimate",
-            "estimate_ci95_half_width", "suppressed"]
-
-
-def _schema(columns: list[str]) -> pa.Schema:
-    return pa.schema([(c, COLUMN_TYPES[c]) for c in columns])
-
 
 def delivery_id(contract: Contract, window_start: dt.date, window_end: dt.date) -> str:
     """Deterministic delivery id from contract id, version and window."""
@@ -131,7 +108,7 @@ def build_product(release: pa.Table | pd.DataFrame, k: int, delivery: str, segme
     Returns
     -------
     pandas.DataFrame
-        ``delivery_id`` and the ``file_columns``, sorted by bin and place; ``attrs["post_processing"]`` says
+        ``delivery_id`` and the ``product_columns``, sorted by bin and place; ``attrs["post_processing"]`` says
         how the ``estimate`` column was made, or why it is null (None without ``plan``).
     """
     frame = release.to_pandas() if isinstance(release, pa.Table) else release
@@ -149,7 +126,7 @@ def build_product(release: pa.Table | pd.DataFrame, k: int, delivery: str, segme
         product[column] = (product[column].astype("Int64").mask(product["suppressed"]) if column in product
                            else pd.array([None] * len(product), dtype="Int64"))
     od = len(places) == 2
-    columns = file_columns(od, segments, zones=zone_ids is not None)
+    columns = product_columns(od, segments, zones=zone_ids is not None)
     name = (lambda i: zone_ids[int(i)]) if zone_ids is not None else int_to_cell
     for column, source in zip(columns[: 2 if od else 1], ("h3_cell", "destination_h3")[: 2 if od else 1],
                               strict=True):
@@ -210,8 +187,8 @@ def write_files(product: pd.DataFrame, folder: Path, formats: tuple[str, ...], z
     """Write the product files into ``folder`` and return their manifest entries (name, sha256, bytes, rows);
     ``zones`` are the contract's, for a zone product's coordinates and geometries."""
     columns = [c for c in product.columns if c != "delivery_id"]
-    table = pa.Table.from_pandas(product[columns], schema=_schema(columns), preserve_index=False)
-    written = write_data_files(table, product, folder, formats, zones)
+    table = pa.Table.from_pandas(product[columns], schema=arrow_schema(columns), preserve_index=False)
+    written = write_format_files(Product(table, product, zones), folder, formats)
     return [{"name": name, "sha256": sha256_of(folder / name), "bytes": (folder / name).stat().st_size,
              "rows": rows} for name, rows in written]
 
@@ -328,7 +305,7 @@ def _deliver(spark: SparkSession, contract: Contract, window_start: dt.date, win
         product = add_population_estimate(product, contract.market_share)
 
     gold_path = tables.product(contract.id).path()
-    gold_table = pa.Table.from_pandas(product, schema=_schema(list(product.columns)), preserve_index=False)
+    gold_table = pa.Table.from_pandas(product, schema=arrow_schema(product.columns), preserve_index=False)
     faults.reached("deliver.product")
     if lake.exists(gold_path):
         # merge: a product table written before a column was added (ci95_half_width) takes it on
