@@ -13,7 +13,8 @@ from jobs.common.columns import PRODUCT_COLUMNS
 from jobs.publish.formats.base import DeliveryFormat, Product, geometries
 
 
-def _json_value(column: str, value: Any) -> Any:
+def json_value(column: str, value: Any) -> Any:
+    """A product value as JSON: null where missing, integers as numbers, flags as booleans."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
     if PRODUCT_COLUMNS[column].kind == "integer":
@@ -27,7 +28,7 @@ def feature_collection(product: Product) -> dict:
     """The product as a GeoJSON FeatureCollection; every column a property, null where suppressed."""
     rows = product.frame[product.columns].to_dict("records")
     return {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": shape, "properties": {k: _json_value(k, v) for k, v in row.items()}}
+        {"type": "Feature", "geometry": shape, "properties": {k: json_value(k, v) for k, v in row.items()}}
         for row, shape in zip(rows, geometries(product), strict=True)]}
 
 

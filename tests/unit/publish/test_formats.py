@@ -5,33 +5,13 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
 import pyarrow as pa
 import pytest
 
 from jobs.common import settings
-from jobs.common.columns import arrow_schema, product_columns
-from jobs.publish.formats import Product, by_file_name, formats, get_format, write_files
+from jobs.publish.formats import by_file_name, formats, get_format, write_files
 
 TERMS = json.loads((settings.REPO_ROOT / "contracts" / "schema" / "terms.schema.json").read_text())["properties"]
-CELLS = ["891f05314b3ffff", "891f0531483ffff", "891f05314a7ffff"]
-
-
-def _product(od: bool = False) -> Product:
-    columns = product_columns(od)
-    places = ({"origin_h3": [CELLS[0], CELLS[1], CELLS[2]], "destination_h3": [CELLS[1], CELLS[1], CELLS[0]]}
-              if od else {"h3_cell": CELLS})
-    frame = pd.DataFrame({
-        **places, "bin_start": ["2026-03-29T01:00:00+01:00", "2026-03-29T03:00:00+02:00",
-                                "2026-03-29T03:15:00+02:00"],
-        "bin_minutes": [15, 15, 15], "metric": ["od_trips" if od else "footfall"] * 3,
-        "value": pd.array([120, None, 87], dtype="Int64"), "ci95_half_width": pd.array([30, None, 30], dtype="Int64"),
-        "estimate": pd.array([118, None, 85], dtype="Int64"),
-        "estimate_ci95_half_width": pd.array([25, None, 25], dtype="Int64"), "suppressed": [False, True, False],
-    })[columns]
-    return Product(pa.Table.from_pandas(frame, schema=arrow_schema(columns), preserve_index=False), frame)
-
-
 def test_the_schema_enum_is_the_registry():
     assert TERMS["formats"]["items"]["enum"] == list(formats())
 
@@ -47,10 +27,10 @@ def test_modules_name_their_formats_and_files_are_unique():
 
 @pytest.mark.parametrize("od", [False, True], ids=["cells", "od"])
 @pytest.mark.parametrize("name", list(formats()))
-def test_every_format_writes_counts_and_describes_its_file(tmp_path, name, od):
+def test_every_format_writes_counts_and_describes_its_file(tmp_path, make_product, name, od):
     from frictionless import Package
 
-    product, fmt = _product(od), get_format(name)
+    product, fmt = make_product(od), get_format(name)
     written = write_files(product, tmp_path, (name,))
     assert written == [(fmt.file_name, 3)]
     path = tmp_path / fmt.file_name
@@ -67,18 +47,18 @@ def test_every_format_writes_counts_and_describes_its_file(tmp_path, name, od):
         assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])[:5]
 
 
-def test_parquet_keeps_types_and_adds_the_utc_instant(tmp_path):
+def test_parquet_keeps_types_and_adds_the_utc_instant(tmp_path, make_product):
     import pyarrow.parquet as pq
 
-    write_files(_product(), tmp_path, ("parquet",))
+    write_files(make_product(), tmp_path, ("parquet",))
     table = pq.read_table(tmp_path / "data.parquet")
     assert table.schema.field("value").type == pa.int64() and table.column("value").null_count == 1
     utc = table.column("bin_start_utc").to_pylist()
     assert [t.hour for t in utc] == [0, 1, 1]  # 01:00+01:00 and 03:00+02:00 (the spring-forward night)
 
 
-def test_the_excel_csv_opens_in_a_comma_decimal_locale(tmp_path):
-    write_files(_product(), tmp_path, ("csv", "csv_excel"))
+def test_the_excel_csv_opens_in_a_comma_decimal_locale(tmp_path, make_product):
+    write_files(make_product(), tmp_path, ("csv", "csv_excel"))
     raw = (tmp_path / "data_excel.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf") and b"\r\n" in raw
     header, first = raw.decode("utf-8-sig").split("\r\n")[:2]
@@ -87,10 +67,10 @@ def test_the_excel_csv_opens_in_a_comma_decimal_locale(tmp_path):
     assert plain[2].split(",")[-1] == "true" and ",," in plain[2]  # suppressed: an empty value, never 0
 
 
-def test_geographic_formats_draw_cells_and_od_pairs(tmp_path):
+def test_geographic_formats_draw_cells_and_od_pairs(tmp_path, make_product):
     import geopandas as gpd
 
-    write_files(_product(od=True), tmp_path, ("geojson", "geoparquet"))
+    write_files(make_product(od=True), tmp_path, ("geojson", "geoparquet"))
     features = json.loads((tmp_path / "data.geojson").read_text())["features"]
     assert [f["geometry"]["type"] for f in features] == ["LineString", "Point", "LineString"]
     assert features[1]["properties"]["value"] is None and features[0]["properties"]["value"] == 120
