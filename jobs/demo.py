@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from jobs.airflow.standalone import ensure_airflow_db
-from jobs.common import settings
+from jobs.common import paths, settings
 from jobs.common.spark import get_spark
 from jobs.contracts import contract_files
 from jobs.publish.portfolio import load_contract
@@ -59,7 +59,7 @@ def run_demo(people: int, date: dt.date, seed: int) -> int:
     logical = dt.datetime.combine(date, dt.time(), tzinfo=settings.LOCAL_TZ).isoformat()
     proc = subprocess.run([airflow, "dags", "test", DAG_ID, logical, "--conf", json.dumps({"date": date.isoformat()})],
                           env=env, capture_output=True, text=True)
-    log_path = settings.lake_root() / "demo_airflow.log"
+    log_path = paths.demo_log()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0 or "state=success" not in (proc.stdout + proc.stderr).replace(" ", ""):
@@ -88,14 +88,13 @@ def _evaluate(date: dt.date) -> None:
 def _summary(date: dt.date, events: int, log_path: Path, started: float) -> int:
     from jobs.publish.deliver import delivery_id  # loads deltalake, numpy, pandas, pyarrow: only when called
 
-    root = settings.lake_root()
     print(f"[demo] Airflow log: {log_path}")
     print(f"[demo] {events} telco events in; deliveries and audits:")
     for path in contract_files():
         contract = load_contract(path)
         delivery = delivery_id(contract, date, date + dt.timedelta(days=1))
-        outbox = root / "outbox" / contract.buyer / contract.id / delivery
-        audit_json = root / "audit" / contract.id / f"{delivery}.json"
+        outbox = paths.outbox(contract.buyer, contract.id, delivery)
+        audit_json = paths.audit_dir(contract.id) / f"{delivery}.json"
         if not audit_json.exists():
             print(f"[demo] {contract.id}: no audit at {audit_json}", file=sys.stderr)
             return 1

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from jobs.common import settings
+from jobs.common import paths, settings
 from jobs.common.h3cells import int_to_cell
 from jobs.common.objectstore import lake_path
 from jobs.common.timebins import local_iso
@@ -51,9 +51,9 @@ def find_delivery(name: str) -> Path:
     path = lake_path(name)
     if (path / "manifest.json").exists():
         return path
-    hits = sorted((settings.lake_root() / "outbox").glob(f"*/*/{name}"))
+    hits = sorted((paths.outbox()).glob(f"*/*/{name}"))
     if not hits:
-        raise FileNotFoundError(f"no delivery {name!r} under {settings.lake_root() / 'outbox'}")
+        raise FileNotFoundError(f"no delivery {name!r} under {paths.outbox()}")
     return hits[0]
 
 

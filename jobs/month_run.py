@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from jobs.common import settings
+from jobs.common import paths, settings
 from jobs.common.settings import LOCAL_TZ
 from jobs.errors import ReleaseRefused
 from jobs.ingest.feeds import FEEDS
@@ -133,7 +133,7 @@ def run_month(start: dt.date, lead_in: int, days: int, dagbag, on_day: Callable[
                 run = dagbag.dags[dag_id].test(logical_date=dt.datetime.combine(following, dt.time(12),
                                                                                 tzinfo=LOCAL_TZ))
                 states[dag_id] = run.state
-                folder = (settings.lake_root() / "outbox" / contract.buyer / contract.id
+                folder = (paths.outbox(contract.buyer, contract.id)
                           / delivery_id(contract, day, following))
                 if run.state == "success" and (folder / "manifest.json").exists():
                     made.append(contract.id)

@@ -33,10 +33,9 @@ def spark_pool_slots() -> int:
     """Slots of the Spark pool: ``CDE_SPARK_POOL_SLOTS``, else one per core."""
     import os
 
-    value = os.environ.get("CDE_SPARK_POOL_SLOTS", "")
-    if value and not (value.isdigit() and int(value) >= 1):
-        raise ValueError(f"CDE_SPARK_POOL_SLOTS={value!r}: give a whole number of slots, 1 or more")
-    return int(value) if value else (os.cpu_count() or 2)
+    from jobs.common.settings import setting  # the settings module is light: a DAG file may read it
+
+    return setting("CDE_SPARK_POOL_SLOTS") or os.cpu_count() or 2
 
 
 # What every CDE DAG passes to ``@dag``: one run at a time, no automatic catch-up (backfills are explicit).

@@ -14,6 +14,8 @@ import os
 import signal
 from collections.abc import Callable
 
+from jobs.common.settings import setting
+
 HOOK: Callable[[str], None] | None = None
 
 # Every crash point, in the order a publish or an ingest reaches them.
@@ -28,5 +30,5 @@ def reached(name: str) -> None:
     """Mark that the code is about to perform the write ``name`` (one of ``POINTS``)."""
     if HOOK is not None:
         HOOK(name)
-    if os.environ.get("CDE_CRASH_AT") == name:
+    if setting("CDE_CRASH_AT") == name:
         os.kill(os.getpid(), signal.SIGKILL)

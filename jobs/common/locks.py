@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from jobs.common import settings
+from jobs.common import paths, settings
 from jobs.common.objectstore import S3Path
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class LockLost(RuntimeError):
 
 def lease_seconds() -> float:
     """How long an object-store lease lasts without renewal (``CDE_LOCK_LEASE_SECONDS``, default 120)."""
-    return float(os.environ.get("CDE_LOCK_LEASE_SECONDS") or 120)
+    return settings.setting("CDE_LOCK_LEASE_SECONDS")
 
 
 @contextlib.contextmanager
@@ -54,7 +54,7 @@ def exclusive(name: str, timeout_s: float = 3600.0, poll_s: float = 0.2) -> Iter
     TimeoutError
         Another process held the lock for longer than ``timeout_s``.
     """
-    folder = settings.lake_root() / "ops" / "locks"
+    folder = paths.ops_file("locks")
     folder.mkdir(parents=True, exist_ok=True)
     with locked_file(folder / f"{name}.lock", timeout_s, poll_s):
         yield

@@ -1,13 +1,18 @@
-"""Settings read from the environment, resolved once to absolute paths.
+"""Settings: the policy's constants, and every ``CDE_*`` environment variable, read and checked here only.
 
-Airflow tasks run from other working directories, so every path here is absolute.
+``REGISTRY`` names each variable with its default and what it does (docs/reference/settings.md is generated
+from it); ``setting(name)`` reads one now, so a test or a task that sets a variable sees it. Nothing else in
+the code reads a ``CDE_*`` variable (a test holds that). Airflow tasks run from other working directories,
+so every path here is absolute.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from jobs.common.objectstore import is_remote, lake_path
@@ -32,50 +37,180 @@ POLICY_EPSILON_CAP = 60.0
 POLICY_DELTA_CAP = 1e-6
 
 
-def _env_number(name: str, default: float, low: float, high: float) -> float:
-    """A number from the environment, checked to lie in ``(low, high]``; the error names the variable."""
-    text = os.environ.get(name)
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{name}={text!r} is not a number") from None
-    if not low < value <= high:
-        raise ValueError(f"{name}={text!r} must be above {low:g} and at most {high:g} (the policy maximum)")
-    return value
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One ``CDE_*`` environment variable: its default, what it does and how its text is checked.
+
+    Attributes
+    ----------
+    name : str
+        The variable.
+    default : str or None
+        Its value when unset (as text; None: no value).
+    group : str
+        Where it acts (lake, privacy, spark, airflow, delivery, keys, tests).
+    description : str
+        What it does, for docs/reference/settings.md.
+    parse : callable
+        Text to value; raises ``ValueError`` saying what is wrong (the variable is named by ``setting``).
+    secret : bool
+        A key: never printed, never logged.
+    """
+
+    name: str
+    default: str | None
+    group: str
+    description: str
+    parse: Callable[[str], Any] = str
+    secret: bool = False
 
 
-def _env_mode(name: str, default: int, allowed: int) -> int:
-    """A permission mode from the environment (octal text such as ``0640``), refused when it grants bits
-    outside ``allowed`` (never anything for others, never execute on files)."""
-    text = os.environ.get(name)
-    if not text:
-        return default
+def _number(low: float, high: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError("is not a number") from None
+        if not low < value <= high:
+            raise ValueError(f"must be above {low:g} and at most {high:g} (the policy maximum)")
+        return value
+
+    return parse
+
+
+def _whole(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        if not text.strip().isdigit() or int(text) < low:
+            raise ValueError(f"give a whole number, {low} or more")
+        return int(text)
+
+    return parse
+
+
+def _mode(allowed: int) -> Callable[[str], int]:
+    """A permission mode (octal text such as ``0640``), refused when it grants bits outside ``allowed``
+    (never anything for others, never execute on files)."""
+
+    def parse(text: str) -> int:
+        try:
+            mode = int(text, 8)
+        except ValueError:
+            raise ValueError("is not an octal mode such as 0640") from None
+        owner = allowed & 0o700
+        if mode & ~allowed or mode & owner != owner:
+            raise ValueError(f"the owner needs {owner:04o}, and nothing beyond {allowed:04o} is allowed (never any "
+                             "bit for others)")
+        return mode
+
+    return parse
+
+
+def _flag(text: str) -> bool:
+    if text.lower() not in ("0", "1", "true", "false"):
+        raise ValueError("give 1 or 0 (true or false)")
+    return text.lower() in ("1", "true")
+
+
+def _addresses(text: str) -> list[str]:
+    return [a.strip() for a in text.split(",") if a.strip()]
+
+
+_POLICY = f"at most the policy's {POLICY_EPSILON_CAP:g}"
+REGISTRY: dict[str, Setting] = {s.name: s for s in (
+    Setting("CDE_LAKE", None, "lake", "the lake root: a local folder, or s3://bucket/prefix for an S3-compatible "
+            "object store (default: lake/ in the repository)"),
+    Setting("CDE_CONTRACTS", None, "lake", "the folder of contract YAML files (default: contracts/ in the "
+            "repository)"),
+    Setting("CDE_SUPPLIER_REGISTRY", None, "lake", "the supplier registry file (default: reference/suppliers.yaml)"),
+    Setting("CDE_BUYER_REGISTRY", None, "lake", "the buyer registry file (default: reference/buyers.yaml)"),
+    Setting("CDE_SECRETS", None, "keys", "the local folder for key files and buyers' sharing profiles (default: "
+            "_secrets/ in a local lake; required when the lake is in a bucket unless the keys come from the "
+            "variables below)"),
+    Setting("CDE_PSEUDONYM_KEY", None, "keys", "the master key of pseudonyms (at least 32 bytes), from a secret "
+            "store; else a key file in CDE_SECRETS made once", secret=True),
+    Setting("CDE_SHARING_URL_KEY", None, "keys", "the key that signs Delta Sharing file URLs (hex, at least 32 "
+            "bytes), shared by servers behind one load balancer; else a key file made once", secret=True),
+    Setting("CDE_GLOBAL_EPSILON_CAP", str(POLICY_EPSILON_CAP), "privacy", "global epsilon cap per person per "
+            f"{ACCOUNTING_PERIOD_DAYS} days ({_POLICY}: an operator may tighten, never loosen)",
+            _number(0.0, POLICY_EPSILON_CAP)),
+    Setting("CDE_GLOBAL_DELTA_CAP", str(POLICY_DELTA_CAP), "privacy", "global delta cap per person per "
+            f"{ACCOUNTING_PERIOD_DAYS} days (at most the policy's {POLICY_DELTA_CAP:g})",
+            _number(0.0, POLICY_DELTA_CAP)),
+    Setting("CDE_CAMERA_EPSILON_CAP", str(POLICY_EPSILON_CAP), "privacy", "global epsilon cap of event-level "
+            f"(camera) releases per {ACCOUNTING_PERIOD_DAYS} days ({_POLICY})", _number(0.0, POLICY_EPSILON_CAP)),
+    Setting("CDE_WIFI_EPSILON_CAP", str(POLICY_EPSILON_CAP), "privacy", "global epsilon cap per wifi device on a "
+            f"network per {ACCOUNTING_PERIOD_DAYS} days ({_POLICY})", _number(0.0, POLICY_EPSILON_CAP)),
+    Setting("CDE_FILE_MODE", "0640", "delivery", "permissions of delivered and audit files (group-readable at "
+            "most)", _mode(0o660)),
+    Setting("CDE_DIR_MODE", "0750", "delivery", "permissions of delivery and audit folders", _mode(0o770)),
+    Setting("CDE_MIN_FREE_MB", "64", "delivery", "free space (MB) a folder must have before a release or "
+            "delivery spends anything (0 turns the check off)", _number(-1.0, 1e9)),
+    Setting("CDE_WEBHOOK_ATTEMPTS", "4", "delivery", "tries of a buyer's webhook before it is recorded as failed",
+            _whole(1)),
+    Setting("CDE_WEBHOOK_BACKOFF_SECONDS", "5", "delivery", "seconds before the second try, doubling after",
+            _number(-1.0, 3600.0)),
+    Setting("CDE_WEBHOOK_ALLOW_LOCAL", "0", "tests", "1 lets webhooks reach loopback and private addresses "
+            "(tests only: in production that is an SSRF hole)", _flag),
+    Setting("CDE_ALERT_EMAIL", "", "delivery", "comma-separated addresses told of every missed delivery, beside "
+            "the suppliers' contacts", _addresses),
+    Setting("CDE_ALERT_FROM", "cde-alerts@localhost", "delivery", "the sender of SLA alert e-mails"),
+    Setting("CDE_JARS_DIR", None, "spark", "the folder of the pinned Spark jars (default: .jars/, filled by make "
+            "from jars.lock)"),
+    Setting("CDE_SPARK_MASTER", "local[*]", "spark", "the Spark master: local[*], or spark://host:7077 for a "
+            "standalone cluster (make cluster)"),
+    Setting("CDE_SHUFFLE_PARTITIONS", "32", "spark", "Spark SQL shuffle partitions (adaptive execution coalesces "
+            "small ones)", _whole(1)),
+    Setting("CDE_SPARK_UI", "false", "spark", "true starts the Spark UI of each job", lambda t: str(_flag(t)).lower()),
+    Setting("CDE_SPARK_DRIVER_MEMORY", "2g", "spark", "the Spark driver's memory"),
+    Setting("CDE_DELTA_SNAPSHOT_PARTITIONS", "2", "spark", "tasks that replay a Delta table's log (Delta's 50 cost "
+            "6 of every 9 s per small write here)", _whole(1)),
+    Setting("CDE_SPARK_LOG_LEVEL", "ERROR", "spark", "Spark's log level (WARN, INFO, DEBUG for diagnosis)"),
+    Setting("CDE_SPARK_POOL_SLOTS", None, "airflow", "slots of Airflow's spark pool: JVMs at once (default: one "
+            "per core)", _whole(1)),
+    Setting("CDE_LOCK_LEASE_SECONDS", "120", "lake", "how long an object-store lease lasts without renewal",
+            _number(0.0, 86_400.0)),
+    Setting("CDE_CRASH_AT", None, "tests", "kill the process at this named write (crash-safety tests only; "
+            "jobs/common/faults.py lists the points)"),
+)}
+
+
+def setting(name: str) -> Any:
+    """The value of a ``CDE_*`` setting, read from the environment now, checked and parsed.
+
+    Returns None for an unset variable without a default.
+
+    Raises
+    ------
+    ValueError
+        The variable's text is not valid (the message names the variable and says why).
+    KeyError
+        ``name`` is not a registered setting (every ``CDE_*`` variable is registered here).
+    """
+    entry = REGISTRY[name]
+    text = os.environ.get(name) or entry.default
+    if text is None:
+        return None
     try:
-        mode = int(text, 8)
-    except ValueError:
-        raise ValueError(f"{name}={text!r} is not an octal mode such as 0640") from None
-    owner = allowed & 0o700
-    if mode & ~allowed or mode & owner != owner:
-        raise ValueError(f"{name}={text!r}: the owner needs {owner:04o}, and nothing beyond {allowed:04o} is "
-                         "allowed (never any bit for others)")
-    return mode
+        return entry.parse(text)
+    except ValueError as exc:
+        if entry.secret:  # a parser's message may quote the text
+            raise ValueError(f"{name}=(secret) is not a valid value") from None
+        raise ValueError(f"{name}={text!r} {exc}") from None
 
 
 # Operators may tighten the caps (``CDE_GLOBAL_EPSILON_CAP``, ``CDE_GLOBAL_DELTA_CAP``, ...), never loosen
 # them past the policy.
-GLOBAL_EPSILON_CAP = _env_number("CDE_GLOBAL_EPSILON_CAP", POLICY_EPSILON_CAP, 0.0, POLICY_EPSILON_CAP)
-GLOBAL_DELTA_CAP = _env_number("CDE_GLOBAL_DELTA_CAP", POLICY_DELTA_CAP, 0.0, POLICY_DELTA_CAP)
-CAMERA_EPSILON_CAP = _env_number("CDE_CAMERA_EPSILON_CAP", POLICY_EPSILON_CAP, 0.0, POLICY_EPSILON_CAP)
+GLOBAL_EPSILON_CAP = setting("CDE_GLOBAL_EPSILON_CAP")
+GLOBAL_DELTA_CAP = setting("CDE_GLOBAL_DELTA_CAP")
+CAMERA_EPSILON_CAP = setting("CDE_CAMERA_EPSILON_CAP")
 # Wifi ids are per device and network (one person may hold several): their own cap, per device-network.
-WIFI_EPSILON_CAP = _env_number("CDE_WIFI_EPSILON_CAP", POLICY_EPSILON_CAP, 0.0, POLICY_EPSILON_CAP)
+WIFI_EPSILON_CAP = setting("CDE_WIFI_EPSILON_CAP")
 # Permissions of what leaves for buyers and auditors (outbox, audit) and of gold products: group-readable
-# at most, never world-readable (``CDE_FILE_MODE``, ``CDE_DIR_MODE``).
-FILE_MODE = _env_mode("CDE_FILE_MODE", 0o640, 0o660)  # owner rw
-DIR_MODE = _env_mode("CDE_DIR_MODE", 0o750, 0o770)
+# at most, never world-readable.
+FILE_MODE = setting("CDE_FILE_MODE")  # owner rw
+DIR_MODE = setting("CDE_DIR_MODE")
 # A release or delivery is refused before any spend when a folder it writes has less free space than this.
-MIN_FREE_MB = _env_number("CDE_MIN_FREE_MB", 64.0, -1.0, 1e9)
+MIN_FREE_MB = setting("CDE_MIN_FREE_MB")
 PRIVACY_UNITS = ("person", "device-network", "event")
 
 
@@ -105,7 +240,7 @@ def lake_root() -> Path | S3Path:
     Path or S3Path
         Absolute path of the lake root, or its ``s3://`` location.
     """
-    return lake_path(os.environ.get("CDE_LAKE") or REPO_ROOT / "lake")
+    return lake_path(setting("CDE_LAKE") or REPO_ROOT / "lake")
 
 
 def lake_is_remote() -> bool:
@@ -131,18 +266,18 @@ def reference_path(name: str) -> Path:
 
 def contracts_dir() -> Path:
     """Return the folder holding contract YAML files (``CDE_CONTRACTS`` overrides)."""
-    return Path(os.environ.get("CDE_CONTRACTS") or REPO_ROOT / "contracts").resolve()
+    return Path(setting("CDE_CONTRACTS") or REPO_ROOT / "contracts").resolve()
 
 
 def buyer_registry_path() -> Path:
     """Return the buyer registry file (``CDE_BUYER_REGISTRY`` overrides): how each buyer is told of a delivery."""
-    return Path(os.environ.get("CDE_BUYER_REGISTRY") or REPO_ROOT / "reference" / "buyers.yaml").resolve()
+    return Path(setting("CDE_BUYER_REGISTRY") or REPO_ROOT / "reference" / "buyers.yaml").resolve()
 
 
 def supplier_registry_path() -> Path:
     """Return the supplier registry file (``CDE_SUPPLIER_REGISTRY`` overrides): who owns each source and who
     may approve contracts that read it."""
-    return Path(os.environ.get("CDE_SUPPLIER_REGISTRY") or REPO_ROOT / "reference" / "suppliers.yaml").resolve()
+    return Path(setting("CDE_SUPPLIER_REGISTRY") or REPO_ROOT / "reference" / "suppliers.yaml").resolve()
 
 
 def secrets_dir() -> Path:
@@ -157,8 +292,8 @@ def secrets_dir() -> Path:
     KeyRefused
         The lake is on an object store and ``CDE_SECRETS`` is not set.
     """
-    if os.environ.get("CDE_SECRETS"):
-        return Path(os.environ["CDE_SECRETS"]).resolve()
+    if setting("CDE_SECRETS"):
+        return Path(setting("CDE_SECRETS")).resolve()
     if lake_is_remote():
         raise KeyRefused(f"the lake {lake_root()} is on an object store, which never holds keys or tokens: set the "
                          "key's variable from the secret store (CDE_PSEUDONYM_KEY, CDE_SHARING_URL_KEY) or "

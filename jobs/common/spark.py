@@ -34,7 +34,7 @@ def pinned_jars(group: str) -> list[str]:
     RuntimeError
         When a jar is missing (``make install`` fetches them).
     """
-    folder = Path(os.environ.get("CDE_JARS_DIR") or REPO_ROOT / ".jars")
+    folder = Path(settings.setting("CDE_JARS_DIR") or REPO_ROOT / ".jars")
     jars = []
     for line in (REPO_ROOT / "jars.lock").read_text().splitlines():
         if not line.strip() or line.startswith("#"):
@@ -96,8 +96,8 @@ def get_spark(app_name: str = "cde", master: str | None = None) -> SparkSession:
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     from pyspark.sql import SparkSession
 
-    master = master or os.environ.get("CDE_SPARK_MASTER", "local[*]")
-    shuffle_partitions = os.environ.get("CDE_SHUFFLE_PARTITIONS", "32")  # AQE coalesces small ones
+    master = master or settings.setting("CDE_SPARK_MASTER")
+    shuffle_partitions = str(settings.setting("CDE_SHUFFLE_PARTITIONS"))  # AQE coalesces small ones
     builder = (
         SparkSession.builder.appName(app_name)
         .master(master)
@@ -107,8 +107,8 @@ def get_spark(app_name: str = "cde", master: str | None = None) -> SparkSession:
         .config("spark.sql.shuffle.partitions", shuffle_partitions)
         .config("spark.sql.adaptive.enabled", "true")
         .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.ui.enabled", os.environ.get("CDE_SPARK_UI", "false"))
-        .config("spark.driver.memory", os.environ.get("CDE_SPARK_DRIVER_MEMORY", "2g"))
+        .config("spark.ui.enabled", settings.setting("CDE_SPARK_UI"))
+        .config("spark.driver.memory", settings.setting("CDE_SPARK_DRIVER_MEMORY"))
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
         .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
@@ -126,7 +126,7 @@ def get_spark(app_name: str = "cde", master: str | None = None) -> SparkSession:
         # what run records and audits name.
         .config("spark.databricks.delta.skipRecordingEmptyCommits", "false")
         # Log replay of a table's state: Delta's default of 50 tasks cost 6 of every 9 s per small write here.
-        .config("spark.databricks.delta.snapshotPartitions", os.environ.get("CDE_DELTA_SNAPSHOT_PARTITIONS", "2"))
+        .config("spark.databricks.delta.snapshotPartitions", str(settings.setting("CDE_DELTA_SNAPSHOT_PARTITIONS")))
         # VACUUM records VACUUM START / END commits (their metrics count the files removed) on every store; Delta
         # leaves them out on S3 by default, where our per-table lock now makes the commit safe.
         .config("spark.databricks.delta.vacuum.logging.enabled", "true")
@@ -143,5 +143,5 @@ def get_spark(app_name: str = "cde", master: str | None = None) -> SparkSession:
     spark = builder.getOrCreate()
     # py4j logs at INFO from __del__ at interpreter exit, after log streams are closed.
     logging.getLogger("py4j").setLevel(logging.WARNING)
-    spark.sparkContext.setLogLevel(os.environ.get("CDE_SPARK_LOG_LEVEL", "ERROR"))
+    spark.sparkContext.setLogLevel(settings.setting("CDE_SPARK_LOG_LEVEL"))
     return spark

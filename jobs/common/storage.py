@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
-from jobs.common import settings
+from jobs.common import paths, settings
 from jobs.common.objectstore import S3Path, is_remote, lake_path
 from jobs.errors import StorageFault
 
@@ -107,7 +107,7 @@ def local_staging(name: str) -> Path:
     into place), else in the system's temporary folder (``TMPDIR``). The caller removes it.
     """
     root = settings.lake_root()
-    base = Path(tempfile.gettempdir()) / "cde-staging" if is_remote(root) else root / "outbox" / ".staging"
+    base = Path(tempfile.gettempdir()) / "cde-staging" if is_remote(root) else paths.outbox_staging()
     base.mkdir(parents=True, exist_ok=True)
     folder = base / f"{name}-{uuid.uuid4().hex[:8]}"
     folder.mkdir()

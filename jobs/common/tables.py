@@ -12,7 +12,7 @@ Spark-written tables (bronze, silver, gold/releases) take the schema of the fram
 | ``silver/presence``, ``stays``, ``trips``, ``anchors`` | event_date, source | 60 days | aggregate |
 | ``gold/releases`` | release_id | gold | releases |
 | ``gold/<contract_id>`` | delivery_id | gold | publish |
-| ``ledger/privacy_budget`` | - | kept | releases |
+| ``ledger/privacy_budget`` | - | kept | releases (delta-rs; ``jobs/privacy/ledger.py``) |
 | ``ops/ingest_runs`` | feed | kept | ingest |
 | ``ops/silver_builds`` | source | kept | aggregate |
 | ``ops/releases`` | - | kept | releases |
@@ -142,11 +142,21 @@ CONTRACT_APPROVALS = Table("ops", "contract_approvals", (), pa.schema([
     ("approver", pa.string()), ("approved_at", pa.timestamp("us", tz="UTC")),
     ("contract_sha256", pa.string()),
 ]), produced_by="cde contracts approve")
+LEDGER = Table("ledger", "privacy_budget", (), pa.schema([
+    ("seq", pa.int64()), ("entry_id", pa.string()), ("kind", pa.string()),
+    ("recorded_at", pa.timestamp("us", tz="UTC")),
+    ("contract_id", pa.string()), ("contract_version", pa.string()), ("release_id", pa.string()),
+    ("sources", pa.string()), ("unit", pa.string()),
+    ("window_start", pa.date32()), ("window_end", pa.date32()),
+    ("epsilon", pa.float64()), ("delta", pa.float64()), ("rho", pa.float64()),
+    ("mechanism", pa.string()), ("sensitivity", pa.int64()), ("lookback_days", pa.int64()),
+    ("message", pa.string()), ("prev_hash", pa.string()), ("row_hash", pa.string()),
+]), produced_by="publish (the first spend creates it)")
 RELEASES = Table("gold", "releases", ("release_id",), retention="gold", produced_by="publish")
 SILVER = {name: Table("silver", name, ("event_date", "source"), retention="silver", produced_by="aggregate")
           for name in ("presence", "stays", "trips", "anchors")}
-_STATIC = {t.qualified: t for t in (INGEST_RUNS, SILVER_BUILDS, RELEASE_LOG, OPTOUTS, CONTRACT_APPROVALS, RELEASES,
-                                    *SILVER.values())}
+_STATIC = {t.qualified: t for t in (INGEST_RUNS, SILVER_BUILDS, RELEASE_LOG, OPTOUTS, CONTRACT_APPROVALS, LEDGER,
+                                    RELEASES, *SILVER.values())}
 
 
 def bronze(feed: str) -> Table:

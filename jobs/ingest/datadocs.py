@@ -17,7 +17,7 @@ import re
 import shutil
 from pathlib import Path
 
-from jobs.common import settings
+from jobs.common import paths, settings
 from jobs.common.objectstore import S3Path
 from jobs.common.storage import upload_tree
 
@@ -61,7 +61,7 @@ REMOTE_ASSET = re.compile(r'<(?:script[^>]*\bsrc|link[^>]*\bhref)="(https?://[^"
 
 def assets_dir() -> Path | S3Path:
     """``lake/data_docs/_assets``: the one copy every Data Docs page of the lake links to."""
-    return settings.lake_root() / "data_docs" / "_assets"
+    return paths.data_docs("_assets")
 
 
 def _copy_assets(target: Path | S3Path) -> bool:

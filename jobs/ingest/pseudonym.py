@@ -17,13 +17,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import os
 import secrets
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from jobs.common import settings
+from jobs.common import paths, settings
 from jobs.common.storage import create_exclusive
 from jobs.errors import KeyRefused
 
@@ -47,7 +46,7 @@ def _master_key() -> bytes:
         key, or a key whose fingerprint is not the lake's (every pseudonym would change and opted-out people
         would be accepted again).
     """
-    env = os.environ.get("CDE_PSEUDONYM_KEY")
+    env = settings.setting("CDE_PSEUDONYM_KEY")
     if env:
         key = env.encode("utf-8")
         if len(key) < MIN_KEY_BYTES:
@@ -68,7 +67,7 @@ def _master_key() -> bytes:
 
 
 def _fingerprint_path():
-    return settings.lake_root() / "ops" / "pseudonym_key_fingerprint.json"
+    return paths.ops_file("pseudonym_key_fingerprint.json")
 
 
 def key_fingerprint(key: bytes) -> str:

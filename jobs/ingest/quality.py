@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jobs.common import settings
+from jobs.common import paths, settings
 from jobs.common.storage import local_staging, remove_tree, upload_tree
 from jobs.common.timebins import day_bounds
 from jobs.ingest.datadocs import localise
@@ -55,7 +55,7 @@ def _resolve(value: Any, date: dt.date) -> Any:
 
 def data_docs_dir(feed: str, date: dt.date) -> Path:
     """Data Docs site of one feed and date (a rerun of the date replaces it, as it replaces bronze)."""
-    return settings.lake_root() / "data_docs" / feed / date.isoformat()
+    return paths.data_docs(feed) / date.isoformat()
 
 
 def validate_accepted(spec: FeedSpec, accepted: DataFrame, date: dt.date, run_id: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import logging
 import time
 from pathlib import Path
 
-from jobs.common import lake, settings, tables
+from jobs.common import lake, paths, settings, tables
 from jobs.common.storage import remove_tree
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def apply_retention(today: dt.date, days: dict[str, int] | None = None, vacuum_h
                 remove_tree(day_dir)
                 report[f"landing/{feed_dir.name}/{day_dir.name}"] = {"removed": True}
     # Staged ingest batches of runs that died between their stages (committed or refused ones are removed).
-    staging = settings.lake_root() / "ingest_staging"
+    staging = paths.ingest_staging()
     for batch in sorted(staging.glob("*/*/*")):
         if time.time() - batch.stat().st_mtime > 86_400:
             remove_tree(batch, ignore_errors=True)

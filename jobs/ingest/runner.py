@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jobs.common import faults, lake, settings, tables
+from jobs.common import faults, lake, paths, settings, tables
 from jobs.common.objectstore import lake_path
 from jobs.common.storage import check_writable, remove_tree
 from jobs.common.timing import Stopwatch
@@ -54,7 +54,7 @@ def landing_files(feed: str, date: dt.date) -> list[Path]:
 
 def staging_dir(feed: str, date: dt.date, run_id: str) -> Path:
     """Folder of a run's staged (classified, not yet committed) batch: ``lake/ingest_staging/...``."""
-    return settings.lake_root() / "ingest_staging" / feed / date.isoformat() / run_id
+    return paths.ingest_staging(feed) / date.isoformat() / run_id
 
 
 def _now() -> str:

@@ -34,7 +34,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jobs.common import settings
+from jobs.common import paths
 from jobs.privacy.bounding import PERSON_DAY
 from jobs.privacy.measures.base import Bounds
 from jobs.privacy.plan import plan_for
@@ -71,7 +71,7 @@ def advice_id(contract: Contract, metric: str, start: dt.date, end: dt.date) -> 
 
 def advice_path(contract_id: str, advice: str) -> Path:
     """Where an advice's noisy histogram and recommendation are stored."""
-    return settings.lake_root() / "advice" / contract_id / f"{advice}.json"
+    return paths.advice_dir(contract_id) / f"{advice}.json"
 
 
 def contribution_counts(spark: SparkSession, plan: ReleasePlan, prop: str) -> dict[int, int]:
@@ -235,7 +235,7 @@ def advise(spark: SparkSession, contract: Contract, metric: str, start: dt.date,
 
 def latest_advice(contract_id: str, metric: str) -> dict[str, Any] | None:
     """The newest stored advice of a contract's metric (any version), or None."""
-    folder = settings.lake_root() / "advice" / contract_id
+    folder = paths.advice_dir(contract_id)
     found = []
     for path in folder.glob("adv-*.json") if folder.exists() else ():
         record = json.loads(path.read_text())

@@ -37,7 +37,7 @@ import pandas as pd
 import pyarrow as pa
 from deltalake.exceptions import CommitFailedError
 
-from jobs.common import lake, settings
+from jobs.common import lake, settings, tables
 from jobs.errors import BudgetExceeded, LedgerTampered
 from jobs.privacy.accounting import (
     CONTRACT_KINDS,
@@ -61,22 +61,13 @@ __all__ = ["CONTRACT_KINDS", "GENESIS", "SCHEMA", "Spend", "check", "contract_ro
 
 log = logging.getLogger(__name__)
 
-SCHEMA = pa.schema([
-    ("seq", pa.int64()), ("entry_id", pa.string()), ("kind", pa.string()),
-    ("recorded_at", pa.timestamp("us", tz="UTC")),
-    ("contract_id", pa.string()), ("contract_version", pa.string()), ("release_id", pa.string()),
-    ("sources", pa.string()), ("unit", pa.string()),
-    ("window_start", pa.date32()), ("window_end", pa.date32()),
-    ("epsilon", pa.float64()), ("delta", pa.float64()), ("rho", pa.float64()),
-    ("mechanism", pa.string()), ("sensitivity", pa.int64()), ("lookback_days", pa.int64()),
-    ("message", pa.string()), ("prev_hash", pa.string()), ("row_hash", pa.string()),
-])
+SCHEMA = tables.LEDGER.schema
 MAX_ATTEMPTS = 200
 
 
 def ledger_path():
-    """Folder of the ledger table."""
-    return settings.table_path("ledger", "privacy_budget")
+    """Folder of the ledger table (``tables.LEDGER``)."""
+    return tables.LEDGER.path()
 
 
 def read_entries(version: int | None = None) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from markupsafe import Markup
 
-from jobs.common import settings, tables
+from jobs.common import paths, settings, tables
 from jobs.common.h3cells import cell_polygon
 from jobs.common.objectstore import lake_path
 from jobs.common.storage import restrict
@@ -53,7 +53,7 @@ def _ingest_runs(sources: tuple[str, ...], start: dt.date, end: dt.date) -> list
 
 def _sharing_reads(contract_id: str) -> dict[str, Any] | None:
     """Delta Sharing reads of the contract's product since its previous audit (``jobs/sharing``)."""
-    folder = settings.lake_root() / "audit" / contract_id
+    folder = paths.audit_dir(contract_id)
     previous = [json.loads(p.read_text()).get("generated_at") for p in folder.glob("*.json")] if folder.exists() else []
     return reads_summary(contract_id, since=max(filter(None, previous), default=None))
 
@@ -270,7 +270,7 @@ def write_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
                 releases: list[tuple[ReleasePlan, dict]], gold_version: int) -> dict[str, str]:
     """Write ``lake/audit/<contract_id>/<delivery_id>.json`` and ``.html``; return their paths."""
     audit = build_audit(contract, manifest, product, releases, gold_version)
-    folder = settings.lake_root() / "audit" / contract.id
+    folder = paths.audit_dir(contract.id)
     folder.mkdir(parents=True, exist_ok=True)
     json_path = folder / f"{manifest['delivery_id']}.json"
     html_path = folder / f"{manifest['delivery_id']}.html"
@@ -286,7 +286,7 @@ def ledger_anchors() -> list[dict[str, Any]]:
     """Every ledger head recorded outside the ledger: each release log row and each delivered manifest."""
     anchors = [{"seq": int(r["ledger_seq"]), "hash": r["ledger_head"], "where": f"ops/releases {r['release_id']}"}
                for r in tables.release_log_rows() if r.get("ledger_seq") is not None]
-    for manifest_path in sorted((settings.lake_root() / "outbox").glob("*/*/*/manifest.json")):
+    for manifest_path in sorted((paths.outbox()).glob("*/*/*/manifest.json")):
         head = json.loads(manifest_path.read_text()).get("ledger_head")
         if head:
             anchors.append({"seq": int(head["seq"]), "hash": head["hash"],

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow as pa
 
-from jobs.common import faults, lake, settings, tables
+from jobs.common import faults, lake, paths, settings, tables
 from jobs.common.columns import arrow_schema, product_columns
 from jobs.common.h3cells import int_to_cell
 from jobs.common.locks import exclusive
@@ -270,14 +270,14 @@ def publish(spark: SparkSession, contract: Contract, window_start: dt.date,
 
 def outbox_folder(contract: Contract, delivery: str) -> Path:
     """The buyer's folder of one delivery: ``lake/outbox/<buyer>/<contract_id>/<delivery_id>``."""
-    return settings.lake_root() / "outbox" / contract.buyer / contract.id / delivery
+    return paths.outbox(contract.buyer, contract.id, delivery)
 
 
 def _preflight(contract: Contract, delivery: str) -> None:
     """Refuse before any spend when a folder or table the delivery writes cannot take it."""
     preflight([(tables.product(contract.id).path(), f"gold/{contract.id}")],
               [(outbox_folder(contract, delivery), "outbox"),
-               (settings.lake_root() / "audit" / contract.id, "audit")])
+               (paths.audit_dir(contract.id), "audit")])
 
 
 def _deliver(spark: SparkSession, contract: Contract, window_start: dt.date, window_end: dt.date,
@@ -318,7 +318,7 @@ def _deliver(spark: SparkSession, contract: Contract, window_start: dt.date, win
     # Staged outside the buyer's folder (a local folder, also for a lake on an object store), so a buyer never
     # sees a half-written delivery.
     if not settings.lake_is_remote():
-        for stale in (settings.lake_root() / "outbox" / ".staging").glob(f"{delivery}-*"):
+        for stale in (paths.outbox_staging()).glob(f"{delivery}-*"):
             shutil.rmtree(stale, ignore_errors=True)  # left by a killed attempt; we hold the delivery's lock
     staging = local_staging(delivery)
     try:

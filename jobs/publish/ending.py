@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from jobs.common import settings, tables
+from jobs.common import paths, tables
 from jobs.common.locks import exclusive
 from jobs.common.storage import remove_tree, write_atomic
 from jobs.publish.portfolio import load_contracts
@@ -29,7 +29,7 @@ from jobs.publish.recipients import revoke
 
 def endings_path() -> Path:
     """The record of ended contracts."""
-    return settings.lake_root() / "ops" / "contract_endings.json"
+    return paths.ops_file("contract_endings.json")
 
 
 def ended_contracts() -> dict[str, dict[str, Any]]:
@@ -98,7 +98,7 @@ def purge_ended(now: dt.datetime | None = None) -> dict[str, dict[str, Any]]:
         for contract_id, record in endings.items():
             if record.get("purged_at") or dt.datetime.fromisoformat(record["delete_after"]) > now:
                 continue
-            outbox = settings.lake_root() / "outbox" / record["buyer"] / contract_id
+            outbox = paths.outbox(record["buyer"], contract_id)
             gold = tables.product(contract_id).path()
             deliveries = sorted(p.name for p in outbox.iterdir()) if outbox.exists() else []
             remove_tree(outbox)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from jobs.common import settings
+from jobs.common import paths, settings
 from jobs.common.storage import append_line, read_json_lines
 from jobs.publish.sla import send_mail
 
@@ -78,7 +78,7 @@ def read_registry(path: Path | None = None) -> dict[str, dict[str, Any]]:
 
 def notifications_path() -> Path:
     """The record of every notification attempt's outcome."""
-    return settings.lake_root() / "ops" / "notifications.jsonl"
+    return paths.ops_file("notifications.jsonl")
 
 
 def read_notifications() -> list[dict[str, Any]]:
@@ -94,7 +94,7 @@ def check_webhook_url(url: str, allow_local: bool | None = None) -> None:
     WebhookRefused
         Naming the URL's host and why.
     """
-    allow_local = os.environ.get("CDE_WEBHOOK_ALLOW_LOCAL") == "1" if allow_local is None else allow_local
+    allow_local = settings.setting("CDE_WEBHOOK_ALLOW_LOCAL") if allow_local is None else allow_local
     parts = urlsplit(url)
     if parts.scheme not in (("https", "http") if allow_local else ("https",)):
         raise WebhookRefused(f"webhook {url!r}: only https URLs are called")
@@ -132,8 +132,8 @@ def send_webhook(url: str, secret: bytes, manifest: dict[str, Any]) -> dict[str,
     """
     import requests
 
-    attempts = max(1, int(os.environ.get("CDE_WEBHOOK_ATTEMPTS", "4")))
-    wait = float(os.environ.get("CDE_WEBHOOK_BACKOFF_SECONDS", "5"))
+    attempts = settings.setting("CDE_WEBHOOK_ATTEMPTS")
+    wait = settings.setting("CDE_WEBHOOK_BACKOFF_SECONDS")
     body = json.dumps(manifest, sort_keys=True, default=str).encode()
     outcome: dict[str, Any] = {"host": urlsplit(url).hostname, "status": "unacknowledged", "attempts": 0}
     for attempt in range(1, attempts + 1):

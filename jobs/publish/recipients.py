@@ -19,7 +19,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from jobs.common import settings
+from jobs.common import paths, settings
 from jobs.common.locks import exclusive
 from jobs.common.objectstore import S3Path
 from jobs.common.storage import append_line, read_json_lines, write_atomic
@@ -35,7 +35,7 @@ class RecipientError(Refusal, ValueError):
 
 def recipients_path() -> Path:
     """The recipients file (token hashes, expiry, revocation)."""
-    return settings.lake_root() / "ops" / "sharing_recipients.json"
+    return paths.ops_file("sharing_recipients.json")
 
 
 def profiles_dir() -> Path:
@@ -44,12 +44,12 @@ def profiles_dir() -> Path:
     folder (``CDE_SECRETS``)."""
     if settings.lake_is_remote():
         return settings.secrets_dir() / "sharing_profiles"
-    return settings.lake_root() / "ops" / "sharing_profiles"
+    return paths.ops_file("sharing_profiles")
 
 
 def reads_path() -> Path:
     """The read log of the sharing server (one JSON object per line)."""
-    return settings.lake_root() / "ops" / "sharing_reads.jsonl"
+    return paths.ops_file("sharing_reads.jsonl")
 
 
 def token_hash(token: str) -> str:

@@ -9,7 +9,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from jobs.common import settings
+from jobs.common import paths, settings
 from jobs.contracts import Contract, load_registry
 from jobs.ingest.feeds import get_feed
 from jobs.ingest.retention import DEFAULT_DAYS
@@ -79,7 +79,7 @@ def render_record_html(record: dict[str, Any]) -> str:
 def write_record(contract: Contract) -> dict[str, str]:
     """Write ``record_of_processing.json`` and ``.html`` for a contract; return their paths."""
     record = record_of_processing(contract)
-    folder = settings.lake_root() / "audit" / contract.id
+    folder = paths.audit_dir(contract.id)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "record_of_processing.json").write_text(json.dumps(record, indent=2))
     (folder / "record_of_processing.html").write_text(render_record_html(record), encoding="utf-8")

@@ -26,11 +26,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
-from jobs.common import settings
+from jobs.common import paths, settings
 from jobs.common.storage import append_line, read_json_lines
 from jobs.contracts import Contract, latency
 
@@ -60,7 +59,7 @@ def due_windows(contract: Contract, since: dt.datetime, until: dt.datetime) -> l
 def delivered(contract: Contract) -> dict[dt.date, dict[str, Any]]:
     """The contract's deliveries in the outbox by first local day: delivery id and ``created_at``."""
     found = {}
-    for path in (settings.lake_root() / "outbox" / contract.buyer / contract.id).glob("*/manifest.json"):
+    for path in (paths.outbox(contract.buyer, contract.id)).glob("*/manifest.json"):
         try:
             manifest = json.loads(path.read_text())
             start = dt.datetime.fromisoformat(manifest["window_start"]).date()
@@ -113,7 +112,7 @@ def delivery_states(contracts: list[Contract], now: dt.datetime | None = None,
 
 def alerts_path() -> Path:
     """``lake/ops/sla_alerts.jsonl``."""
-    return settings.lake_root() / "ops" / "sla_alerts.jsonl"
+    return paths.ops_file("sla_alerts.jsonl")
 
 
 def read_alerts() -> list[dict[str, Any]]:
@@ -125,7 +124,7 @@ def _recipients(contract: Contract) -> list[str]:
     """The supplier-side contacts of the contract plus ``CDE_ALERT_EMAIL`` (comma-separated)."""
     people = [role.get("email") for role in contract.document.get("roles") or []
               if isinstance(role, dict) and str(role.get("role", "")).startswith("supplier") and role.get("email")]
-    extra = [a.strip() for a in os.environ.get("CDE_ALERT_EMAIL", "").split(",") if a.strip()]
+    extra = settings.setting("CDE_ALERT_EMAIL")
     return sorted(set(people + extra))
 
 
@@ -148,7 +147,7 @@ def send_mail(to: list[str], subject: str, body: str) -> str:
 
         with SmtpHook(smtp_conn_id="smtp_default") as hook:
             hook.send_email_smtp(to=to, subject=subject, html_content=f"<pre>{escape(body)}</pre>",
-                                 from_email=os.environ.get("CDE_ALERT_FROM", "cde-alerts@localhost"))
+                                 from_email=settings.setting("CDE_ALERT_FROM"))
         return f"sent to {', '.join(to)}"
     except Exception as exc:  # no connection configured, or the server refused: what it reports still stands
         log.error("e-mail %r not sent: %s", subject, exc)

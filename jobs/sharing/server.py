@@ -61,7 +61,7 @@ def url_key() -> bytes:
     """The key that signs file URLs: ``CDE_SHARING_URL_KEY`` (hex, at least 32 bytes; several servers behind
     one load balancer share it, from the secret store), else a file made once (0600; a new key only
     invalidates URLs already handed out)."""
-    shared = os.environ.get("CDE_SHARING_URL_KEY")
+    shared = settings.setting("CDE_SHARING_URL_KEY")
     if shared:
         key = bytes.fromhex(shared.strip())
         if len(key) < 32:

@@ -10,7 +10,7 @@ import datetime as dt
 
 import pandas as pd
 
-from jobs.common import lake, settings, tables
+from jobs.common import lake, paths, tables
 from jobs.common.timebins import local_iso
 from jobs.evaluate import exact_values
 from jobs.ingest.pseudonym import identifier_token, key_period, period_key, pseudonym_of_token, token_key
@@ -23,7 +23,7 @@ def truth_people() -> pd.DataFrame:
     """The simulated population with its true kind (resident, commuter, visitor, tourist) and country."""
     import io
 
-    return pd.read_parquet(io.BytesIO((settings.lake_root() / "simulation" / "people.parquet").read_bytes()))
+    return pd.read_parquet(io.BytesIO((paths.simulation("people.parquet")).read_bytes()))
 
 
 def segment_accuracy(date: dt.date) -> dict:
@@ -64,7 +64,7 @@ def presence_truth(contract, date: dt.date, step_minutes: int = 5, chunk: int = 
     import h3
     import numpy as np
 
-    run = json.loads((settings.lake_root() / "simulation" / "run.json").read_text())
+    run = json.loads((paths.simulation("run.json")).read_text())
     people = truth_people()
     plans = day_plans(people, date, run["seed"])
     cells = set(domain_cells(contract.area, contract.h3_resolution))
