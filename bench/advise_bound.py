@@ -48,7 +48,8 @@ def main() -> None:
     from jobs.evaluate import evaluate_delivery
     from jobs.privacy.advise import advise, format_advice
     from jobs.publish.approvals import approve_all
-    from jobs.publish.deliver import delivery_id, publish
+    from jobs.publish.deliver import publish
+    from jobs.publish.delivery import delivery_id
     from jobs.publish.portfolio import find_contract, load_contract
 
     spark = get_spark("cde-bench-advise")

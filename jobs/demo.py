@@ -74,7 +74,7 @@ def _evaluate(date: dt.date) -> None:
     """Print ``cde evaluate`` of each delivery: the delivered values against the exact counts of their cut
     (a bench figure for the demo's reader; buyers never get it)."""
     from jobs.evaluate import evaluate_delivery, format_evaluation  # loads numpy, pandas, pyarrow: only when called
-    from jobs.publish.deliver import delivery_id  # loads deltalake, numpy, pandas, pyarrow: only when called
+    from jobs.publish.delivery import delivery_id  # loads deltalake, numpy, pandas, pyarrow: only when called
 
     print("[demo] evaluation against the exact counts of each cut (cde evaluate <delivery>):")
     spark = get_spark("cde-demo-evaluate")
@@ -86,7 +86,7 @@ def _evaluate(date: dt.date) -> None:
 
 
 def _summary(date: dt.date, events: int, log_path: Path, started: float) -> int:
-    from jobs.publish.deliver import delivery_id  # loads deltalake, numpy, pandas, pyarrow: only when called
+    from jobs.publish.delivery import delivery_id  # loads deltalake, numpy, pandas, pyarrow: only when called
 
     print(f"[demo] Airflow log: {log_path}")
     print(f"[demo] {events} telco events in; deliveries and audits:")

@@ -29,7 +29,7 @@ from jobs.errors import ReleaseRefused
 from jobs.ingest.feeds import FEEDS
 from jobs.ingest.retention import apply_retention
 from jobs.privacy import CONTRACT_KINDS, in_class, ledger_entries, plan_for, require_history, spent_in, unit_classes
-from jobs.publish.deliver import delivery_id
+from jobs.publish.delivery import delivery_id
 from jobs.publish.portfolio import load_contracts
 
 log = logging.getLogger(__name__)

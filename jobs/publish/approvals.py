@@ -86,19 +86,30 @@ def approvals_of(contract: Contract) -> list[dict]:
             if row["contract_id"] == contract.id and row["version"] == contract.version]
 
 
+def _of_this_file(contract: Contract, rows: list[dict]) -> list[dict]:
+    return [row for row in rows if contract.sha256 and row.get("contract_sha256") == contract.sha256]
+
+
 def missing_approvals(contract: Contract) -> list[str]:
     """Suppliers that have not approved this exact contract file (same id, version and sha256)."""
-    approved = {row["supplier"] for row in approvals_of(contract)
-                if contract.sha256 and row.get("contract_sha256") == contract.sha256}
+    approved = {row["supplier"] for row in _of_this_file(contract, approvals_of(contract))}
     return [s for s in contract.suppliers if s not in approved]
 
 
-def require_approved(contract: Contract) -> None:
-    """Raise ``NotApproved`` unless every supplier approved this exact contract file."""
-    missing = missing_approvals(contract)
+def require_approved(contract: Contract) -> list[dict]:
+    """The approvals of this exact contract file, one per supplier at least.
+
+    Raises
+    ------
+    NotApproved
+        A supplier has not approved this exact file (the message says when the file changed after approval).
+    """
+    rows = approvals_of(contract)
+    approved = _of_this_file(contract, rows)
+    missing = [s for s in contract.suppliers if s not in {row["supplier"] for row in approved}]
     if not missing:
-        return
-    other_files = sorted({row["supplier"] for row in approvals_of(contract) if row["supplier"] in missing})
+        return approved
+    other_files = sorted({row["supplier"] for row in rows if row["supplier"] in missing})
     changed = (f"; {', '.join(other_files)} approved version {contract.version} with different file contents "
                f"(sha256 now {contract.sha256[:12]}): the file changed after approval"
                if other_files else "")

@@ -21,16 +21,15 @@ from jobs.common.h3cells import cell_polygon
 from jobs.common.objectstore import lake_path
 from jobs.common.storage import restrict
 from jobs.contracts import zone_cells
-from jobs.privacy import contract_year, ledger_entries, ledger_summary
-from jobs.publish.approvals import approvals_of
+from jobs.privacy import ledger_entries, ledger_summary
 from jobs.publish.pages import render_page
-from jobs.publish.portfolio import children_of, find_contract
 from jobs.publish.recipients import reads_summary
 from jobs.publish.shared_releases import K_NOTE, derived_cut, shared_text
 
 if TYPE_CHECKING:
     from jobs.contracts import Contract
     from jobs.privacy import ReleasePlan
+    from jobs.publish.delivery import Delivery
 
 
 UNIT_NOTES = {"person": "one pseudonymous person per source over the accounting period",
@@ -56,13 +55,6 @@ def _sharing_reads(contract_id: str) -> dict[str, Any] | None:
     folder = paths.audit_dir(contract_id)
     previous = [json.loads(p.read_text()).get("generated_at") for p in folder.glob("*.json")] if folder.exists() else []
     return reads_summary(contract_id, since=max(filter(None, previous), default=None))
-
-
-def approvals_of_file(contract: Contract) -> list[dict]:
-    """Who approved this exact contract file for each supplier, and when."""
-    return [{"supplier": row["supplier"], "approver": row["approver"],
-             "approved_at": row["approved_at"].isoformat(timespec="seconds")}
-            for row in approvals_of(contract) if row.get("contract_sha256") == contract.sha256]
 
 
 def _posterior(prior: float, epsilon: float) -> float:
@@ -111,9 +103,12 @@ def privacy_in_words(epsilon_delivery: float, delta_delivery: float, epsilon_30_
     return lines
 
 
-def build_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
+def build_audit(delivery: Delivery, manifest: dict, product: pd.DataFrame,
                 releases: list[tuple[ReleasePlan, dict]], gold_version: int) -> dict[str, Any]:
-    """Assemble the audit record of one delivery (the content of DESIGN.md section 6, "Audit")."""
+    """Assemble the audit record of one delivery (docs/architecture.md, "The audit"): from the compiled
+    delivery (approvals, year plan, parent and served contracts, checked and planned once) and what the
+    release and the files made."""
+    contract = delivery.contract
     plan = releases[0][0]
     start, end = plan.window_start, plan.window_end
     # the windows the ledger checked: widened by the longest look-back of the delivery's releases
@@ -126,7 +121,7 @@ def build_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
         shared = {}
         if rel.get("made_for"):  # a derived contract: served by another contract's release
             use = entries[entries["entry_id"] == rel["use_entry_id"]]
-            cut = derived_cut(contract, find_contract(rel["made_for"]), p.metric)
+            cut = derived_cut(contract, delivery.parent, p.metric)
             shared = {"made_for_contract": rel["made_for"], "use_entry_id": rel["use_entry_id"],
                       "use_ledger_seq": int(use["seq"].iloc[0]) if len(use) else None,
                       "use_recorded_before": bool(rel["use_reused"]), "shared": shared_text(contract, p, cut)}
@@ -141,13 +136,13 @@ def build_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
                  f"{rel['post_processing']}; k acts on the noisy values"] if rel.get("post_processing") else []),
         })
     windows_per_year = math.ceil(365 / budget["period_days"])
-    served = [] if contract.derived_from else children_of(contract.id)
+    served = list(delivery.served)
     if contract.derived_from:  # this contract's cost is its use of each release, once per release
         own = [r for r in release_entries if not r["use_recorded_before"]]
     else:
         own = [r for r in release_entries if not r["reused_stored_release"]]
     runs = _ingest_runs(contract.sources, start, end)
-    year = contract_year(contract)
+    year = delivery.year
     per_delivery = sum(p.epsilon for p, _ in releases)
     words = privacy_in_words(per_delivery, sum(p.delta for p, _ in releases),
                              min(year["max_epsilon_per_window"], contract.budget_epsilon_per_period) or per_delivery,
@@ -160,7 +155,7 @@ def build_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
             "id": contract.id, "version": contract.version, "name": contract.name, "status": contract.status,
             "buyer": contract.buyer, "purpose": contract.purpose, "legal_basis": contract.legal_basis,
             "suppliers": list(contract.suppliers), "sources": list(contract.sources), "file": contract.path,
-            "file_sha256": contract.sha256, "approvals": approvals_of_file(contract),
+            "file_sha256": contract.sha256, "approvals": list(delivery.approvals),
             "area_population": contract.area_population,
             "zones": None if not contract.zones else [
                 {"id": zone_id, "cells": len(cells)} for zone_id, cells in _zone_cells(contract)],
@@ -266,10 +261,11 @@ def render_html(audit: dict[str, Any], product: pd.DataFrame, zones=None) -> str
     return render_page("audit.html.j2", audit=audit, map_svg=Markup(_svg_map(product, zones=zones)))
 
 
-def write_audit(contract: Contract, manifest: dict, product: pd.DataFrame,
+def write_audit(delivery: Delivery, manifest: dict, product: pd.DataFrame,
                 releases: list[tuple[ReleasePlan, dict]], gold_version: int) -> dict[str, str]:
     """Write ``lake/audit/<contract_id>/<delivery_id>.json`` and ``.html``; return their paths."""
-    audit = build_audit(contract, manifest, product, releases, gold_version)
+    contract = delivery.contract
+    audit = build_audit(delivery, manifest, product, releases, gold_version)
     folder = paths.audit_dir(contract.id)
     folder.mkdir(parents=True, exist_ok=True)
     json_path = folder / f"{manifest['delivery_id']}.json"

@@ -19,7 +19,6 @@ checked (``jobs/common/storage.py``).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import shutil
@@ -36,7 +35,7 @@ from jobs.common.locks import exclusive
 from jobs.common.storage import local_staging, preflight, replace_folder, restrict
 from jobs.common.timebins import local_iso
 from jobs.contracts import zone_cells
-from jobs.errors import ContractEnded, StorageFault
+from jobs.errors import StorageFault
 from jobs.privacy import (
     ReleasePlan,
     ZoneSum,
@@ -47,16 +46,14 @@ from jobs.privacy import (
     ledger_entries,
     ledger_head,
     make_release,
-    plan_for,
     post_process_release,
     precheck_spend,
     read_release,
     record_use,
     zones_from_release,
 )
-from jobs.publish.approvals import approved_parent, require_approved
 from jobs.publish.audit import write_audit
-from jobs.publish.ending import is_ended
+from jobs.publish.delivery import Delivery, compile_delivery
 from jobs.publish.formats import Product
 from jobs.publish.formats import write_files as write_format_files
 from jobs.publish.notify import notify_delivery
@@ -69,12 +66,6 @@ if TYPE_CHECKING:
     from jobs.contracts import Contract
 
 log = logging.getLogger(__name__)
-
-def delivery_id(contract: Contract, window_start: dt.date, window_end: dt.date) -> str:
-    """Deterministic delivery id from contract id, version and window."""
-    digest = hashlib.sha256(f"{contract.id}|{contract.version}|{window_start}|{window_end}".encode()).hexdigest()
-    return f"{window_start:%Y%m%d}-{window_end:%Y%m%d}-v{contract.version}-{digest[:8]}"
-
 
 def build_product(release: pa.Table | pd.DataFrame, k: int, delivery: str, segments: tuple[str, ...] = (),
                   places: tuple[str, ...] = ("h3_cell",), ci95: int | None = None,
@@ -257,15 +248,10 @@ def publish(spark: SparkSession, contract: Contract, window_start: dt.date,
     dict
         ``delivery_id``, ``outbox`` folder, ``manifest``, ``audit`` paths and summary figures.
     """
-    if is_ended(contract):
-        raise ContractEnded(f"contract {contract.id} has ended (cde contracts end, or status retired): "
-                            "nothing more is released or delivered")
-    require_approved(contract)  # nothing is released or delivered for an unapproved version
-    window_end = window_end or window_start + dt.timedelta(days=1)
-    delivery = delivery_id(contract, window_start, window_end)
+    delivery = compile_delivery(contract, window_start, window_end)
     # One writer per delivery folder; a concurrent publish of the same window waits, then reuses the release.
-    with exclusive(f"delivery-{delivery}"):
-        return _deliver(spark, contract, window_start, window_end, delivery)
+    with exclusive(f"delivery-{delivery.delivery_id}"):
+        return _deliver(spark, delivery)
 
 
 def outbox_folder(contract: Contract, delivery: str) -> Path:
@@ -280,17 +266,17 @@ def _preflight(contract: Contract, delivery: str) -> None:
                (paths.audit_dir(contract.id), "audit")])
 
 
-def _deliver(spark: SparkSession, contract: Contract, window_start: dt.date, window_end: dt.date,
-             delivery: str) -> dict[str, Any]:
+def _deliver(spark: SparkSession, compiled: Delivery) -> dict[str, Any]:
+    contract, delivery = compiled.contract, compiled.delivery_id
+    window_start, window_end = compiled.window_start, compiled.window_end
     _preflight(contract, delivery)
 
     if contract.derived_from:
-        releases, products, cuts = _shared_products(spark, contract, window_start, window_end, delivery)
+        releases, products, cuts = _shared_products(spark, compiled)
     else:
         releases, products, cuts = [], [], {}
         zone_ids = tuple(zone_id for zone_id, _ in contract.zones) if contract.zones else None
-        for metric in contract.metrics:
-            plan = plan_for(contract, metric, window_start, window_end)
+        for metric, plan in zip(contract.metrics, compiled.plans, strict=True):
             release = make_release(spark, plan)
             if contract.zones and not plan.zones:  # additive: the cells' noisy values summed into zones
                 product, cuts[metric] = _zone_sum_product(contract, plan, delivery)
@@ -350,7 +336,7 @@ def _deliver(spark: SparkSession, contract: Contract, window_start: dt.date, win
             raise StorageFault(f"delivery {delivery} does not verify after writing: {'; '.join(problems)}")
         # The audit exists before the delivery appears: a buyer never holds one a privacy officer cannot read.
         faults.reached("deliver.audit")
-        audit_paths = write_audit(contract, manifest, product, releases, gold_version)
+        audit_paths = write_audit(compiled, manifest, product, releases, gold_version)
         faults.reached("deliver.swap")
         restrict(staging)
         replace_folder(staging, outbox)
@@ -381,18 +367,16 @@ def _zone_sum_product(contract: Contract, plan: ReleasePlan, delivery: str) -> t
     return product, zone_sum
 
 
-def _shared_products(spark: SparkSession, contract: Contract, window_start: dt.date, window_end: dt.date,
-                     delivery: str) -> tuple[list, list[pd.DataFrame], dict]:
+def _shared_products(spark: SparkSession, compiled: Delivery) -> tuple[list, list[pd.DataFrame], dict]:
     """A derived contract's products from its parent's releases (``jobs/publish/shared_releases.py``).
 
     Per metric: check the contract's own budget can take the use (refused before anything is made), make or
     reuse the parent's release (one writer, charged to the global caps once), record the use, then sum the
     stored values into this contract's cut and apply its k.
     """
-    parent = approved_parent(contract)
+    contract, parent, delivery = compiled.contract, compiled.parent, compiled.delivery_id
     releases, products, cuts = [], [], {}
-    for metric in contract.metrics:
-        plan = plan_for(parent, metric, window_start, window_end)
+    for metric, plan in zip(contract.metrics, compiled.plans, strict=True):
         use = use_of(plan, contract)
         if precheck_spend(use, kind="use"):
             record_use(use)  # records the refusal and raises BudgetExceeded: no release is made for it

@@ -65,7 +65,7 @@ def test_unapproved_and_over_budget_contracts_publish_nothing(spark, lake_root, 
 
 
 def test_a_new_contract_version_makes_a_new_delivery():
-    from jobs.publish.deliver import delivery_id
+    from jobs.publish.delivery import delivery_id
     from jobs.publish.portfolio import find_contract
 
     contract = find_contract("kk-inner-city-presence")

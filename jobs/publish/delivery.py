@@ -1,0 +1,93 @@
+"""A delivery compiled once: everything a publish needs to know before it makes anything.
+
+``compile_delivery`` is called once at the start of a publish (in the manner of Tumult Analytics, which
+compiles a query into a plan that everything downstream takes): it refuses an ended contract, checks the
+approvals of the contract (and of its parent, for a derived one) once, makes the release plan of each metric,
+and plans the contract's year. The release, the files, the audit and the notifications all read this object;
+none of them loads the contract again, checks approvals again or re-plans.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+from jobs.errors import ContractEnded
+from jobs.privacy import contract_year, plan_for
+from jobs.publish.approvals import approved_parent, require_approved
+from jobs.publish.ending import is_ended
+from jobs.publish.portfolio import children_of
+
+if TYPE_CHECKING:
+    from jobs.contracts import Contract
+    from jobs.privacy import ReleasePlan
+
+
+@dataclasses.dataclass(frozen=True)
+class Delivery:
+    """One delivery of one contract, compiled.
+
+    Attributes
+    ----------
+    contract : Contract
+        The contract delivered (approved: ``compile_delivery`` checked it).
+    window_start, window_end : datetime.date
+        The local dates delivered, ``[start, end)``.
+    delivery_id : str
+        Deterministic id from the contract's id and version and the window.
+    plans : tuple of ReleasePlan
+        One release plan per metric, in the contract's order: the contract's own, or its parent's for a
+        derived contract (whose releases serve it).
+    parent : Contract or None
+        The approved contract whose releases serve a derived one.
+    approvals : tuple of dict
+        Who approved this exact contract file for each supplier, and when (for the audit).
+    year : dict
+        A year of the contract's schedule against its budget (``privacy.contract_year``).
+    served : tuple of str
+        The contracts derived from this one, whose products this delivery's releases also serve.
+    """
+
+    contract: Contract
+    window_start: dt.date
+    window_end: dt.date
+    delivery_id: str
+    plans: tuple[ReleasePlan, ...]
+    parent: Contract | None
+    approvals: tuple[dict[str, Any], ...]
+    year: dict[str, Any]
+    served: tuple[str, ...]
+
+
+def delivery_id(contract: Contract, window_start: dt.date, window_end: dt.date) -> str:
+    """Deterministic delivery id from contract id, version and window."""
+    digest = hashlib.sha256(f"{contract.id}|{contract.version}|{window_start}|{window_end}".encode()).hexdigest()
+    return f"{window_start:%Y%m%d}-{window_end:%Y%m%d}-v{contract.version}-{digest[:8]}"
+
+
+def compile_delivery(contract: Contract, window_start: dt.date, window_end: dt.date | None = None) -> Delivery:
+    """Check and plan one delivery of ``contract`` for local dates ``[start, end)`` (one day by default).
+
+    Raises
+    ------
+    ContractEnded
+        The contract was ended (``cde contracts end``) or retired.
+    NotApproved
+        The contract's file (or its parent's, for a derived contract) is not approved by every supplier.
+    """
+    if is_ended(contract):
+        raise ContractEnded(f"contract {contract.id} has ended (cde contracts end, or status retired): "
+                            "nothing more is released or delivered")
+    approved = require_approved(contract)  # nothing is released or delivered for an unapproved version
+    window_end = window_end or window_start + dt.timedelta(days=1)
+    parent = approved_parent(contract) if contract.derived_from else None
+    plans = tuple(plan_for(parent or contract, metric, window_start, window_end) for metric in contract.metrics)
+    approvals = tuple({"supplier": row["supplier"], "approver": row["approver"],
+                       "approved_at": row["approved_at"].isoformat(timespec="seconds")}
+                      for row in approved)
+    return Delivery(contract=contract, window_start=window_start, window_end=window_end,
+                    delivery_id=delivery_id(contract, window_start, window_end), plans=plans, parent=parent,
+                    approvals=approvals, year=contract_year(contract),
+                    served=() if contract.derived_from else tuple(children_of(contract.id)))
