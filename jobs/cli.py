@@ -71,7 +71,7 @@ def _cmd_retention(args: argparse.Namespace) -> int:
 
     days = {k: v for k, v in (("landing", args.landing_days), ("quarantine", args.quarantine_days),
                               ("bronze", args.bronze_days), ("silver", args.silver_days)) if v is not None}
-    report = apply_retention(args.today, days, vacuum_hours=args.vacuum_hours)
+    report = apply_retention(args.today or dt.date.today(), days, vacuum_hours=args.vacuum_hours)
     from jobs.publish.ending import purge_ended  # only when the command runs: loads deltalake, numpy, pyarrow
 
     for contract_id, info in purge_ended().items():
@@ -223,7 +223,8 @@ def _cmd_audit_deliveries(args: argparse.Namespace) -> int:
     print(f"deliveries due in the {args.days} days before {now.isoformat(timespec='minutes')}, by latency SLA:")
     for row in rows:
         due = row["due_at"].isoformat(timespec="minutes") if row["due_at"] else "no SLA"
-        made = f"{row['delivery_id']} at {row['created_at'].isoformat(timespec='minutes')}" if row["delivery_id"] else "-"
+        made = (f"{row['delivery_id']} at {row['created_at'].isoformat(timespec='minutes')}" if row["delivery_id"]
+                else "-")
         told = f"  buyer told: {delivery_notice(row['delivery_id'])}" if row["delivery_id"] else ""
         print(f"  {row['state']:<13} {row['contract_id']:<28} {row['window_start']}..{row['window_end']} "
               f"due {due:<22} {made}{told}")
@@ -352,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("retention", help="retention").add_subparsers(dest="sub", required=True)
     p = p.add_parser("apply", help="delete data older than each layer keeps, vacuum, remove ingested landing files")
-    p.add_argument("--today", type=_date, default=dt.date.today())
+    p.add_argument("--today", type=_date, default=None, help="the local date retention counts from (default: today)")
     p.add_argument("--landing-days", type=int, default=None)
     p.add_argument("--quarantine-days", type=int, default=None)
     p.add_argument("--bronze-days", type=int, default=None)
@@ -389,7 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = contracts.add_parser("approve", help="record a supplier's approval of a contract's current version")
     p.add_argument("contract_id")
     p.add_argument("--supplier", required=True)
-    p.add_argument("--approver", required=True, help="name or e-mail of one of the supplier's approvers in the supplier registry")
+    p.add_argument("--approver", required=True,
+                   help="name or e-mail of one of the supplier's approvers in the supplier registry")
     p.set_defaults(func=_cmd_contracts_approve)
 
     p = contracts.add_parser("end", help="end a contract: no further release, sharing revoked, deliveries and "

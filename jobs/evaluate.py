@@ -172,8 +172,10 @@ def compare(product: pd.DataFrame, exact: pd.DataFrame, keys: list[str], zero_fi
     true_sum = float(merged["exact"].sum())
     out: dict[str, Any] = {
         "keys": int(len(merged)), "released": int(len(released)),
-        "median_exact": float(merged.loc[merged["exact"] > 0, "exact"].median()) if (merged["exact"] > 0).any() else 0.0,
-        "mae_released": float((released["value"].astype(float) - released["exact"]).abs().mean()) if len(released) else None,
+        "median_exact": (float(merged.loc[merged["exact"] > 0, "exact"].median()) if (merged["exact"] > 0).any()
+                         else 0.0),
+        "mae_released": (float((released["value"].astype(float) - released["exact"]).abs().mean()) if len(released)
+                         else None),
         "phantom_share": (float((~empty["suppressed"]).mean()) if zero_filled and len(empty) else None),
         "false_discovery_share": float((released["exact"] == 0).mean()) if len(released) else 0.0,
         "bias_released_over_exact": float(released["value"].astype(float).sum() / true_sum) if true_sum else None,
@@ -256,7 +258,8 @@ def format_evaluation(result: dict[str, Any]) -> list[str]:
     lines = []
     for metric, f in result["metrics"].items():
         lines.append(f"{result['contract_id']} {metric} (delivery {result['delivery_id']}): {f['released']:,} of "
-                     f"{f['keys']:,} keys released, k {f['k']}, noise scale {f['noise_scale']:.3g}, epsilon {f['epsilon']:g}")
+                     f"{f['keys']:,} keys released, k {f['k']}, noise scale {f['noise_scale']:.3g}, "
+                     f"epsilon {f['epsilon']:g}")
         for floor in (100, 500):
             lines.append(f"  keys with exact >= {floor}: {f[f'keys_exact_ge_{floor}']:,}, released "
                          f"{pct(f[f'released_share_ge_{floor}'])}, median relative error "

@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("jobs.publish",),
     ("jobs.sharing", "jobs.airflow"),
     ("jobs.simulate", "jobs.evaluate", "jobs.demo", "jobs.month_run", "jobs.cluster"),
-    ("jobs.cli", "jobs.__main__", "jobs", "dags"),
+    ("jobs.cli", "jobs.__main__", "jobs.reference", "jobs", "dags"),
 ]
 FLOOR = {package: floor for floor, packages in enumerate(LAYERS) for package in packages}
 

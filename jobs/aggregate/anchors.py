@@ -9,7 +9,7 @@
 
 The area is a GeoJSON polygon (default: the municipality, ``contracts/areas/kobenhavns-kommune.geojson``).
 A person's segment can change from day to day as the window moves: segmented releases carry twice the daily
-bound as their sensitivity (DESIGN.md section 6).
+bound as their sensitivity (docs/architecture.md, the privacy model).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Metric functions over a contract cut.
 
-Pure DataFrame functions on person-level rows that the privacy release step has already bounded
-(DESIGN.md section 6): they never see noise and never publish by themselves. A cut is an H3 resolution at
-or coarser than the stored one, bins of 15 minutes, 1 hour or 1 day (local), and optional segment columns
-(``segment``, ``country``, ``mode``) as extra keys.
+Pure DataFrame functions on person-level rows that the privacy release step has already bounded (docs/architecture.md,
+the privacy model): they never see noise and never publish by themselves. A cut is an H3 resolution at or coarser than
+the stored one, bins of 15 minutes, 1 hour or 1 day (local), and optional segment columns (``segment``, ``country``,
+``mode``) as extra keys.
 """
 
 from __future__ import annotations

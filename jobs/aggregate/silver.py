@@ -105,7 +105,8 @@ def committed_bronze(spark: SparkSession, source: str, date: dt.date, version: i
     """
     from pyspark.sql import functions as F
 
-    bronze = lake.read(spark, tables.bronze(source).path(), version=version, partitions={"event_date": date.isoformat()})
+    bronze = lake.read(spark, tables.bronze(source).path(), version=version,
+                       partitions={"event_date": date.isoformat()})
     others = [r["run_id"] for r in bronze.select("run_id").distinct().collect() if r["run_id"] != run_id]
     if others:
         raise IngestRefused(f"aggregate {source} {date}: bronze holds rows of ingest run {others[0]}, which has no "

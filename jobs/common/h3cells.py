@@ -1,6 +1,6 @@
 """H3 helpers: cells as 64-bit integers inside Spark, hex strings at the edges (files, contracts).
 
-Keeping cells as ``long`` columns makes joins and shuffles cheap (DESIGN.md section 11), and the
+Keeping cells as ``long`` columns makes joins and shuffles cheap (docs/architecture.md, performance), and the
 parent of a cell is pure bit arithmetic, so Spark computes it without a Python UDF.
 """
 

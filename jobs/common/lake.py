@@ -1,4 +1,6 @@
-"""Delta Lake tables: delta-spark for Spark's tables, delta-rs for small driver-side ones (DESIGN.md section 2).
+"""Delta Lake tables: delta-spark for Spark's tables, delta-rs for small driver-side ones.
+
+(docs/architecture.md, the stack.)
 
 Every writer of every table goes through this module; no job touches table files directly.
 

@@ -25,13 +25,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_TZ_NAME = "Europe/Copenhagen"
 LOCAL_TZ = ZoneInfo(LOCAL_TZ_NAME)
 
-# The finest H3 resolution anything is stored or released at (DESIGN.md section 7).
+# The finest H3 resolution anything is stored or released at (docs/architecture.md, contracts).
 FINEST_H3_RESOLUTION = 10
 # The region every feed and contract must lie in: greater Copenhagen (lon/lat bounding box).
 REGION_BBOX = (12.30, 55.55, 12.75, 55.80)  # min_lon, min_lat, max_lon, max_lat
-# Global privacy caps per person per accounting window (DESIGN.md section 6): a policy, no looser than
-# epsilon 60 and delta 1e-6 in any 30 days (2 a day on average; Google's Community Mobility Reports spent
-# 2.64 a day). Every audit states them per delivery, per window and per year.
+# Global privacy caps per person per accounting window (docs/architecture.md, the privacy model): a policy, no looser
+# than epsilon 60 and delta 1e-6 in any 30 days (2 a day on average; Google's Community Mobility Reports spent 2.64 a
+# day). Every audit states them per delivery, per window and per year.
 ACCOUNTING_PERIOD_DAYS = 30
 POLICY_EPSILON_CAP = 60.0
 POLICY_DELTA_CAP = 1e-6

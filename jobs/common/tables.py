@@ -159,6 +159,11 @@ _STATIC = {t.qualified: t for t in (INGEST_RUNS, SILVER_BUILDS, RELEASE_LOG, OPT
                                     RELEASES, *SILVER.values())}
 
 
+def declared() -> list[Table]:
+    """Every table declared once (bronze, quarantine and products are declared per feed or contract)."""
+    return list(_STATIC.values())
+
+
 def bronze(feed: str) -> Table:
     """``bronze/<feed>_events``."""
     return Table("bronze", f"{feed}_events", ("event_date",), retention="bronze", produced_by=f"ingest {feed}")

@@ -1,4 +1,7 @@
-"""Time bins: instants are UTC, bins and dates are local to Europe/Copenhagen (DESIGN.md section 9)."""
+"""Time bins: instants are UTC, bins and dates are local to Europe/Copenhagen.
+
+(docs/architecture.md, fixed interfaces.)
+"""
 
 from __future__ import annotations
 

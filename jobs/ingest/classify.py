@@ -1,7 +1,7 @@
 """The classification rules of ingest: every record gets the first quarantine reason that applies, or none.
 
-Reasons in the order of DESIGN.md section 9; the first that applies wins. Shared by every feed; what a feed
-adds (type checks, references, a policy reason) comes from its ``FeedSpec``.
+Reasons in the order of docs/architecture.md, fixed interfaces; the first that applies wins. Shared by every feed; what
+a feed adds (type checks, references, a policy reason) comes from its ``FeedSpec``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from jobs.ingest.spec import FeedSpec
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
-# Reasons in the order they are tested (DESIGN.md section 9); the first that applies wins.
+# Reasons in the order they are tested (docs/architecture.md, fixed interfaces); the first that applies wins.
 REASONS = ("unparseable", "opted_out", "bad_type", "out_of_window", "unknown_reference", "out_of_region",
            "randomised_mac", "duplicate")
 # Only these count towards the quarantined-share limit (opt-outs, policy exclusions and duplicates are

@@ -1,15 +1,15 @@
-"""Pseudonymisation at the door: keyed HMAC-SHA-256 with per-period keys (DESIGN.md section 6).
+"""Pseudonymisation at the door: keyed HMAC-SHA-256 with per-period keys (docs/architecture.md, the privacy model).
 
-The master key comes from ``CDE_PSEUDONYM_KEY`` (at least 32 bytes) or a key file created on first use
-with 0600 permissions in the secrets folder. Its fingerprint is recorded in the lake at first use
-(``ops/pseudonym_key_fingerprint.json``); a missing key file or a different key is refused, never replaced. A raw identifier first becomes a stable per-source token (HMAC under the source's
-token key); the pseudonym is the HMAC of that token under the key of the source and period. Tokens are what
-opt-out lists store, so an opt-out can later be turned into the pseudonyms of any period without keeping
-the raw identifier. Keys are derived per source, so a person's telco and ticket pseudonyms cannot be
-linked, and pseudonyms change every rotation period. Periods start on local days
-(the bronze ``event_date``), so one person has exactly one pseudonym per source and day. A pseudonym is
-the first 8 bytes of the HMAC as a signed 64-bit integer (collision chance for 10 million people about
-3e-6), which keeps joins and shuffles cheap. No key ever enters a table, a log or the repository.
+The master key comes from ``CDE_PSEUDONYM_KEY`` (at least 32 bytes) or a key file created on first use with 0600
+permissions in the secrets folder. Its fingerprint is recorded in the lake at first use
+(``ops/pseudonym_key_fingerprint.json``); a missing key file or a different key is refused, never replaced. A raw
+identifier first becomes a stable per-source token (HMAC under the source's token key); the pseudonym is the HMAC of
+that token under the key of the source and period. Tokens are what opt-out lists store, so an opt-out can later be
+turned into the pseudonyms of any period without keeping the raw identifier. Keys are derived per source, so a person's
+telco and ticket pseudonyms cannot be linked, and pseudonyms change every rotation period. Periods start on local days
+(the bronze ``event_date``), so one person has exactly one pseudonym per source and day. A pseudonym is the first 8
+bytes of the HMAC as a signed 64-bit integer (collision chance for 10 million people about 3e-6), which keeps joins and
+shuffles cheap. No key ever enters a table, a log or the repository.
 """
 
 from __future__ import annotations

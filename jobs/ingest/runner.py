@@ -4,11 +4,11 @@ read -> parse and type-check -> pseudonymise (and match opt-outs) -> locate (ref
 quarantine reasons -> de-duplicate -> validate the accepted batch (Great Expectations) -> write the bronze
 and quarantine partitions of the date -> run record.
 
-Every record ends in exactly one place: accepted, or quarantined with the first reason that applies, in
-the order of DESIGN.md section 9. ``records in = accepted + quarantined`` is checked on every run against
-a count the reader keeps itself, and a run record is written to ``ops/ingest_runs`` even when the run is
-refused (a refused run commits nothing to bronze or quarantine). Opted-out records are counted, never
-stored. Re-ingesting a date replaces that date's partitions in one commit each.
+Every record ends in exactly one place: accepted, or quarantined with the first reason that applies, in the order of
+docs/architecture.md, fixed interfaces. ``records in = accepted + quarantined`` is checked on every run against a count
+the reader keeps itself, and a run record is written to ``ops/ingest_runs`` even when the run is refused (a refused run
+commits nothing to bronze or quarantine). Opted-out records are counted, never stored. Re-ingesting a date replaces that
+date's partitions in one commit each.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Contribution bounding (DESIGN.md section 6): the privacy unit is a person, bounded per day.
+"""Contribution bounding (docs/architecture.md, the privacy model): the privacy unit is a person, bounded per day.
 
 Excess contributions are dropped by a keyed hash, not by arrival order: the key is drawn fresh from the
 operating system for every release (it is not a seed and is never stored), so which pairs survive is

@@ -154,8 +154,8 @@ def feasibility_errors(contract: Contract, where: str) -> list[str]:
 
 def _zone_errors(contract: Contract, plans: list, where: str) -> list[str]:
     """Why a contract's zones cannot be delivered (``jobs/contracts/zones.py``, ``jobs/privacy/zones.py``):
-    zones that are empty, overlap or leave the area; a derived contract or a partition-selection domain (a zone sum needs every cell's
-    value); and zone sums whose summed noise reaches k by itself too often."""
+    zones that are empty, overlap or leave the area; a derived contract or a partition-selection domain (a zone sum
+    needs every cell's value); and zone sums whose summed noise reaches k by itself too often."""
     field = "customProperties.zones"
     errors = zone_errors(contract.zones, domain_cells(contract.area, contract.h3_resolution),
                          contract.h3_resolution, where)

@@ -1,4 +1,4 @@
-"""Scan the lake for raw identifiers, by value (DESIGN.md section 6).
+"""Scan the lake for raw identifiers, by value (docs/architecture.md, the privacy model).
 
 Every Parquet file under the lake (live, old versions and orphans alike: a vacuumed-later file still
 counts while it exists) and every text file (Delta logs, manifests, CSV, GeoJSON, JSON, HTML audits, logs)

@@ -1,4 +1,4 @@
-"""Discrete noise only (DESIGN.md section 6), through diffprivlib's integer mechanisms.
+"""Discrete noise only (docs/architecture.md, the privacy model), through diffprivlib's integer mechanisms.
 
 Float Laplace / Gaussian samplers leak the true value through the low bits of their output (diffprivlib
 issue #94), so nothing here ever uses them. There is no seed parameter: every draw comes from the
@@ -93,7 +93,7 @@ def noise_tail(epsilon: float, sensitivity: int, t: int, mechanism: str = "geome
     sigma = noise_scale(epsilon, sensitivity, mechanism, delta)["scale"]
     reach = int(math.ceil(40 * sigma)) + abs(t) + 1
     weights = [math.exp(-x * x / (2 * sigma * sigma)) for x in range(-reach, reach + 1)]
-    return sum(w for x, w in zip(range(-reach, reach + 1), weights) if x >= t) / sum(weights)
+    return sum(w for x, w in zip(range(-reach, reach + 1), weights, strict=True) if x >= t) / sum(weights)
 
 
 def noise_scale(epsilon: float, sensitivity: int, mechanism: str = "geometric",

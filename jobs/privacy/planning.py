@@ -1,14 +1,14 @@
 """Budget planning: can the contracts' schedules be delivered for a year within their budgets and the caps?
 
-The ledger refuses a release that would exceed a budget, but only when the release is due. This module
-looks ahead: it lays out a year of each contract's deliveries from its cron (each delivery covers the local
-days since the previous fire time, one release per metric), widens each release by its look-back as the
-ledger does, and sums the epsilon and delta of every window of ``ACCOUNTING_PERIOD_DAYS`` days, per
-contract against its ``budget_epsilon_per_period`` and over all contracts against the global caps of each
-privacy unit class. A contract whose own year does not fit is refused at validation; approving a contract
-that would make the approved portfolio break a global cap is refused at approval (``cde contracts plan``
-prints both). A derived contract (shared releases) counts against its own budget at its epsilon ceiling
-and never against the global caps: its parent's releases are counted there once. Pure Python over day numbers: light enough for DAG parse time.
+The ledger refuses a release that would exceed a budget, but only when the release is due. This module looks ahead: it
+lays out a year of each contract's deliveries from its cron (each delivery covers the local days since the previous fire
+time, one release per metric), widens each release by its look-back as the ledger does, and sums the epsilon and delta
+of every window of ``ACCOUNTING_PERIOD_DAYS`` days, per contract against its ``budget_epsilon_per_period`` and over all
+contracts against the global caps of each privacy unit class. A contract whose own year does not fit is refused at
+validation; approving a contract that would make the approved portfolio break a global cap is refused at approval
+(``cde contracts plan`` prints both). A derived contract (shared releases) counts against its own budget at its
+epsilon ceiling and never against the global caps: its parent's releases are counted there once. Pure Python over day
+numbers: light enough for DAG parse time.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def year_releases(contract: Contract) -> list[PlannedRelease]:
     plans = [plan_for(contract, metric, dates[0], dates[1]) for metric in contract.metrics]
     return [PlannedRelease(contract.id, plan.metric, plan.unit, start - dt.timedelta(days=plan.lookback_days), end,
                            plan.epsilon, plan.delta)
-            for start, end in zip(dates, dates[1:]) for plan in plans]
+            for start, end in zip(dates, dates[1:], strict=False) for plan in plans]
 
 
 def _window_sums(releases: Iterable[PlannedRelease], period_days: int) -> tuple[dt.date, list[float], list[float]]:
@@ -178,7 +178,8 @@ def global_cap_errors(year: dict[str, Any], period_days: int = settings.ACCOUNTI
             if over:
                 start, spent = over
                 errors.append(f"the global {what} cap {cap:g} per {cls} per {period_days} days would be exceeded "
-                              f"in the window {start.isoformat()} to {(start + dt.timedelta(days=period_days)).isoformat()} "
+                              f"in the window {start.isoformat()} to "
+                              f"{(start + dt.timedelta(days=period_days)).isoformat()} "
                               f"({spent:.4g} planned)")
     return errors
 

@@ -1,7 +1,7 @@
 """Releases: noisy tables over a public domain, written once to ``gold/releases`` and never redrawn.
 
 One generic engine over a measure (``jobs/privacy/measures/``): nothing here knows a metric by name. The
-order of a release is fixed (DESIGN.md section 6), and the audit lists it:
+order of a release is fixed (docs/architecture.md, the privacy model), and the audit lists it:
 
 1. plan the release and derive its id from everything that defines it;
 2. reuse a stored release with that id (no new spend): one found in ``ops/releases``, or a draw found in
@@ -158,7 +158,8 @@ def require_history(plan: ReleasePlan) -> None:
     missing = missing_inputs(dates, plan.sources)
     if missing:
         raise ReleaseRefused(
-            f"contract {plan.contract_id}: {plan.metric} by {', '.join(plan.segments)} needs its {plan.lookback_days}-day "
+            f"contract {plan.contract_id}: {plan.metric} by {', '.join(plan.segments)} needs its "
+            f"{plan.lookback_days}-day "
             f"look-back ingested before {plan.window_start}: {len(missing)} source-day(s) missing (first: "
             f"{missing[0]}); nothing was spent")
 

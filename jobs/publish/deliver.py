@@ -4,7 +4,7 @@ A delivery is one contract version over one window of local dates. Its id is det
 contract id, version and window, so a rerun rewrites the same delivery (and reuses the stored release,
 spending nothing), while a new contract version makes a new delivery beside the old one.
 
-Outbox layout (DESIGN.md section 9)::
+Outbox layout (docs/architecture.md, fixed interfaces)::
 
     lake/outbox/<buyer>/<contract_id>/<delivery_id>/
         data.parquet  data.csv  data_excel.csv  data.geojson  data.geoparquet  (as the contract asks)
@@ -188,12 +188,12 @@ def privacy_terms(contract: Contract, plans: list[ReleasePlan], cuts: dict | Non
                   post_processing: dict[str, str] | None = None) -> dict[str, Any]:
     """The privacy terms of a delivery: totals, and every figure of each metric's release.
 
-    Top level (DESIGN.md section 9): k, the delivery's epsilon and delta (summed over its releases), the
-    mechanisms, the bounds applied, and the noise scale and 95% interval of the noisiest metric; under
-    ``metrics`` each release with its own bound, sensitivity, noise scale, interval and k in its units.
-    ``cuts`` (metric to ``sharing.DerivedCut``) describes a derived product: its interval and phantom
-    figures are those of the summed values. ``post_processing`` (metric to note) says how each metric's
-    ``estimate`` column was made from the noisy values (``jobs/privacy/postprocess.py``), or why it is null.
+    Top level (docs/architecture.md, fixed interfaces): k, the delivery's epsilon and delta (summed over its releases),
+    the mechanisms, the bounds applied, and the noise scale and 95% interval of the noisiest metric; under ``metrics``
+    each release with its own bound, sensitivity, noise scale, interval and k in its units. ``cuts`` (metric to
+    ``sharing.DerivedCut``) describes a derived product: its interval and phantom figures are those of the summed
+    values. ``post_processing`` (metric to note) says how each metric's ``estimate`` column was made from the noisy
+    values (``jobs/privacy/postprocess.py``), or why it is null.
     """
     metrics = []
     for plan in plans:

@@ -187,7 +187,8 @@ def notify_delivery(contract, manifest: dict[str, Any], outbox: Path) -> list[di
         body = (f"Delivery {manifest.get('delivery_id')} of {contract.id} ({contract.name}) "
                 f"is ready: local dates {manifest.get('window_start')} to {manifest.get('window_end')}.\n"
                 f"Folder: {outbox}\nRead datapackage.json and README.md in it first.")
-        said = send_mail(list(notify["email"]), f"CDE delivery ready: {contract.id} {manifest.get('window_start')}", body)
+        subject = f"CDE delivery ready: {contract.id} {manifest.get('window_start')}"
+        said = send_mail(list(notify["email"]), subject, body)
         records.append({**base, "channel": "email", "status": "sent" if said.startswith("sent") else "not sent",
                         "detail": said})
     if records:

@@ -177,5 +177,6 @@ def reads_summary(contract_id: str, since: str | None = None, latest: int = 20) 
     if not reads:
         return None
     return {"total": len(reads), "since": since, "recipients": sorted({r["buyer"] for r in reads}),
-            "by_request": {k: sum(1 for r in reads if r["request"] == k) for k in sorted({r["request"] for r in reads})},
+            "by_request": {k: sum(1 for r in reads if r["request"] == k)
+                           for k in sorted({r["request"] for r in reads})},
             "latest": reads[-latest:]}

@@ -86,7 +86,8 @@ def presence_truth(contract, date: dt.date, step_minutes: int = 5, chunk: int = 
         lat, lon = to_lat_lon(x, y)
         near = (lat >= lat_lo) & (lat <= lat_hi) & (lon >= lon_lo) & (lon <= lon_hi)
         person, when = person[near], when[near]
-        cell = np.array([h3.latlng_to_cell(a, o, contract.h3_resolution) for a, o in zip(lat[near], lon[near])],
+        cell = np.array([h3.latlng_to_cell(a, o, contract.h3_resolution)
+                         for a, o in zip(lat[near], lon[near], strict=True)],
                         dtype=object)
         inside = np.isin(cell, list(cells))
         frame = pd.DataFrame({"person": person[inside], "h3_cell": cell[inside],

@@ -83,7 +83,7 @@ def test_tourism_product_is_by_the_buyers_countries_per_day_with_the_plain_bound
     assert set(table["country"]) == {*contract.countries, "other"}
     assert table.groupby("h3_cell").size().eq(len(contract.countries) + 1).all()
     manifest = json.loads((Path(result["outbox"]) / "manifest.json").read_text())
-    # the home country is fixed per pseudonym: no doubled bound and no look-back (DESIGN.md section 6)
+    # the home country is fixed per pseudonym: no doubled bound and no look-back (docs/architecture.md, the privacy model)
     (figures,) = manifest["privacy"]["metrics"]
     assert figures["sensitivity_l1"] == contract.bounds["max_cells_per_day"] and figures["lookback_days"] == 0
     assert figures["expected_phantom_rows"] <= 10 and figures["phantom_probability"] <= 0.01

@@ -20,8 +20,9 @@ def _reads(tree: ast.AST) -> list[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and ast.unparse(node.func) in ("os.environ.get", "os.getenv", "environ.get"):
             found += [a.value for a in node.args[:1] if isinstance(a, ast.Constant) and str(a.value).startswith("CDE_")]
-        if isinstance(node, ast.Subscript) and ast.unparse(node.value) == "os.environ" and isinstance(node.ctx, ast.Load):
-            if isinstance(node.slice, ast.Constant) and str(node.slice.value).startswith("CDE_"):
+        subscript = isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load)
+        if subscript and ast.unparse(node.value) == "os.environ" and isinstance(node.slice, ast.Constant):
+            if str(node.slice.value).startswith("CDE_"):
                 found.append(node.slice.value)
     return found
 
