@@ -2,7 +2,7 @@
 
 Events fall at random times of each person's day plan (denser while awake) and are served by the
 sector facing the person.
-Output is the supplier format of the README: ``imsi,event_ts,cell_id,event_type,home_mcc``, with
+Output is the supplier format of docs/reference/feeds.md: ``imsi,event_ts,cell_id,event_type,home_mcc``, with
 timestamps written half in UTC (``Z``) and half with the local offset, as real suppliers mix them.
 """
 
