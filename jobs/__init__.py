@@ -1,11 +1,8 @@
 """City Data Exchange pipeline.
 
-A map of the package:
-
-- ``jobs.common``: the SparkSession, Delta I/O (``lake``), settings, H3 helpers, logging.
-- ``jobs.simulate``: seeded synthetic Copenhagen feeds and their reference data.
-- ``jobs.ingest``: one module per supplier feed (parse, validate, quarantine, pseudonymise, locate).
-- ``jobs.aggregate``: person-level silver tables (presence) and metric functions.
-- ``jobs.privacy``: contribution bounding, public domain, discrete noise, k-threshold, budget ledger.
-- ``jobs.publish``: contracts, buyer products, outbox deliveries and audit reports.
+The package is built in floors, lowest first: ``errors``, ``common``, ``contracts``, ``ingest``, ``aggregate``,
+``privacy``, ``publish``, then ``sharing`` and ``airflow``, then ``simulate``, ``evaluate``, ``demo``,
+``month_run`` and ``cluster``, and on top ``cli`` and ``reference``. A module imports from its own floor and
+below; ``tests/test_layers.py`` holds the rule. The map of each floor, the flow of a record and of a contract,
+and the privacy model are in docs/architecture.md.
 """

@@ -107,5 +107,6 @@ def _summary(date: dt.date, events: int, log_path: Path, started: float) -> int:
         print(f"[demo]     audit:    {audit_json.with_suffix('.html')}")
     _evaluate(date)
     print(f"[demo] done in {time.monotonic() - started:.0f} s (evaluation included)")
-    print("[demo] to run the pipeline on its schedules in the Airflow UI: make airflow (docs/operations.md, running on a schedule)")
+    print("[demo] to run the pipeline on its schedules in the Airflow UI: make airflow "
+          "(docs/operations.md, running on a schedule)")
     return 0

@@ -35,8 +35,6 @@ def _replace(df, name: str, date: dt.date, source: str) -> int:
                       replace=[{"event_date": date.isoformat(), "source": source}])
 
 
-
-
 def _write_build_record(source: str, date: dt.date, info: dict) -> None:
     """Append to ``ops/silver_builds``: which bronze version built a source's silver partitions, and when."""
     versions = {k: v for k, v in info.items() if k.endswith("_version")}

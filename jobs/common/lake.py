@@ -70,6 +70,49 @@ def history(path: str | Path) -> list[dict[str, Any]]:
     return DeltaTable(str(path)).history()
 
 
+def listed_version(path: str | Path) -> int | None:
+    """The newest committed version from the names in the table's ``_delta_log`` folder, without loading the
+    table (a cheap check for a server answering many requests), or None when there is no log."""
+    log_folder = lake_path(path) / "_delta_log"
+    if not log_folder.is_dir():
+        return None
+    names = [p.name for p in log_folder.iterdir()]
+    versions = [int(name[:20]) for name in names if len(name) == 25 and name.endswith(".json")]
+    return max(versions) if versions else None
+
+
+def snapshot(path: str | Path, at_version: int) -> dict[str, Any]:
+    """One version of a table as a reader needs it: table id, schema (Delta JSON), partition columns,
+    configuration, commit time (ms) and every data file (path relative to the table, size, partition values,
+    records).
+
+    Raises
+    ------
+    LakeError
+        The version does not exist (never written, or vacuumed away).
+    """
+    try:
+        table = DeltaTable(str(path), version=at_version)
+    except Exception as exc:  # delta-rs raises several types for a missing version
+        raise LakeError(f"{path}: version {at_version} is not available ({type(exc).__name__})") from None
+    meta = table.metadata()
+    partitions = list(meta.partition_columns)
+    files = [{"path": a["path"], "size": int(a["size_bytes"]),
+              "partitionValues": {c: a.get(f"partition.{c}") for c in partitions},
+              "numRecords": a.get("num_records")}
+             for a in pa.table(table.get_add_actions(flatten=True)).to_pylist()]
+    commit = next(iter(table.history(1)), {})
+    return {"id": meta.id, "schemaString": table.schema().to_json(), "partitionColumns": partitions,
+            "configuration": dict(meta.configuration or {}), "files": files,
+            "timestamp": int(commit.get("timestamp") or 0)}
+
+
+def version_at(path: str | Path, epoch_millis: float) -> int | None:
+    """The newest version committed at or before an instant (milliseconds since the epoch), or None."""
+    found = [h["version"] for h in history(path) if h.get("timestamp", 0) <= epoch_millis]
+    return max(found) if found else None
+
+
 def _filters(partitions: PartitionSpec | None) -> list[tuple[str, str, Any]] | None:
     """Turn ``{"event_date": "2026-03-02"}`` or ``{"event_date": [...]}`` into delta-rs filters."""
     if not partitions:

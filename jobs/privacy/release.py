@@ -56,10 +56,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RELEASE_SCHEMA_COLUMNS = ("release_id", "ledger_entry_id", "metric", "h3_cell", "destination_h3", "bin_start",
-                          "bin_minutes", "segment", "country", "mode", "value")
-
 RELEASE_LOG_SCHEMA = tables.RELEASE_LOG.schema
+
+
 def release_log_path():
     """Folder of ``ops/releases``: one row per stored release."""
     return tables.RELEASE_LOG.path()

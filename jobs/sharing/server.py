@@ -31,8 +31,8 @@ import threading
 import time
 from typing import Any
 
-from jobs.common import settings, tables
-from jobs.common.objectstore import S3Path, lake_path
+from jobs.common import lake, settings, tables
+from jobs.common.objectstore import S3Path
 from jobs.publish.ending import ended_contracts
 from jobs.publish.portfolio import load_contracts
 from jobs.publish.recipients import authenticate, log_read, read_recipients, recipients_path
@@ -113,7 +113,7 @@ class Catalog:
 
     Contracts are re-read every ``CONTRACTS_TTL_SECONDS`` (ended contracts leave the catalog then), the
     recipients file whenever it changes, and a table's snapshot (schema and file list) once per version:
-    the latest version is found by listing the table's ``_delta_log``, not by loading the table.
+    the latest version is found by listing the table's log (``lake.listed_version``), not by loading it.
     """
 
     def __init__(self) -> None:
@@ -158,38 +158,17 @@ class Catalog:
     @staticmethod
     def latest_version(path: str) -> int | None:
         """Newest committed version of a Delta table, from its log folder's file names."""
-        log = lake_path(path) / "_delta_log"
-        if not log.is_dir():
-            return None
-        names = [p.name for p in log.iterdir()]
-        versions = [int(name[:20]) for name in names if len(name) == 25 and name.endswith(".json")]
-        return max(versions) if versions else None
+        return lake.listed_version(path)
 
     def snapshot(self, path: str, version: int) -> dict[str, Any]:
         """Schema, partition columns, commit time and files of one version of a table (cached)."""
         key = (path, version)
         if key in self._snapshots:
             return self._snapshots[key]
-        import pyarrow as pa
-        from deltalake import DeltaTable
-
         try:
-            table = DeltaTable(path, version=version)
-        except Exception:  # a version that does not exist (vacuumed, or never written)
+            snap = lake.snapshot(path, version)
+        except lake.LakeError:
             raise SharingError(400, "INVALID_PARAMETER_VALUE", f"table version {version} is not available") from None
-        meta = table.metadata()
-        actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
-        partitions = list(meta.partition_columns)
-        files = []
-        for a in actions:
-            relative = a["path"]
-            files.append({"path": relative, "size": int(a["size_bytes"]),
-                          "partitionValues": {c: a.get(f"partition.{c}") for c in partitions},
-                          "numRecords": a.get("num_records")})
-        commit = next((h for h in table.history(1)), {})
-        snap = {"id": meta.id, "schemaString": table.schema().to_json(), "partitionColumns": partitions,
-                "configuration": dict(meta.configuration or {}), "files": files,
-                "timestamp": int(commit.get("timestamp") or 0)}
         with self._lock:
             if len(self._snapshots) > 256:
                 self._snapshots.clear()
@@ -198,19 +177,16 @@ class Catalog:
 
     def version_at(self, path: str, timestamp: str) -> int:
         """The newest version committed at or before an ISO-8601 instant (timestamp time travel)."""
-        from deltalake import DeltaTable
-
         try:
             instant = dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
         except ValueError:
             raise SharingError(400, "INVALID_PARAMETER_VALUE", f"timestamp {timestamp!r} is not ISO-8601") from None
         if instant.tzinfo is None:
             instant = instant.replace(tzinfo=dt.UTC)
-        millis = instant.timestamp() * 1000
-        found = [h["version"] for h in DeltaTable(path).history() if h.get("timestamp", 0) <= millis]
-        if not found:
+        found = lake.version_at(path, instant.timestamp() * 1000)
+        if found is None:
             raise SharingError(400, "INVALID_PARAMETER_VALUE", f"the table has no version at {timestamp}")
-        return max(found)
+        return found
 
 
 def create_app(base_url: str | None = None):  # noqa: C901 - one closure per protocol endpoint reads best

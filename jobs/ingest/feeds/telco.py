@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 
-
 def _towers():
     from jobs.ingest.reference import load_towers  # loads numpy, pandas, pyarrow, shapely: only when called
 

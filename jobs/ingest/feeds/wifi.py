@@ -105,8 +105,6 @@ def presence_from_sightings(sightings: DataFrame, source: str = "wifi",
     return count_presence(rows.withColumn("bin_start", F.timestamp_seconds("_bin")).drop("_bin"))
 
 
-
-
 SPEC = FeedSpec(
     name="wifi",
     fields=("mac", "ap_id", "first_seen", "last_seen", "rssi", "kind"),
