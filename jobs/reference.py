@@ -130,7 +130,7 @@ def settings_page() -> str:
     for group in sorted({s.group for s in settings.REGISTRY.values()}):
         lines += [f"## {group}", ""]
         lines += _table(["variable", "default", "what it does"], [
-            [f"`{s.name}`", "(secret)" if s.secret else ("" if s.default is None else f"`{s.default}`"),
+            [f"`{s.name}`", "(secret)" if s.secret else ("" if not s.default else f"`{s.default}`"),
              s.description] for s in settings.REGISTRY.values() if s.group == group])
     return "\n".join(lines)
 
