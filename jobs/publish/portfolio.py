@@ -23,16 +23,8 @@ from jobs.publish.shared_releases import derivation_errors
 def parse_contract(document: Any, where: str, base: Path, sha256: str = "") -> Contract:
     """Validate a parsed contract document (document and privacy checks) and return it typed.
 
-    Parameters
-    ----------
-    document : Any
-        The YAML document.
-    where : str
-        File name used in error messages.
-    base : Path
-        Folder against which a relative ``area`` or ``zones`` file is resolved.
-    sha256 : str
-        Hash of the file the document was read from (approvals hold for that exact file).
+    The parameters are those of ``jobs.contracts.parse_contract``, whose checks run with privacy's
+    ``measure_errors``; privacy's ``feasibility_errors`` follow on the typed contract.
 
     Raises
     ------
