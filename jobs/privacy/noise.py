@@ -1,17 +1,23 @@
-"""Discrete noise only (docs/architecture.md, the privacy model), through diffprivlib's integer mechanisms.
+"""Discrete noise only (docs/architecture.md, the privacy model), drawn by exact samplers.
 
 Float Laplace / Gaussian samplers leak the true value through the low bits of their output (diffprivlib
-issue #94), so nothing here ever uses them. There is no seed parameter: every draw comes from the
-mechanism's default secure generator. Tests check distributions with large samples instead.
+issue #94), and diffprivlib's integer ``Geometric`` draws by a float inverse CDF whose support ends near
+36.7 scales, so neither draws noise here: every draw is ``jobs/privacy/samplers.py``'s, exact integer
+arithmetic on a cryptographic source (Canonne, Kamath and Steinke 2020). diffprivlib still calibrates the
+discrete Gaussian's sigma for (epsilon, delta) (``GaussianDiscrete``; no draw). There is no seed
+parameter; tests check distributions with large samples instead.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from jobs.privacy import samplers
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -21,7 +27,7 @@ MECHANISMS = ("geometric", "gaussian_discrete")
 
 
 def _check(epsilon: float, sensitivity: int, mechanism: str, delta: float | None) -> int:
-    """Validate a mechanism's parameters; return the integer sensitivity diffprivlib needs."""
+    """Validate a mechanism's parameters; return the integer sensitivity."""
     if not epsilon > 0 or not math.isfinite(epsilon):
         raise ValueError(f"epsilon must be a positive number, not {epsilon!r}")
     sensitivity = int(math.ceil(sensitivity))
@@ -38,13 +44,22 @@ def _check(epsilon: float, sensitivity: int, mechanism: str, delta: float | None
     raise ValueError(f"mechanism must be one of {MECHANISMS}, not {mechanism!r}")
 
 
-def _mechanism(epsilon: float, sensitivity: int, mechanism: str, delta: float | None):
-    from diffprivlib.mechanisms import GaussianDiscrete, Geometric
+def _gaussian_sigma(epsilon: float, sensitivity: int, delta: float) -> float:
+    """The discrete Gaussian's sigma for (epsilon, delta) at this L2 sensitivity (diffprivlib's calibration)."""
+    from diffprivlib.mechanisms import GaussianDiscrete
 
+    return float(GaussianDiscrete(epsilon=epsilon, delta=delta, sensitivity=sensitivity)._scale)
+
+
+def _sampler(epsilon: float, sensitivity: int, mechanism: str, delta: float | None) -> Callable[[], int]:
+    """A function drawing one noise value of the mechanism, exactly (``jobs/privacy/samplers.py``)."""
     sensitivity = _check(epsilon, sensitivity, mechanism, delta)
     if mechanism == "geometric":
-        return Geometric(epsilon=epsilon, sensitivity=sensitivity)
-    return GaussianDiscrete(epsilon=epsilon, delta=delta, sensitivity=sensitivity)
+        # epsilon as the decimal the contract states (0.3 is 3/10, not its nearest binary float)
+        s, t = samplers.laplace_parameters(Fraction(sensitivity) / Fraction(repr(float(epsilon))))
+        return lambda: samplers.discrete_laplace(s, t)
+    p, q = samplers.gaussian_parameters(_gaussian_sigma(epsilon, sensitivity, delta))
+    return lambda: samplers.discrete_gaussian(p, q)
 
 
 def add_discrete_noise(values: np.ndarray, epsilon: float, sensitivity: int, mechanism: str = "geometric",
@@ -59,9 +74,10 @@ def add_discrete_noise(values: np.ndarray, epsilon: float, sensitivity: int, mec
         Privacy parameter of each value's release.
     sensitivity : int
         ``geometric``: the L1 bound of one person's contribution; ``gaussian_discrete``: the L2 bound,
-        rounded up to an integer (diffprivlib requires an integer).
+        rounded up to an integer.
     mechanism : {"geometric", "gaussian_discrete"}
-        diffprivlib ``Geometric`` (pure epsilon) or ``GaussianDiscrete`` ((epsilon, delta)).
+        Two-sided geometric (discrete Laplace of scale ``sensitivity / epsilon``, pure epsilon) or the
+        discrete Gaussian ((epsilon, delta), sigma calibrated by diffprivlib's ``GaussianDiscrete``).
     delta : float, optional
         Required for ``gaussian_discrete``.
 
@@ -73,9 +89,9 @@ def add_discrete_noise(values: np.ndarray, epsilon: float, sensitivity: int, mec
     values = np.asarray(values)
     if values.size and not np.issubdtype(values.dtype, np.integer):
         raise TypeError(f"values must be integers, not {values.dtype}")
-    mech = _mechanism(epsilon, sensitivity, mechanism, delta)
+    draw = _sampler(epsilon, sensitivity, mechanism, delta)
     flat = values.reshape(-1)
-    noisy = np.fromiter((mech.randomise(int(v)) for v in flat), dtype=np.int64, count=flat.size)
+    noisy = np.fromiter((int(v) + draw() for v in flat), dtype=np.int64, count=flat.size)
     return noisy.reshape(values.shape)
 
 
@@ -113,7 +129,7 @@ def noise_scale(epsilon: float, sensitivity: int, mechanism: str = "geometric",
         # P(|X| > t) = 2 p^(t+1) / (1 + p) for the two-sided geometric distribution.
         t = max(0, math.ceil(math.log(0.05 * (1 + p) / 2) / math.log(p) - 1))
         return {"mechanism": mechanism, "scale": sensitivity / epsilon, "ci95_half_width": int(t)}
-    sigma = float(_mechanism(epsilon, sensitivity, mechanism, delta)._scale)
+    sigma = _gaussian_sigma(epsilon, int(math.ceil(sensitivity)), delta)
     return {"mechanism": mechanism, "scale": sigma, "ci95_half_width": int(math.ceil(1.96 * sigma))}
 
 
@@ -218,7 +234,7 @@ def noisy_column(df: DataFrame, column: str, epsilon: float, sensitivity: int,
     from pyspark.sql import functions as F
     from pyspark.sql.types import LongType
 
-    _mechanism(epsilon, sensitivity, mechanism, delta)  # fail on the driver, before any task runs
+    _sampler(epsilon, sensitivity, mechanism, delta)  # fail on the driver, before any task runs
     df = df.withColumn(column, F.col(column).cast(LongType()))
 
     def draw(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:

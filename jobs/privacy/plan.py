@@ -30,6 +30,7 @@ from jobs.privacy.measures import (
 from jobs.privacy.measures.base import l2_over
 from jobs.privacy.measures.segments import OTHER_COUNTRY
 from jobs.privacy.measures.segments import SEGMENT_COLUMNS as SEGMENT_COLUMNS_BY_NAME
+from jobs.privacy.samplers import SAMPLER
 
 if TYPE_CHECKING:
     from jobs.contracts import Contract
@@ -229,7 +230,7 @@ class ReleasePlan:
         bounder, noise = self.bounder, self.noise()
         out = {
             "metric": self.metric, "release_id": self.release_id, "unit": self.unit,
-            "epsilon": self.epsilon, "delta": self.delta, "mechanism": self.mechanism,
+            "epsilon": self.epsilon, "delta": self.delta, "mechanism": self.mechanism, "sampler": SAMPLER,
             "bounds": bounder.as_dict(), "bound": bounder.text(),
             "sensitivity_l1": self.sensitivity, "sensitivity_l2": self.l2_sensitivity,
             "noise_sensitivity": self.noise_sensitivity,
