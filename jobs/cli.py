@@ -188,8 +188,10 @@ def _cmd_contracts_advise(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     # only when the command runs: loads numpy, pandas, pyarrow
-    from jobs.evaluate import evaluate_delivery, format_evaluation, to_json
+    from jobs.evaluate import evaluate_delivery, find_delivery, format_evaluation, require_simulated_lake, to_json
 
+    require_simulated_lake()  # before Spark starts: a real lake's exact figures are never computed
+    find_delivery(args.delivery)
     result = evaluate_delivery(get_spark("cde-evaluate"), args.delivery)
     print(to_json(result) if args.json else "\n".join(format_evaluation(result)))
     return 0

@@ -66,3 +66,8 @@ class KeyRefused(Refusal, RuntimeError):
 
 class ContractEnded(Refusal, RuntimeError):
     """A contract ended by ``cde contracts end`` (or with status ``retired``): nothing more is released."""
+
+
+class NotSimulated(Refusal, RuntimeError):
+    """A lake the simulator did not make: there is no truth to compare with, and exact figures of real data
+    are never printed."""

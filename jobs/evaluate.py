@@ -36,6 +36,7 @@ from jobs.common.h3cells import int_to_cell
 from jobs.common.objectstore import lake_path
 from jobs.common.timebins import local_iso
 from jobs.contracts import parse_zones_text, zone_cells
+from jobs.errors import NotSimulated
 from jobs.privacy import PARTITION_SELECTION, plan_for
 from jobs.publish.portfolio import load_contracts
 from jobs.publish.shared_releases import derived_cut
@@ -209,14 +210,34 @@ def population_figures(released: pd.DataFrame, share: float) -> dict[str, float]
     }
 
 
+def require_simulated_lake() -> None:
+    """Refuse a lake the simulator did not make: its exact figures are real people's, never printed.
+
+    Raises
+    ------
+    NotSimulated
+        The lake holds no ``simulation/run.json``.
+    """
+    if not paths.is_simulated_lake():
+        raise NotSimulated(f"cde evaluate compares a delivery with the simulator's truth, and the lake "
+                           f"{settings.lake_root()} was not made by the simulator (no "
+                           f"simulation/{paths.SIMULATION_MARKER}): exact figures of real data are never printed")
+
+
 def evaluate_delivery(spark: SparkSession, name: str) -> dict[str, Any]:
-    """Evaluate every metric of a delivery against the exact values of its cut.
+    """Evaluate every metric of a delivery against the exact values of its cut (simulated lakes only).
 
     Returns
     -------
     dict
         ``delivery_id``, ``contract_id`` and per metric the figures of ``compare``.
+
+    Raises
+    ------
+    NotSimulated
+        The simulator did not make this lake.
     """
+    require_simulated_lake()
     folder = find_delivery(name)
     manifest = json.loads((folder / "manifest.json").read_text())
     contract_id = manifest["contract_id"]

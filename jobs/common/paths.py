@@ -55,7 +55,9 @@ LAKE_PATHS: tuple[LakePath, ...] = (
     LakePath("ops/sla_alerts.jsonl", "delivery_sla DAG, cde audit deliveries", "missed deliveries alerted"),
     LakePath("ops/pseudonym_key_fingerprint.json", "ingest", "the fingerprint of the key the lake is built under"),
     LakePath("demo_airflow.log", "make demo", "Airflow's output of the demo's DAG run"),
-    LakePath("simulation/", "simulate", "the simulated world's people, plans and run (for evaluation only)"),
+    LakePath("simulation/", "simulate", "the simulated world's people and its run (for evaluation only)"),
+    LakePath("simulation/run.json", "simulate", "the simulator's marker: only a lake holding it is evaluated against "
+             "a truth"),
     LakePath("_secrets/", "ingest, cde sharing", "local key files and buyers' profiles (CDE_SECRETS moves it; "
              "never in a bucket)"),
 )
@@ -115,6 +117,15 @@ def data_docs(feed: str | None = None) -> Path:
 def demo_log() -> Path:
     """``demo_airflow.log``: Airflow's output of the demo's run."""
     return settings.lake_root() / "demo_airflow.log"
+
+
+#: the file the simulator writes in every lake it makes: evaluation and the simulated clock need it
+SIMULATION_MARKER = "run.json"
+
+
+def is_simulated_lake() -> bool:
+    """True when the simulator made this lake (its marker ``simulation/run.json`` exists)."""
+    return simulation(SIMULATION_MARKER).exists()
 
 
 def simulation(name: str | None = None) -> Path:
