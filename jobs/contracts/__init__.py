@@ -7,6 +7,7 @@ The face of the package (other packages import from here, not from its modules):
 - ``schedule``: fire times, the local days a delivery covers, the latency SLA;
 - ``zones``: the buyer's zones as H3 cells;
 - ``suppliers``: the supplier registry;
+- ``endings``: which contracts have ended;
 - ``files``: the contract files of a folder.
 
 Privacy's feasibility checks (measures, k and phantoms, affordability) are ``jobs/privacy/feasibility.py``;
@@ -17,6 +18,7 @@ loading the portfolio of live contracts (with those checks, derivations and appr
 from __future__ import annotations
 
 from jobs.contracts.document import SCHEMA_DIR, bound_properties, contract_bounds, parse_contract, schema
+from jobs.contracts.endings import ended_contracts, endings_path, is_ended
 from jobs.contracts.files import contract_files, declares_derived, read_contract_file
 from jobs.contracts.model import Bounds, Contract, version_key
 from jobs.contracts.schedule import delivery_days, fire_times, fires_more_than_daily, latency
@@ -26,8 +28,8 @@ from jobs.errors import ContractError
 
 __all__ = [
     "Bounds", "Contract", "ContractError", "SCHEMA_DIR", "Supplier", "SupplierRegistry", "bound_properties",
-    "contract_bounds", "contract_files", "declares_derived", "delivery_days", "fire_times",
-    "fires_more_than_daily", "latency", "load_registry", "load_zones", "parse_contract", "parse_registry",
-    "parse_zones_text", "read_contract_file", "schema", "source_owner_errors", "version_key", "zone_cells",
-    "zone_centres", "zone_errors", "zones_text",
+    "contract_bounds", "contract_files", "declares_derived", "delivery_days", "ended_contracts", "endings_path",
+    "fire_times", "fires_more_than_daily", "is_ended", "latency", "load_registry", "load_zones",
+    "parse_contract", "parse_registry", "parse_zones_text", "read_contract_file", "schema",
+    "source_owner_errors", "version_key", "zone_cells", "zone_centres", "zone_errors", "zones_text",
 ]

@@ -13,8 +13,8 @@ import datetime as dt
 import logging
 
 from jobs.common import lake, tables
-from jobs.contracts import Contract, load_registry
-from jobs.errors import ContractError, NotApproved
+from jobs.contracts import Contract, is_ended, load_registry
+from jobs.errors import ContractEnded, ContractError, NotApproved
 from jobs.privacy import global_cap_errors, global_year
 from jobs.publish.portfolio import find_contract, load_contracts
 
@@ -143,7 +143,12 @@ def approved_parent(child: Contract) -> Contract:
         No valid parent in the contracts folder (validation refuses that first).
     NotApproved
         The parent's current version is not approved by every supplier: its releases are not made.
+    ContractEnded
+        The parent has ended (validation refuses the child then too).
     """
     parent = find_contract(child.derived_from)
+    if is_ended(parent):
+        raise ContractEnded(f"contract {child.id} is served by {parent.id}'s releases, and {parent.id} has ended "
+                            "(cde contracts end, or status retired): nothing more is released for either")
     require_approved(parent)
     return parent

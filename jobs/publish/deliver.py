@@ -199,8 +199,9 @@ def privacy_terms(contract: Contract, plans: list[ReleasePlan], cuts: dict | Non
     for plan in plans:
         figures = plan.describe()
         figures.update(k_threshold=plan.k_threshold(contract.k), k_rule=plan.measure.k_text(contract.k, plan.bounder))
-        # the bound's dropped share, only ever as the DP estimate of an advice (cde contracts advise)
-        figures["dropped_share"] = dropped_share_estimate(plan, contract.derived_from or contract.id)
+        # the bound's dropped share, only ever as the DP estimate of this contract's own advice (cde contracts
+        # advise): another contract's advice was paid from that contract's budget, so it is not stated here
+        figures["dropped_share"] = dropped_share_estimate(plan, contract.id)
         domain = plan.domain_size()
         if cuts and plan.metric in cuts:
             figures.update(cuts[plan.metric].figures(plan, contract.k))

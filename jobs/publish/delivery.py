@@ -14,10 +14,10 @@ import datetime as dt
 import hashlib
 from typing import TYPE_CHECKING, Any
 
+from jobs.contracts import is_ended
 from jobs.errors import ContractEnded
 from jobs.privacy import contract_year, plan_for
 from jobs.publish.approvals import approved_parent, require_approved
-from jobs.publish.ending import is_ended
 from jobs.publish.portfolio import children_of
 
 if TYPE_CHECKING:

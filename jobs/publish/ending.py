@@ -17,34 +17,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 from typing import Any
 
 from jobs.common import paths, tables
 from jobs.common.locks import exclusive
 from jobs.common.storage import remove_tree, write_atomic
+from jobs.contracts.endings import ended_contracts, endings_path, is_ended
 from jobs.publish.portfolio import load_contracts
 from jobs.publish.recipients import revoke
 
 
-def endings_path() -> Path:
-    """The record of ended contracts."""
-    return paths.ops_file("contract_endings.json")
-
-
-def ended_contracts() -> dict[str, dict[str, Any]]:
-    """Contract id to its ending record (ended_at, by, reason, delete_after, purged_at)."""
-    path = endings_path()
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
 def _write(endings: dict[str, dict[str, Any]]) -> None:
     write_atomic(endings_path(), json.dumps(endings, indent=2, sort_keys=True))
-
-
-def is_ended(contract) -> bool:
-    """True when a contract was ended by the operator or its file says ``status: retired``."""
-    return contract.status == "retired" or contract.id in ended_contracts()
 
 
 def end_contract(contract, by: str, reason: str, now: dt.datetime | None = None) -> dict[str, Any]:

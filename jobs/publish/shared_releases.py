@@ -28,7 +28,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from jobs.common import settings
-from jobs.contracts import delivery_days, fire_times
+from jobs.contracts import delivery_days, fire_times, is_ended
 from jobs.privacy import (
     MAX_PHANTOM_PROBABILITY,
     MAX_PHANTOM_ROWS,
@@ -119,6 +119,9 @@ def derivation_errors(child: Contract, parent: Contract | None, where: str) -> l
     if parent.derived_from:
         return [f"{where}: {field}: {parent.id} is derived from {parent.derived_from} itself: derive from the "
                 "contract whose releases are made"]
+    if is_ended(parent):
+        return [f"{where}: {field}: {parent.id} has ended (cde contracts end, or status retired): its releases are "
+                "no longer made"]
     errors = []
     for name in ("sources", "segments", "countries", "od_domain", "mechanism"):
         if not _same(child, parent, name):
@@ -160,8 +163,20 @@ def derivation_errors(child: Contract, parent: Contract | None, where: str) -> l
     if errors:
         return errors
     day = dt.date(2026, 3, 2)
-    for metric in child.metrics:
-        plan = plan_for(parent, metric, day, day + dt.timedelta(days=delivery_days(parent.schedule)))
+    plans = [plan_for(parent, metric, day, day + dt.timedelta(days=delivery_days(parent.schedule)))
+             for metric in child.metrics]
+    for plan in plans:  # every privacy parameter of the served release within this contract's terms
+        if plan.delta > child.delta * (1 + 1e-9):
+            errors.append(f"{where}: customProperties.delta: {parent.id}'s {plan.metric} release has delta "
+                          f"{plan.delta:.3g}, above this contract's {child.delta:.3g}: a derived contract is served "
+                          "only releases within its own terms")
+        if plan.zones:
+            errors.append(f"{where}: {field}: {parent.id}'s {plan.metric} release is made per zone of its contract, "
+                          "so it has no cell values to derive this contract's cells from")
+    if errors:
+        return errors
+    for plan in plans:
+        metric = plan.metric
         figures = derived_cut(child, parent, metric).figures(plan, child.k)
         if "phantom_probability" not in figures:
             continue
@@ -171,9 +186,10 @@ def derivation_errors(child: Contract, parent: Contract | None, where: str) -> l
                           f"values of {parent.id}'s release reaches k {child.k} by noise alone with chance "
                           f"{chance:.2%} ({chance * keys:,.1f} phantom rows expected in a delivery of {keys:,} keys; "
                           f"allowed {MAX_PHANTOM_PROBABILITY:.0%} and {MAX_PHANTOM_ROWS:g} rows): raise k")
-    if child.area_population and plan.delta >= 1.0 / child.area_population:
-        errors.append(f"{where}: customProperties.delta: the shared release's delta {plan.delta:.3g} is not below "
-                      f"1 / {child.area_population:,} people in this contract's area")
+    delivery_delta = sum(plan.delta for plan in plans)
+    if child.area_population and delivery_delta >= 1.0 / child.area_population:
+        errors.append(f"{where}: customProperties.delta: one delivery's delta {delivery_delta:.3g} (summed over the "
+                      f"shared releases) is not below 1 / {child.area_population:,} people in this contract's area")
     return errors
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from jobs.common import lake, settings, tables
 from jobs.common.objectstore import S3Path
-from jobs.publish.ending import ended_contracts
+from jobs.contracts import ended_contracts
 from jobs.publish.portfolio import load_contracts
 from jobs.publish.recipients import authenticate, log_read, read_recipients, recipients_path
 

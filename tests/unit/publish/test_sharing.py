@@ -110,3 +110,113 @@ def test_a_single_term_is_the_release_noise_itself():
 
     assert sum_noise_tail(0.25, 5, 40, 1) == noise_tail(0.25, 5, 40)
     assert sum_noise_scale(0.25, 5, 1)["ci95_half_width"] == noise_scale(0.25, 5)["ci95_half_width"]
+
+
+def _with(folder, source: str, cid: str, **terms):
+    """A stand-alone copy of ``source`` under another id, its terms changed (``None`` removes a term)."""
+    doc = yaml.safe_load((folder / f"{source}.yaml").read_text())
+    doc["id"] = cid
+    kept = []
+    for item in doc["customProperties"]:
+        if item["property"] in terms:
+            value = terms.pop(item["property"])
+            if value is None:
+                continue
+            item["value"] = value
+        kept.append(item)
+    doc["customProperties"] = kept + [{"property": p, "value": v} for p, v in terms.items() if v is not None]
+    (folder / f"{cid}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    return folder / f"{cid}.yaml"
+
+
+def test_cde_contracts_validate_refuses_a_child_asking_less_delta_than_its_parents_release(folder, monkeypatch,
+                                                                                          capsys):
+    from jobs.cli import main
+
+    monkeypatch.setenv("CDE_CONTRACTS", str(folder))
+    _with(folder, "movia-od-market", "movia-selected", od_domain="partition_selection", delta=1e-7)
+    assert load_contract(folder / "movia-selected.yaml").delta == 1e-7
+    child = _derived(folder, "movia-selected", od_domain="partition_selection", delta=1e-15)
+    assert main(["contracts", "validate", str(child)]) == 1
+    out = capsys.readouterr().out
+    assert "customProperties.delta: movia-selected's od_trips release has delta 1e-07, above this contract's 1e-15" \
+        in out, out
+
+
+def test_a_child_of_an_ended_or_retired_parent_is_refused(folder, tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setenv("CDE_LAKE", str(tmp_path / "lake"))
+    child = _derived(folder, "movia-od-market")
+    assert load_contract(child).derived_from == "movia-od-market"
+    endings = tmp_path / "lake" / "ops" / "contract_endings.json"
+    endings.parent.mkdir(parents=True)
+    endings.write_text(json.dumps({"movia-od-market": {"ended_at": "2026-03-01T00:00:00+00:00", "by": "t",
+                                                       "reason": "test"}}))
+    with pytest.raises(ContractError, match="movia-od-market has ended"):
+        load_contract(child)
+    endings.unlink()
+    parent = folder / "movia-od-market.yaml"
+    assert "\nstatus: active\n" in parent.read_text()
+    parent.write_text(parent.read_text().replace("\nstatus: active\n", "\nstatus: retired\n"))
+    with pytest.raises(ContractError, match="movia-od-market has ended"):
+        load_contract(child)
+
+
+def test_a_child_of_a_zoned_parent_is_refused_where_the_release_is_made_per_zone(folder):
+    zones = {"file": str(settings.REPO_ROOT / "tests" / "data" / "zones" / "indre-by-quarters.geojson"),
+             "id_property": "name"}
+    _with(folder, "kk-inner-city-presence", "kk-zoned", zones=zones, k=250)
+    assert load_contract(folder / "kk-zoned.yaml").zones
+    child = _with(folder, "kk-zoned", "derived-c", zones=None, derived_from="kk-zoned")
+    with pytest.raises(ContractError, match="release is made per zone"):
+        load_contract(child)
+
+
+def test_the_area_population_check_sums_the_delta_of_every_shared_release():
+    import dataclasses
+
+    valid, _ = load_contracts()
+    parent = dataclasses.replace(valid["kk-inner-city-presence"], metrics=("unique_people", "footfall"),
+                                 mechanism="gaussian_discrete", delta=5e-7)
+    child = dataclasses.replace(parent, id="child", derived_from=parent.id, area_population=1_500_000)
+    errors = derivation_errors(child, parent, "child.yaml")
+    # each release's delta (5e-7) is below 1 / 1.5 million, their sum (1e-6) is not
+    assert any("one delivery's delta 1e-06 (summed over the shared releases)" in e for e in errors), errors
+
+
+def test_an_ended_parent_stops_its_childs_publish(tmp_path, monkeypatch):
+    import json
+
+    from jobs.errors import ContractEnded
+    from jobs.publish.approvals import approved_parent
+
+    monkeypatch.setenv("CDE_LAKE", str(tmp_path / "lake"))
+    metro = load_contracts()[0]["metro-od-market"]  # loaded while its parent was live
+    endings = tmp_path / "lake" / "ops" / "contract_endings.json"
+    endings.parent.mkdir(parents=True)
+    endings.write_text(json.dumps({"movia-od-market": {"ended_at": "2026-03-01T00:00:00+00:00"}}))
+    with pytest.raises(ContractEnded, match="movia-od-market has ended"):
+        approved_parent(metro)
+
+
+def test_a_childs_manifest_never_states_advice_its_parent_paid_for(tmp_path, monkeypatch):
+    import datetime as dt
+    import json
+
+    from jobs.privacy.plan import plan_for
+    from jobs.publish.deliver import privacy_terms
+
+    monkeypatch.setenv("CDE_LAKE", str(tmp_path / "lake"))
+    valid, _ = load_contracts()
+    movia, metro = valid["movia-od-market"], valid["metro-od-market"]
+    plan = plan_for(movia, "od_trips", dt.date(2026, 3, 2), dt.date(2026, 3, 3))
+    advice = tmp_path / "lake" / "advice" / "movia-od-market" / "adv-test.json"
+    advice.parent.mkdir(parents=True)
+    advice.write_text(json.dumps({
+        "advice_id": "adv-test", "metric": "od_trips", "property": "max_trips_per_day",
+        "histogram": [50, 30, 15, 5] + [0] * 20,
+        "window_start": "2026-03-01", "window_end": "2026-03-02", "created_at": "2026-03-02T00:00:00+00:00",
+        "epsilon": 0.1}))
+    assert privacy_terms(movia, [plan])["metrics"][0]["dropped_share"]["advice_id"] == "adv-test"
+    assert privacy_terms(metro, [plan])["metrics"][0]["dropped_share"] is None
