@@ -21,15 +21,21 @@ from jobs.contracts.document import SCHEMA_DIR, bound_properties, contract_bound
 from jobs.contracts.endings import ended_contracts, endings_path, is_ended
 from jobs.contracts.files import contract_files, declares_derived, read_contract_file
 from jobs.contracts.model import Bounds, Contract, version_key
-from jobs.contracts.schedule import delivery_days, fire_times, fires_more_than_daily, latency
+from jobs.contracts.schedule import (
+    delivery_days,
+    delivery_windows,
+    fire_times,
+    fires_more_than_daily,
+    latency,
+)
 from jobs.contracts.suppliers import Supplier, SupplierRegistry, load_registry, parse_registry, source_owner_errors
 from jobs.contracts.zones import load_zones, parse_zones_text, zone_cells, zone_centres, zone_errors, zones_text
 from jobs.errors import ContractError
 
 __all__ = [
     "Bounds", "Contract", "ContractError", "SCHEMA_DIR", "Supplier", "SupplierRegistry", "bound_properties",
-    "contract_bounds", "contract_files", "declares_derived", "delivery_days", "ended_contracts", "endings_path",
-    "fire_times", "fires_more_than_daily", "is_ended", "latency", "load_registry", "load_zones",
-    "parse_contract", "parse_registry", "parse_zones_text", "read_contract_file", "schema",
-    "source_owner_errors", "version_key", "zone_cells", "zone_centres", "zone_errors", "zones_text",
+    "contract_bounds", "contract_files", "declares_derived", "delivery_days", "delivery_windows",
+    "ended_contracts", "endings_path", "fire_times", "fires_more_than_daily", "is_ended", "latency",
+    "load_registry", "load_zones", "parse_contract", "parse_registry", "parse_zones_text", "read_contract_file",
+    "schema", "source_owner_errors", "version_key", "zone_cells", "zone_centres", "zone_errors", "zones_text",
 ]

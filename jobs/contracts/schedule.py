@@ -31,9 +31,28 @@ def fires_more_than_daily(cron: str) -> bool:
 
 
 def delivery_days(cron: str) -> int:
-    """Local days one delivery covers: the gap between the schedule's first two fire times."""
+    """Local days the schedule's first delivery of the sample year covers (a window's length varies with the
+    cron: ``delivery_windows`` has every one)."""
     times = fire_times(cron, limit=3)
     return max(1, round((times[1] - times[0]).total_seconds() / 86_400)) if len(times) > 1 else 1
+
+
+@cache
+def delivery_windows(cron: str) -> tuple[tuple[dt.date, dt.date], ...]:
+    """Every delivery window the schedule makes in the sample year (2026), in order: a run firing on local
+    date F delivers the local dates ``[previous fire's date, F)``, as Airflow's data interval does. The first
+    window starts at the last fire of 2025; ``cron = "30 8 * * 1,2"`` makes one-day windows (Monday to
+    Tuesday) and six-day ones (Tuesday to Monday)."""
+    from croniter import croniter
+
+    fires = croniter(cron, dt.datetime(2025, 12, 31, 23, 59))
+    previous = croniter(cron, dt.datetime(2026, 1, 1)).get_prev(dt.datetime).date()
+    windows = []
+    while (fired := fires.get_next(dt.datetime)) < dt.datetime(2027, 1, 1):
+        if fired.date() > previous:  # a cron firing twice a day is refused by validation; skip a same-day fire
+            windows.append((previous, fired.date()))
+            previous = fired.date()
+    return tuple(windows)
 
 
 def latency(document: dict) -> dt.timedelta | None:

@@ -20,6 +20,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "feasibility_errors": ("feasibility", "feasibility_errors"),
     "smallest_k": ("feasibility", "smallest_k"),
     "phantom_limit": ("feasibility", "phantom_limit"),
+    "window_shapes": ("feasibility", "window_shapes"),
     "MAX_PHANTOM_PROBABILITY": ("feasibility", "MAX_PHANTOM_PROBABILITY"),
     "MAX_PHANTOM_ROWS": ("feasibility", "MAX_PHANTOM_ROWS"),
     # measures and plans

@@ -14,11 +14,12 @@ Light at import (no Spark): contract validation runs at DAG parse time.
 from __future__ import annotations
 
 import datetime as dt
+from functools import cache
 
 from jobs.common import settings
-from jobs.contracts import Contract, delivery_days, zone_cells, zone_errors
+from jobs.contracts import Contract, delivery_windows, zone_cells, zone_errors
 from jobs.ingest.feeds import FEEDS
-from jobs.privacy.domain import domain_cells
+from jobs.privacy.domain import domain_bins, domain_cells
 from jobs.privacy.measures import PARTITION_SELECTION, measures
 from jobs.privacy.measures.segments import segment_values
 from jobs.privacy.plan import plan_for
@@ -120,19 +121,45 @@ def feasibility_errors(contract: Contract, where: str) -> list[str]:
                           f"{contract.budget_epsilon_per_period:g}: a budget of at least "
                           f"{year['max_epsilon_per_window']:.4g}, "
                           "a lower epsilon or a sparser schedule would pass")
-    day = dt.date(2026, 3, 2)
-    plans = [plan_for(contract, metric, day, day + dt.timedelta(days=delivery_days(contract.schedule)))
-             for metric in contract.metrics]
-    delivery_delta = sum(plan.delta for plan in plans)
+    # every window the schedule delivers is judged, the worst (most days, then most bins) first
+    windows = window_shapes(contract.schedule, contract.bin_minutes)
+    plans_of = {window: [plan_for(contract, metric, *window) for metric in contract.metrics] for window in windows}
+    delivery_delta = max(sum(plan.delta for plan in plans) for plans in plans_of.values())
     if contract.area_population and delivery_delta >= 1.0 / contract.area_population:
         # delta is the chance that the guarantee fails outright; at 1/n it fails for about one person here.
         errors.append(f"{where}: {field}.delta: one delivery's delta {delivery_delta:.3g} is not below "
                       f"1 / {contract.area_population:,} people in the area ({1.0 / contract.area_population:.3g}): "
                       "about one resident could be exposed outright")
-    if contract.zones:
-        errors += _zone_errors(contract, plans, where)
-    for plan in plans if not contract.derived_from else ():  # derived: checked on the parent's release
-        if contract.zones and plan.measure.additive:  # delivered as zone sums: checked above
+    for window, plans in plans_of.items():
+        found = _zone_errors(contract, plans, where) if contract.zones else []
+        found += [] if contract.derived_from else _phantom_errors(contract, plans, where)  # derived: on the parent
+        if found:
+            return errors + [f"{line} (in the delivery window {_window_text(window, contract.bin_minutes)})"
+                             if "customProperties.k" in line or "od_domain" in line else line for line in found]
+    return errors
+
+
+@cache
+def window_shapes(cron: str, bin_minutes: int) -> tuple[tuple[dt.date, dt.date], ...]:
+    """One window of each shape (local days, bins) the schedule delivers in a year, the longest first: the
+    checks that depend on a window's size (phantoms, zone sums) judge each shape, so the 25-hour day of the
+    autumn clock change and a weekly cron's six-day window are judged, not only the first delivery."""
+    shapes: dict[tuple[int, int], tuple[dt.date, dt.date]] = {}
+    for start, end in delivery_windows(cron):
+        shapes.setdefault(((end - start).days, len(domain_bins(start, end, bin_minutes))), (start, end))
+    return tuple(shapes[shape] for shape in sorted(shapes, reverse=True))
+
+
+def _window_text(window: tuple[dt.date, dt.date], bin_minutes: int) -> str:
+    start, end = window
+    return f"{start.isoformat()} to {end.isoformat()}: {len(domain_bins(start, end, bin_minutes))} bins"
+
+
+def _phantom_errors(contract: Contract, plans: list, where: str) -> list[str]:
+    """Zero-filled releases of one window whose empty keys noise alone lifts to k too often (or too many)."""
+    field, errors = "customProperties", []
+    for plan in plans:
+        if contract.zones and plan.measure.additive:  # delivered as zone sums: ``_zone_errors``
             continue
         domain = plan.domain_size()
         if domain is None:  # partition selection: keys come from the data, phantoms are bounded by delta

@@ -28,7 +28,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from jobs.common import settings
-from jobs.contracts import delivery_days, fire_times, is_ended
+from jobs.contracts import delivery_windows, is_ended
 from jobs.privacy import (
     MAX_PHANTOM_PROBABILITY,
     MAX_PHANTOM_ROWS,
@@ -37,6 +37,7 @@ from jobs.privacy import (
     get_measure,
     phantom_limit,
     plan_for,
+    window_shapes,
 )
 
 if TYPE_CHECKING:
@@ -64,13 +65,16 @@ class DerivedCut:
         Released values summed into one delivered value (cells per place, to the power of the places,
         times release bins per delivered bin).
     domain_keys : int
-        Keys of one delivery (this contract's cells per place, bins and segment values).
+        Keys of one delivered day of 24 hours (this contract's cells per place, bins and segment values).
+    keys_per_bin : int
+        Keys of one delivered bin (a window's keys are this times its bins).
     """
 
     parent_id: str
     cells: frozenset
     terms: int
     domain_keys: int
+    keys_per_bin: int = 0
 
     def figures(self, plan: ReleasePlan, k: int) -> dict[str, Any]:
         """Noise and phantom figures of the summed values at this contract's k (manifests and audits)."""
@@ -103,7 +107,7 @@ def derived_cut(child: Contract, parent: Contract, metric: str) -> DerivedCut:
     for column in plan.segment_columns:
         segment_keys *= len(plan.segment_values(column))
     return DerivedCut(parent.id, kept, per_place ** places * (child.bin_minutes // parent.bin_minutes),
-                      len(cells) ** places * bins * segment_keys)
+                      len(cells) ** places * bins * segment_keys, len(cells) ** places * segment_keys)
 
 
 def _same(child: Contract, parent: Contract, name: str) -> bool:
@@ -154,17 +158,16 @@ def derivation_errors(child: Contract, parent: Contract | None, where: str) -> l
         errors.append(f"{where}: customProperties.area: {len(uncovered)} cell(s) at resolution {parent.h3_resolution} "
                       f"inside this contract's cells are outside {parent.id}'s area (first: {uncovered[0]}): a value "
                       "summed from part of its children would undercount; use an area inside the parent's")
-    own, theirs = {t.date() for t in fire_times(child.schedule)}, {t.date() for t in fire_times(parent.schedule)}
-    if delivery_days(child.schedule) != delivery_days(parent.schedule) or not own <= theirs:
-        first = min(own - theirs, default=None)
-        errors.append(f"{where}: customProperties.schedule: {child.schedule!r} must deliver on dates "
-                      f"{parent.id} delivers ({parent.schedule!r}), covering the same days"
-                      + (f" (first other date: {first})" if first else ""))
+    others = sorted(set(delivery_windows(child.schedule)) - set(delivery_windows(parent.schedule)))
+    if others:  # a window the parent never releases would be made for the child, charged to the parent
+        start, end = others[0]
+        errors.append(f"{where}: customProperties.schedule: {child.schedule!r} makes delivery windows "
+                      f"{parent.id} never releases ({parent.schedule!r}): the first is {start.isoformat()} to "
+                      f"{end.isoformat()} ({len(others)} in a year); deliver the windows the parent delivers")
     if errors:
         return errors
-    day = dt.date(2026, 3, 2)
-    plans = [plan_for(parent, metric, day, day + dt.timedelta(days=delivery_days(parent.schedule)))
-             for metric in child.metrics]
+    windows = window_shapes(child.schedule, child.bin_minutes)  # the longest first
+    plans = [plan_for(parent, metric, *windows[0]) for metric in child.metrics]
     for plan in plans:  # every privacy parameter of the served release within this contract's terms
         if plan.delta > child.delta * (1 + 1e-9):
             errors.append(f"{where}: customProperties.delta: {parent.id}'s {plan.metric} release has delta "
@@ -175,17 +178,25 @@ def derivation_errors(child: Contract, parent: Contract | None, where: str) -> l
                           "so it has no cell values to derive this contract's cells from")
     if errors:
         return errors
-    for plan in plans:
-        metric = plan.metric
-        figures = derived_cut(child, parent, metric).figures(plan, child.k)
-        if "phantom_probability" not in figures:
-            continue
-        chance, keys = figures["phantom_probability"], figures["domain_keys"] * plan.days
-        if chance > phantom_limit(keys):
-            errors.append(f"{where}: customProperties.k: {metric} summed from {figures['summed_release_values']} "
-                          f"values of {parent.id}'s release reaches k {child.k} by noise alone with chance "
-                          f"{chance:.2%} ({chance * keys:,.1f} phantom rows expected in a delivery of {keys:,} keys; "
-                          f"allowed {MAX_PHANTOM_PROBABILITY:.0%} and {MAX_PHANTOM_ROWS:g} rows): raise k")
+    for window in windows:  # every shape of window the child delivers, the longest first; the worst is named
+        found = []
+        for metric in child.metrics:
+            plan = plan_for(parent, metric, *window)
+            cut = derived_cut(child, parent, metric)
+            figures = cut.figures(plan, child.k)
+            if "phantom_probability" not in figures:
+                continue
+            chance, keys = figures["phantom_probability"], cut.keys_per_bin * len(domain_bins(*window,
+                                                                                            child.bin_minutes))
+            if chance > phantom_limit(keys):
+                found.append(f"{where}: customProperties.k: {metric} summed from {figures['summed_release_values']} "
+                             f"values of {parent.id}'s release reaches k {child.k} by noise alone with chance "
+                             f"{chance:.2%} ({chance * keys:,.1f} phantom rows expected in the delivery window "
+                             f"{window[0].isoformat()} to {window[1].isoformat()} of {keys:,} keys; allowed "
+                             f"{MAX_PHANTOM_PROBABILITY:.0%} and {MAX_PHANTOM_ROWS:g} rows): raise k")
+        if found:
+            errors += found
+            break
     delivery_delta = sum(plan.delta for plan in plans)
     if child.area_population and delivery_delta >= 1.0 / child.area_population:
         errors.append(f"{where}: customProperties.delta: one delivery's delta {delivery_delta:.3g} (summed over the "

@@ -56,23 +56,23 @@ def test_a_schedule_its_budget_cannot_pay_for_a_year_is_refused_naming_the_windo
 
 
 def test_look_back_widens_the_windows_a_release_counts_in():
-    plain = contract_year(_contract("plan-p", epsilon=0.25, budget_epsilon_per_period=12, k=145))
+    plain = contract_year(_contract("plan-p", epsilon=0.25, budget_epsilon_per_period=12, k=146))
     assert plain["max_epsilon_per_window"] == pytest.approx(7.5)
     # A segment release reads 13 days before its window: 30 + 13 daily releases overlap some 30-day window.
-    doc_terms = dict(epsilon=0.25, budget_epsilon_per_period=12, segments=["segment"], k=378)
+    doc_terms = dict(epsilon=0.25, budget_epsilon_per_period=12, segments=["segment"], k=380)
     segmented = contract_year(_contract("plan-s", **doc_terms))
     assert segmented["max_epsilon_per_window"] == pytest.approx(0.25 * 43)
 
 
 def test_warnings_name_the_contract_and_the_global_cap_only_when_exceeded(monkeypatch):
-    fits = budget_plan([_contract("plan-a", epsilon=0.3, budget_epsilon_per_period=9.5, k=121),
+    fits = budget_plan([_contract("plan-a", epsilon=0.3, budget_epsilon_per_period=9.5, k=122),
                         _contract("plan-b", schedule="0 6 * * 1", epsilon=1, budget_epsilon_per_period=6.5, k=362)])
     assert fits["warnings"] == []
     # A weekly release spans 7 days: a 30-day window overlaps 6 of them (the ledger counts each it touches).
     assert fits["global"]["person"]["epsilon"] == pytest.approx(9 + 6)
     monkeypatch.setattr(settings, "GLOBAL_EPSILON_CAP", 12.0)
-    over = budget_plan([_contract("plan-a", epsilon=0.3, budget_epsilon_per_period=9.5, k=121),
-                        _contract("plan-b", epsilon=0.2, budget_epsilon_per_period=6.5, k=181)])
+    over = budget_plan([_contract("plan-a", epsilon=0.3, budget_epsilon_per_period=9.5, k=122),
+                        _contract("plan-b", epsilon=0.2, budget_epsilon_per_period=6.5, k=183)])
     assert len(over["warnings"]) == 1
     assert "global epsilon cap 12 per person per 30 days would be exceeded in the window" in over["warnings"][0]
 

@@ -17,7 +17,8 @@ BEFORE = settings.REPO_ROOT / "tests" / "fixtures" / "release_ids_before_measure
 
 
 def _inner_city_1_0_0(window_start: dt.date, window_end: dt.date):
-    """The plan kk-inner-city-presence 1.0.0 made (epsilon 1, budget 10, 12 pairs a day), rebuilt from 2.0.0."""
+    """The plan kk-inner-city-presence 1.0.0 made (epsilon 1, budget 10, 12 pairs a day), rebuilt from the current
+    version."""
     contracts, _ = load_contracts()
     plan = plan_for(contracts["kk-inner-city-presence"], "unique_people", window_start, window_end)
     bounds = type(plan.bounds).of(dict(plan.bounds.as_dict(), max_cells_per_day=12))

@@ -61,13 +61,13 @@ def test_an_edited_file_is_not_the_file_that_was_approved(lake_root, contracts_c
     approved = load_contract(path)
     approve_all(approved)
     require_approved(approved)
-    # Same id and version, one term changed after approval (k 217 -> 218): the approval no longer holds.
+    # Same id and version, one term changed after approval (k 219 -> 220): the approval no longer holds.
     text = path.read_text()
-    assert "{property: k, value: 217}" in text
-    path.write_text(text.replace("{property: k, value: 217}", "{property: k, value: 218}"))
+    assert "{property: k, value: 219}" in text
+    path.write_text(text.replace("{property: k, value: 219}", "{property: k, value: 220}"))
     edited = load_contract(path)
     assert (edited.id, edited.version) == (approved.id, approved.version) and edited.sha256 != approved.sha256
-    with pytest.raises(NotApproved, match="nordic-telco approved version 2.0.0 with different file contents"):
+    with pytest.raises(NotApproved, match="nordic-telco approved version 2.1.0 with different file contents"):
         require_approved(edited)
     approve_all(edited)
     require_approved(edited)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 import yaml
@@ -119,14 +120,14 @@ def test_an_invalid_new_version_leaves_the_last_valid_one_in_force(tmp_path):
     shutil.copytree(EXAMPLE.parent / "areas", tmp_path / "areas")
     shutil.copy(EXAMPLE, tmp_path / EXAMPLE.name)
     broken = _set(_doc(), "k", 3)
-    broken["version"] = "2.1.0"
+    broken["version"] = "2.2.0"
     (tmp_path / "v1.1.yaml").write_text(yaml.safe_dump(broken))
     (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00id")
     valid, invalid = load_contracts(tmp_path)
-    assert valid["kk-inner-city-presence"].version == "2.0.0"
+    assert valid["kk-inner-city-presence"].version == "2.1.0"
     assert set(invalid) == {"v1.1.yaml", "binary.yaml"}
     assert any("customProperties.k" in e for e in invalid["v1.1.yaml"])
-    assert find_contract("kk-inner-city-presence", tmp_path).version == "2.0.0"
+    assert find_contract("kk-inner-city-presence", tmp_path).version == "2.1.0"
     with pytest.raises(ContractError, match="no valid contract 'nope'"):
         find_contract("nope", tmp_path)
 
@@ -143,25 +144,27 @@ def test_a_budget_one_delivery_spends_whole_is_refused():
 def test_phantoms_above_one_percent_or_ten_rows_a_delivery_are_refused_naming_k_and_what_passes():
     from jobs.privacy.feasibility import MAX_PHANTOM_PROBABILITY
 
-    # 96 pairs a day at epsilon 0.5 (noise scale 192) against k = 217: 16% of empty keys pass the threshold.
+    # 96 pairs a day at epsilon 0.5 (noise scale 192) against k = 219: 16% of empty keys pass the threshold.
     doc = _set(_doc(), "max_cells_per_day", 96)
     with pytest.raises(ContractError) as err:
         parse_contract(doc, "x.yaml", EXAMPLE.parent)
     line = next(e for e in err.value.errors if "customProperties.k" in e)
-    assert "noise scale 192 releases an empty key with chance 16.19%" in line and "k 865 would pass" in line, line
+    assert "noise scale 192 releases an empty key with chance 16.02%" in line and "k 873 would pass" in line, line
+    assert "(in the delivery window 2026-10-25 to 2026-10-26: 25 bins)" in line  # the autumn day: the worst
     # The suggested k passes, one less does not; the rule is the exact noise tail.
-    assert parse_contract(_set(copy.deepcopy(doc), "k", 865), "x.yaml", EXAMPLE.parent).k == 865
+    assert parse_contract(_set(copy.deepcopy(doc), "k", 873), "x.yaml", EXAMPLE.parent).k == 873
     with pytest.raises(ContractError, match="customProperties.k"):
-        parse_contract(_set(copy.deepcopy(doc), "k", 864), "x.yaml", EXAMPLE.parent)
-    # Ten rows: the example (1,800 keys a day) needs a chance below 10 / 1,800, not just below 1%.
+        parse_contract(_set(copy.deepcopy(doc), "k", 872), "x.yaml", EXAMPLE.parent)
+    # Ten rows: the example's worst window (the 25-hour autumn day, 1,875 keys) needs a chance below 10 / 1,875,
+    # not just below 1%.
     contract = parse_contract(_doc(), "x.yaml", EXAMPLE.parent)
     import datetime as dt
 
     from jobs.privacy.plan import plan_for
 
-    plan = plan_for(contract, "unique_people", dt.date(2026, 3, 2), dt.date(2026, 3, 3))
-    assert plan.domain_size() == 1800 and plan.phantom_probability(contract.k) * 1800 <= 10
-    assert plan.phantom_probability(contract.k - 1) * 1800 > 10
+    plan = plan_for(contract, "unique_people", dt.date(2026, 10, 25), dt.date(2026, 10, 26))
+    assert plan.domain_size() == 1875 and plan.phantom_probability(contract.k) * 1875 <= 10
+    assert plan.phantom_probability(contract.k - 1) * 1875 > 10
     assert plan.phantom_probability(200) < MAX_PHANTOM_PROBABILITY  # 1% alone would allow k 200 here
 
 
@@ -188,7 +191,8 @@ def test_a_product_by_country_needs_the_buyers_country_list():
 def test_a_wifi_and_telco_contract_states_both_units_in_its_record_of_processing():
     from jobs.publish.record import record_of_processing
 
-    doc = _set(_set(_set(_doc(), "sources", ["telco", "wifi"]), "suppliers", ["nordic-telco", "cph-public-wifi"]), "k", 433)
+    doc = _set(_set(_doc(), "sources", ["telco", "wifi"]), "suppliers", ["nordic-telco", "cph-public-wifi"])
+    doc = _set(doc, "k", 437)
     contract = parse_contract(doc, "x.yaml", EXAMPLE.parent)
     measures = record_of_processing(contract)["technical_and_organisational_measures"]
     assert "privacy unit of the unique_people release: device-network+person" in measures
@@ -222,3 +226,23 @@ def test_the_example_areas_state_their_population():
     contracts = {path.stem: load_contract(path) for path in contract_files()}
     assert contracts["kk-inner-city-presence"].area_population == 57_000
     assert contracts["kk-traffic-od"].area_population == 667_000
+
+
+def test_validate_judges_the_longest_window_a_schedule_makes_not_its_first(tmp_path, capsys):
+    import shutil
+
+    from jobs.cli import main
+
+    shutil.copytree(EXAMPLE.parent / "areas", tmp_path / "areas")
+    doc = _set(_doc(), "schedule", "0 8 * * 1,2")  # Monday to Tuesday is one day, Tuesday to Monday six
+    path = tmp_path / "twice-weekly.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    assert main(["contracts", "validate", str(path)]) == 1
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if "customProperties.k" in line)
+    assert re.search(r"delivery window 2026-\d\d-\d\d to 2026-\d\d-\d\d: 1\d\d bins\)", line), line
+    window = re.search(r"window (2026-\d\d-\d\d) to (2026-\d\d-\d\d)", line).groups()
+    import datetime as dt
+
+    days = (dt.date.fromisoformat(window[1]) - dt.date.fromisoformat(window[0])).days
+    assert days == 6, line

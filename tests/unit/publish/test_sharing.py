@@ -59,7 +59,10 @@ KK_PLUS = {"type": "Polygon", "coordinates": [[[12.40, 55.58], [12.75, 55.58], [
     ("movia-od-market", {"epsilon": 0.2}, "customProperties.epsilon", "above this contract's ceiling 0.2"),
     ("movia-od-market", {"h3_resolution": 8}, "customProperties.h3_resolution", "finer than"),
     ("movia-od-market", {"time_bin": "1h"}, "customProperties.time_bin", "not a whole number"),
-    ("movia-od-market", {"schedule": "30 8 * * 1"}, "customProperties.schedule", "must deliver on dates"),
+    ("movia-od-market", {"schedule": "30 8 * * 1"}, "customProperties.schedule", "never releases"),
+    # the first gap of these crons is one day, as the parent's; their other windows (6 and 30 days) are not
+    ("movia-od-market", {"schedule": "30 8 * * 1,2"}, "customProperties.schedule", "never releases"),
+    ("movia-od-market", {"schedule": "30 8 1,2 * *"}, "customProperties.schedule", "never releases"),
     ("movia-od-market", {"area": KK_PLUS}, "customProperties.area", "outside movia-od-market's area"),
     ("movia-od-market", {"k": 20}, "customProperties.k", "by noise alone"),
     ("movia-od-market", {"max_trips_per_day": 9}, None, None),  # the release's bounds are the parent's: no error
