@@ -101,7 +101,8 @@ def _summary(date: dt.date, events: int, log_path: Path, started: float) -> int:
         audit = json.loads(audit_json.read_text())
         result, privacy = audit["result"], audit["privacy"]
         print(f"[demo]   {contract.id}: {result['released']} released / {result['suppressed']} suppressed "
-              f"(k={privacy['k']}), epsilon spent {privacy['epsilon_this_delivery']:g} "
+              f"(suppressed below {privacy.get('threshold_text') or privacy['k']}), epsilon spent "
+              f"{privacy['epsilon_this_delivery']:g} "
               f"(contract left {privacy['budget']['contract_epsilon_left']:g})")
         print(f"[demo]     delivery: {outbox}")
         print(f"[demo]     audit:    {audit_json.with_suffix('.html')}")

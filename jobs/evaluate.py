@@ -265,6 +265,7 @@ def evaluate_delivery(spark: SparkSession, name: str) -> dict[str, Any]:
         share = float(contract.market_share["share"]) if contract.market_share else None
         figures = compare(rows, exact, keys, plan.domain != PARTITION_SELECTION, share)
         figures["k"] = plan.k_threshold(contract.k)
+        figures["k_statement"] = plan.measure.k_statement(contract.k, plan.bounder)
         figures["noise_scale"] = plan.noise()["scale"]
         figures["epsilon"] = plan.epsilon
         out["metrics"][metric] = figures
@@ -279,7 +280,8 @@ def format_evaluation(result: dict[str, Any]) -> list[str]:
     lines = []
     for metric, f in result["metrics"].items():
         lines.append(f"{result['contract_id']} {metric} (delivery {result['delivery_id']}): {f['released']:,} of "
-                     f"{f['keys']:,} keys released, k {f['k']}, noise scale {f['noise_scale']:.3g}, "
+                     f"{f['keys']:,} keys released, suppressed below {f['k_statement']}, noise scale "
+                     f"{f['noise_scale']:.3g}, "
                      f"epsilon {f['epsilon']:g}")
         for floor in (100, 500):
             lines.append(f"  keys with exact >= {floor}: {f[f'keys_exact_ge_{floor}']:,}, released "

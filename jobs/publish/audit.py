@@ -22,6 +22,7 @@ from jobs.common.objectstore import lake_path
 from jobs.common.storage import restrict
 from jobs.contracts import zone_cells
 from jobs.privacy import ledger_entries, ledger_summary
+from jobs.publish.package import thresholds_text
 from jobs.publish.pages import render_page
 from jobs.publish.recipients import reads_summary
 from jobs.publish.shared_releases import K_NOTE, derived_cut, shared_text
@@ -177,6 +178,9 @@ def build_audit(delivery: Delivery, manifest: dict, product: pd.DataFrame,
             "unit_note": "; ".join(UNIT_NOTES[u] for u in plan.unit.split("+"))
                          + ("; the release counts against the cap of each" if "+" in plan.unit else ""),
             "k": contract.k,
+            "k_unit": "people",
+            "thresholds": manifest["privacy"].get("thresholds", {}),
+            "threshold_text": thresholds_text(manifest["privacy"]),
             "guarantee": "No released value is below k after noise (k people, in each metric's units). The "
                          "threshold acts on noisy values, so this is not a statement that no true count is below k.",
             "epsilon_this_delivery": sum(r["epsilon"] for r in own),

@@ -198,7 +198,8 @@ def privacy_terms(contract: Contract, plans: list[ReleasePlan], cuts: dict | Non
     metrics = []
     for plan in plans:
         figures = plan.describe()
-        figures.update(k_threshold=plan.k_threshold(contract.k), k_rule=plan.measure.k_text(contract.k, plan.bounder))
+        figures.update(k_threshold=plan.k_threshold(contract.k), k_rule=plan.measure.k_text(contract.k, plan.bounder),
+                       k_statement=plan.measure.k_statement(contract.k, plan.bounder))
         # the bound's dropped share, only ever as the DP estimate of this contract's own advice (cde contracts
         # advise): another contract's advice was paid from that contract's budget, so it is not stated here
         figures["dropped_share"] = dropped_share_estimate(plan, contract.id)
@@ -217,6 +218,9 @@ def privacy_terms(contract: Contract, plans: list[ReleasePlan], cuts: dict | Non
         bounds.update(figures["bounds"])
     return {
         "k": contract.k,
+        "k_unit": "people",
+        # the threshold each metric's values must reach, in the unit it applies in (people, trips, events, ...)
+        "thresholds": {m["metric"]: m["k_statement"] for m in metrics},
         "epsilon": sum(m["epsilon"] for m in metrics), "delta": sum(m["delta"] for m in metrics),
         "mechanism": ", ".join(sorted({m["mechanism"] for m in metrics})),
         "unit": ", ".join(sorted({m["unit"] for m in metrics})),

@@ -85,12 +85,21 @@ def contributors(contract: Contract) -> list[dict[str, str]]:
     return out
 
 
+def thresholds_text(privacy: dict) -> str:
+    """The suppression threshold of each metric in its unit (``manifest["privacy"]["thresholds"]``), as one
+    phrase: ``219 people``, or ``102 trips (k 34 people x at most 3 trips each)``, by metric when several."""
+    thresholds = privacy.get("thresholds") or {"": f"k = {privacy['k']}"}  # manifests made before thresholds
+    if len(thresholds) == 1:
+        return next(iter(thresholds.values()))
+    return "; ".join(f"{metric}: {text}" for metric, text in thresholds.items())
+
+
 def _method(contract: Contract, manifest: dict) -> str:
     privacy = manifest["privacy"]
     return (f"Counts from {', '.join(contract.sources)} data of {', '.join(contract.suppliers)}, pseudonymised at "
             f"ingest and bounded per person ({json.dumps(privacy['bounds'])}), released with {privacy['mechanism']} "
             f"noise (epsilon {privacy['epsilon']:g}, delta {privacy['delta']:g} for this delivery). Values whose "
-            f"noisy count is below k = {privacy['k']} are suppressed (empty). The 95% interval of a value is "
+            f"noisy count is below {thresholds_text(privacy)} are suppressed (empty). The 95% interval of a value is "
             f"value +/- ci95_half_width ({privacy['ci95_half_width']} for the noisiest metric).")
 
 
@@ -130,8 +139,9 @@ def datapackage(contract: Contract, manifest: dict, columns: list[str]) -> dict[
         "temporal": {"start": manifest["window_start"], "end": manifest["window_end"],
                      "note": "end exclusive; bins are local to Europe/Copenhagen"},
         "method": _method(contract, manifest),
-        "privacy": {key: privacy[key] for key in ("k", "epsilon", "delta", "mechanism", "bounds", "noise_scale",
-                                                   "ci95_half_width", "guarantee")},
+        "privacy": {key: privacy[key] for key in ("k", "k_unit", "thresholds", "epsilon", "delta", "mechanism",
+                                                   "bounds", "noise_scale", "ci95_half_width", "guarantee")
+                    if key in privacy},
         "contract": {"id": contract.id, "version": contract.version, "buyer": contract.buyer,
                      "suppliers": list(contract.suppliers), "legal_basis": contract.legal_basis},
         "resources": resources,

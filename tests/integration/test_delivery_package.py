@@ -176,3 +176,27 @@ def test_population_estimate_divides_the_estimate_not_the_noisy_value_where_ther
     assert out["population_estimate"].iloc[1] == round(600 / 0.4)
     assert out["population_ci95_low"].iloc[1] == round(456 / 0.5)
     assert out[["population_estimate", "population_ci95_low", "population_ci95_high"]].iloc[2].isna().all()
+
+
+def test_every_reader_is_told_the_same_threshold_in_its_unit(packages):
+    """The OD product's rule is in trips, k 34 people x 3 trips each: README, data package, manifest and audit
+    (JSON and HTML) state that one phrase, never a bare k of people."""
+    import datetime as dt
+
+    from jobs.privacy import plan_for
+
+    for contract, folder in packages.values():
+        plan = plan_for(contract, contract.metrics[0], DAY, DAY + dt.timedelta(days=1))
+        statement = plan.measure.k_statement(contract.k, plan.bounder)
+        manifest = json.loads((folder / "manifest.json").read_text())
+        descriptor = json.loads((folder / "datapackage.json").read_text())
+        audit_json = folder.parents[3] / "audit" / contract.id / f"{manifest['delivery_id']}.json"
+        audit = json.loads(audit_json.read_text())
+        assert manifest["privacy"]["thresholds"] == {contract.metrics[0]: statement}
+        assert descriptor["privacy"]["thresholds"] == manifest["privacy"]["thresholds"]
+        assert audit["privacy"]["threshold_text"] == statement
+        assert f"below {statement} are suppressed" in (folder / "README.md").read_text()
+        assert statement in audit_json.with_suffix(".html").read_text()
+        if contract.id == "kk-traffic-od":
+            assert statement == f"{plan.k_threshold(contract.k)} trips (k {contract.k} people x at most 3 trips each)"
+            assert f"below k = {contract.k} are" not in (folder / "README.md").read_text()

@@ -166,6 +166,15 @@ class Measure:
         """k people in this measure's units: k x the most one person adds to one key."""
         return k * bounder.max_per_key()
 
+    def k_statement(self, k: int, bounder: Bounder) -> str:
+        """The threshold in the unit it applies in, the same words in every README, data package, manifest,
+        audit and printout: ``219 people``, or ``102 trips (k 34 people x at most 3 trips each)``."""
+        per_key = bounder.max_per_key()
+        threshold = self.k_threshold(k, bounder)
+        if per_key == 1:
+            return f"{threshold} {self.value_unit}"
+        return f"{threshold} {self.value_unit} (k {k} people x at most {per_key} {self.value_unit} each)"
+
     def k_text(self, k: int, bounder: Bounder) -> str:
         """How k people translate into this measure's values, for audits and manifests."""
         per_key = bounder.max_per_key()
