@@ -87,10 +87,12 @@ COLUMNS: tuple[ProductColumn, ...] = (
                   "what the value counts: unique_people, footfall, dwell_minutes, od_trips or camera_count",
                   required=True, key=True),
     ProductColumn("value", "int64", "integer", "see metric",
-                  "differentially private count (noise added; 95% of values lie within ci95_half_width of the "
-                  "true bounded count); empty when suppressed"),
+                  "differentially private count (noise added to the true bounded count); empty when suppressed"),
     ProductColumn("ci95_half_width", "int64", "integer", "see metric",
-                  "half-width of the 95% interval of value; empty when suppressed"),
+                  "half-width of the noise's 95% interval: over all keys of the domain, suppressed ones included, "
+                  "value lies within this of the true bounded count for 95% of them. Among released values near k "
+                  "it covers less (noise lifted some over k): use estimate and its interval there; empty when "
+                  "suppressed"),
     ProductColumn("estimate", "int64", "integer", "see metric",
                   "post-processed value (empirical Bayes over the noisy values, no privacy cost): better for sums "
                   "and small values; empty when suppressed"),

@@ -90,16 +90,23 @@ def privacy_in_words(epsilon_delivery: float, delta_delivery: float, epsilon_30_
     lines = [
         f"This delivery (epsilon {epsilon_delivery:g}): whatever an observer knew before, seeing it changes their "
         f"belief that one given person is in the data by a bounded amount: {grows(epsilon_delivery)}"
-        + (f", except with a chance of at most {delta_delivery:.2g} (delta)." if delta_delivery else "."),
+        + (f"; with delta {delta_delivery:.2g} the bound is (epsilon, delta): for every set of outcomes, its "
+           f"chance with the person is at most e^epsilon times its chance without, plus {delta_delivery:.2g} (an "
+           "additive slack on probabilities, not a chance that the guarantee fails; for the discrete Gaussian the "
+           "loss can exceed epsilon with a larger chance than delta)." if delta_delivery else "."),
         f"All of this contract's deliveries in any {period_days} days (epsilon up to {epsilon_30_days:g}): "
         f"{grows(epsilon_30_days)}.",
-        f"Every buyer together, under the global cap (epsilon up to {global_cap:g} per person in any {period_days} "
-        f"days): {grows(global_cap)}. At this level the bound no longer rules out a confident guess about one "
+        f"Every buyer together, under the global cap (epsilon up to {global_cap:g} in any {period_days} days for "
+        f"each privacy unit class): {grows(global_cap)}. The caps hold per class: releases whose unit is a person "
+        "(telco, ticket) share one cap; wifi releases count per device on a network under a cap of their own, so "
+        "a person also seen by wifi can lose up to the person cap plus that cap for each of their devices; camera "
+        "releases are event-level. At this level the bound no longer rules out a confident guess about one "
         "person whose movements stand out; it is the worst case over everyone the releases contain, and "
         "contribution bounds and k are what keep single people from standing out in a value.",
         f"A year of this contract's schedule composes to epsilon {epsilon_year:g} (basic composition; "
         f"{grows(epsilon_year)}): over a year, what protects a person is the per-window budget above, not one "
-        "yearly figure.",
+        "yearly figure. The yearly ceilings below are larger: they are what the ledger would let through if every "
+        f"one of a year's disjoint {period_days}-day windows were spent to its budget or cap.",
     ]
     return lines
 
