@@ -195,9 +195,11 @@ def read_arrow(
 
 @contextlib.contextmanager
 def _spark_writer(root: Path | S3Path) -> Iterator[None]:
-    """Hold the table's writer lock (one Spark writer at a time across processes; see the module note)."""
+    """Hold the table's writer lock (one Spark writer at a time across processes; see the module note), and
+    refuse to start the write if the lock's lease is no longer surely held (``Held.check``)."""
     root.parent.mkdir(parents=True, exist_ok=True)
-    with locked_file(root.parent / f".{root.name}.write.lock"):
+    with locked_file(root.parent / f".{root.name}.write.lock") as held:
+        held.check()
         yield
 
 

@@ -35,7 +35,7 @@ from jobs.aggregate.metrics import with_segments
 from jobs.aggregate.silver import committed_bronze, missing_inputs, succeeded_run_ids
 from jobs.common import faults, lake, settings, tables
 from jobs.common.columns import SEGMENT_COLUMNS
-from jobs.common.locks import exclusive
+from jobs.common.locks import Held, exclusive
 from jobs.common.storage import preflight
 from jobs.contracts.zones import parse_zones_text
 from jobs.errors import ReleaseRefused, SpentNotStored, StorageFault
@@ -250,11 +250,11 @@ def make_release(spark: SparkSession, plan: ReleasePlan) -> dict[str, Any]:
         The spend does not fit a budget; nothing was drawn or written.
     """
     # One writer per release: a concurrent request waits here, then finds the stored release and reuses it.
-    with exclusive(f"release-{plan.release_id}"):
-        return _make_release_locked(spark, plan)
+    with exclusive(f"release-{plan.release_id}") as held:
+        return _make_release_locked(spark, plan, held)
 
 
-def _make_release_locked(spark: SparkSession, plan: ReleasePlan) -> dict[str, Any]:
+def _make_release_locked(spark: SparkSession, plan: ReleasePlan, held: Held) -> dict[str, Any]:
     from pyspark.sql import functions as F
 
     # Everything that can fail is checked before the spend: storage, history, inputs present, domain.
@@ -270,6 +270,7 @@ def _make_release_locked(spark: SparkSession, plan: ReleasePlan) -> dict[str, An
     require_history(plan)
     noisy, inputs, domain, size = _compute(spark, plan)
     faults.reached("release.spend")
+    held.check()  # a holder that lost its lease spends nothing: the one that took it over makes the release
     entry = ledger.record_spend(plan.spend(), note=_lost_draws_note(plan.release_id))
     # Noise is drawn only now, by the write below (the frame above is lazy).
     columns = {c: (F.col(c) if c in noisy.columns else F.lit(None).cast("string")) for c in SEGMENT_COLUMNS}
@@ -283,6 +284,7 @@ def _make_release_locked(spark: SparkSession, plan: ReleasePlan) -> dict[str, An
     )
     try:
         faults.reached("release.gold")
+        held.check()  # ... and draws nothing after losing it (readers keep only the newest spend's rows)
         gold_version = lake.write(table, tables.RELEASES.path(), mode="replace_partitions",
                                   partition_by=["release_id"], replace=[{"release_id": plan.release_id}])
     except Exception as exc:  # the spend stands; retrying would spend again, so this is final
@@ -358,5 +360,25 @@ def _lost_draws_note(release_id: str) -> str | None:
 
 
 def read_release(release_id: str) -> pa.Table:
-    """Read a stored release back (the only way products get their values)."""
-    return tables.RELEASES.read_arrow(partitions={"release_id": release_id})
+    """Read a stored release back (the only way products get their values), fenced by the ledger: its rows
+    must all carry the entry id of the newest spend of that release.
+
+    Raises
+    ------
+    StorageFault
+        The partition mixes spends, or holds the rows of an older spend than the newest one (a writer that
+        lost its lock wrote after the one that took it over): nothing is read from it.
+    """
+    stored = tables.RELEASES.read_arrow(partitions={"release_id": release_id})
+    if stored.num_rows == 0:
+        return stored
+    entry_ids = set(stored.column("ledger_entry_id").to_pylist())
+    spends = _spends_of(release_id)
+    newest = str(spends.iloc[-1]["entry_id"]) if not spends.empty else None
+    if entry_ids != {newest}:
+        held = sorted(map(str, entry_ids))
+        raise StorageFault(f"gold/releases holds release {release_id} under ledger entries {held}, but the newest "
+                           f"spend of that release is {newest}: rows of another spend, written by a "
+                           "writer that had lost its lock or outside the pipeline, are never read; restore the "
+                           "partition from the table's history or remove it, then publish again")
+    return stored

@@ -137,7 +137,7 @@ def _store_release(release_id: str, metric: str, frame: pd.DataFrame, epsilon: f
                          epsilon=epsilon, delta=0.0, rho=epsilon ** 2 / 2, mechanism="geometric", sensitivity=1,
                          budget_epsilon_per_period=10.0)
     entry = ledger.record_spend(dataclasses.replace(spend))
-    rows = frame.assign(release_id=release_id, metric=metric)
+    rows = frame.assign(release_id=release_id, ledger_entry_id=entry["entry_id"], metric=metric)
     lake.append_arrow(tables.RELEASES.path(), pa.Table.from_pandas(rows, preserve_index=False),
                       partition_by=["release_id"])
     tables.RELEASE_LOG.append([{"release_id": release_id, "ledger_entry_id": entry["entry_id"],
@@ -214,3 +214,26 @@ def test_od_pairs_and_segments_sum_into_parent_cells_per_segment_value():
     assert set(out["h3_cell"]) == set(out["destination_h3"]) == {cell_to_int(parent)}
     kept = sum_into_cut(release, "od_trips", cells=[a])  # a pair is kept only when both ends are kept
     assert kept["value"].tolist() == [5]
+
+
+def test_a_release_is_read_only_from_its_newest_spends_rows(lake_root):
+    """The ledger fences the table: rows written under an older spend (a writer that had lost its lock) or a
+    partition mixing two spends are never read."""
+    import dataclasses
+
+    from jobs.errors import StorageFault
+    from jobs.privacy import ledger
+    from jobs.privacy.release import read_release
+
+    cells = [cell_to_int(c) for c in sorted(h3.cell_to_children(h3.latlng_to_cell(55.676, 12.568, 8), 9))]
+    _store_release("rel-fenced", "footfall", _release(dict.fromkeys(cells, 30), 1.0), 1.0, 1.0)
+    assert read_release("rel-fenced").num_rows == len(cells)
+    spend = ledger.read_entries().iloc[-1]
+    again = ledger.Spend(contract_id="src", contract_version="1.0.0", release_id="rel-fenced", sources=("telco",),
+                         unit="person", window_start=dt.date(2026, 3, 2), window_end=dt.date(2026, 3, 3),
+                         epsilon=1.0, delta=0.0, rho=0.5, mechanism="geometric", sensitivity=1,
+                         budget_epsilon_per_period=10.0)
+    newer = ledger.record_spend(dataclasses.replace(again))  # a second spend whose holder then drew and stored
+    assert newer["entry_id"] != spend["entry_id"]
+    with pytest.raises(StorageFault, match=f"newest spend of that release is {newer['entry_id']}"):
+        read_release("rel-fenced")

@@ -79,3 +79,54 @@ def test_a_lease_taken_over_while_held_fails_the_holder(s3_lake, monkeypatch):
         lease.write_text(json.dumps({"owner": "other", "expires_at": time.time() + 60}))
         time.sleep(1.5)  # the next renewal finds the lease changed
     assert json.loads(lease.read_text())["owner"] == "other"  # the other holder's lease is left alone
+
+
+def _release_like(lake: str, env: dict, name: str, failing_renewals: bool, stall: float, started, results) -> None:
+    """The release protocol in small: under the lock, reuse a stored draw, else check, spend, work, check,
+    store the draw. ``failing_renewals``: the store answers every renewal of this process with an error."""
+    os.environ.update(env)
+    os.environ["CDE_LAKE"] = lake
+    from jobs.common import locks as worker_locks
+    from jobs.common import settings
+    from jobs.common.objectstore import S3Path
+
+    if failing_renewals:
+        def refuse(self, body, etag):  # noqa: ARG001 - the store's answer to a renewal
+            raise ConnectionError("503 Service Unavailable")
+
+        S3Path.put_if_match = refuse
+    draws = settings.lake_root() / "draws"
+    try:
+        with worker_locks.exclusive("release-rel-1", timeout_s=60, poll_s=0.05) as held:
+            started.set()
+            if list(draws.iterdir()) if draws.exists() else []:
+                results.put((name, "reused"))
+                return
+            held.check()
+            (settings.lake_root() / "spends" / f"{name}.json").write_text("{}")
+            time.sleep(stall)  # the work between spend and stored draw
+            held.check()
+            (draws / f"{name}.json").write_text("{}")
+        results.put((name, "drew"))
+    except worker_locks.LockLost as exc:
+        results.put((name, f"lost: {exc}"))
+
+
+def test_a_holder_whose_renewals_fail_never_draws_beside_the_one_that_took_over(s3_lake, monkeypatch):
+    """Process A's renewals are answered with errors while it works past its lease; B takes the expired lease
+    over and makes the release. A stops at its next write (LockLost), so one release id has one draw."""
+    monkeypatch.setenv("CDE_LOCK_LEASE_SECONDS", "3")
+    ctx = mp.get_context("spawn")
+    started_a, started_b, results = ctx.Event(), ctx.Event(), ctx.Queue()
+    env = {**_aws_env(), "CDE_LOCK_LEASE_SECONDS": "3"}
+    a = ctx.Process(target=_release_like, args=(str(s3_lake), env, "a", True, 6.0, started_a, results))
+    a.start()
+    assert started_a.wait(60)
+    b = ctx.Process(target=_release_like, args=(str(s3_lake), env, "b", False, 0.5, started_b, results))
+    b.start()
+    outcomes = dict(results.get(timeout=120) for _ in range(2))
+    for p in (a, b):
+        p.join(timeout=60)
+    assert outcomes["b"] == "drew", outcomes
+    assert outcomes["a"].startswith("lost:") and "could not be renewed" in outcomes["a"], outcomes
+    assert sorted(p.name for p in (s3_lake / "draws").iterdir()) == ["b.json"]  # one draw for the release id
