@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobs.common import paths
+from jobs.common.locks import Held, exclusive
+from jobs.common.storage import write_atomic
 from jobs.privacy.bounding import PERSON_DAY
 from jobs.privacy.measures.base import Bounds
 from jobs.privacy.plan import plan_for
@@ -176,16 +178,23 @@ def advise(spark: SparkSession, contract: Contract, metric: str, start: dt.date,
     BudgetExceeded
         The advice does not fit the contract's budget or a global cap; nothing was drawn.
     """
-    import numpy as np
-
-    from jobs.privacy import ledger  # loads deltalake, numpy, pandas, pyarrow: only when called
-    from jobs.privacy.noise import add_discrete_noise, noise_scale, noise_sd  # loads numpy: only when called
-
     plan = plan_for(contract, metric, start, end)
     prop = bound_property(plan)
     if prop is None:
         raise ValueError(f"{metric} is event-level: it has no contribution bound to advise")
     ident = advice_id(contract, metric, start, end)
+    # One advice run at a time per advice id: a concurrent run waits, then reuses the stored advice.
+    with exclusive(f"advice-{ident}") as held:
+        return _advise_locked(spark, contract, metric, start, end, plan, prop, ident, held)
+
+
+def _advise_locked(spark: SparkSession, contract: Contract, metric: str, start: dt.date, end: dt.date, plan,
+                   prop: str, ident: str, held: Held) -> dict[str, Any]:
+    import numpy as np
+
+    from jobs.privacy import ledger  # loads deltalake, numpy, pandas, pyarrow: only when called
+    from jobs.privacy.noise import add_discrete_noise, noise_scale, noise_sd  # loads numpy: only when called
+
     path = advice_path(contract.id, ident)
     if path.exists():
         return {**json.loads(path.read_text()), "reused": True}
@@ -201,6 +210,7 @@ def advise(spark: SparkSession, contract: Contract, metric: str, start: dt.date,
     spend = dataclasses.replace(plan.spend(), release_id=ident, epsilon=ADVISE_EPSILON, delta=0.0,
                                 rho=ADVISE_EPSILON ** 2 / 2, mechanism="geometric", sensitivity=sensitivity,
                                 lookback_days=plan.lookback_days)
+    held.check()
     entry = ledger.record_spend(spend)
     noisy = add_discrete_noise(np.array(bucketed(counts), dtype=np.int64), ADVISE_EPSILON, sensitivity)
     floor = noise_scale(ADVISE_EPSILON, sensitivity)["ci95_half_width"]
@@ -228,8 +238,8 @@ def advise(spark: SparkSession, contract: Contract, metric: str, start: dt.date,
         "histogram_floor": floor, "candidates": [dataclasses.asdict(c) for c in scored],
         "entry_id": entry["entry_id"], "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1))
+    held.check()
+    write_atomic(path, json.dumps(result, indent=1))  # whole or not at all: a reader never sees half an advice
     return {**result, "reused": False}
 
 

@@ -61,3 +61,33 @@ def test_advice_is_spent_once_recommends_a_bound_and_its_estimate_reaches_the_de
     assert figures["dropped_share"]["dropped_share_estimate"] == pytest.approx(estimated)
     page = open(out["audit"]["html"], encoding="utf-8").read()
     assert "DP estimate from advice" in page and "not an" in page
+
+
+def test_two_advice_runs_at_once_spend_once(spark, simulated_day, tmp_path, monkeypatch):
+    """Two runs of one advice at the same moment: the second waits for the first and reuses its stored advice
+    (before, both checked for a stored advice, found none, and both spent)."""
+    import threading
+
+    from jobs.privacy import ledger
+    from jobs.privacy.advise import advise
+    from jobs.publish.portfolio import find_contract
+
+    root = tmp_path / "lake"
+    shutil.copytree(simulated_day.root, root)
+    monkeypatch.setenv("CDE_LAKE", str(root))
+    contract = find_contract("kk-inner-city-presence")
+    day, end = simulated_day.day, simulated_day.day + dt.timedelta(days=1)
+    results, start = [], threading.Barrier(2)
+
+    def run() -> None:
+        start.wait()
+        results.append(advise(spark, contract, "unique_people", day, end))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=600)
+    assert sorted(r["reused"] for r in results) == [False, True]
+    entries = ledger.read_entries()
+    assert len(entries[entries["release_id"] == results[0]["advice_id"]]) == 1
