@@ -17,6 +17,7 @@ from jobs.errors import BudgetExceeded, ContractError, Refusal
 from jobs.ingest import FEEDS
 from jobs.privacy import advise_contract, budget_plan, format_advice, plan_lines
 from jobs.publish import sla
+from jobs.publish.backfills import approve_backfill
 from jobs.publish.notify import delivery_notice
 from jobs.publish.portfolio import find_contract, load_contract, load_contracts
 from jobs.publish.recipients import add_recipient, read_recipients, revoke
@@ -194,6 +195,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     find_delivery(args.delivery)
     result = evaluate_delivery(get_spark("cde-evaluate"), args.delivery)
     print(to_json(result) if args.json else "\n".join(format_evaluation(result)))
+    return 0
+
+
+def _cmd_contracts_backfill(args: argparse.Namespace) -> int:
+    record = approve_backfill(find_contract(args.contract_id), args.date, args.end, args.supplier, args.approver,
+                              args.reason)
+    print(f"backfill of {record['contract_id']} {record['version']} for {record['window_start']} to "
+          f"{record['window_end']} approved by {record['approver']} ({record['supplier']}): cde publish "
+          f"{record['contract_id']} --date {record['window_start']} --end {record['window_end']} may now deliver it")
     return 0
 
 
@@ -395,6 +405,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--approver", required=True,
                    help="name or e-mail of one of the supplier's approvers in the supplier registry")
     p.set_defaults(func=_cmd_contracts_approve)
+
+    p = contracts.add_parser("backfill", help="allow one delivery window the contract's schedule does not make "
+                             "(recorded with who, when and why; publish refuses such a window otherwise)")
+    p.add_argument("contract_id")
+    p.add_argument("--date", type=_date, required=True, help="first local date of the window")
+    p.add_argument("--end", type=_date, required=True, help="the day after the window's last date")
+    p.add_argument("--supplier", required=True, help="one of the contract's suppliers")
+    p.add_argument("--approver", required=True, help="name or e-mail of one of that supplier's approvers in the "
+                   "supplier registry")
+    p.add_argument("--reason", required=True, help="why this window is delivered (recorded)")
+    p.set_defaults(func=_cmd_contracts_backfill)
 
     p = contracts.add_parser("end", help="end a contract: no further release, sharing revoked, deliveries and "
                              "gold deleted after retention_days (audits and the ledger stay)")

@@ -71,3 +71,7 @@ class ContractEnded(Refusal, RuntimeError):
 class NotSimulated(Refusal, RuntimeError):
     """A lake the simulator did not make: there is no truth to compare with, and exact figures of real data
     are never printed."""
+
+
+class WindowRefused(Refusal, ValueError):
+    """A delivery window the contract's schedule does not make, with no officer's backfill approval."""

@@ -49,6 +49,8 @@ LAKE_PATHS: tuple[LakePath, ...] = (
              "stored)"),
     LakePath("ops/locks/", "publish, Spark writers", "lock files (or object-store leases) of releases and tables"),
     LakePath("ops/contract_endings.json", "cde contracts end", "contracts ended early, with their purge"),
+    LakePath("ops/backfill_approvals.json", "cde contracts backfill", "delivery windows outside a contract's "
+             "schedule that a supplier's approver allowed, with who, when and why"),
     LakePath("ops/sharing_recipients.json", "cde sharing", "Delta Sharing recipients: token fingerprints, expiry"),
     LakePath("ops/sharing_reads.jsonl", "the sharing server", "every read of a shared table"),
     LakePath("ops/notifications.jsonl", "publish", "every buyer notification (webhook, e-mail) and its outcome"),

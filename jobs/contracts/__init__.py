@@ -27,6 +27,7 @@ from jobs.contracts.schedule import (
     fire_times,
     fires_more_than_daily,
     latency,
+    makes_window,
 )
 from jobs.contracts.suppliers import Supplier, SupplierRegistry, load_registry, parse_registry, source_owner_errors
 from jobs.contracts.zones import load_zones, parse_zones_text, zone_cells, zone_centres, zone_errors, zones_text
@@ -36,6 +37,7 @@ __all__ = [
     "Bounds", "Contract", "ContractError", "SCHEMA_DIR", "Supplier", "SupplierRegistry", "bound_properties",
     "contract_bounds", "contract_files", "declares_derived", "delivery_days", "delivery_windows",
     "ended_contracts", "endings_path", "fire_times", "fires_more_than_daily", "is_ended", "latency",
-    "load_registry", "load_zones", "parse_contract", "parse_registry", "parse_zones_text", "read_contract_file",
-    "schema", "source_owner_errors", "version_key", "zone_cells", "zone_centres", "zone_errors", "zones_text",
+    "load_registry", "load_zones", "makes_window", "parse_contract", "parse_registry", "parse_zones_text",
+    "read_contract_file", "schema", "source_owner_errors", "version_key", "zone_cells", "zone_centres",
+    "zone_errors", "zones_text",
 ]

@@ -55,6 +55,17 @@ def delivery_windows(cron: str) -> tuple[tuple[dt.date, dt.date], ...]:
     return tuple(windows)
 
 
+def makes_window(cron: str, start: dt.date, end: dt.date) -> bool:
+    """Whether the schedule delivers exactly the local dates ``[start, end)`` in some run: it fires on ``end``
+    and its previous fire was on ``start`` (any year, not only the sample one)."""
+    from croniter import croniter
+
+    fired = croniter(cron, dt.datetime.combine(end, dt.time()) - dt.timedelta(microseconds=1)).get_next(dt.datetime)
+    if fired.date() != end:
+        return False
+    return croniter(cron, fired).get_prev(dt.datetime).date() == start
+
+
 def latency(document: dict) -> dt.timedelta | None:
     """The latency SLA of an ODCS contract document, or None when it states none.
 

@@ -172,6 +172,7 @@ def build_audit(delivery: Delivery, manifest: dict, product: pd.DataFrame,
             "delivery_id": manifest["delivery_id"], "window_start": manifest["window_start"],
             "window_end": manifest["window_end"], "files": manifest["files"],
             "gold_table": f"gold/{contract.id}", "gold_version": gold_version,
+            "backfill": delivery.backfill,
         },
         "inputs": {
             "ingest_runs": runs,

@@ -18,6 +18,7 @@ from jobs.contracts import is_ended
 from jobs.errors import ContractEnded
 from jobs.privacy import contract_year, plan_for
 from jobs.publish.approvals import approved_parent, require_approved
+from jobs.publish.backfills import require_window
 from jobs.publish.portfolio import children_of
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ class Delivery:
         A year of the contract's schedule against its budget (``privacy.contract_year``).
     served : tuple of str
         The contracts derived from this one, whose products this delivery's releases also serve.
+    backfill : dict or None
+        The approval of a window the schedule does not make (who, when, why), or None.
     """
 
     contract: Contract
@@ -59,6 +62,7 @@ class Delivery:
     approvals: tuple[dict[str, Any], ...]
     year: dict[str, Any]
     served: tuple[str, ...]
+    backfill: dict[str, Any] | None = None
 
 
 def delivery_id(contract: Contract, window_start: dt.date, window_end: dt.date) -> str:
@@ -76,12 +80,15 @@ def compile_delivery(contract: Contract, window_start: dt.date, window_end: dt.d
         The contract was ended (``cde contracts end``) or retired.
     NotApproved
         The contract's file (or its parent's, for a derived contract) is not approved by every supplier.
+    WindowRefused
+        The window is not one the schedule makes, and no approver allowed it as a backfill.
     """
     if is_ended(contract):
         raise ContractEnded(f"contract {contract.id} has ended (cde contracts end, or status retired): "
                             "nothing more is released or delivered")
     approved = require_approved(contract)  # nothing is released or delivered for an unapproved version
     window_end = window_end or window_start + dt.timedelta(days=1)
+    backfill = require_window(contract, window_start, window_end)  # a window of the cron, or an approved backfill
     parent = approved_parent(contract) if contract.derived_from else None
     plans = tuple(plan_for(parent or contract, metric, window_start, window_end) for metric in contract.metrics)
     approvals = tuple({"supplier": row["supplier"], "approver": row["approver"],
@@ -90,4 +97,4 @@ def compile_delivery(contract: Contract, window_start: dt.date, window_end: dt.d
     return Delivery(contract=contract, window_start=window_start, window_end=window_end,
                     delivery_id=delivery_id(contract, window_start, window_end), plans=plans, parent=parent,
                     approvals=approvals, year=contract_year(contract),
-                    served=() if contract.derived_from else tuple(children_of(contract.id)))
+                    served=() if contract.derived_from else tuple(children_of(contract.id)), backfill=backfill)
