@@ -52,6 +52,8 @@ LAKE_PATHS: tuple[LakePath, ...] = (
     LakePath("ops/backfill_approvals.json", "cde contracts backfill", "delivery windows outside a contract's "
              "schedule that a supplier's approver allowed, with who, when and why"),
     LakePath("ops/sharing_recipients.json", "cde sharing", "Delta Sharing recipients: token fingerprints, expiry"),
+    LakePath("ops/sharing_profiles/", "cde sharing add-recipient", "buyers' profile files (0600, a token each) "
+             "of a local lake; a lake in a bucket keeps them in CDE_SECRETS"),
     LakePath("ops/sharing_reads.jsonl", "the sharing server", "every read of a shared table"),
     LakePath("ops/notifications.jsonl", "publish", "every buyer notification (webhook, e-mail) and its outcome"),
     LakePath("ops/sla_alerts.jsonl", "delivery_sla DAG, cde audit deliveries", "missed deliveries alerted"),

@@ -68,3 +68,13 @@ def test_values_are_read_when_asked_with_their_defaults(monkeypatch):
     assert settings.setting("CDE_ALERT_EMAIL") == ["a@x.example", "b@y.example"]
     monkeypatch.setenv("CDE_SPARK_POOL_SLOTS", "3")
     assert settings.setting("CDE_SPARK_POOL_SLOTS") == 3
+
+
+def test_every_place_the_code_names_under_ops_is_listed():
+    from jobs.common import paths
+
+    named = set()
+    for path in SOURCES:
+        named |= set(re.findall(r'ops_file\("([^"]+)"\)', path.read_text()))
+    listed = {p.pattern.removeprefix("ops/").rstrip("/") for p in paths.LAKE_PATHS if p.pattern.startswith("ops/")}
+    assert named and named - listed == set()
