@@ -135,7 +135,7 @@ def test_every_refusal_is_the_right_status(server):
 
 
 def test_an_expired_or_revoked_token_is_refused(server):
-    from jobs.sharing import recipients
+    from jobs.publish import recipients
 
     profile = recipients.add_recipient(OTHER_BUYER, server["endpoint"], days=1)
     token = _token(profile)
