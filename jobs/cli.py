@@ -252,19 +252,20 @@ def _cmd_audit_ledger(args: argparse.Namespace) -> int:
     import pandas as pd
 
     # only when the command runs: loads deltalake, numpy, pandas, pyarrow
-    from jobs.privacy import ledger_entries, ledger_summary, verify_ledger
+    from jobs.privacy import ledger_entries, ledger_summary, verify_draws, verify_ledger
     from jobs.publish.audit import ledger_anchors  # only when the command runs: loads deltalake, numpy, pandas, pyarrow
 
     entries = ledger_entries()
     anchors = ledger_anchors()
     problems = verify_ledger(anchors) if len(entries) or anchors else []
+    problems += verify_draws() if len(entries) else []  # stored rows against the draw rows their spends recorded
     if problems:
         print(f"ledger: {len(entries)} rows; FAILED verification:")
         for line in problems:
             print(f"  FAIL {line}")
     else:
-        print(f"ledger: {len(entries)} rows; keyed hash chain, append-only history and {len(anchors)} anchors "
-              "(release log rows and manifests) verified")
+        print(f"ledger: {len(entries)} rows; keyed hash chain, append-only history, {len(anchors)} anchors "
+              "(release log rows and manifests) and the stored draws verified")
     for row in entries.to_dict("records"):
         print(f"  #{row['seq']} {row['kind']:<8} {row['contract_id']} {row['release_id']} "
               f"{row['window_start']}..{row['window_end']} eps {row['epsilon']:g} delta {row['delta']:g}"

@@ -75,3 +75,8 @@ class NotSimulated(Refusal, RuntimeError):
 
 class WindowRefused(Refusal, ValueError):
     """A delivery window the contract's schedule does not make, with no officer's backfill approval."""
+
+
+class SpendConflict(Refusal, RuntimeError):
+    """A second spend of a release id whose earlier spend is not recorded ``lost``: one spend per release id
+    (the ledger refuses it before any noise is drawn)."""

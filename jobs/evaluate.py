@@ -37,7 +37,7 @@ from jobs.common.objectstore import lake_path
 from jobs.common.timebins import local_iso
 from jobs.contracts import parse_zones_text, zone_cells
 from jobs.errors import NotSimulated
-from jobs.privacy import PARTITION_SELECTION, plan_for
+from jobs.privacy import PARTITION_SELECTION, ZoneSum, plan_for
 from jobs.publish.portfolio import load_contracts
 from jobs.publish.shared_releases import derived_cut
 
@@ -265,7 +265,10 @@ def evaluate_delivery(spark: SparkSession, name: str) -> dict[str, Any]:
         share = float(contract.market_share["share"]) if contract.market_share else None
         figures = compare(rows, exact, keys, plan.domain != PARTITION_SELECTION, share)
         figures["k"] = plan.k_threshold(contract.k)
-        figures["k_statement"] = plan.measure.k_statement(contract.k, plan.bounder)
+        summed = (derived_cut(contract, parent, metric).terms if parent is not None else
+                  ZoneSum(tuple(zone_cells(contract.zones, contract.h3_resolution)), len(plan.measure.places))
+                  .most_summed if contract.zones and not plan.zones else 1)
+        figures["k_statement"] = plan.k_statement(contract.k, summed)  # the manifest's words
         figures["noise_scale"] = plan.noise()["scale"]
         figures["epsilon"] = plan.epsilon
         out["metrics"][metric] = figures

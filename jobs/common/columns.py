@@ -91,8 +91,15 @@ COLUMNS: tuple[ProductColumn, ...] = (
     ProductColumn("ci95_half_width", "int64", "integer", "see metric",
                   "half-width of the noise's 95% interval: over all keys of the domain, suppressed ones included, "
                   "value lies within this of the true bounded count for 95% of them. Among released values near k "
-                  "it covers less (noise lifted some over k): use estimate and its interval there; empty when "
-                  "suppressed"),
+                  "it covers less (noise lifted some over k): use ci95_low / ci95_high, or estimate and its "
+                  "interval, there; empty when suppressed"),
+    ProductColumn("ci95_low", "int64", "integer", "see metric",
+                  "lower end of the release-conditional 95% interval of the true bounded count: given that this "
+                  "value was released (its noisy value reached the threshold), the interval holds the truth 95% "
+                  "of the time for every true count, near k too; 0 where an empty key lifted by noise cannot be "
+                  "ruled out; empty when suppressed"),
+    ProductColumn("ci95_high", "int64", "integer", "see metric",
+                  "upper end of the release-conditional 95% interval (see ci95_low); empty when suppressed"),
     ProductColumn("estimate", "int64", "integer", "see metric",
                   "post-processed value (empirical Bayes over the noisy values, no privacy cost): better for sums "
                   "and small values; empty when suppressed"),
@@ -121,14 +128,14 @@ PLACE_COLUMNS: tuple[tuple[str, ...], ...] = (("h3_cell",), ("origin_h3", "desti
 
 def product_columns(od: bool, segments: Iterable[str] = (), zones: bool = False) -> list[str]:
     """Columns of a product file: cells (or the contract's zones) or origin/destination, bins, segments,
-    values and the 95% interval half-width of each released value, and the post-processed estimate with its
-    own."""
+    values, the noise's 95% interval half-width and the release-conditional 95% interval of each released
+    value, and the post-processed estimate with its own."""
     if zones:
         places = ["origin_zone", "destination_zone"] if od else ["zone"]
     else:
         places = ["origin_h3", "destination_h3"] if od else ["h3_cell"]
-    return [*places, "bin_start", "bin_minutes", *segments, "metric", "value", "ci95_half_width", "estimate",
-            "estimate_ci95_half_width", "suppressed"]
+    return [*places, "bin_start", "bin_minutes", *segments, "metric", "value", "ci95_half_width", "ci95_low",
+            "ci95_high", "estimate", "estimate_ci95_half_width", "suppressed"]
 
 
 def arrow_type(name: str) -> pa.DataType:

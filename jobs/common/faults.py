@@ -21,7 +21,7 @@ HOOK: Callable[[str], None] | None = None
 # Every crash point, in the order a publish or an ingest reaches them.
 POINTS = (
     "ingest.bronze", "ingest.quarantine", "ingest.run_record",
-    "release.spend", "release.gold", "release.log",
+    "release.spend", "release.gold", "release.draw", "release.log",
     "deliver.product", "deliver.files", "deliver.audit", "deliver.swap",
 )
 

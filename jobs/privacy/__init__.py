@@ -37,6 +37,15 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     # releases
     "make_release": ("release", "make_release"),
     "read_release": ("release", "read_release"),
+    # release-conditional intervals (jobs/privacy/intervals.py)
+    "interval_columns": ("intervals", "interval_columns"),
+    "interval_text": ("intervals", "interval_text"),
+    "release_threshold": ("intervals", "release_threshold"),
+    # composition (jobs/privacy/composition.py)
+    "PrivacyCost": ("composition", "Cost"),
+    "composed": ("composition", "composed"),
+    "verified_draw": ("release", "verified_draw"),
+    "verify_draws": ("release", "verify_draws"),
     "require_history": ("release", "require_history"),
     "domain_cut": ("release", "domain_cut"),
     "apply_k_threshold": ("threshold", "apply_k_threshold"),

@@ -9,23 +9,29 @@ ledger (``jobs/privacy/ledger.py``) stores rows and makes check-and-spend atomic
 - A contract's ``spend`` and ``use`` rows count against its ``budget_epsilon_per_period``; ``spend`` rows
   count against the global caps of every privacy unit class of their unit (a ``use`` of a shared release
   is held there once already, under the spend).
-- Composition: the audited figures use basic composition (sums of epsilon and of delta); rho (zCDP) is
-  recorded beside them.
+- Composition: caps and budgets are checked on basic composition (sums of epsilon and of delta); the
+  audited figures state a Rényi accountant's figure beside the sum where it is tighter
+  (``jobs/privacy/composition.py``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import math
+import re
 from typing import Any
 
 import pandas as pd
 
 from jobs.common import settings
+from jobs.privacy.composition import Cost, composed
 
-# Row kinds that count against a contract's own budget (refusals spend nothing).
+# Row kinds that count against a contract's own budget (refusals, draws and losses spend nothing).
 CONTRACT_KINDS = ("spend", "use")
+# A spend's outcome, recorded after it (zero cost): the hash of the draw it paid for, or that it drew nothing.
+DRAW, LOST = "draw", "lost"
+_OUTCOME = re.compile(r"^(?:draw of|lost:) spend ([0-9a-f]{32})\b")
+_DRAW = re.compile(r"^draw of spend ([0-9a-f]{32}): (\d+) rows, sha256 ([0-9a-f]{64})$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +75,56 @@ class Spend:
     sensitivity: int
     budget_epsilon_per_period: float
     lookback_days: int = 0
+
+
+def draw_message(entry_id: str, rows: int, sha256: str) -> str:
+    """The message of a ``draw`` row: the spend it settles, the stored rows' count and their hash."""
+    return f"draw of spend {entry_id}: {rows} rows, sha256 {sha256}"
+
+
+def lost_message(entry_id: str, why: str) -> str:
+    """The message of a ``lost`` row: the spend it settles and why nothing of its draw is stored."""
+    return f"lost: spend {entry_id} stored no draw; {why}"
+
+
+def settled_by(entries: pd.DataFrame) -> dict[str, str]:
+    """The entry id of every spend settled by a ``draw`` or ``lost`` row, with that row's kind."""
+    if entries.empty:
+        return {}
+    outcomes = entries[entries["kind"].isin((DRAW, LOST))]
+    return {m.group(1): kind for kind, message in zip(outcomes["kind"], outcomes["message"], strict=True)
+            if (m := _OUTCOME.match(str(message or "")))}
+
+
+def spends_not_lost(entries: pd.DataFrame, release_id: str) -> pd.DataFrame:
+    """Spends of a release not recorded ``lost``: at most one may exist (one spend per release id)."""
+    if entries.empty:
+        return entries
+    lost = [entry_id for entry_id, kind in settled_by(entries).items() if kind == LOST]
+    spends = entries[(entries["kind"] == "spend") & (entries["release_id"] == release_id)]
+    return spends[~spends["entry_id"].isin(lost)]
+
+
+def draw_of(entries: pd.DataFrame, entry_id: str) -> dict[str, Any] | None:
+    """The recorded draw of a spend (``seq``, ``rows``, ``sha256``), or None when none was recorded."""
+    if entries.empty:
+        return None
+    for row in entries[entries["kind"] == DRAW].to_dict("records"):
+        match = _DRAW.match(str(row["message"] or ""))
+        if match and match.group(1) == entry_id:
+            return {"seq": int(row["seq"]), "rows": int(match.group(2)), "sha256": match.group(3)}
+    return None
+
+
+def spend_of_row(row: dict[str, Any]) -> Spend:
+    """The ``Spend`` a stored ledger row records (to write a zero-cost row about it)."""
+    return Spend(contract_id=row["contract_id"], contract_version=row["contract_version"],
+                 release_id=row["release_id"], sources=tuple(str(row["sources"]).split(",")), unit=row["unit"],
+                 window_start=pd.Timestamp(row["window_start"]).date(),
+                 window_end=pd.Timestamp(row["window_end"]).date(), epsilon=float(row["epsilon"]),
+                 delta=float(row["delta"]), rho=float(row["rho"]), mechanism=row["mechanism"],
+                 sensitivity=int(row["sensitivity"]), budget_epsilon_per_period=0.0,
+                 lookback_days=int(row["lookback_days"] or 0))
 
 
 def windows_touching(start: dt.date, end: dt.date, period_days: int) -> list[tuple[dt.date, dt.date]]:
@@ -163,8 +219,8 @@ def budget_summary(entries: pd.DataFrame, contract_id: str, budget_epsilon_per_p
     never overstated. A release over several units (wifi devices and people) reports the class with the
     least epsilon left (``unit_class``).
 
-    The tighter zCDP figure converts the summed rho at the global delta cap and adds the deltas spent by
-    partition selection (geometric releases with a delta), stated as ``global_delta_zcdp``.
+    ``global_composed`` is the worst window's loss by the Rényi accountant beside the basic sum
+    (``composition.composed`` at the global delta cap plus the deltas partition selection spent there).
     """
     spends = entries[entries["kind"] == "spend"] if not entries.empty else entries
     contract = contract_rows(entries, contract_id)
@@ -184,8 +240,8 @@ def budget_summary(entries: pd.DataFrame, contract_id: str, budget_epsilon_per_p
 
 def class_figures(same_class: pd.DataFrame, unit: str, windows: list[tuple[dt.date, dt.date]]) -> dict[str, Any]:
     """Worst spent figures of one ledger class over the windows, and what is left under its caps."""
-    worst = {"global_epsilon_spent": 0.0, "global_delta_spent": 0.0, "global_rho_spent": 0.0,
-             "selection_delta_spent": 0.0}
+    worst: dict[str, Any] = {"global_epsilon_spent": 0.0, "global_delta_spent": 0.0, "global_rho_spent": 0.0,
+                             "selection_delta_spent": 0.0, "global_composed": composed([], settings.GLOBAL_DELTA_CAP)}
     for window in windows:
         g_eps, g_delta = spent_in(same_class, window)
         worst["global_epsilon_spent"] = max(worst["global_epsilon_spent"], g_eps)
@@ -196,6 +252,9 @@ def class_figures(same_class: pd.DataFrame, unit: str, windows: list[tuple[dt.da
             selection = float(same_class.loc[overlap & (same_class["mechanism"] == "geometric"), "delta"].sum())
             worst["global_rho_spent"] = max(worst["global_rho_spent"], rho)
             worst["selection_delta_spent"] = max(worst["selection_delta_spent"], selection)
+            figure = composed(costs_of(same_class[overlap]), settings.GLOBAL_DELTA_CAP + selection)
+            if figure["epsilon"] >= worst["global_composed"]["epsilon"]:
+                worst["global_composed"] = figure
     eps_cap = settings.epsilon_cap(unit)
     return {
         **worst,
@@ -204,12 +263,10 @@ def class_figures(same_class: pd.DataFrame, unit: str, windows: list[tuple[dt.da
         "global_epsilon_left": max(eps_cap - worst["global_epsilon_spent"], 0.0),
         "global_delta_cap": settings.GLOBAL_DELTA_CAP,
         "global_delta_left": max(settings.GLOBAL_DELTA_CAP - worst["global_delta_spent"], 0.0),
-        # Tighter figure beside the basic one: zCDP rho converted at the global delta (docs/architecture.md).
-        "global_epsilon_zcdp": zcdp_epsilon(worst["global_rho_spent"], settings.GLOBAL_DELTA_CAP),
-        "global_delta_zcdp": settings.GLOBAL_DELTA_CAP + worst["selection_delta_spent"],
     }
 
 
-def zcdp_epsilon(rho: float, delta: float) -> float:
-    """(epsilon, delta) of a rho-zCDP total: ``epsilon = rho + 2 sqrt(rho ln(1/delta))``."""
-    return rho + 2 * math.sqrt(rho * math.log(1 / delta)) if rho > 0 else 0.0
+def costs_of(rows: pd.DataFrame) -> list[Cost]:
+    """The privacy costs of ledger rows, for the Rényi accountant."""
+    return [Cost(float(r["epsilon"]), float(r["delta"]), float(r["rho"]), str(r["mechanism"]))
+            for r in rows.to_dict("records")]

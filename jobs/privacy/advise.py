@@ -211,6 +211,8 @@ def _advise_locked(spark: SparkSession, contract: Contract, metric: str, start: 
                                 rho=ADVISE_EPSILON ** 2 / 2, mechanism="geometric", sensitivity=sensitivity,
                                 lookback_days=plan.lookback_days)
     held.check()
+    for earlier in ledger.spends_not_lost(ledger.read_entries(), ident).to_dict("records"):  # no file: drew nothing
+        ledger.record_lost(earlier, "no advice file was stored (a crash after the spend)")
     entry = ledger.record_spend(spend)
     noisy = add_discrete_noise(np.array(bucketed(counts), dtype=np.int64), ADVISE_EPSILON, sensitivity)
     floor = noise_scale(ADVISE_EPSILON, sensitivity)["ci95_half_width"]
@@ -239,7 +241,9 @@ def _advise_locked(spark: SparkSession, contract: Contract, metric: str, start: 
         "entry_id": entry["entry_id"], "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     held.check()
-    write_atomic(path, json.dumps(result, indent=1))  # whole or not at all: a reader never sees half an advice
+    text = json.dumps(result, indent=1)
+    write_atomic(path, text)  # whole or not at all: a reader never sees half an advice
+    ledger.record_draw(entry, len(histogram), hashlib.sha256(text.encode()).hexdigest())
     return {**result, "reused": False}
 
 

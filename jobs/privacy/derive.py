@@ -62,7 +62,12 @@ def derive_from_release(release_id: str, *, contract_epsilon: float, h3_resoluti
                                 f"ledger entry {spent:g}")
     if spent > contract_epsilon + 1e-12:
         raise DerivationRefused(f"the release spent epsilon {spent:g}, above the contract's {contract_epsilon:g}")
-    frame = read_release(release_id).to_pandas()
+    stored = read_release(release_id)  # fenced: the newest spend's rows, matching its recorded draw
+    if stored.num_rows and set(stored.column("ledger_entry_id").to_pylist()) != {logged[-1]["ledger_entry_id"]}:
+        raise DerivationRefused(f"release {release_id}: its stored rows were paid by ledger entries "
+                                f"{sorted(set(stored.column('ledger_entry_id').to_pylist()))}, not by the logged "
+                                f"entry {logged[-1]['ledger_entry_id']}")
+    frame = stored.to_pandas()
     return sum_into_cut(frame, plan["metric"], h3_resolution=h3_resolution, cells=cells, bin_minutes=bin_minutes)
 
 

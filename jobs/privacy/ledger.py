@@ -21,8 +21,14 @@ check read, with no automatic retry, and a lost race redoes the read-check-write
 a row too (spending nothing), so privacy officers see it. Each row carries the hash of the previous row;
 ``verify_chain`` detects an edited or deleted row.
 
-Composition: the audited figures use basic composition (sums of epsilon and of delta); rho (zCDP) is
-recorded beside them.
+One spend per release id: after a spend the release records its outcome, a ``draw`` row holding the stored
+rows' count and sha256 (readers check the stored rows against it), or a ``lost`` row when nothing of the draw
+was stored. A second spend of a release whose earlier spend is not recorded lost is refused
+(``SpendConflict``).
+
+Composition: caps and budgets are checked on basic composition (sums of epsilon and of delta); rho (zCDP) is
+recorded beside them, and audits state a Rényi accountant's figure where it is tighter
+(``jobs/privacy/composition.py``).
 """
 
 from __future__ import annotations
@@ -38,26 +44,33 @@ import pyarrow as pa
 from deltalake.exceptions import CommitFailedError
 
 from jobs.common import lake, settings, tables
-from jobs.errors import BudgetExceeded, LedgerTampered
+from jobs.errors import BudgetExceeded, LedgerTampered, SpendConflict
 from jobs.privacy.accounting import (
     CONTRACT_KINDS,
+    DRAW,
+    LOST,
     Spend,
     budget_summary,
     check,
     contract_rows,
+    draw_message,
+    draw_of,
     find_use,
     in_class,
+    lost_message,
+    spend_of_row,
+    spends_not_lost,
     spent_in,
     unit_classes,
     windows_touching,
-    zcdp_epsilon,
 )
 from jobs.privacy.ledger_chain import GENESIS, new_row
 from jobs.privacy.ledger_chain import verify_chain as verify_rows
 
-__all__ = ["CONTRACT_KINDS", "GENESIS", "SCHEMA", "Spend", "check", "contract_rows", "find_use", "head", "in_class",
-           "ledger_path", "precheck", "read_entries", "record_spend", "record_use", "spent_in", "summary",
-           "unit_classes", "verify_chain", "verify_ledger", "windows_touching", "zcdp_epsilon"]
+__all__ = ["CONTRACT_KINDS", "GENESIS", "SCHEMA", "Spend", "check", "contract_rows", "draw_of", "find_use", "head",
+           "in_class", "ledger_path", "precheck", "read_entries", "record_draw", "record_lost", "record_spend",
+           "record_use", "spent_in", "summary", "unit_classes", "spends_not_lost", "verify_chain", "verify_ledger",
+           "windows_touching"]
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +215,17 @@ def record_use(use: Spend) -> dict[str, Any]:
     return _record(use, "use")
 
 
+def record_draw(spend_row: dict[str, Any], rows: int, sha256: str) -> dict[str, Any]:
+    """Record the draw a spend paid for (its stored rows' count and sha256); zero cost; return the row."""
+    return _record(spend_of_row(spend_row), DRAW, draw_message(spend_row["entry_id"], rows, sha256))
+
+
+def record_lost(spend_row: dict[str, Any], why: str) -> dict[str, Any]:
+    """Record that a spend stored no draw (checked by the caller under the release's lock); zero cost. Only
+    then may the release be spent again."""
+    return _record(spend_of_row(spend_row), LOST, lost_message(spend_row["entry_id"], why))
+
+
 def precheck(spend: Spend, kind: str = "spend") -> str | None:
     """Why ``spend`` would be refused now, or None (read-only: the atomic check is at recording)."""
     entries = read_entries()
@@ -221,7 +245,7 @@ def _record(spend: Spend, kind: str, note: str | None = None) -> dict[str, Any]:
             existing = find_use(entries, spend.contract_id, spend.release_id)
             if existing is not None:
                 return existing
-        reason = check(entries, spend, kind=kind)
+        reason, refusal = _refusal(entries, spend, kind)
         row = new_row(entries, spend, "refusal" if reason else kind, reason or note)
         table = pa.Table.from_pylist([row], schema=SCHEMA)
         try:
@@ -231,11 +255,23 @@ def _record(spend: Spend, kind: str, note: str | None = None) -> dict[str, Any]:
             continue
         if reason:
             log.warning("ledger refusal: %s", reason)
-            raise BudgetExceeded(reason)
+            raise refusal(reason)
         log.info("ledger %s %s: contract %s release %s epsilon %g delta %g", kind, row["entry_id"],
                  spend.contract_id, spend.release_id, spend.epsilon, spend.delta)
         return row
     raise RuntimeError(f"ledger busy: no commit after {MAX_ATTEMPTS} attempts")
+
+
+def _refusal(entries: pd.DataFrame, spend: Spend, kind: str) -> tuple[str | None, type[Exception]]:
+    """Why a row of this kind may not be recorded, and the error to raise; (None, ...) when it may."""
+    if kind in (DRAW, LOST):
+        return None, BudgetExceeded
+    open_spends = spends_not_lost(entries, spend.release_id) if kind == "spend" else entries.iloc[0:0]
+    if len(open_spends):
+        return (f"release {spend.release_id}: spend {open_spends['entry_id'].iloc[-1]} is not recorded lost; one "
+                "spend per release id, so a second one is refused before any noise is drawn",
+                SpendConflict)
+    return check(entries, spend, kind=kind), BudgetExceeded
 
 
 def summary(contract_id: str, budget_epsilon_per_period: float, window_start: dt.date, window_end: dt.date,

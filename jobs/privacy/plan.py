@@ -178,6 +178,26 @@ class ReleasePlan:
         """The contract's k people in this measure's units."""
         return self.measure.k_threshold(k, self.bounder)
 
+    def most_per_value(self, summed: int = 1) -> int:
+        """The most one person adds to one delivered value: the per-key cap times their pseudonyms' sources,
+        times the release values summed into it, never more than the release's L1 bound."""
+        return min(self.max_per_key * summed, self.sensitivity)
+
+    def k_statement(self, k: int, summed: int = 1) -> str:
+        """The threshold in the unit it applies in (``measure.k_statement``) and, where one person can add more
+        to one value than the per-person figure it names (pseudonyms in several sources, a value summed from
+        several release values), the true most one person adds and what that leaves of k."""
+        text = self.measure.k_statement(k, self.bounder)
+        unsummed, most = self.most_per_value(), self.most_per_value(summed)
+        if most <= self.bounder.max_per_key():
+            return text
+        why = ([f"one pseudonym in each of {len(self.sources)} sources"] if unsummed > self.bounder.max_per_key()
+               else []) + ([f"each value summed from {summed} release values"] if most > unsummed else [])
+        people = math.ceil(self.k_threshold(k) / most)
+        return (f"{text}; one person can add up to {most} {self.measure.value_unit} to one value "
+                f"({' and '.join(why)}), so a value at the threshold may come from as few as {people} "
+                f"{'person' if people == 1 else 'people'}")
+
     def noise(self) -> dict[str, float]:
         """Noise scale and 95% interval half-width of one released value."""
         from jobs.privacy.noise import noise_scale  # loads numpy: only when called

@@ -13,11 +13,14 @@ order of a release is fixed (docs/architecture.md, the privacy model), and the a
 6. zero-fill over the public domain (contract area cells x local bins x segment values), or select
    partitions (sparse domains, with a delta);
 7. draw discrete noise in the executors and write the noisy table once to ``gold/releases``;
-8. record the release (ledger entry, input versions) in ``ops/releases``.
+8. record the draw's sha256 and row count in the ledger (a ``draw`` row naming the spend), then the release
+   (ledger entry, input versions) in ``ops/releases``.
 
-Everything downstream (products, files, audits) reads the stored release back. A crash or a storage fault
-after the spend and before the draw is stored loses that spend (never given back): the next attempt spends
-again and its ledger row says so, since files of the lost draw may survive. Such a failure is final
+Everything downstream (products, files, audits, derivations) reads the stored release back through
+``read_release``, which accepts only rows of the newest spend of the release whose hash matches its draw row.
+A crash or a storage fault after the spend and before the draw is stored loses that spend (never given
+back): the next attempt, under the release's lock, finds no stored rows, records the spend ``lost`` in the
+ledger and only then spends again (the ledger refuses a second spend otherwise). Such a failure is final
 (``SpentNotStored``), so no automatic retry spends again. At most one draw is ever stored per release id:
 the write replaces the release's partition, and one writer per release holds a lock.
 """
@@ -25,11 +28,14 @@ the write replaces the release's partition, and one writer per release holds a l
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import io
 import json
 import logging
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 from jobs.aggregate.metrics import with_segments
 from jobs.aggregate.silver import committed_bronze, missing_inputs, succeeded_run_ids
@@ -48,7 +54,8 @@ from jobs.privacy.noise import noisy_column
 from jobs.privacy.partition_selection import select_partitions, selection_threshold
 from jobs.privacy.plan import ReleasePlan, plan_for
 
-__all__ = ["ReleasePlan", "make_release", "plan_for", "read_release", "stored_release"]
+__all__ = ["ReleasePlan", "draw_digest", "make_release", "plan_for", "read_release", "stored_release", "verified_draw",
+           "verify_draws"]
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -271,7 +278,8 @@ def _make_release_locked(spark: SparkSession, plan: ReleasePlan, held: Held) -> 
     noisy, inputs, domain, size = _compute(spark, plan)
     faults.reached("release.spend")
     held.check()  # a holder that lost its lease spends nothing: the one that took it over makes the release
-    entry = ledger.record_spend(plan.spend(), note=_lost_draws_note(plan.release_id))
+    note = _settle_lost_spends(plan.release_id)  # no rows are stored (checked above), so earlier spends drew nothing
+    entry = ledger.record_spend(plan.spend(), note=note)
     # Noise is drawn only now, by the write below (the frame above is lazy).
     columns = {c: (F.col(c) if c in noisy.columns else F.lit(None).cast("string")) for c in SEGMENT_COLUMNS}
     table = noisy.select(
@@ -292,7 +300,10 @@ def _make_release_locked(spark: SparkSession, plan: ReleasePlan, held: Held) -> 
             f"release {plan.release_id} of contract {plan.contract_id}: epsilon {plan.epsilon:g} was spent (ledger "
             f"entry {entry['entry_id']}) but the noisy table was not stored ({type(exc).__name__}: {exc}). The "
             "spend is not given back; fix the cause, then rerun, which spends again and draws anew") from exc
-    rows = read_release(plan.release_id).num_rows
+    stored = _fenced_rows(plan.release_id, ledger.read_entries())
+    faults.reached("release.draw")
+    ledger.record_draw(entry, stored.num_rows, draw_digest(stored))
+    rows = stored.num_rows
     row = _log_row(plan, entry, inputs, _stages(plan, domain), rows, gold_version)
     faults.reached("release.log")
     tables.RELEASE_LOG.append([row])
@@ -338,6 +349,8 @@ def _recover_stored_draw(spark: SparkSession, plan: ReleasePlan) -> dict[str, An
                            "which are not one spend of that release in the ledger: the table was written outside "
                            "the pipeline; investigate before any further publish")
     entry = paid.iloc[-1].to_dict()
+    if ledger.draw_of(ledger.read_entries(), entry["entry_id"]) is None:  # the crash came before the draw row
+        ledger.record_draw(entry, stored.num_rows, draw_digest(stored))
     _, inputs, domain, _ = _compute(spark, plan)  # lazy: only the domain's description and input versions
     stages = [*_stages(plan, domain),
               "recovered after a crash: the stored draw was found in gold/releases and recorded in ops/releases "
@@ -349,31 +362,47 @@ def _recover_stored_draw(spark: SparkSession, plan: ReleasePlan) -> dict[str, An
     return row
 
 
-def _lost_draws_note(release_id: str) -> str | None:
-    """The ledger note of a spend that follows lost draws of the same release, or None."""
-    lost = _spends_of(release_id)
-    if lost.empty:
+def _settle_lost_spends(release_id: str) -> str | None:
+    """Record every spend of a release not yet recorded ``lost`` as lost (the caller found none of its rows
+    stored, under the release's lock); return the note of the spend that follows them, or None when there
+    were none."""
+    lost = ledger.spends_not_lost(ledger.read_entries(), release_id)
+    for spend_row in lost.to_dict("records"):
+        ledger.record_lost(spend_row, "no row of it is in gold/releases (a crash or storage fault after the "
+                                      "spend); files of the lost draw may survive unreferenced")
+    earlier = _spends_of(release_id)
+    if earlier.empty:
         return None
-    return (f"redraw: {len(lost)} earlier spend(s) of this release ({', '.join(lost['entry_id'])}) stored no draw "
-            "(a crash or storage fault after the spend); files of a lost draw may survive unreferenced in "
-            "gold/releases, so this spend counts in full beside them")
+    return (f"redraw: {len(earlier)} earlier spend(s) of this release ({', '.join(earlier['entry_id'])}) stored no "
+            "draw and are recorded lost; this spend counts in full beside them")
 
 
-def read_release(release_id: str) -> pa.Table:
-    """Read a stored release back (the only way products get their values), fenced by the ledger: its rows
-    must all carry the entry id of the newest spend of that release.
+def draw_digest(stored: pa.Table) -> str:
+    """sha256 of a stored draw: its rows in a canonical order, columns by name, as CSV (the partition
+    column ``release_id`` left out, since readers may or may not return it)."""
+    columns = sorted(c for c in stored.column_names if c != "release_id")
+    table = stored.select(columns)
+    table = pa.table({c: (table[c].cast(table[c].type.value_type) if pa.types.is_dictionary(table[c].type)
+                          else table[c]) for c in columns})
+    table = table.sort_by([(c, "ascending") for c in columns])
+    out = io.BytesIO()
+    pa_csv.write_csv(table, out)
+    return hashlib.sha256(out.getvalue()).hexdigest()
+
+
+def _fenced_rows(release_id: str, entries) -> pa.Table:
+    """The stored rows of a release, fenced by the ledger: all must carry the entry id of its newest spend.
 
     Raises
     ------
     StorageFault
-        The partition mixes spends, or holds the rows of an older spend than the newest one (a writer that
-        lost its lock wrote after the one that took it over): nothing is read from it.
+        The partition mixes spends, or holds the rows of an older spend than the newest one.
     """
     stored = tables.RELEASES.read_arrow(partitions={"release_id": release_id})
     if stored.num_rows == 0:
         return stored
     entry_ids = set(stored.column("ledger_entry_id").to_pylist())
-    spends = _spends_of(release_id)
+    spends = entries[(entries["kind"] == "spend") & (entries["release_id"] == release_id)] if len(entries) else entries
     newest = str(spends.iloc[-1]["entry_id"]) if not spends.empty else None
     if entry_ids != {newest}:
         held = sorted(map(str, entry_ids))
@@ -382,3 +411,61 @@ def read_release(release_id: str) -> pa.Table:
                            "writer that had lost its lock or outside the pipeline, are never read; restore the "
                            "partition from the table's history or remove it, then publish again")
     return stored
+
+
+def read_release(release_id: str) -> pa.Table:
+    """Read a stored release back (the only way products get their values), fenced by the ledger: its rows
+    must all carry the entry id of the newest spend of that release, and match the ``draw`` row of that
+    spend (row count and sha256) where one is recorded (releases stored before draws were recorded have none).
+
+    Raises
+    ------
+    StorageFault
+        The partition mixes spends, holds the rows of an older spend than the newest one (a writer that
+        lost its lock wrote after the one that took it over), or rows that differ from the recorded draw
+        (changed after it was stored): nothing is read from it.
+    """
+    entries = ledger.read_entries()
+    stored = _fenced_rows(release_id, entries)
+    if stored.num_rows == 0:
+        return stored
+    entry_id = str(stored.column("ledger_entry_id")[0])
+    draw = ledger.draw_of(entries, entry_id)
+    if draw is not None and (draw["rows"] != stored.num_rows or draw["sha256"] != draw_digest(stored)):
+        raise StorageFault(f"gold/releases holds release {release_id} with {stored.num_rows} rows that differ from "
+                           f"the draw its spend {entry_id} paid for (ledger seq {draw['seq']}: {draw['rows']} rows, "
+                           f"sha256 {draw['sha256'][:16]}...): the stored values were changed after the draw and are "
+                           "never read; restore the partition from the table's history")
+    return stored
+
+
+def verified_draw(release_id: str) -> dict[str, Any] | None:
+    """The ledger's ``draw`` row of a stored release (``seq``, ``rows``, ``sha256``, ``spend``) after checking
+    the stored rows against it (what an audit states); None when the release has no draw row (stored before
+    draws were recorded) or no rows.
+
+    Raises
+    ------
+    StorageFault
+        The stored rows are not the newest spend's or differ from its draw (``read_release``).
+    """
+    stored = read_release(release_id)
+    if stored.num_rows == 0:
+        return None
+    entry_id = str(stored.column("ledger_entry_id")[0])
+    draw = ledger.draw_of(ledger.read_entries(), entry_id)
+    return None if draw is None else {**draw, "spend": entry_id}
+
+
+def verify_draws() -> list[str]:
+    """Check every stored release that has a ``draw`` row against it (``cde audit ledger``); return the
+    problems (empty when every stored draw matches the row its spend recorded)."""
+    entries = ledger.read_entries()
+    problems = []
+    drawn = entries.loc[entries["kind"] == "draw", "release_id"].unique() if len(entries) else []
+    for release_id in drawn:
+        try:
+            read_release(str(release_id))
+        except StorageFault as exc:
+            problems.append(str(exc))
+    return problems

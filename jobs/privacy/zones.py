@@ -40,6 +40,11 @@ class ZoneSum:
             return sizes
         return [a * b for a in sizes for b in sizes]
 
+    @property
+    def most_summed(self) -> int:
+        """The most release values summed into one zone key (the largest zone, or zone pair)."""
+        return max(self.terms())
+
     def figures(self, plan, k: int) -> dict[str, Any]:
         """Noise and phantom figures of the zone sums at the contract's k (manifests, audits, validation).
 
@@ -110,6 +115,7 @@ def sum_into_zones(release, zone_sum: ZoneSum, ci95_by_terms: dict[int, int]):
     if zone_sum.places == 2:
         terms = terms * sizes[out[places[1]]].to_numpy()
     out["ci95_half_width"] = [ci95_by_terms[int(t)] for t in terms]
+    out["noise_terms"] = terms  # release values in each sum: the law of its noise (``intervals``)
     return out
 
 

@@ -21,7 +21,7 @@ from jobs.common.h3cells import cell_polygon
 from jobs.common.objectstore import lake_path
 from jobs.common.storage import restrict
 from jobs.contracts import zone_cells
-from jobs.privacy import ledger_entries, ledger_summary
+from jobs.privacy import PrivacyCost, composed, ledger_entries, ledger_summary, verified_draw
 from jobs.publish.package import thresholds_text
 from jobs.publish.pages import render_page
 from jobs.publish.recipients import reads_summary
@@ -73,15 +73,16 @@ def _odds(epsilon: float) -> str:
     return f"{factor:.3g}" if factor < 1e4 else f"about 10^{math.log10(factor):.0f}"
 
 
-def privacy_in_words(epsilon_delivery: float, delta_delivery: float, epsilon_30_days: float,
-                     epsilon_year: float, global_cap: float, period_days: int) -> list[str]:
+def privacy_in_words(epsilon_delivery: float, delta_delivery: float, window: dict[str, Any],
+                     year: dict[str, Any], global_cap: float, period_days: int) -> list[str]:
     """What the privacy loss means for one person, in plain sentences (the audit prints them first).
 
     Epsilon bounds how much anything computed from a release can change an observer's odds that one
     person is in the data (present in a cell and hour, made a trip): by at most a factor ``e^epsilon``,
     whatever the observer knew before. The sentences give that factor and what it does to a 50% and a 10%
     belief, per delivery, per ``period_days`` days of this contract, over every buyer under the global cap,
-    and for a year of this contract's schedule.
+    and for a year of this contract's schedule. ``window`` and ``year`` are ``composed`` figures: the Rényi
+    accountant's where it is tighter than the basic sum, with both stated.
     """
     def grows(epsilon: float) -> str:
         return (f"odds multiplied by at most {_odds(epsilon)}: a 50% belief can become at most "
@@ -94,8 +95,9 @@ def privacy_in_words(epsilon_delivery: float, delta_delivery: float, epsilon_30_
            f"chance with the person is at most e^epsilon times its chance without, plus {delta_delivery:.2g} (an "
            "additive slack on probabilities, not a chance that the guarantee fails; for the discrete Gaussian the "
            "loss can exceed epsilon with a larger chance than delta)." if delta_delivery else "."),
-        f"All of this contract's deliveries in any {period_days} days (epsilon up to {epsilon_30_days:g}): "
-        f"{grows(epsilon_30_days)}.",
+        f"All of this contract's deliveries in any {period_days} days (epsilon up to {window['epsilon']:.3g}"
+        + (f" at delta {window['delta']:.2g}" if window["delta"] else "") + f"; {window['text']}): "
+        f"{grows(window['epsilon'])}.",
         f"Every buyer together, under the global cap (epsilon up to {global_cap:g} in any {period_days} days for "
         f"each privacy unit class): {grows(global_cap)}. The caps hold per class: releases whose unit is a person "
         "(telco, ticket) share one cap; wifi releases count per device on a network under a cap of their own, so "
@@ -103,12 +105,19 @@ def privacy_in_words(epsilon_delivery: float, delta_delivery: float, epsilon_30_
         "releases are event-level. At this level the bound no longer rules out a confident guess about one "
         "person whose movements stand out; it is the worst case over everyone the releases contain, and "
         "contribution bounds and k are what keep single people from standing out in a value.",
-        f"A year of this contract's schedule composes to epsilon {epsilon_year:g} (basic composition; "
-        f"{grows(epsilon_year)}): over a year, what protects a person is the per-window budget above, not one "
+        f"A year of this contract's schedule composes to epsilon {year['epsilon']:.3g}"
+        + (f" at delta {year['delta']:.2g}" if year["delta"] else "") + f" ({year['text']}; "
+        f"{grows(year['epsilon'])}): over a year, what protects a person is the per-window budget above, not one "
         "yearly figure. The yearly ceilings below are larger: they are what the ledger would let through if every "
         f"one of a year's disjoint {period_days}-day windows were spent to its budget or cap.",
     ]
     return lines
+
+
+def _deliveries(costs: list, count: int) -> dict[str, Any]:
+    """The composed loss of ``count`` deliveries of these releases, the Rényi figure stated at the global
+    delta cap plus the deltas the releases spend themselves."""
+    return composed(costs * count, settings.GLOBAL_DELTA_CAP + count * sum(c.added_delta for c in costs))
 
 
 def build_audit(delivery: Delivery, manifest: dict, product: pd.DataFrame,
@@ -138,6 +147,8 @@ def build_audit(delivery: Delivery, manifest: dict, product: pd.DataFrame,
             "ledger_seq": int(row["seq"].iloc[0]) if len(row) else None,
             "reused_stored_release": bool(rel["reused"]), "epsilon": p.epsilon, "delta": p.delta,
             "rho": p.rho, "bound": p.bounder.text(),
+            # checked now against the stored rows (raises when they differ): the draw the spend paid for
+            "draw": _draw_text(verified_draw(p.release_id)),
             "inputs": json.loads(rel["inputs"]), "gold_releases_version": int(rel["gold_version"]),
             "stages": json.loads(rel["stages"]) + (
                 [f"at delivery, the estimate column, post-processing of the stored noisy values (no privacy cost): "
@@ -152,9 +163,12 @@ def build_audit(delivery: Delivery, manifest: dict, product: pd.DataFrame,
     runs = _ingest_runs(contract.sources, start, end)
     year = delivery.year
     per_delivery = sum(p.epsilon for p, _ in releases)
-    words = privacy_in_words(per_delivery, sum(p.delta for p, _ in releases),
-                             min(year["max_epsilon_per_window"], contract.budget_epsilon_per_period) or per_delivery,
-                             year["releases"] * (per_delivery / max(len(releases), 1)),
+    costs = [PrivacyCost(p.epsilon, p.delta, p.rho, p.mechanism) for p, _ in releases]
+    # deliveries in the fullest window (never more than the budget lets through) and in a year of the schedule
+    in_window = max(1, math.floor(min(year["max_epsilon_per_window"], contract.budget_epsilon_per_period)
+                                  / per_delivery + 1e-9)) if per_delivery else 1
+    words = privacy_in_words(per_delivery, sum(p.delta for p, _ in releases), _deliveries(costs, in_window),
+                             _deliveries(costs, max(1, round(year["releases"] / max(len(releases), 1)))),
                              budget["global_epsilon_cap"], budget["period_days"])
     return {
         "report": "CDE delivery audit",
@@ -197,8 +211,9 @@ def build_audit(delivery: Delivery, manifest: dict, product: pd.DataFrame,
             "derived_from": contract.derived_from or None,
             "releases_also_serve": served,
             "budget": budget,
-            "composition": "basic composition: sums of epsilon and of delta over every window of "
-                           f"{budget['period_days']} days",
+            "composition": "budgets and caps are checked on basic composition (sums of epsilon and of delta over "
+                           f"every window of {budget['period_days']} days); the 30-day and yearly figures state a "
+                           "Rényi accountant's figure beside the sum where it is tighter (never looser)",
             "yearly_epsilon_ceiling_contract": contract.budget_epsilon_per_period * windows_per_year,
             "yearly_epsilon_ceiling_global": budget["global_epsilon_cap"] * windows_per_year,
             "key_rotation_days": settings.KEY_ROTATION_DAYS,
@@ -219,6 +234,16 @@ def build_audit(delivery: Delivery, manifest: dict, product: pd.DataFrame,
             "bins": int(product["bin_start"].nunique()),
         },
     }
+
+
+def _draw_text(draw: dict[str, Any] | None) -> dict[str, Any]:
+    """What the audit states of a release's draw: its ledger row and hash, checked against the stored rows."""
+    if draw is None:
+        return {"checked": False, "text": "no draw row in the ledger (a release stored before draws were "
+                                          "recorded): its rows are fenced by their spend only"}
+    return {"checked": True, "ledger_seq": draw["seq"], "rows": draw["rows"], "sha256": draw["sha256"],
+            "text": f"the stored rows ({draw['rows']}) match the draw the spend {draw['spend']} paid for (ledger "
+                    f"seq {draw['seq']}, sha256 {draw['sha256']})"}
 
 
 def _zone_cells(contract: Contract) -> list:

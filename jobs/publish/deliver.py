@@ -43,6 +43,8 @@ from jobs.privacy import (
     derive_from_release,
     dropped_share_estimate,
     find_use,
+    interval_columns,
+    interval_text,
     ledger_entries,
     ledger_head,
     make_release,
@@ -50,6 +52,7 @@ from jobs.privacy import (
     precheck_spend,
     read_release,
     record_use,
+    release_threshold,
     zones_from_release,
 )
 from jobs.publish.audit import write_audit
@@ -69,7 +72,8 @@ log = logging.getLogger(__name__)
 
 def build_product(release: pa.Table | pd.DataFrame, k: int, delivery: str, segments: tuple[str, ...] = (),
                   places: tuple[str, ...] = ("h3_cell",), ci95: int | None = None,
-                  plan: ReleasePlan | None = None, zone_ids: tuple[str, ...] | None = None) -> pd.DataFrame:
+                  plan: ReleasePlan | None = None, zone_ids: tuple[str, ...] | None = None,
+                  noise_of: ReleasePlan | None = None, terms: int = 1) -> pd.DataFrame:
     """Turn a stored release into the buyer's long table: hex cells, local bins, k-threshold applied.
 
     Parameters
@@ -95,6 +99,11 @@ def build_product(release: pa.Table | pd.DataFrame, k: int, delivery: str, segme
     zone_ids : tuple of str, optional
         The contract's zone ids in zone-index order: the place columns then hold zone indices and are
         delivered as ``zone`` (``origin_zone``, ``destination_zone``) with the zone ids.
+    noise_of : ReleasePlan, optional
+        The plan whose noise the values carry: ``ci95_low`` and ``ci95_high`` (the release-conditional
+        interval, ``jobs/privacy/intervals.py``) are then filled for released rows, else null.
+    terms : int
+        Release values summed into each value (a derived cut); zone sums carry ``noise_terms`` per row.
 
     Returns
     -------
@@ -113,6 +122,11 @@ def build_product(release: pa.Table | pd.DataFrame, k: int, delivery: str, segme
         [None if hidden or width is None else width
          for hidden, width in zip(product["suppressed"], widths, strict=True)],
         dtype="Int64")
+    if noise_of is not None:  # conditional on release: true near k, where value +/- ci95_half_width is not
+        product["ci95_low"], product["ci95_high"] = interval_columns(product, noise_of, k, terms)
+    for column in ("ci95_low", "ci95_high"):
+        if column not in product:
+            product[column] = pd.array([None] * len(product), dtype="Int64")
     for column in ("estimate", "estimate_ci95_half_width"):
         product[column] = (product[column].astype("Int64").mask(product["suppressed"]) if column in product
                            else pd.array([None] * len(product), dtype="Int64"))
@@ -198,8 +212,11 @@ def privacy_terms(contract: Contract, plans: list[ReleasePlan], cuts: dict | Non
     metrics = []
     for plan in plans:
         figures = plan.describe()
+        summed = cuts[plan.metric].most_summed if cuts and plan.metric in cuts else 1  # derived or zone sums
         figures.update(k_threshold=plan.k_threshold(contract.k), k_rule=plan.measure.k_text(contract.k, plan.bounder),
-                       k_statement=plan.measure.k_statement(contract.k, plan.bounder))
+                       k_statement=plan.k_statement(contract.k, summed), most_per_value=plan.most_per_value(summed),
+                       released_interval=interval_text(release_threshold(plan, plan.k_threshold(contract.k)),
+                                                       plan.measure.value_unit))
         # the bound's dropped share, only ever as the DP estimate of this contract's own advice (cde contracts
         # advise): another contract's advice was paid from that contract's budget, so it is not stated here
         figures["dropped_share"] = dropped_share_estimate(plan, contract.id)
@@ -288,7 +305,8 @@ def _deliver(spark: SparkSession, compiled: Delivery) -> dict[str, Any]:
             else:
                 product = build_product(read_release(plan.release_id), plan.k_threshold(contract.k), delivery,
                                         plan.segments, places=plan.measure.places,
-                                        ci95=plan.noise()["ci95_half_width"], plan=plan, zone_ids=zone_ids)
+                                        ci95=plan.noise()["ci95_half_width"], plan=plan, zone_ids=zone_ids,
+                                        noise_of=plan)
             releases.append((plan, {**release, "post_processing": product.attrs["post_processing"]}))
             products.append(product)
     product = pd.concat(products, ignore_index=True)
@@ -366,7 +384,7 @@ def _zone_sum_product(contract: Contract, plan: ReleasePlan, delivery: str) -> t
     zone_sum = ZoneSum(zones, len(plan.measure.places))
     product = build_product(zones_from_release(plan.release_id, zone_sum, zone_sum.ci95_by_terms(plan)),
                             plan.k_threshold(contract.k), delivery, plan.segments,
-                            places=plan.measure.places, zone_ids=tuple(z for z, _ in zones))
+                            places=plan.measure.places, zone_ids=tuple(z for z, _ in zones), noise_of=plan)
     product.attrs["post_processing"] = ("no estimate (the noisy values alone are delivered): zone values are "
                                         "sums of the release's cell values, and value is unbiased for each zone")
     return product, zone_sum
@@ -398,7 +416,7 @@ def _shared_products(spark: SparkSession, compiled: Delivery) -> tuple[list, lis
                                       places=plan.measure.places,
                                       ci95=cut.figures(plan, contract.k)["ci95_half_width"],
                                       # the parent's cut (values not summed): estimated like the parent's
-                                      plan=plan if cut.terms == 1 else None))
+                                      plan=plan if cut.terms == 1 else None, noise_of=plan, terms=cut.terms))
         releases[-1][1]["post_processing"] = products[-1].attrs["post_processing"]
         cuts[metric] = cut
     return releases, products, cuts

@@ -99,8 +99,10 @@ def _method(contract: Contract, manifest: dict) -> str:
     return (f"Counts from {', '.join(contract.sources)} data of {', '.join(contract.suppliers)}, pseudonymised at "
             f"ingest and bounded per person ({json.dumps(privacy['bounds'])}), released with {privacy['mechanism']} "
             f"noise (epsilon {privacy['epsilon']:g}, delta {privacy['delta']:g} for this delivery). Values whose "
-            f"noisy count is below {thresholds_text(privacy)} are suppressed (empty). The 95% interval of a value is "
-            f"value +/- ci95_half_width ({privacy['ci95_half_width']} for the noisiest metric).")
+            f"noisy count is below {thresholds_text(privacy)} are suppressed (empty). value +/- ci95_half_width "
+            f"({privacy['ci95_half_width']} for the noisiest metric) is the noise's 95% interval over all keys of the "
+            "domain, suppressed ones included; for a released value, ci95_low to ci95_high is its 95% interval "
+            "given that it was released, which stays true near k.")
 
 
 def datapackage(contract: Contract, manifest: dict, columns: list[str]) -> dict[str, Any]:

@@ -76,6 +76,11 @@ class DerivedCut:
     domain_keys: int
     keys_per_bin: int = 0
 
+    @property
+    def most_summed(self) -> int:
+        """The most release values summed into one delivered value (every value sums ``terms``)."""
+        return self.terms
+
     def figures(self, plan: ReleasePlan, k: int) -> dict[str, Any]:
         """Noise and phantom figures of the summed values at this contract's k (manifests and audits)."""
         from jobs.privacy import sum_noise_scale, sum_noise_tail  # loads numpy: only when called

@@ -5,6 +5,7 @@ of their bound as that DP estimate."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import shutil
 
 import pytest
@@ -35,8 +36,10 @@ def test_advice_is_spent_once_recommends_a_bound_and_its_estimate_reaches_the_de
     assert not first["reused"] and again["reused"] and again["recommended"] == first["recommended"]
     entries = ledger.read_entries()
     spends = entries[entries["release_id"] == first["advice_id"]]
-    assert spends["kind"].tolist() == ["spend"] and spends["epsilon"].tolist() == [1.0]
-    assert spends["sensitivity"].tolist() == [1]  # one day, one source: one bucket per person
+    assert spends["kind"].tolist() == ["spend", "draw"] and spends["epsilon"].tolist() == [1.0, 0.0]
+    stored = advice_module.advice_path(contract.id, first["advice_id"]).read_bytes()  # the draw row hashes the file
+    assert hashlib.sha256(stored).hexdigest() in spends["message"].iloc[1]
+    assert spends.loc[spends["kind"] == "spend", "sensitivity"].tolist() == [1]  # one day, one source
     dropped = [c["dropped_share"] for c in first["candidates"]]
     assert all(a >= b for a, b in zip(dropped, dropped[1:], strict=False))  # a larger bound drops less
     assert 1 <= first["recommended"] <= 96 and first["current"] == contract.bounds["max_cells_per_day"]
@@ -90,4 +93,5 @@ def test_two_advice_runs_at_once_spend_once(spark, simulated_day, tmp_path, monk
         thread.join(timeout=600)
     assert sorted(r["reused"] for r in results) == [False, True]
     entries = ledger.read_entries()
-    assert len(entries[entries["release_id"] == results[0]["advice_id"]]) == 1
+    mine = entries[entries["release_id"] == results[0]["advice_id"]]
+    assert mine["kind"].tolist() == ["spend", "draw"]  # one spend, one draw

@@ -24,8 +24,9 @@ def _audit() -> tuple[dict, pd.DataFrame]:
     budget = {"contract_epsilon_spent": 1.0, "contract_epsilon_left": 9.0, "contract_epsilon_budget": 10.0,
               "global_epsilon_spent": 1.0, "global_epsilon_left": 19.0, "global_epsilon_cap": 20.0,
               "global_delta_spent": 0.0, "global_delta_left": 1e-6, "global_delta_cap": 1e-6, "period_days": 30,
-              "global_rho_spent": 0.5, "global_epsilon_zcdp": 5.8, "global_delta_zcdp": 1e-6,
+              "global_rho_spent": 0.5, "global_composed": {"epsilon": 5.8, "delta": 1e-6, "text": "basic composition 6"},
               "selection_delta_spent": 0.0, "lookback_days": 0, "unit_class": "person"}
+    from jobs.privacy import PrivacyCost, composed
     from jobs.publish.audit import privacy_in_words
     from jobs.publish.shared_releases import K_NOTE
 
@@ -40,7 +41,9 @@ def _audit() -> tuple[dict, pd.DataFrame]:
         "delivery": {"delivery_id": "20260302-20260303-v1.0.0-c0359a1f", "window_start": "2026-03-02T00:00:00+01:00",
                      "window_end": "2026-03-03T00:00:00+01:00", "files": [], "gold_version": 0},
         "inputs": {"ingest_runs": []},
-        "privacy": {"in_words": privacy_in_words(1.0, 0.0, 10.0, 365.0, 20.0, 30), "k_protects": K_NOTE,
+        "privacy": {"in_words": privacy_in_words(
+                        1.0, 0.0, composed([PrivacyCost(1.0, 0.0, 0.5, "geometric")] * 10, 1e-6),
+                        composed([PrivacyCost(1.0, 0.0, 0.5, "geometric")] * 365, 1e-6), 20.0, 30), "k_protects": K_NOTE,
                     "unit": "person", "unit_note": "one pseudonymous person", "bounds": {"max_cells_per_day": 12},
                     "sensitivity_l1": 12, "mechanism": "geometric", "noise_scale": 12.0, "ci95_half_width": 36,
                     "k": 10, "guarantee": "No released value is below k after noise.",

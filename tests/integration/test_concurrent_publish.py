@@ -83,7 +83,7 @@ def test_a_shared_release_asked_for_by_two_contracts_at_once_is_spent_and_drawn_
     assert sorted(o[2] for o in outcomes) == [0.0, 0.25]  # whoever came second waited and reused the release
     entries = ledger.read_entries()
     mine = entries[entries["release_id"] == release_id[0]]
-    assert sorted(mine["kind"]) == ["spend", "use"] and mine.loc[mine["kind"] == "spend", "contract_id"].tolist() \
+    assert sorted(mine["kind"]) == ["draw", "spend", "use"] and mine.loc[mine["kind"] == "spend", "contract_id"].tolist() \
         == ["movia-od-market"]
     releases = lake.read_arrow(tables.RELEASE_LOG.path()).to_pandas()
     assert (releases["release_id"] == release_id[0]).sum() == 1

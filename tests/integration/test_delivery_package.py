@@ -187,7 +187,7 @@ def test_every_reader_is_told_the_same_threshold_in_its_unit(packages):
 
     for contract, folder in packages.values():
         plan = plan_for(contract, contract.metrics[0], DAY, DAY + dt.timedelta(days=1))
-        statement = plan.measure.k_statement(contract.k, plan.bounder)
+        statement = plan.k_statement(contract.k)
         manifest = json.loads((folder / "manifest.json").read_text())
         descriptor = json.loads((folder / "datapackage.json").read_text())
         audit_json = folder.parents[3] / "audit" / contract.id / f"{manifest['delivery_id']}.json"

@@ -68,6 +68,21 @@ def test_the_interval_covers_the_bounded_count_95_percent_of_the_time(spark, sim
     assert post_high >= 0.95 and shown["estimate_ci95_half_width"].notna().all()
     assert post_error.mean() < raw_error.mean()
 
+    # The release-conditional interval of each delivered row (ci95_low / ci95_high): filled where released,
+    # null where suppressed, and over the released rows it holds the bounded count (95% for every true count).
+    hidden = product[product["suppressed"]]
+    assert hidden["ci95_low"].isna().all() and hidden["ci95_high"].isna().all()
+    assert shown["ci95_low"].notna().all() and (shown["ci95_low"] >= 0).all()
+    assert (shown["ci95_low"] <= shown["value"]).all() and (shown["ci95_high"] >= shown["value"]).all()
+    inside = int(((shown["ci95_low"] <= shown["bounded"]) & (shown["bounded"] <= shown["ci95_high"])).sum())
+    plain = int(((shown["value"] - shown["bounded"]).abs() <= half).sum())
+    n_shown = len(shown)
+    upper = beta.ppf(0.9995, inside + 1, n_shown - inside) if inside < n_shown else 1.0
+    with capsys.disabled():
+        print(f"[interval] released rows: conditional interval covers {inside} of {n_shown}; value +/- {half} "
+              f"covers {plain}")
+    assert upper >= 0.95
+
 
 def out_day(day):
     import datetime as dt

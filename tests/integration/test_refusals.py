@@ -51,7 +51,7 @@ def test_unapproved_and_over_budget_contracts_publish_nothing(spark, lake_root, 
     deliveries = sorted(p.name for p in outbox.iterdir())
     assert deliveries == [first["delivery_id"]]          # nothing in the outbox for the refused day
     entries = ledger.read_entries()
-    assert entries["kind"].tolist() == ["spend", "refusal"]
+    assert entries["kind"].tolist() == ["spend", "draw", "refusal"]
     assert "left 0" in entries["message"].iloc[-1]
     releases = lake.read_arrow(settings.table_path("gold", "releases"))
     assert set(releases.column("release_id").to_pylist()) == {first["manifest"]["release_ids"][0]}

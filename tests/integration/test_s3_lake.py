@@ -165,7 +165,8 @@ def test_the_ledger_on_the_bucket_verifies(bucket_run):
     assert out.returncode == 0, out.stdout + out.stderr
     assert "anchors" in out.stdout
     rows = lake.read_arrow(bucket_run["remote"] / "ledger" / "privacy_budget").to_pylist()
-    assert sorted(r["kind"] for r in rows) == ["spend", "spend", "use"]  # parent, kk and metro's use of it
+    # parent, kk and metro's use of it; each spend's draw recorded after it
+    assert sorted(r["kind"] for r in rows) == ["draw", "draw", "spend", "spend", "use"]
 
 
 def test_retention_deletes_and_vacuums_on_the_bucket(bucket_run):

@@ -45,8 +45,8 @@ def test_a_derived_contract_and_its_parent_share_one_spend_and_one_draw(spark, s
     assert parent["epsilon_spent"] == 0 == again["epsilon_spent"]
     entries = ledger.read_entries()
     mine = entries[entries["release_id"] == release_id]
-    assert mine["kind"].tolist() == ["spend", "use"]
-    assert mine["contract_id"].tolist() == ["movia-od-market", "metro-od-market"]
+    assert mine["kind"].tolist() == ["spend", "draw", "use"]
+    assert mine["contract_id"].tolist() == ["movia-od-market", "movia-od-market", "metro-od-market"]
     log = lake.read_arrow(tables.RELEASE_LOG.path()).to_pandas()
     assert (log["release_id"] == release_id).sum() == 1  # noise drawn and stored once
 

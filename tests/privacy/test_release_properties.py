@@ -131,6 +131,7 @@ def _store_release(release_id: str, metric: str, frame: pd.DataFrame, epsilon: f
 
     from jobs.common import lake, tables
     from jobs.privacy import ledger
+    from jobs.privacy.release import draw_digest
 
     spend = ledger.Spend(contract_id="src", contract_version="1.0.0", release_id=release_id, sources=("telco",),
                          unit="person", window_start=dt.date(2026, 3, 2), window_end=dt.date(2026, 3, 3),
@@ -140,6 +141,8 @@ def _store_release(release_id: str, metric: str, frame: pd.DataFrame, epsilon: f
     rows = frame.assign(release_id=release_id, ledger_entry_id=entry["entry_id"], metric=metric)
     lake.append_arrow(tables.RELEASES.path(), pa.Table.from_pandas(rows, preserve_index=False),
                       partition_by=["release_id"])
+    stored = tables.RELEASES.read_arrow(partitions={"release_id": release_id})
+    ledger.record_draw(entry, stored.num_rows, draw_digest(stored))
     tables.RELEASE_LOG.append([{"release_id": release_id, "ledger_entry_id": entry["entry_id"],
                                 "plan": json.dumps({"metric": metric, "epsilon": logged_epsilon}),
                                 "created_at": dt.datetime.now(dt.UTC), "ledger_seq": entry["seq"],
@@ -228,12 +231,50 @@ def test_a_release_is_read_only_from_its_newest_spends_rows(lake_root):
     cells = [cell_to_int(c) for c in sorted(h3.cell_to_children(h3.latlng_to_cell(55.676, 12.568, 8), 9))]
     _store_release("rel-fenced", "footfall", _release(dict.fromkeys(cells, 30), 1.0), 1.0, 1.0)
     assert read_release("rel-fenced").num_rows == len(cells)
-    spend = ledger.read_entries().iloc[-1]
+    entries = ledger.read_entries()
+    spend = entries[entries["kind"] == "spend"].iloc[-1]
     again = ledger.Spend(contract_id="src", contract_version="1.0.0", release_id="rel-fenced", sources=("telco",),
                          unit="person", window_start=dt.date(2026, 3, 2), window_end=dt.date(2026, 3, 3),
                          epsilon=1.0, delta=0.0, rho=0.5, mechanism="geometric", sensitivity=1,
                          budget_epsilon_per_period=10.0)
+    with pytest.raises(ledger.SpendConflict, match=f"spend {spend['entry_id']} is not recorded lost"):
+        ledger.record_spend(dataclasses.replace(again))  # one spend per release id
+    ledger.record_lost(spend.to_dict(), "test: the holder that took the lease over found no rows")
     newer = ledger.record_spend(dataclasses.replace(again))  # a second spend whose holder then drew and stored
     assert newer["entry_id"] != spend["entry_id"]
     with pytest.raises(StorageFault, match=f"newest spend of that release is {newer['entry_id']}"):
         read_release("rel-fenced")
+
+
+def test_stored_rows_that_differ_from_the_recorded_draw_are_never_read_nor_derived(lake_root):
+    """Each spend's draw row holds the stored rows' count and sha256; a value changed afterwards (same spend
+    id, so the fence alone would pass it) is refused by every reader: reads, derivations and the audit's check."""
+    import pyarrow as pa
+
+    from jobs.common import lake, tables
+    from jobs.errors import DerivationRefused, StorageFault
+    from jobs.privacy import derive_from_release, ledger, verified_draw, verify_draws
+    from jobs.privacy.release import draw_digest, read_release
+
+    cells = [cell_to_int(c) for c in sorted(h3.cell_to_children(h3.latlng_to_cell(55.676, 12.568, 8), 9))]
+    _store_release("rel-hashed", "footfall", _release(dict.fromkeys(cells, 30), 1.0), 1.0, 1.0)
+    stored = read_release("rel-hashed")
+    draw = verified_draw("rel-hashed")
+    assert verify_draws() == []
+    assert draw["rows"] == stored.num_rows and draw["sha256"] == draw_digest(stored)
+    assert draw["spend"] == stored.column("ledger_entry_id")[0].as_py()
+    assert draw_digest(stored.take(list(range(stored.num_rows))[::-1])) == draw["sha256"]  # order-free
+    frame = stored.to_pandas()
+    frame.loc[0, "value"] += 1  # one value edited in place, under the same spend
+    lake.overwrite_arrow(tables.RELEASES.path(), pa.Table.from_pandas(frame, preserve_index=False),
+                         predicate="release_id = 'rel-hashed'", partition_by=["release_id"])
+    assert tables.RELEASES.read_arrow(partitions={"release_id": "rel-hashed"}).num_rows == stored.num_rows
+    with pytest.raises(StorageFault, match="differ from the draw its spend"):
+        read_release("rel-hashed")
+    with pytest.raises(StorageFault, match="differ from the draw its spend"):
+        verified_draw("rel-hashed")
+    with pytest.raises((StorageFault, DerivationRefused)):
+        derive_from_release("rel-hashed", contract_epsilon=10.0, h3_resolution=8)
+    (problem,) = verify_draws()  # what cde audit ledger reports (exit 1)
+    assert "rel-hashed" in problem and "differ from the draw" in problem
+    assert (ledger.read_entries()["kind"] == "draw").sum() == 1

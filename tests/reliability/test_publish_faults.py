@@ -44,6 +44,7 @@ def test_a_crash_between_the_stored_draw_and_its_log_row_reuses_the_draw(spends,
 def test_a_storage_fault_after_the_spend_is_final_and_the_next_spend_says_so(spends, spark, simulated_day, lake_copy,
                                                                              crash_at):
     from jobs.errors import Refusal, SpentNotStored
+    from jobs.privacy import ledger
 
     crash_at("release.gold", OSError(errno.ENOSPC, "No space left on device"))
     with pytest.raises(SpentNotStored, match="was spent .* not stored") as info:
@@ -56,6 +57,30 @@ def test_a_storage_fault_after_the_spend_is_final_and_the_next_spend_says_so(spe
     assert len(rows) == 2  # a spend is never given back; the redraw is recorded as one
     assert rows["message"].iloc[-1].startswith("redraw: 1 earlier spend") and rows["entry_id"].iloc[0] in \
         rows["message"].iloc[-1]
+    entries = ledger.read_entries()  # the first spend was recorded lost before the second was allowed
+    lost = entries[entries["kind"] == "lost"]
+    assert len(lost) == 1 and rows["entry_id"].iloc[0] in lost["message"].iloc[0]
+    assert int(lost["seq"].iloc[0]) < int(rows["seq"].iloc[-1])
+    assert ledger.draw_of(entries, rows["entry_id"].iloc[-1])["rows"] > 0  # the second one's draw is recorded
+
+
+def test_a_crash_between_the_draw_and_its_ledger_row_is_recovered_with_the_draw_recorded(spends, spark, simulated_day,
+                                                                                      lake_copy, crash_at):
+    from jobs.common import tables
+    from jobs.privacy import ledger
+    from jobs.privacy.release import draw_digest, read_release
+
+    crash_at("release.draw")
+    with pytest.raises(RuntimeError, match="injected crash"):
+        _publish(spark, simulated_day.day)
+    (spend,) = spends()["entry_id"]
+    assert ledger.draw_of(ledger.read_entries(), spend) is None  # stored, its draw row never written
+    crash_at("none")
+    out = _publish(spark, simulated_day.day)
+    assert out["epsilon_spent"] == 0 and len(spends()) == 1  # reused, not spent again
+    draw = ledger.draw_of(ledger.read_entries(), spend)
+    (row,) = tables.release_log_rows()
+    assert draw["rows"] == row["rows"] and draw["sha256"] == draw_digest(read_release(row["release_id"]))
 
 
 def test_too_little_free_space_is_refused_before_any_spend(spends, spark, simulated_day, lake_copy, monkeypatch):

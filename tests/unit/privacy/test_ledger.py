@@ -90,7 +90,9 @@ def test_a_lookback_widens_the_windows_a_release_counts_in(lake_root):
                                                 window_end=dt.date(2026, 4, 6), lookback_days=14))
     summary = ledger.summary("c1", 3.0, dt.date(2026, 3, 2), dt.date(2026, 3, 3))
     assert summary["global_rho_spent"] == pytest.approx(1.5)
-    assert summary["global_epsilon_zcdp"] == pytest.approx(ledger.zcdp_epsilon(1.5, 1e-6))
+    composed = summary["global_composed"]  # three releases of epsilon 1: the Rényi figure is not tighter here
+    assert composed["basic_epsilon"] == 3.0 and composed["epsilon"] == 3.0 and composed["method"] == "basic composition"
+    assert composed["renyi_epsilon"] > 3.0
 
 
 def test_audit_figures_cover_the_lookback_windows_the_check_uses(lake_root):
@@ -111,11 +113,17 @@ def test_audit_figures_cover_the_lookback_windows_the_check_uses(lake_root):
     assert ledger.summary("c1", 10.0, april["window_start"], april["window_end"])["global_epsilon_spent"] == 0.0
 
 
-def test_zcdp_figure_adds_partition_selection_deltas_and_states_its_delta(lake_root):
-    ledger.record_spend(dataclasses.replace(_spend(2), delta=1e-7, budget_epsilon_per_period=10.0))
-    figures = ledger.summary("c1", 10.0, dt.date(2026, 3, 2), dt.date(2026, 3, 3))
-    assert figures["selection_delta_spent"] == pytest.approx(1e-7)
-    assert figures["global_delta_zcdp"] == pytest.approx(ledger.settings.GLOBAL_DELTA_CAP + 1e-7)
+def test_the_renyi_figure_adds_partition_selection_deltas_and_states_its_delta(lake_root):
+    for day in range(2, 32):  # thirty small releases in one window: the accountant is tighter than the sum
+        ledger.record_spend(dataclasses.replace(_spend(day), epsilon=0.1, rho=0.005, delta=1e-9,
+                                                budget_epsilon_per_period=10.0))
+    figures = ledger.summary("c1", 10.0, dt.date(2026, 3, 16), dt.date(2026, 3, 17))
+    assert figures["selection_delta_spent"] == pytest.approx(30e-9)
+    composed = figures["global_composed"]
+    assert composed["basic_epsilon"] == pytest.approx(3.0) and composed["method"] == "Rényi accountant"
+    assert composed["epsilon"] == composed["renyi_epsilon"] < 3.0
+    assert composed["delta"] == pytest.approx(ledger.settings.GLOBAL_DELTA_CAP + 30e-9)
+    assert "basic composition 3 " in composed["text"] and "Rényi figure is tighter" in composed["text"]
 
 
 def test_wifi_releases_have_their_own_cap_and_a_mixed_release_counts_in_both(lake_root):
@@ -156,3 +164,20 @@ def test_a_use_of_a_shared_release_counts_once_against_its_contract_and_never_gl
                                               budget_epsilon_per_period=1.5))
     assert ledger.read_entries()["kind"].tolist()[-1] == "refusal"
     assert ledger.verify_chain() == 5  # spend, use, spend, spend, refusal
+
+
+def test_one_spend_per_release_id_unless_the_earlier_one_is_recorded_lost(lake_root):
+    first = ledger.record_spend(_spend(2))
+    drawn = ledger.record_draw(first, 12, "ab" * 32)
+    assert drawn["kind"] == "draw" and drawn["epsilon"] == 0.0  # the outcome row costs nothing
+    assert ledger.draw_of(ledger.read_entries(), first["entry_id"]) == {"seq": 1, "rows": 12, "sha256": "ab" * 32}
+    with pytest.raises(ledger.SpendConflict, match=f"spend {first['entry_id']} is not recorded lost"):
+        ledger.record_spend(_spend(2))  # a stored draw is never drawn again
+    ledger.record_lost(first, "test: its rows were lost")
+    second = ledger.record_spend(_spend(2))
+    with pytest.raises(ledger.SpendConflict, match=second["entry_id"]):
+        ledger.record_spend(_spend(2))
+    entries = ledger.read_entries()
+    assert entries["kind"].tolist() == ["spend", "draw", "refusal", "lost", "spend", "refusal"]
+    assert entries["epsilon"].sum() == 2.0 and ledger.verify_chain() == 6
+    assert ledger.spends_not_lost(entries, "r2-c1")["entry_id"].tolist() == [second["entry_id"]]

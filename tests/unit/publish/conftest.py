@@ -22,12 +22,11 @@ def sample_product(od: bool = False) -> Product:
                                 "2026-03-29T03:15:00+02:00"],
         "bin_minutes": [15, 15, 15], "metric": ["od_trips" if od else "footfall"] * 3,
         "value": pd.array([120, None, 87], dtype="Int64"), "ci95_half_width": pd.array([30, None, 30], dtype="Int64"),
+        "ci95_low": pd.array([85, None, 40], dtype="Int64"), "ci95_high": pd.array([150, None, 117], dtype="Int64"),
         "estimate": pd.array([118, None, 85], dtype="Int64"),
         "estimate_ci95_half_width": pd.array([25, None, 25], dtype="Int64"), "suppressed": [False, True, False],
     })[columns]
     return Product(pa.Table.from_pandas(frame, schema=arrow_schema(columns), preserve_index=False), frame)
-
-
 
 
 @pytest.fixture

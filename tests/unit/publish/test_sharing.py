@@ -223,3 +223,41 @@ def test_a_childs_manifest_never_states_advice_its_parent_paid_for(tmp_path, mon
         "epsilon": 0.1}))
     assert privacy_terms(movia, [plan])["metrics"][0]["dropped_share"]["advice_id"] == "adv-test"
     assert privacy_terms(metro, [plan])["metrics"][0]["dropped_share"] is None
+
+
+def test_k_is_stated_with_the_true_most_one_person_adds_to_a_summed_or_multi_source_value(folder):
+    """One person adds at most 3 trips per source to one OD key; with telco and ticket pseudonyms that is 6,
+    and a value summed from 7 x 7 release values can take up to the release's L1 bound: the statement says
+    so, and how few people a value at the threshold may hold."""
+    import datetime as dt
+    import math
+
+    from jobs.privacy import plan_for
+
+    day = dt.date(2026, 3, 2)
+    movia = load_contract(CONTRACTS / "movia-od-market.yaml")
+    plan = plan_for(movia, "od_trips", day, day + dt.timedelta(days=1))
+    per_person, threshold = plan.bounder.max_per_key(), plan.k_threshold(movia.k)
+    assert plan.most_per_value() == 2 * per_person
+    stated = plan.k_statement(movia.k)
+    assert stated.startswith(plan.measure.k_statement(movia.k, plan.bounder))
+    assert f"up to {2 * per_person} trips to one value (one pseudonym in each of 2 sources)" in stated
+    assert f"as few as {math.ceil(threshold / (2 * per_person))} people" in stated
+    import dataclasses
+
+    child = dataclasses.replace(movia, id="coarser", derived_from=movia.id, h3_resolution=6)  # the cut alone
+    assert derived_cut(child, movia, "od_trips").terms == 49
+    assert plan.most_per_value(49) == plan.sensitivity == 2 * per_person  # trips per day cap every key at once
+    assert "summed" not in plan.k_statement(movia.k, 49)
+    retail = load_contract(CONTRACTS / "retail-stroget-footfall.yaml")  # events: 4 per pair, 6 pairs a day
+    footfall = plan_for(retail, "footfall", day, day + dt.timedelta(days=1))
+    coarser = dataclasses.replace(retail, id="coarser", derived_from=retail.id, metrics=("footfall",),
+                                  h3_resolution=retail.h3_resolution - 1)
+    terms = derived_cut(coarser, retail, "footfall").terms
+    assert terms == 7 and footfall.most_per_value(terms) == min(7 * 4, footfall.sensitivity) == 24
+    summed = footfall.k_statement(retail.k, terms)
+    assert "up to 24 events to one value (each value summed from 7 release values)" in summed
+    assert f"as few as {math.ceil(footfall.k_threshold(retail.k) / 24)} people" in summed
+    kk = load_contract(CONTRACTS / "kk-traffic-od.yaml")  # one source, unsummed: the plain statement
+    single = plan_for(kk, "od_trips", day, day + dt.timedelta(days=1))
+    assert single.k_statement(kk.k) == single.measure.k_statement(kk.k, single.bounder)
