@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs.common import settings
+from jobs.contracts.files import read_named_json
 from jobs.contracts.model import Bounds, Contract
 from jobs.contracts.schedule import fires_more_than_daily, latency
 from jobs.errors import ContractError, ReferenceDataError
@@ -68,19 +69,19 @@ def load_area(value: Any, base: Path, where: str) -> tuple[dict | None, int | No
     """
     field = "customProperties.area"
     if isinstance(value, str):
-        path = (base / value).resolve()
-        if not path.exists():
-            return None, None, [f"{where}: {field}: file {value} not found"]
         try:
-            value = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            return None, None, [f"{where}: {field}: {value} is not JSON ({exc})"]
+            value = read_named_json(value, base)  # inside the contracts folder only, a bounded regular file
+        except ValueError as exc:
+            return None, None, [f"{where}: {field}: {exc}"]
+    if not isinstance(value, dict):
+        return None, None, [f"{where}: {field}: must be a GeoJSON object or a file holding one, not "
+                            f"{type(value).__name__}"]
     population = None
     if value.get("type") == "FeatureCollection":
         features = value.get("features") or []
         if len(features) != 1:
             return None, None, [f"{where}: {field}: a FeatureCollection must hold exactly one feature"]
-        value = features[0]
+        value = features[0] if isinstance(features[0], dict) else {}
     if value.get("type") == "Feature":
         population = (value.get("properties") or {}).get("population")
         if population is not None and (isinstance(population, bool) or not isinstance(population, int)
@@ -88,6 +89,7 @@ def load_area(value: Any, base: Path, where: str) -> tuple[dict | None, int | No
             return None, None, [f"{where}: {field}: properties.population: {population!r} is not a whole number "
                                 "of people above 0"]
         value = value.get("geometry") or {}
+        value = value if isinstance(value, dict) else {}
     if value.get("type") not in ("Polygon", "MultiPolygon"):
         return None, None, [f"{where}: {field}: must be a GeoJSON Polygon or MultiPolygon, "
                             f"not {value.get('type')!r}"]

@@ -1,8 +1,17 @@
-"""Contract files: which files the contracts folder holds, and reading one into a document and its hash."""
+"""Contract files: which files the contracts folder holds, and reading one into a document and its hash.
+
+A contract folder is written by people and tools we do not control, so every file is read defensively: only
+regular files of bounded size (a FIFO or a device would hang or never end), YAML without aliases or deep
+nesting (an alias bomb expands to gigabytes), and the files a contract names (``area``, ``zones``) only from
+inside its own folder, never through ``..``, an absolute path or a link that leaves it.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -18,23 +27,106 @@ def contract_files(folder: Path | None = None) -> list[Path]:
     return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
 
 
+MAX_CONTRACT_BYTES = 1 << 20  # a contract is a page of YAML; areas and zones live in their own files
+MAX_GEOJSON_BYTES = 32 << 20  # the largest area or zone file read (a city's districts are a few MB)
+MAX_YAML_DEPTH = 32
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML's safe loader without aliases (``*name``) and without deep nesting: neither has a use in a
+    contract, and both can make a small file take all memory or all stack."""
+
+    def compose_node(self, parent, index):  # noqa: D102 (PyYAML's hook)
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.YAMLError(f"line {event.start_mark.line + 1}: aliases (*{event.anchor}) are not allowed "
+                                 "in a contract")
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise yaml.YAMLError(f"nested deeper than {MAX_YAML_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def read_regular_file(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes.
+
+    Raises
+    ------
+    OSError
+        Not a regular file (a folder, a FIFO, a device), larger than ``limit``, or unreadable; the message
+        says which.
+    """
+    info = os.stat(path)  # follows links; a FIFO is never opened (opening one blocks)
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise OSError(f"{path.name} is {kind}")
+    if info.st_size > limit:
+        raise OSError(f"{path.name} holds {info.st_size:,} bytes, more than the {limit:,} allowed")
+    with open(path, "rb") as handle:
+        raw = handle.read(limit + 1)
+    if len(raw) > limit:
+        raise OSError(f"{path.name} grew beyond the {limit:,} bytes allowed while it was read")
+    return raw
+
+
 def read_contract_file(path: Path) -> tuple[Any, str]:
     """The YAML document of a contract file and the sha256 of its bytes (an approval holds for those bytes).
 
     Raises
     ------
     ContractError
-        The file cannot be read as UTF-8 text, or is not YAML (naming the file).
+        The file is not a regular file of at most ``MAX_CONTRACT_BYTES``, cannot be read as UTF-8 text, or is
+        not YAML without aliases (naming the file).
     """
     path = Path(path)
     try:
-        raw = path.read_bytes()
-        document = yaml.safe_load(raw.decode("utf-8"))
+        raw = read_regular_file(path, MAX_CONTRACT_BYTES)
+        document = yaml.load(raw.decode("utf-8"), Loader=_NoAliasLoader)  # noqa: S506 (a safe loader)
     except yaml.YAMLError as exc:
-        raise ContractError([f"{path.name}: (file): not valid YAML ({exc})"]) from exc
+        raise ContractError([f"{path.name}: (file): not valid YAML for a contract ({exc})"]) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ContractError([f"{path.name}: (file): cannot be read as UTF-8 text ({exc})"]) from exc
     return document, hashlib.sha256(raw).hexdigest()
+
+
+def read_named_json(name: Any, base: Path) -> Any:
+    """The JSON document of a file a contract names (``area``, ``zones``), resolved inside the contract's
+    folder only.
+
+    Parameters
+    ----------
+    name : str
+        The path as the contract states it, relative to its folder.
+    base : Path
+        The contract's folder.
+
+    Raises
+    ------
+    ValueError
+        With the reason in words: a path that leaves the folder (absolute, ``..``, a link outside), not a
+        regular file of at most ``MAX_GEOJSON_BYTES``, not found, or not JSON.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{name!r} is not a file name")
+    relative = Path(name)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise ValueError(f"{name} is outside the contracts folder (use a path inside it, such as areas/...)")
+    folder = Path(base).resolve()
+    path = (folder / relative).resolve()
+    if not path.is_relative_to(folder):
+        raise ValueError(f"{name} leads outside the contracts folder (a link to {path})")
+    if not path.exists():
+        raise ValueError(f"file {name} not found")
+    try:
+        text = read_regular_file(path, MAX_GEOJSON_BYTES).decode("utf-8")
+        return json.loads(text)
+    except OSError as exc:
+        raise ValueError(f"{name}: {exc}") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"{name} is not JSON text ({type(exc).__name__}: {exc})") from exc
 
 
 def declares_derived(document: Any) -> bool:

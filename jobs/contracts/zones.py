@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs.common.h3cells import cell_to_int, polygon_cells
+from jobs.contracts.files import read_named_json
 
 #: GeoJSON property holding each zone's id when the contract does not name one
 DEFAULT_ID_PROPERTY = "id"
@@ -52,16 +53,15 @@ def load_zones(value: Any, base: Path, where: str) -> tuple[tuple[tuple[str, dic
         The zones (None on error) and the errors, each naming the field.
     """
     field = "customProperties.zones"
+    if not isinstance(value, (str, dict)):
+        return None, [f"{where}: {field}: must be a file name or a mapping (file or geojson, id_property)"]
     spec = {"file": value} if isinstance(value, str) else dict(value)
     id_property = spec.get("id_property", DEFAULT_ID_PROPERTY)
     if "file" in spec:
-        path = (base / spec["file"]).resolve()
-        if not path.exists():
-            return None, [f"{where}: {field}.file: {spec['file']} not found"]
         try:
-            collection = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return None, [f"{where}: {field}.file: {spec['file']} is not GeoJSON ({exc})"]
+            collection = read_named_json(spec["file"], base)  # inside the contracts folder only, bounded
+        except ValueError as exc:
+            return None, [f"{where}: {field}.file: {exc}"]
     else:
         collection = spec.get("geojson")
     if not isinstance(collection, dict) or collection.get("type") != "FeatureCollection":

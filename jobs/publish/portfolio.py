@@ -69,6 +69,9 @@ def load_contracts(folder: Path | None = None) -> tuple[dict[str, Contract], dic
         except ContractError as exc:
             invalid[path.name] = exc.errors
             continue
+        except Exception as exc:  # noqa: BLE001 (one bad file stays one bad file: named, never fatal to the rest)
+            invalid[path.name] = [f"{path.name}: (file): could not be validated ({type(exc).__name__}: {exc})"]
+            continue
         if contract.id not in valid or version_key(contract) > version_key(valid[contract.id]):
             valid[contract.id] = contract
     return valid, invalid
@@ -88,7 +91,7 @@ def _parent_in(folder: Path, parent_id: str) -> Contract | None:
             return None  # derived itself: no chains (and no loops between two derived contracts)
         try:
             contract = load_contract(path)
-        except ContractError:
+        except Exception:  # noqa: BLE001 (an invalid parent file is reported by load_contracts, not here)
             continue
         if found is None or version_key(contract) > version_key(found):
             found = contract
