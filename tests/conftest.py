@@ -199,6 +199,11 @@ def zoned_contract():
         if not (folder / "areas").exists():
             shutil.copytree(repo / "contracts" / "areas", folder / "areas")
         document = yaml.safe_load((repo / "contracts" / f"{contract_id}.yaml").read_text())
+        if isinstance(zones_value, dict) and Path(zones_value.get("file", "")).is_absolute():
+            # contracts read named files only from inside their folder: bring the zones file along
+            source = Path(zones_value["file"])
+            shutil.copyfile(source, folder / "areas" / source.name)
+            zones_value = {**zones_value, "file": f"areas/{source.name}"}
         document["customProperties"].append({"property": "zones", "value": zones_value})
         for item in document["customProperties"]:
             if item["property"] == "k" and k is not None:

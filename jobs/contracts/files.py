@@ -1,8 +1,9 @@
 """Contract files: which files the contracts folder holds, and reading one into a document and its hash.
 
 A contract folder is written by people and tools we do not control, so every file is read defensively: only
-regular files of bounded size (a FIFO or a device would hang or never end), YAML without aliases or deep
-nesting (an alias bomb expands to gigabytes), and the files a contract names (``area``, ``zones``) only from
+regular files of bounded size (a FIFO or a device would hang or never end), YAML whose aliases expand to a
+bounded size and whose nesting is shallow (an alias bomb of a few hundred bytes expands to billions of
+nodes for whatever walks it), and the files a contract names (``area``, ``zones``) only from
 inside its own folder, never through ``..``, an absolute path or a link that leaves it.
 """
 
@@ -30,17 +31,15 @@ def contract_files(folder: Path | None = None) -> list[Path]:
 MAX_CONTRACT_BYTES = 1 << 20  # a contract is a page of YAML; areas and zones live in their own files
 MAX_GEOJSON_BYTES = 32 << 20  # the largest area or zone file read (a city's districts are a few MB)
 MAX_YAML_DEPTH = 32
+MAX_YAML_NODES = 200_000  # nodes of the document with every alias expanded (a contract has a few thousand)
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """YAML's safe loader without aliases (``*name``) and without deep nesting: neither has a use in a
-    contract, and both can make a small file take all memory or all stack."""
+class _BoundedLoader(yaml.SafeLoader):
+    """YAML's safe loader with bounded nesting and a bounded expanded size: an alias (``*name``) is fine, as
+    tools such as PyYAML write them for repeated values, but not one that expands to more than
+    ``MAX_YAML_NODES`` nodes (an alias bomb), which whatever walks the document would take for ever on."""
 
     def compose_node(self, parent, index):  # noqa: D102 (PyYAML's hook)
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.YAMLError(f"line {event.start_mark.line + 1}: aliases (*{event.anchor}) are not allowed "
-                                 "in a contract")
         self._depth = getattr(self, "_depth", 0) + 1
         try:
             if self._depth > MAX_YAML_DEPTH:
@@ -48,6 +47,31 @@ class _NoAliasLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+    def compose_document(self):  # noqa: D102 (PyYAML's hook)
+        node = super().compose_document()
+        if node is not None and _expanded_size(node, {}) > MAX_YAML_NODES:
+            raise yaml.YAMLError(f"its aliases expand to more than {MAX_YAML_NODES:,} nodes (an alias bomb?)")
+        return node
+
+
+def _expanded_size(node, sizes: dict) -> int:
+    """Nodes of ``node`` with every alias expanded, counted once per shared node (so a bomb costs little)."""
+    if id(node) in sizes:
+        return sizes[id(node)]
+    sizes[id(node)] = 1  # a node that holds itself counts once (no recursion)
+    children = []
+    if isinstance(node, yaml.SequenceNode):
+        children = node.value
+    elif isinstance(node, yaml.MappingNode):
+        children = [part for pair in node.value for part in pair]
+    total = 1
+    for child in children:
+        total += _expanded_size(child, sizes)
+        if total > MAX_YAML_NODES:
+            break
+    sizes[id(node)] = total
+    return total
 
 
 def read_regular_file(path: Path, limit: int) -> bytes:
@@ -79,12 +103,12 @@ def read_contract_file(path: Path) -> tuple[Any, str]:
     ------
     ContractError
         The file is not a regular file of at most ``MAX_CONTRACT_BYTES``, cannot be read as UTF-8 text, or is
-        not YAML without aliases (naming the file).
+        not YAML of bounded depth and expanded size (naming the file).
     """
     path = Path(path)
     try:
         raw = read_regular_file(path, MAX_CONTRACT_BYTES)
-        document = yaml.load(raw.decode("utf-8"), Loader=_NoAliasLoader)  # noqa: S506 (a safe loader)
+        document = yaml.load(raw.decode("utf-8"), Loader=_BoundedLoader)  # noqa: S506 (a safe loader)
     except yaml.YAMLError as exc:
         raise ContractError([f"{path.name}: (file): not valid YAML for a contract ({exc})"]) from exc
     except (OSError, UnicodeDecodeError) as exc:
@@ -119,7 +143,7 @@ def read_named_json(name: Any, base: Path) -> Any:
     if not path.is_relative_to(folder):
         raise ValueError(f"{name} leads outside the contracts folder (a link to {path})")
     if not path.exists():
-        raise ValueError(f"file {name} not found")
+        raise ValueError(f"{name} not found")
     try:
         text = read_regular_file(path, MAX_GEOJSON_BYTES).decode("utf-8")
         return json.loads(text)

@@ -59,11 +59,26 @@ def _master_key() -> bytes:
                 raise KeyRefused(f"the pseudonym key file {path} is missing, but this lake was built under a key "
                                  f"(fingerprint in {_fingerprint_path()}): restore the key file from backup. A new "
                                  "key would change every pseudonym and accept opted-out people again")
+            built = lake_history()
+            if built:  # a new key only for a lake nothing was made in yet
+                raise KeyRefused(f"the pseudonym key file {path} is missing, and the lake was built under a key "
+                                 f"({', '.join(built)} exist): restore the key file and "
+                                 f"{_fingerprint_path().name} from backup; a new key would change every pseudonym")
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             create_exclusive(path, secrets.token_hex(32), 0o600)
         key = path.read_text().strip().encode("utf-8")
     _check_fingerprint(key, "CDE_PSEUDONYM_KEY" if env else str(settings.secrets_dir() / "pseudonym.key"))
     return key
+
+
+def lake_history() -> list[str]:
+    """What shows this lake was built under a key already: bronze tables, opt-outs, the ledger."""
+    from jobs.common import tables  # loads deltalake and pyarrow: only when a key is first checked
+    from jobs.ingest.feeds import FEEDS  # the feed registry: light, but only needed here
+
+    made = [t for t in (*(tables.bronze(name) for name in sorted(FEEDS)), tables.OPTOUTS, tables.LEDGER)
+            if t.exists()]
+    return [t.qualified for t in made]
 
 
 def _fingerprint_path():
@@ -84,6 +99,11 @@ def _check_fingerprint(key: bytes, where: str) -> None:
         return
     fingerprint = key_fingerprint(key)
     if not path.exists():
+        built = lake_history()
+        if built:  # without the fingerprint nothing shows this key is the one the lake was built under
+            raise KeyRefused(f"the lake has no key fingerprint ({path} is missing) though it was built under a key "
+                             f"({', '.join(built)} exist): restore {path.name} from backup (the object store's "
+                             f"versions, or the backup of ops/); the key from {where} is not accepted unproven")
         create_exclusive(path, json.dumps({"fingerprint": fingerprint,
                                            "recorded_at": dt.datetime.now(dt.UTC).isoformat()}), 0o640)
     recorded = json.loads(path.read_text() or "{}").get("fingerprint")

@@ -64,7 +64,7 @@ from jobs.privacy.accounting import (
     unit_classes,
     windows_touching,
 )
-from jobs.privacy.ledger_chain import GENESIS, new_row
+from jobs.privacy.ledger_chain import GENESIS, chain_key, new_row
 from jobs.privacy.ledger_chain import verify_chain as verify_rows
 
 __all__ = ["CONTRACT_KINDS", "GENESIS", "SCHEMA", "Spend", "check", "contract_rows", "draw_of", "find_use", "head",
@@ -168,6 +168,7 @@ def _ensure_ledger(path) -> None:
     """
     if lake.exists(path):
         return
+    chain_key()  # the master key is checked (and a new lake's fingerprint recorded) before the ledger exists
     try:
         lake.create_arrow(path, SCHEMA.empty_table())
     except Exception:  # another process created it first

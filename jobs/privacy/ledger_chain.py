@@ -30,7 +30,7 @@ def plain(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
-def _chain_key() -> bytes:
+def chain_key() -> bytes:
     """The secret key of the hash chain, derived from the master key: without it no row can be rewritten
     with a hash that verifies."""
     from jobs.ingest.pseudonym import derived_key  # the key module reads the secrets folder: only on use
@@ -40,7 +40,7 @@ def _chain_key() -> bytes:
 
 def _row_hash(row: dict[str, Any]) -> str:
     body = {k: plain(v) for k, v in row.items() if k != "row_hash"}
-    return hmac.new(_chain_key(), json.dumps(body, sort_keys=True, default=str).encode(), hashlib.sha256).hexdigest()
+    return hmac.new(chain_key(), json.dumps(body, sort_keys=True, default=str).encode(), hashlib.sha256).hexdigest()
 
 
 def verify_chain(entries: pd.DataFrame) -> int:

@@ -71,3 +71,23 @@ def test_permission_modes_are_checked(monkeypatch, name, text, allowed, ok):
     else:
         with pytest.raises(ValueError, match=name):
             settings.setting(name)
+
+
+@pytest.mark.parametrize("built", ["ledger", "optouts"])
+def test_a_lake_built_under_a_key_never_gets_a_new_one_when_key_and_fingerprint_are_both_gone(fresh_keys, built,
+                                                                                             monkeypatch):
+    import pyarrow as pa
+
+    from jobs.common import lake, tables
+    from jobs.errors import KeyRefused
+    from jobs.ingest import pseudonym
+
+    table = tables.LEDGER if built == "ledger" else tables.OPTOUTS
+    lake.create_arrow(table.path(), pa.Table.from_pylist([], schema=table.schema))
+    with pytest.raises(KeyRefused, match=f"built under a key \\({table.qualified} exist\\): restore the key file"):
+        pseudonym.token_key("telco")  # the file key is missing: never made for a built lake
+    assert not (fresh_keys / "secrets" / "pseudonym.key").exists()
+    monkeypatch.setenv("CDE_PSEUDONYM_KEY", "k" * 40)  # a key from the environment, the fingerprint gone
+    with pytest.raises(KeyRefused, match=f"no key fingerprint .*{table.qualified}.* not accepted unproven"):
+        pseudonym.token_key("telco")
+    assert not pseudonym._fingerprint_path().exists()

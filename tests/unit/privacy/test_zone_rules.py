@@ -31,8 +31,9 @@ def _feature(zone_id, geometry, key="name") -> dict:
 def test_zones_load_from_a_feature_collection_with_named_ids(tmp_path):
     from jobs.contracts import load_zones
 
-    zones, errors = load_zones({"file": str(ZONES / "indre-by-quarters.geojson"), "id_property": "name"},
-                               tmp_path, "c.yaml")
+    (tmp_path / "areas").mkdir()
+    (tmp_path / "areas" / "quarters.geojson").write_bytes((ZONES / "indre-by-quarters.geojson").read_bytes())
+    zones, errors = load_zones({"file": "areas/quarters.geojson", "id_property": "name"}, tmp_path, "c.yaml")
     assert not errors and [z for z, _ in zones] == ["north-west", "north-east", "south-west", "south-east"]
     # a feature's own "id" member serves when the property is absent
     collection = _collection({"type": "Feature", "id": 7, "properties": {}, "geometry": _square(12.57, 55.67, 0.01)})

@@ -84,7 +84,20 @@ def test_hostile_contract_files_are_refused_by_name(folder):
     (folder / "list.yaml").write_text("- 1\n- 2\n")
     valid, invalid = load_contracts(folder)
     assert "kk-inner-city-presence" in valid and "retail-stroget-footfall" in valid
-    assert "aliases" in invalid["bomb.yaml"][0] and "nested deeper" in invalid["deep.yaml"][0]
+    assert "alias bomb" in invalid["bomb.yaml"][0] and "nested deeper" in invalid["deep.yaml"][0]
     assert "UTF-8" in invalid["binary.yaml"][0] and "a folder" in invalid["folder.yaml"][0]
     assert "not a regular file" in invalid["fifo.yaml"][0] and "more than" in invalid["huge.yaml"][0]
     assert invalid["list.yaml"] and all(line.startswith("list.yaml: ") for line in invalid["list.yaml"])
+
+
+def test_a_contract_with_ordinary_aliases_still_loads(folder):
+    """PyYAML writes an alias for a value used twice: that is YAML, and a contract may hold it."""
+    doc = yaml.safe_load((folder / "kk-inner-city-presence.yaml").read_text())
+    shared = {"property": "buyer", "value": "kobenhavns-kommune"}
+    doc["customProperties"] = [t for t in doc["customProperties"] if t["property"] != "buyer"] + [shared]
+    doc["description"]["shared"] = shared
+    text = yaml.safe_dump(doc, sort_keys=False)
+    assert "&id001" in text and "*id001" in text
+    (folder / "kk-inner-city-presence.yaml").write_text(text)
+    valid, invalid = load_contracts(folder)
+    assert "kk-inner-city-presence.yaml" not in invalid and "kk-inner-city-presence" in valid
