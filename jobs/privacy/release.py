@@ -269,6 +269,7 @@ def _make_release_locked(spark: SparkSession, plan: ReleasePlan, held: Held) -> 
                (ledger.ledger_path(), "ledger/privacy_budget")])
     existing = stored_release(plan.release_id)
     if existing is not None:
+        _check_logged_draw(existing)  # verified, never assumed: a restored log may have lost the draw's commit
         log.info("release %s already stored: reused, nothing spent", plan.release_id)
         return {**existing, "reused": True}
     recovered = _recover_stored_draw(spark, plan)
@@ -320,6 +321,29 @@ def _log_row(plan: ReleasePlan, entry: dict, inputs: dict, stages: list[str], ro
         "stages": json.dumps(stages), "rows": rows, "gold_version": gold_version,
         "created_at": dt.datetime.now(dt.UTC), "ledger_seq": int(entry["seq"]), "ledger_head": entry["row_hash"],
     }
+
+
+def _check_logged_draw(logged: dict[str, Any]) -> None:
+    """Refuse to reuse a logged release whose draw ``gold/releases`` no longer holds as logged.
+
+    Raises
+    ------
+    StorageFault
+        The partition is missing or holds another number of rows or another spend's rows (a table restored
+        to an earlier version, files removed), naming the table, the version the log names and what to do.
+    """
+    release_id, version = logged["release_id"], logged.get("gold_version")
+    # fenced by the newest spend and checked against its draw row; a table whose log lost every commit is empty
+    empty = pa.table({"ledger_entry_id": pa.array([], pa.string())})
+    stored = read_release(release_id) if tables.RELEASES.exists() else empty
+    entry_ids = set(stored.column("ledger_entry_id").to_pylist()) if stored.num_rows else set()
+    if stored.num_rows != int(logged["rows"]) or entry_ids != {logged["ledger_entry_id"]}:
+        raise StorageFault(
+            f"gold/releases holds {stored.num_rows} rows of release {release_id}, but ops/releases logged "
+            f"{logged['rows']} rows of spend {logged['ledger_entry_id']} at gold/releases version {version}: the "
+            f"table lost that commit (a restored or truncated Delta log, removed files). Restore gold/releases to "
+            f"version {version} or later from the object store's versions or a backup, then publish again; "
+            "nothing was delivered and nothing spent")
 
 
 def _spends_of(release_id: str):

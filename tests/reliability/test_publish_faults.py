@@ -64,6 +64,33 @@ def test_a_storage_fault_after_the_spend_is_final_and_the_next_spend_says_so(spe
     assert ledger.draw_of(entries, rows["entry_id"].iloc[-1])["rows"] > 0  # the second one's draw is recorded
 
 
+def test_a_release_table_restored_one_commit_short_is_refused_never_delivered_empty(spends, spark, simulated_day,
+                                                                                   lake_copy):
+    """The release log names a draw the table no longer holds (its last commit removed, its Parquet files
+    still on disk): the rerun refuses, naming the table and the version to restore, and the good delivery
+    stays as it was."""
+    from jobs.common import tables
+    from jobs.errors import StorageFault
+    from jobs.publish.deliver import publish
+    from jobs.publish.portfolio import find_contract
+
+    publish(spark, find_contract("kk-inner-city-presence"), simulated_day.day)  # an earlier commit to fall back on
+    _publish(spark, simulated_day.day)
+    (folder,) = _outbox(lake_copy)
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    commits = sorted((tables.RELEASES.path() / "_delta_log").glob("*.json"))
+    (row,) = [r for r in tables.release_log_rows() if r["contract_id"] == CONTRACT]
+    assert row["gold_version"] == len(commits) - 1
+    for newest in commits[-1].parent.glob(commits[-1].stem + ".*"):  # its commit and checksum
+        newest.unlink()  # restored one commit short: the table reads as its previous version
+    with pytest.raises(StorageFault, match=f"logged {row['rows']} rows .* at gold/releases version "
+                                           f"{row['gold_version']}: the table lost that commit.*Restore gold/releases"):
+        _publish(spark, simulated_day.day)
+    (still,) = _outbox(lake_copy)
+    assert {p.name: p.read_bytes() for p in still.iterdir() if p.is_file()} == before
+    assert len(spends()) == 1  # nothing spent again
+
+
 def test_a_crash_between_the_draw_and_its_ledger_row_is_recovered_with_the_draw_recorded(spends, spark, simulated_day,
                                                                                       lake_copy, crash_at):
     from jobs.common import tables
