@@ -64,6 +64,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RELEASE_LOG_SCHEMA = tables.RELEASE_LOG.schema
+# Compute a release's true counts before its spend (bench/spend_to_draw.py turns it off to measure the span).
+MATERIALISE_BEFORE_SPEND = True
 
 
 def release_log_path():
@@ -113,7 +115,7 @@ def _stages(plan: ReleasePlan, domain: str) -> list[str]:
 
 
 def _dates(plan: ReleasePlan) -> list[str]:
-    return [(plan.window_start + dt.timedelta(days=i)).isoformat() for i in range(plan.days)]
+    return [d.isoformat() for d in _window_dates(plan)]
 
 
 def _read_input(spark: SparkSession, qualified: str, plan: ReleasePlan) -> tuple[DataFrame, int]:
@@ -170,6 +172,33 @@ def require_history(plan: ReleasePlan) -> None:
             f"{missing[0]}); nothing was spent")
 
 
+def require_inputs(plan: ReleasePlan) -> None:
+    """Refuse a release whose window is not ingested: every source and day of ``[window_start, window_end)``
+    needs a succeeded ingest run with at least one accepted record (and, for aggregated sources, a silver
+    build after it), as the publish DAG's sensor waits for. Never a condition on the contract's own cut,
+    whose emptiness would itself leak; an empty day of a feed means the feed failed, not that nobody moved.
+
+    Raises
+    ------
+    ReleaseRefused
+        Naming the missing source-days; nothing was spent.
+    """
+    missing = missing_inputs(_window_dates(plan), plan.sources)
+    runs = tables.latest_succeeded_runs(tuple(plan.sources), plan.window_start, plan.window_end) \
+        if tables.INGEST_RUNS.exists() else None
+    if runs is not None:
+        missing += [f"{r['feed']} {r['event_date']}: the succeeded ingest run {r['run_id']} accepted no record"
+                    for r in runs.to_dict("records") if int(r["accepted"]) < 1]
+    if missing:
+        raise ReleaseRefused(f"contract {plan.contract_id}: {plan.metric} for {plan.window_start} to "
+                             f"{plan.window_end} (exclusive) reads {len(missing)} source-day(s) that are not ready "
+                             f"(first: {missing[0]}); ingest and aggregate them first. Nothing was spent")
+
+
+def _window_dates(plan: ReleasePlan) -> list[dt.date]:
+    return [plan.window_start + dt.timedelta(days=i) for i in range(plan.days)]
+
+
 def domain_cut(spark: SparkSession, plan: ReleasePlan) -> tuple[DataFrame, dict, list[str], list[dt.datetime]]:
     """The plan's input rows at its cut, restricted to the public domain, segment columns joined (before
     bounding). Returns the rows, the input table versions, the area's cells and the window's bins."""
@@ -195,7 +224,20 @@ def domain_cut(spark: SparkSession, plan: ReleasePlan) -> tuple[DataFrame, dict,
     return cut, inputs, cells, bins
 
 
-def _compute(spark: SparkSession, plan: ReleasePlan) -> tuple[DataFrame, dict, str, int]:
+def _materialised(frame: DataFrame, plan: ReleasePlan) -> DataFrame:
+    """``frame`` computed now and kept in the executors; a file of its inputs that cannot be read is a
+    ``StorageFault`` naming the table, before anything is spent."""
+    try:
+        return frame.localCheckpoint(eager=True)
+    except Exception as exc:  # Spark wraps the reader's error; its first line names the file
+        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)[:400]
+        raise StorageFault(f"{plan.measure.reads}: cannot be read for {plan.window_start} to {plan.window_end} "
+                           f"(exclusive): {first}. Restore the damaged file from the table's history or re-run "
+                           "that day's ingest and aggregate; nothing was spent") from exc
+
+
+def _compute(spark: SparkSession, plan: ReleasePlan,
+             materialise: bool = True) -> tuple[DataFrame, dict, str, int]:
     """The noisy release table (lazy), its input versions, the domain's description and its size.
 
     Generic over the plan's measure: read, cut, restrict to the domain, segments, bound, aggregate, then
@@ -205,6 +247,10 @@ def _compute(spark: SparkSession, plan: ReleasePlan) -> tuple[DataFrame, dict, s
     cut, inputs, cells, bins = domain_cut(spark, plan)
     keys = measure.keys(plan.segments)
     counts = measure.aggregate(bounder.bound(cut, keys), keys)
+    if materialise and MATERIALISE_BEFORE_SPEND:
+        # Read every input and compute the true counts now, before the spend: a file that cannot be read fails
+        # here with nothing spent, and the span from spend to stored draw is only the noise and the write.
+        counts = _materialised(counts, plan)
     if plan.domain == PARTITION_SELECTION:
         noisy = select_partitions(counts, plan.epsilon, plan.delta, plan.sensitivity, plan.max_per_key)
         tau = selection_threshold(plan.epsilon, plan.delta, plan.sensitivity, plan.max_per_key)
@@ -221,6 +267,8 @@ def _compute(spark: SparkSession, plan: ReleasePlan) -> tuple[DataFrame, dict, s
         domain_df = domain_df.crossJoin(spark.createDataFrame([(v,) for v in values], f"{column.name} string"))
         size *= len(values)
     filled = zero_fill(domain_df, counts, tuple(keys))
+    if materialise and MATERIALISE_BEFORE_SPEND:  # the zero-filled domain too: after the spend only noise is left
+        filled = filled.localCheckpoint(eager=True)
     noisy = noisy_column(filled, "value", plan.epsilon, plan.noise_sensitivity, plan.mechanism, plan.delta or None)
     noisy = noisy.withColumnRenamed(measure.places[0], "h3_cell")
     extra = f" x {' x '.join(plan.segments)} values from public lists" if plan.segments else ""
@@ -275,6 +323,7 @@ def _make_release_locked(spark: SparkSession, plan: ReleasePlan, held: Held) -> 
     recovered = _recover_stored_draw(spark, plan)
     if recovered is not None:
         return {**recovered, "reused": True}
+    require_inputs(plan)
     require_history(plan)
     noisy, inputs, domain, size = _compute(spark, plan)
     faults.reached("release.spend")
@@ -375,7 +424,7 @@ def _recover_stored_draw(spark: SparkSession, plan: ReleasePlan) -> dict[str, An
     entry = paid.iloc[-1].to_dict()
     if ledger.draw_of(ledger.read_entries(), entry["entry_id"]) is None:  # the crash came before the draw row
         ledger.record_draw(entry, stored.num_rows, draw_digest(stored))
-    _, inputs, domain, _ = _compute(spark, plan)  # lazy: only the domain's description and input versions
+    _, inputs, domain, _ = _compute(spark, plan, materialise=False)  # the domain's description, input versions
     stages = [*_stages(plan, domain),
               "recovered after a crash: the stored draw was found in gold/releases and recorded in ops/releases "
               "(input versions as read at recovery); nothing was spent or drawn again"]

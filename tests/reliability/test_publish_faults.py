@@ -91,6 +91,32 @@ def test_a_release_table_restored_one_commit_short_is_refused_never_delivered_em
     assert len(spends()) == 1  # nothing spent again
 
 
+def test_an_unreadable_input_file_is_refused_before_the_spend(spends, spark, simulated_day, lake_copy):
+    """A truncated silver Parquet file used to cost a spend per attempt ("not stored"): the inputs are read
+    and the true counts computed before the spend, so it is a refusal naming the table, nothing spent."""
+    from jobs.errors import StorageFault
+
+    day = simulated_day.day.isoformat()
+    (victim, *_) = sorted((lake_copy / "silver" / "presence").glob(f"event_date={day}/**/*.parquet"))
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
+    with pytest.raises(StorageFault, match="silver/presence: cannot be read .*nothing was spent"):
+        _publish(spark, simulated_day.day)
+    assert spends().empty and not _outbox(lake_copy)
+
+
+def test_a_day_without_ingested_data_is_refused_by_publish_as_by_the_sensor(spends, spark, simulated_day, lake_copy,
+                                                                             capsys):
+    import datetime as dt
+
+    from jobs.cli import main
+
+    later = simulated_day.day + dt.timedelta(days=9)
+    code = main(["publish", CONTRACT, "--date", later.isoformat()])
+    err = capsys.readouterr().err
+    assert code == 1 and "not ready" in err and f"telco {later}: no succeeded ingest run" in err, err
+    assert "Nothing was spent" in err and spends().empty and not _outbox(lake_copy)
+
+
 def test_a_crash_between_the_draw_and_its_ledger_row_is_recovered_with_the_draw_recorded(spends, spark, simulated_day,
                                                                                       lake_copy, crash_at):
     from jobs.common import tables
