@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 CONTRACT = "kk-inner-city-presence"
-ZONES = {"file": str(ROOT / "tests" / "data" / "zones" / "indre-by-quarters.geojson"), "id_property": "name"}
+ZONES_FILE = ROOT / "tests" / "data" / "zones" / "indre-by-quarters.geojson"
+ZONES = {"file": f"areas/{ZONES_FILE.name}", "id_property": "name"}  # copied beside the contract
 
 
 def zoned_contract(folder: Path, contract_id: str, zones: dict):
@@ -37,6 +38,7 @@ def zoned_contract(folder: Path, contract_id: str, zones: dict):
     from jobs.publish.portfolio import load_contract
 
     shutil.copytree(ROOT / "contracts" / "areas", folder / "areas", dirs_exist_ok=True)
+    shutil.copyfile(ZONES_FILE, folder / "areas" / ZONES_FILE.name)  # a contract reads files from its folder only
     document = yaml.safe_load((ROOT / "contracts" / f"{contract_id}.yaml").read_text())
     document["customProperties"].append({"property": "zones", "value": zones})
     path = folder / f"{contract_id}.yaml"

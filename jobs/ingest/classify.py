@@ -97,10 +97,12 @@ def classify(spark: SparkSession, spec: FeedSpec, records: DataFrame, date: dt.d
         detail = F.when(F.coalesce(condition, F.lit(False)), text).otherwise(detail)
     classified = located.select("*", reason.alias("_reason"), F.substring(detail, 1, DETAIL_CHARS).alias("_detail"),
                                 pseudo.alias("pseudo_id"))
-    # Duplicates: the same record, field for field, as one accepted before it (by file and line).
-    # Identical fields give identical earlier reasons, so ranking within all rows is enough.
-    raw_fields = [F.col(f) for f in (*spec.fields, *spec.optional_fields)]
-    first = Window.partitionBy(F.xxhash64(*raw_fields), *raw_fields).orderBy("source_file", "line_number")
+    # Duplicates: the same record as one accepted before it (by file and line), compared as normalised values
+    # (pseudonym, UTC instant, the feed's typed and trimmed columns), so 09:13:33+01:00 is 08:13:33Z. Only
+    # accepted records can be duplicates (a quarantined line keeps its reason); equal values give equal
+    # earlier reasons, so ranking within all rows is enough.
+    normal = [F.col("pseudo_id"), F.col("event_ts_utc"), *spec.bronze_columns()]
+    first = Window.partitionBy(F.xxhash64(*normal), *normal).orderBy("source_file", "line_number")
     is_dup = F.col("_reason").isNull() & (F.row_number().over(first) > 1)
     ranked = classified.withColumn("_dup", is_dup)
     h3_columns = [f"h3_cell{r.suffix}" for r in spec.references]

@@ -31,7 +31,7 @@ import threading
 import time
 from typing import Any
 
-from jobs.common import lake, settings, tables
+from jobs.common import lake, paths, settings, tables
 from jobs.common.objectstore import S3Path
 from jobs.contracts import ended_contracts
 from jobs.publish.portfolio import load_contracts
@@ -187,6 +187,23 @@ class Catalog:
         if found is None:
             raise SharingError(400, "INVALID_PARAMETER_VALUE", f"the table has no version at {timestamp}")
         return found
+
+
+def complete_deliveries(buyer: str, contract_id: str, files: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The product files of deliveries that are complete: their audit written and their outbox folder in
+    place. ``gold/<contract_id>`` is written before a delivery's files, audit and swap, so a crash between
+    them leaves rows no buyer may read before a privacy officer can (issue 31's "nothing visible before its
+    audit")."""
+    done: dict[str, bool] = {}
+    kept = []
+    for f in files:
+        delivery = (f.get("partitionValues") or {}).get("delivery_id")
+        if delivery not in done:
+            done[delivery] = bool(delivery) and (paths.audit_dir(contract_id) / f"{delivery}.json").exists() \
+                and paths.outbox(buyer, contract_id, delivery).exists()
+        if done[delivery]:
+            kept.append(f)
+    return kept
 
 
 def create_app(base_url: str | None = None):  # noqa: C901 - one closure per protocol endpoint reads best
@@ -369,7 +386,7 @@ def create_app(base_url: str | None = None):  # noqa: C901 - one closure per pro
         expires = int(time.time()) + URL_SECONDS
         root = (base_url or str(request.base_url)).rstrip("/")
         lines = metadata_lines(snap)
-        for f in snap["files"]:
+        for f in complete_deliveries(buyer, table, snap["files"]):
             stats = {"numRecords": f["numRecords"]} if f["numRecords"] is not None else {}
             lines.append({"file": {
                 "url": f"{root}{PREFIX}/files/{sign_file(key, table, f['path'], expires)}",
@@ -377,7 +394,7 @@ def create_app(base_url: str | None = None):  # noqa: C901 - one closure per pro
                 "partitionValues": f["partitionValues"], "size": f["size"], "stats": json.dumps(stats),
                 "version": version, "timestamp": snap["timestamp"], "expirationTimestamp": expires * 1000}})
         log_read({"buyer": buyer, "request": "query", "table": table, "version": version,
-                  "files": len(snap["files"])})
+                  "files": len(lines) - len(metadata_lines(snap))})
         return ndjson(lines, version)
 
     @app.get(PREFIX + "/shares/{share}/schemas/{schema}/tables/{table}/changes")

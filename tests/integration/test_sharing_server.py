@@ -97,6 +97,28 @@ def test_the_official_client_reads_exactly_the_delivered_rows(server):
     assert len(again) == len(shared)
 
 
+def test_a_delivery_without_its_audit_or_outbox_folder_is_never_served(server):
+    """gold/<contract> is written before the delivery's audit and swap: until both exist (a crash between
+    them), the server serves none of that delivery's rows."""
+    import delta_sharing
+
+    from jobs.common import paths
+
+    profile = str(server["profiles"][BUYER])
+    delivery = server["result"]["delivery_id"]
+    audit = paths.audit_dir(CONTRACT) / f"{delivery}.json"
+    outbox = Path(server["result"]["outbox"])
+    url = f"{profile}#{BUYER}.products.{CONTRACT}"
+    for hidden in (audit, outbox):
+        aside = hidden.with_name(hidden.name + ".aside")
+        hidden.rename(aside)
+        try:
+            assert len(delta_sharing.load_as_pandas(url)) == 0
+        finally:
+            aside.rename(hidden)
+    assert len(delta_sharing.load_as_pandas(url)) > 0
+
+
 def test_every_refusal_is_the_right_status(server):
     import requests
 

@@ -84,6 +84,17 @@ def test_reingest_is_idempotent_and_a_file_dropped_twice_counts_once(spark, lake
     assert lake.version(path) == 1
 
 
+def test_the_same_event_with_another_utc_offset_is_a_duplicate(spark, lake_root):
+    """De-duplication compares normalised records: 11:00:00+01:00 is the 10:00:00Z of GOOD[0]."""
+    same_instant = "238011234567890,2026-03-02T11:00:00+01:00,c1,data,238"
+    _land(lake_root, [*GOOD, same_instant])
+    record = ingest(spark, SPEC, DAY)
+    assert record["records_in"] == 4 and record["accepted"] == 3
+    assert json.loads(record["quarantined_by_reason"]) == {"duplicate": 1}
+    quarantine = lake.read(spark, settings.table_path("quarantine", "telco")).toPandas()
+    assert quarantine["line_number"].tolist() == [5]  # the later line (line 1 is the header)
+
+
 def test_too_many_invalid_records_refuse_the_run_and_commit_nothing(spark, lake_root):
     _land(lake_root, GOOD + [BAD["bad_type"]] * 2)
     with pytest.raises(IngestRefused, match="above the limit"):
