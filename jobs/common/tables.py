@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from jobs.common import lake, settings
+from jobs.errors import StorageFault
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -90,7 +91,23 @@ class Table:
             if self.schema is None:
                 raise FileNotFoundError(f"no {self.qualified} at {self.path()}: {self.produced_by} first")
             return self.schema.empty_table()
-        return lake.read_arrow(self.path(), version=version, partitions=partitions)
+        try:
+            return lake.read_arrow(self.path(), version=version, partitions=partitions)
+        except Exception as exc:  # a damaged log or file: one line naming the table, never a kernel trace
+            raise self.damaged(exc) from exc
+
+    def damaged(self, exc: Exception) -> Exception:
+        """The error to raise for a failure reading or writing this table: a ``StorageFault`` naming it and
+        what to do for a damaged Delta log or file; anything else (a lost commit race) unchanged."""
+        from deltalake.exceptions import CommitFailedError, DeltaError  # only when a read or write failed
+
+        if isinstance(exc, CommitFailedError) or not isinstance(exc, (DeltaError, OSError)) \
+                or isinstance(exc, StorageFault):
+            return exc
+        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)[:300]
+        return StorageFault(f"{self.qualified}: the Delta table at {self.path()} cannot be read or written "
+                            f"({type(exc).__name__}: {first}); restore its _delta_log and files from the object "
+                            "store's versions or a backup, then rerun")
 
     def append(self, rows: list[dict[str, Any]]) -> int:
         """Append rows (dicts of the schema's fields) to a driver-written table; return the new version."""
@@ -99,9 +116,12 @@ class Table:
         data = pa.Table.from_pylist([{k: row.get(k) for k in self.schema.names} for row in rows],
                                     schema=self.schema)
         # A table made before columns were added to its declaration gains them (old rows read as null).
-        grows = self.exists() and lake.column_names(self.path()) != self.schema.names
-        return lake.append_arrow(self.path(), data, partition_by=list(self.partitions),
-                                 schema_mode="merge" if grows else None)
+        try:
+            grows = self.exists() and lake.column_names(self.path()) != self.schema.names
+            return lake.append_arrow(self.path(), data, partition_by=list(self.partitions),
+                                     schema_mode="merge" if grows else None)
+        except Exception as exc:  # a damaged log: one line naming the table
+            raise self.damaged(exc) from exc
 
     def partition_values(self, column: str) -> list[str]:
         """Distinct values of a partition column, from the table's log (no data file is read)."""

@@ -106,7 +106,10 @@ def _check_fingerprint(key: bytes, where: str) -> None:
                              f"versions, or the backup of ops/); the key from {where} is not accepted unproven")
         create_exclusive(path, json.dumps({"fingerprint": fingerprint,
                                            "recorded_at": dt.datetime.now(dt.UTC).isoformat()}), 0o640)
-    recorded = json.loads(path.read_text() or "{}").get("fingerprint")
+    try:
+        recorded = json.loads(path.read_text() or "{}").get("fingerprint")
+    except (ValueError, AttributeError) as exc:  # a damaged file proves nothing: never accept a key against it
+        raise KeyRefused(f"the key fingerprint file {path} is damaged ({exc}): restore it from backup") from exc
     if recorded != fingerprint:
         raise KeyRefused(f"the pseudonym key from {where} is not the key this lake was built with (fingerprint "
                          f"{fingerprint[:8]}..., the lake recorded {str(recorded)[:8]}... in {path}): use the "

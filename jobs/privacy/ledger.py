@@ -88,7 +88,11 @@ def read_entries(version: int | None = None) -> pd.DataFrame:
     path = ledger_path()
     if not lake.exists(path):
         return SCHEMA.empty_table().to_pandas()
-    return lake.read_arrow(path, version=version).to_pandas().sort_values("seq").reset_index(drop=True)
+    try:
+        stored = lake.read_arrow(path, version=version)
+    except Exception as exc:  # a damaged log: one line naming the ledger and what to do
+        raise tables.LEDGER.damaged(exc) from exc
+    return stored.to_pandas().sort_values("seq").reset_index(drop=True)
 
 
 def verify_chain(entries: pd.DataFrame | None = None) -> int:

@@ -91,3 +91,14 @@ def test_a_lake_built_under_a_key_never_gets_a_new_one_when_key_and_fingerprint_
     with pytest.raises(KeyRefused, match=f"no key fingerprint .*{table.qualified}.* not accepted unproven"):
         pseudonym.token_key("telco")
     assert not pseudonym._fingerprint_path().exists()
+
+
+def test_a_damaged_fingerprint_file_is_refused_naming_it(fresh_keys):
+    from jobs.errors import KeyRefused
+    from jobs.ingest import pseudonym
+
+    pseudonym.token_key("telco")
+    pseudonym._fingerprint_path().write_text('{"fingerprint": ')
+    pseudonym._checked.clear()
+    with pytest.raises(KeyRefused, match="pseudonym_key_fingerprint.json is damaged .* restore it from backup"):
+        pseudonym.token_key("telco")
