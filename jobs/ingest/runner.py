@@ -162,6 +162,12 @@ def stage_batch(
         classify(spark, spec, records, date, optouts).write.mode("overwrite").parquet(str(staging / "classified"))
     except (ReferenceDataError, KeyRefused) as exc:  # recorded, staging removed, named for the operator
         raise refuse(record, str(exc)) from exc
+    except Exception as exc:  # a full disk or a failing store while staging: recorded, what was staged removed
+        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        cause = "no space left on the staging disk" if "No space left" in str(exc) else "staging failed"
+        raise refuse(record, f"{cause} ({type(exc).__name__}: {first[:300]}); nothing was committed and the "
+                             f"staged files were removed; free space under {paths.ingest_staging(spec.name)} and "
+                             "rerun") from exc
     watch.lap("read_classify_stage")
     staged = spark.read.parquet(str(staging / "classified"))
     counts = {r["reason"]: r["count"] for r in staged.groupBy("reason").count().collect()}

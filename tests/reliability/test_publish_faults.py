@@ -215,3 +215,22 @@ def test_a_redelivery_swaps_atomically_and_a_failed_one_keeps_the_old(spends, sp
     assert json.loads((folder / "manifest.json").read_text())["release_ids"] == first["release_ids"]
     assert len(spends()) == 1
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.slow
+def test_a_full_disk_while_staging_an_ingest_ends_with_a_run_record_and_no_staged_files(spark, simulated_day, lake_copy,
+                                                                                      tmpfs, monkeypatch):
+    from jobs.common import paths, settings, tables
+    from jobs.errors import IngestRefused
+    from jobs.ingest.feeds import get_feed
+    from jobs.ingest.runner import ingest
+
+    monkeypatch.setattr(settings, "MIN_FREE_MB", 0)  # pass the up-front check: the disk fills during the write
+    staging = tmpfs(paths.ingest_staging("telco"), size="64k")
+    before = len(tables.ingest_runs())
+    with pytest.raises(IngestRefused, match="no space left on the staging disk .*nothing was committed"):
+        ingest(spark, get_feed("telco"), simulated_day.day)
+    runs = tables.ingest_runs()
+    (refused,) = runs[runs["status"] == "refused"].to_dict("records")
+    assert len(runs) == before + 1 and "no space left" in refused["message"]
+    assert not any(p.is_file() for p in staging.rglob("*"))  # what was staged is gone: the disk is free again
