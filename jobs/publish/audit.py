@@ -10,6 +10,7 @@ import datetime as dt
 import html
 import json
 import math
+import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ from markupsafe import Markup
 from jobs.common import paths, settings, tables
 from jobs.common.h3cells import cell_polygon
 from jobs.common.objectstore import lake_path
-from jobs.common.storage import restrict
+from jobs.common.storage import restrict, write_atomic
 from jobs.contracts import zone_cells
 from jobs.privacy import PrivacyCost, composed, ledger_entries, ledger_summary, verified_draw
 from jobs.publish.package import thresholds_text
@@ -298,21 +299,43 @@ def render_html(audit: dict[str, Any], product: pd.DataFrame, zones=None) -> str
     return render_page("audit.html.j2", audit=audit, map_svg=Markup(_svg_map(product, zones=zones)))
 
 
+def audit_attempt(delivery_id: str) -> str:
+    """The name of one delivery attempt's audit, ``attempts/<delivery_id>.<time>-<random>``: each attempt's
+    audit is kept beside the others, and the attempt's manifest names it."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    return f"attempts/{delivery_id}.{stamp}-{secrets.token_hex(3)}"
+
+
 def write_audit(delivery: Delivery, manifest: dict, product: pd.DataFrame,
                 releases: list[tuple[ReleasePlan, dict]], gold_version: int) -> dict[str, str]:
-    """Write ``lake/audit/<contract_id>/<delivery_id>.json`` and ``.html``; return their paths."""
+    """Write this attempt's audit, ``lake/audit/<contract_id>/<manifest["audit"]>.json`` and ``.html`` (kept,
+    never rewritten); return their paths. ``publish_audit`` gives it the delivery's own name after the swap."""
     contract = delivery.contract
     audit = build_audit(delivery, manifest, product, releases, gold_version)
     folder = paths.audit_dir(contract.id)
-    folder.mkdir(parents=True, exist_ok=True)
-    json_path = folder / f"{manifest['delivery_id']}.json"
-    html_path = folder / f"{manifest['delivery_id']}.html"
+    stem = manifest.get("audit") or manifest["delivery_id"]
+    json_path, html_path = folder / f"{stem}.json", folder / f"{stem}.html"
+    json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(audit, indent=2, default=str))
     html_path.write_text(render_html(audit, product, contract.zones), encoding="utf-8")
     for path in (json_path, html_path):
         restrict(path)
-    folder.chmod(settings.DIR_MODE)
+    for made in {folder, json_path.parent}:
+        made.chmod(settings.DIR_MODE)
     return {"json": str(json_path), "html": str(html_path)}
+
+
+def publish_audit(contract_id: str, manifest: dict) -> dict[str, str]:
+    """After the delivery's swap: its attempt's audit under the delivery's own names,
+    ``lake/audit/<contract_id>/<delivery_id>.json`` and ``.html``, each replaced whole. Until then the
+    previous delivery's audit stays there, describing the files the buyer still holds."""
+    folder = paths.audit_dir(contract_id)
+    out = {}
+    for kind in ("json", "html"):
+        source, target = folder / f"{manifest['audit']}.{kind}", folder / f"{manifest['delivery_id']}.{kind}"
+        write_atomic(target, source.read_text(encoding="utf-8"), settings.FILE_MODE)
+        out[kind] = str(target)
+    return out
 
 
 def ledger_anchors() -> list[dict[str, Any]]:

@@ -55,7 +55,7 @@ from jobs.privacy import (
     release_threshold,
     zones_from_release,
 )
-from jobs.publish.audit import write_audit
+from jobs.publish.audit import audit_attempt, publish_audit, write_audit
 from jobs.publish.delivery import Delivery, compile_delivery
 from jobs.publish.formats import Product
 from jobs.publish.formats import write_files as write_format_files
@@ -344,6 +344,8 @@ def _deliver(spark: SparkSession, compiled: Delivery) -> dict[str, Any]:
             # the ledger head when this delivery was made: deleting later ledger rows cannot hide behind it
             "ledger_head": ledger_head(),
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            # this attempt's audit, kept under lake/audit/<contract_id>/ (the delivery's own name after the swap)
+            "audit": audit_attempt(delivery),
             "files": files,
             **({"derived_from": contract.derived_from} if contract.derived_from else {}),
             "privacy": privacy_terms(contract, [plan for plan, _ in releases], cuts,
@@ -359,10 +361,11 @@ def _deliver(spark: SparkSession, compiled: Delivery) -> dict[str, Any]:
             raise StorageFault(f"delivery {delivery} does not verify after writing: {'; '.join(problems)}")
         # The audit exists before the delivery appears: a buyer never holds one a privacy officer cannot read.
         faults.reached("deliver.audit")
-        audit_paths = write_audit(compiled, manifest, product, releases, gold_version)
+        write_audit(compiled, manifest, product, releases, gold_version)
         faults.reached("deliver.swap")
         restrict(staging)
         replace_folder(staging, outbox)
+        audit_paths = publish_audit(contract.id, manifest)  # the swapped-in files' own audit, by their name
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     released = int((~product["suppressed"]).sum())

@@ -195,7 +195,7 @@ def test_a_crash_before_the_swap_leaves_the_buyer_nothing_and_no_staging(spark, 
 def test_a_redelivery_swaps_atomically_and_a_failed_one_keeps_the_old(spends, spark, simulated_day, lake_copy, crash_at):
     import stat
 
-    from jobs.common import settings
+    from jobs.common import paths, settings
     from jobs.publish.deliver import verify_manifest
 
     out = _publish(spark, simulated_day.day)
@@ -205,14 +205,22 @@ def test_a_redelivery_swaps_atomically_and_a_failed_one_keeps_the_old(spends, sp
     assert audit["delivery"]["delivery_id"] == first["delivery_id"]
     assert stat.S_IMODE((folder / "data.csv").stat().st_mode) == settings.FILE_MODE
     assert stat.S_IMODE(folder.stat().st_mode) == settings.DIR_MODE
-    crash_at("deliver.audit")
-    with pytest.raises(RuntimeError):
-        _publish(spark, simulated_day.day)
-    assert verify_manifest(folder) == [] and json.loads((folder / "manifest.json").read_text()) == first
+    audit_text = open(out["audit"]["json"]).read()
+    assert (paths.audit_dir(CONTRACT) / f"{first['audit']}.json").read_text() == audit_text
+    for point in ("deliver.audit", "deliver.swap"):  # a redelivery killed before its swap
+        crash_at(point)
+        with pytest.raises(RuntimeError):
+            _publish(spark, simulated_day.day)
+        assert verify_manifest(folder) == [] and json.loads((folder / "manifest.json").read_text()) == first
+        # the audit under the delivery's name is still the one of the files the buyer holds, unchanged
+        assert open(out["audit"]["json"]).read() == audit_text
     crash_at("none")
-    _publish(spark, simulated_day.day)
+    again = _publish(spark, simulated_day.day)
     assert _outbox(lake_copy) == [folder] and verify_manifest(folder) == []
-    assert json.loads((folder / "manifest.json").read_text())["release_ids"] == first["release_ids"]
+    second = json.loads((folder / "manifest.json").read_text())
+    assert second["release_ids"] == first["release_ids"] and second["audit"] != first["audit"]
+    assert json.loads(open(again["audit"]["json"]).read())["delivery"]["files"] == second["files"]
+    assert (paths.audit_dir(CONTRACT) / f"{first['audit']}.json").exists()  # every attempt's audit is kept
     assert len(spends()) == 1
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]
 
