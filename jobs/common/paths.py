@@ -44,7 +44,7 @@ LAKE_PATHS: tuple[LakePath, ...] = (
              "datapackage.json, README.md"),
     LakePath("outbox/.staging/", "publish", "a delivery being written; swapped into place whole"),
     LakePath("audit/<contract_id>/", "publish, cde audit", "the audit of each delivery (HTML and JSON) and the "
-             "record of processing"),
+             "record of processing; attempts/ keeps every delivery attempt's audit, named by its manifest"),
     LakePath("advice/<contract_id>/<advice_id>.json", "cde contracts advise", "DP advice on bounds (spent once, "
              "stored)"),
     LakePath("ops/locks/", "publish, Spark writers", "lock files (or object-store leases) of releases and tables"),
