@@ -60,12 +60,15 @@ def _master_key() -> bytes:
                                  f"(fingerprint in {_fingerprint_path()}): restore the key file from backup. A new "
                                  "key would change every pseudonym and accept opted-out people again")
             built = lake_history()
-            if built:  # a new key only for a lake nothing was made in yet
+            # a new key only for a lake nothing was made in yet (re-checked: a concurrent first use may have
+            # made the key, then the history, since the check above)
+            if built and not path.exists():
                 raise KeyRefused(f"the pseudonym key file {path} is missing, and the lake was built under a key "
                                  f"({', '.join(built)} exist): restore the key file and "
                                  f"{_fingerprint_path().name} from backup; a new key would change every pseudonym")
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            create_exclusive(path, secrets.token_hex(32), 0o600)
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                create_exclusive(path, secrets.token_hex(32), 0o600)
         key = path.read_text().strip().encode("utf-8")
     _check_fingerprint(key, "CDE_PSEUDONYM_KEY" if env else str(settings.secrets_dir() / "pseudonym.key"))
     return key
@@ -100,7 +103,9 @@ def _check_fingerprint(key: bytes, where: str) -> None:
     fingerprint = key_fingerprint(key)
     if not path.exists():
         built = lake_history()
-        if built:  # without the fingerprint nothing shows this key is the one the lake was built under
+        # without the fingerprint nothing shows this key is the lake's (re-checked: a concurrent first use
+        # records the fingerprint before it makes anything)
+        if built and not path.exists():
             raise KeyRefused(f"the lake has no key fingerprint ({path} is missing) though it was built under a key "
                              f"({', '.join(built)} exist): restore {path.name} from backup (the object store's "
                              f"versions, or the backup of ops/); the key from {where} is not accepted unproven")

@@ -323,8 +323,8 @@ def _make_release_locked(spark: SparkSession, plan: ReleasePlan, held: Held) -> 
     recovered = _recover_stored_draw(spark, plan)
     if recovered is not None:
         return {**recovered, "reused": True}
+    require_history(plan)  # the look-back first: its refusal says when deliveries resume
     require_inputs(plan)
-    require_history(plan)
     noisy, inputs, domain, size = _compute(spark, plan)
     faults.reached("release.spend")
     held.check()  # a holder that lost its lease spends nothing: the one that took it over makes the release

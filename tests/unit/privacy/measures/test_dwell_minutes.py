@@ -42,6 +42,10 @@ def test_release_clamps_minutes_per_pair_and_counts_in_integer_minutes(spark, la
 
     lake.write(stays, tables.SILVER["stays"].path(), mode="replace_partitions", partition_by=["event_date", "source"],
                replace=[{"event_date": day.isoformat(), "source": "telco"}])
+    now = dt.datetime.now(dt.UTC)  # the day's ingest and silver build, as the pipeline records them
+    tables.INGEST_RUNS.append([{"run_id": "r1", "feed": "telco", "event_date": day, "status": "succeeded",
+                                "finished_at": now, "accepted": len(rows)}])
+    tables.SILVER_BUILDS.append([{"source": "telco", "event_date": day, "built_at": now + dt.timedelta(seconds=1)}])
     plan = make_plan("dwell_minutes", max_cells_per_day=4, max_minutes_per_pair=45)
     # the cut itself, before noise: 60 minutes in the 08:00 bin (clamped to 45) + 20, and 30 in the 09:00 bin
     measure = plan.measure
