@@ -75,12 +75,13 @@ def _master_key() -> bytes:
 
 
 def lake_history() -> list[str]:
-    """What shows this lake was built under a key already: bronze tables, opt-outs, the ledger."""
+    """What shows this lake was built under a key already: bronze tables of feeds with identifiers (a camera
+    feed carries none, so its bronze shows nothing of a key), opt-outs, the ledger."""
     from jobs.common import tables  # loads deltalake and pyarrow: only when a key is first checked
     from jobs.ingest.feeds import FEEDS  # the feed registry: light, but only needed here
 
-    made = [t for t in (*(tables.bronze(name) for name in sorted(FEEDS)), tables.OPTOUTS, tables.LEDGER)
-            if t.exists()]
+    keyed = [tables.bronze(name) for name, spec in sorted(FEEDS.items()) if spec.identifier]
+    made = [t for t in (*keyed, tables.OPTOUTS, tables.LEDGER) if t.exists()]
     return [t.qualified for t in made]
 
 

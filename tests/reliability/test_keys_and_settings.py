@@ -102,3 +102,15 @@ def test_a_damaged_fingerprint_file_is_refused_naming_it(fresh_keys):
     pseudonym._checked.clear()
     with pytest.raises(KeyRefused, match="pseudonym_key_fingerprint.json is damaged .* restore it from backup"):
         pseudonym.token_key("telco")
+
+
+def test_a_lake_with_only_camera_bronze_still_gets_its_first_key(fresh_keys):
+    """Cameras carry no identifier: their bronze, ingested first, shows nothing of a key."""
+    import pyarrow as pa
+
+    from jobs.common import lake, tables
+    from jobs.ingest import pseudonym
+
+    lake.create_arrow(tables.bronze("camera").path(), pa.table({"event_date": pa.array([], pa.date32())}))
+    assert pseudonym.lake_history() == []
+    assert pseudonym.token_key("telco") and pseudonym._fingerprint_path().exists()
