@@ -83,7 +83,8 @@ def test_ingest_aggregate_publish_chain(spark, airflow_db, dagbag, lake_root, ca
     for manifest in manifests:
         assert verify_manifest(manifest.parent) == []
         assert json.loads(manifest.read_text())["window_start"].startswith(DAY.isoformat())
-    assert len(list((lake_root / "audit").rglob("*.html"))) == contracts
+    assert len(list((lake_root / "audit").glob("*/*.html"))) == contracts  # and each attempt's under attempts/
+    assert len(list((lake_root / "audit").glob("*/attempts/*.html"))) == contracts
     # no raw identifier anywhere: the lake, and Airflow's task logs and metadata database
     from jobs.privacy.identifier_scan import landing_identifiers, scan_lake
 
