@@ -33,3 +33,15 @@ def sample_product(od: bool = False) -> Product:
 def make_product():
     """``make_product(od=False)``: the sample product (cells, or origin-destination pairs)."""
     return sample_product
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """A copy of the example contracts (with their areas), to add contracts to."""
+    import shutil
+
+    from jobs.common import settings
+
+    target = tmp_path / "contracts"
+    shutil.copytree(settings.REPO_ROOT / "contracts", target)
+    return target

@@ -4,7 +4,6 @@ field, the valid contracts stay in force, and nothing outside the contracts fold
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 
 import pytest
@@ -14,13 +13,7 @@ from jobs.common import settings
 from jobs.publish.portfolio import find_contract, load_contracts
 
 CONTRACTS = settings.REPO_ROOT / "contracts"
-
-
-@pytest.fixture
-def folder(tmp_path):
-    target = tmp_path / "contracts"
-    shutil.copytree(CONTRACTS, target)
-    return target
+# ``folder``, a copy of the example contracts, is the fixture of test_sharing.py (shared through conftest.py)
 
 
 @pytest.fixture(autouse=True)

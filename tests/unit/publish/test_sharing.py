@@ -3,7 +3,6 @@ mistake named by its field; summed noise has the tail and interval the checks an
 
 from __future__ import annotations
 
-import shutil
 
 import numpy as np
 import pytest
@@ -16,14 +15,6 @@ from jobs.publish.portfolio import load_contract, load_contracts
 from jobs.publish.shared_releases import derivation_errors, derived_cut
 
 CONTRACTS = settings.REPO_ROOT / "contracts"
-
-
-@pytest.fixture
-def folder(tmp_path):
-    """A copy of the example contracts (with their areas), to add derived contracts to."""
-    target = tmp_path / "contracts"
-    shutil.copytree(CONTRACTS, target)
-    return target
 
 
 def _derived(folder, parent: str, cid: str = "derived-c", **terms):
