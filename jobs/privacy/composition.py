@@ -98,7 +98,7 @@ def composed(costs: Iterable[Cost], delta: float) -> dict[str, Any]:
     basic_epsilon, basic_delta = sum(c.epsilon for c in costs), sum(c.delta for c in costs)
     renyi = renyi_epsilon(costs, delta)
     tighter = renyi < basic_epsilon
-    rdp = (f"Rényi accountant {renyi:.3g} at delta {delta:.2g}" if math.isfinite(renyi)
+    rdp = (f"Rényi accountant {renyi:.4g} at delta {delta:.2g}" if math.isfinite(renyi)
            else "the Rényi accountant gives no figure at this delta")
     text = (f"{len(costs)} release(s): basic composition {basic_epsilon:.3g} (delta {basic_delta:.2g}); {rdp}; "
             + ("the Rényi figure is tighter and is the one stated" if tighter else
