@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from markupsafe import Markup
 
-from jobs.common import paths, settings, tables
+from jobs.common import lake, paths, settings, tables
 from jobs.common.h3cells import cell_polygon
 from jobs.common.objectstore import lake_path
 from jobs.common.storage import restrict, write_atomic
@@ -121,6 +121,13 @@ def _deliveries(costs: list, count: int) -> dict[str, Any]:
     return composed(costs * count, settings.GLOBAL_DELTA_CAP + count * sum(c.added_delta for c in costs))
 
 
+def gold_files(contract_id: str, delivery_id: str, gold_version: int) -> list[str]:
+    """The data files of one delivery in ``gold/<contract_id>`` at the version its delivery wrote, relative to
+    the table, sorted: what the audit describes and the sharing server may serve."""
+    snap = lake.snapshot(tables.product(contract_id).path(), gold_version)
+    return sorted(f["path"] for f in snap["files"] if f["partitionValues"].get("delivery_id") == delivery_id)
+
+
 def build_audit(delivery: Delivery, manifest: dict, product: pd.DataFrame,
                 releases: list[tuple[ReleasePlan, dict]], gold_version: int) -> dict[str, Any]:
     """Assemble the audit record of one delivery (docs/architecture.md, "The audit"): from the compiled
@@ -187,6 +194,8 @@ def build_audit(delivery: Delivery, manifest: dict, product: pd.DataFrame,
             "delivery_id": manifest["delivery_id"], "window_start": manifest["window_start"],
             "window_end": manifest["window_end"], "files": manifest["files"],
             "gold_table": f"gold/{contract.id}", "gold_version": gold_version,
+            # the sharing server serves exactly these files of the delivery, once this audit is published
+            "gold_files": gold_files(contract.id, manifest["delivery_id"], gold_version),
             "backfill": delivery.backfill,
         },
         "inputs": {

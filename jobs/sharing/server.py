@@ -24,6 +24,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import os
 import re
 import secrets
@@ -36,6 +37,8 @@ from jobs.common.objectstore import S3Path
 from jobs.contracts import ended_contracts
 from jobs.publish.portfolio import load_contracts
 from jobs.publish.recipients import authenticate, log_read, read_recipients, recipients_path
+
+log = logging.getLogger(__name__)
 
 PREFIX = "/delta-sharing"
 SCHEMA = "products"
@@ -190,20 +193,35 @@ class Catalog:
 
 
 def complete_deliveries(buyer: str, contract_id: str, files: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The product files of deliveries that are complete: their audit written and their outbox folder in
-    place. ``gold/<contract_id>`` is written before a delivery's files, audit and swap, so a crash between
-    them leaves rows no buyer may read before a privacy officer can (issue 31's "nothing visible before its
-    audit")."""
-    done: dict[str, bool] = {}
+    """The product files a buyer may read: those of deliveries whose outbox folder is in place and whose
+    published audit names them. ``gold/<contract_id>`` is written before a delivery's files, audit and swap,
+    so rows of a crashed attempt, or of a redelivery killed before its swap, are served only once the audit
+    that describes them is the delivery's own (docs/architecture.md, "Nothing visible before its audit")."""
+    audited: dict[str, tuple[bool, set[str] | None]] = {}
     kept = []
     for f in files:
         delivery = (f.get("partitionValues") or {}).get("delivery_id")
-        if delivery not in done:
-            done[delivery] = bool(delivery) and (paths.audit_dir(contract_id) / f"{delivery}.json").exists() \
-                and paths.outbox(buyer, contract_id, delivery).exists()
-        if done[delivery]:
+        if delivery not in audited:
+            audited[delivery] = _audited_files(buyer, contract_id, delivery) if delivery else (False, None)
+        complete, named = audited[delivery]
+        if complete and (named is None or f["path"] in named):
             kept.append(f)
     return kept
+
+
+def _audited_files(buyer: str, contract_id: str, delivery: str) -> tuple[bool, set[str] | None]:
+    """Whether one delivery is complete (its outbox folder in place, its audit published and readable), and
+    the gold files that audit names (None for an audit written before audits named them: every file of the
+    delivery is served)."""
+    audit = paths.audit_dir(contract_id) / f"{delivery}.json"
+    if not paths.outbox(buyer, contract_id, delivery).exists() or not audit.exists():
+        return False, None
+    try:
+        named = json.loads(audit.read_text())["delivery"].get("gold_files")
+        return True, None if named is None else {str(p) for p in named}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        log.warning("sharing: the audit %s cannot be read; delivery %s is not served", audit, delivery)
+        return False, None
 
 
 def create_app(base_url: str | None = None):  # noqa: C901 - one closure per protocol endpoint reads best

@@ -189,6 +189,37 @@ def test_reads_reach_the_next_audit(server):
     assert "Delta Sharing reads" in Path(result["audit"]["html"]).read_text()
 
 
+def test_a_redelivery_killed_before_its_swap_serves_only_what_the_published_audit_names(server, monkeypatch):
+    """A redelivery overwrites the delivery's gold partition before its audit and swap; killed between them,
+    the old audit and outbox are still in place but name other files, so none of the new rows are served
+    until the rerun publishes the audit that describes them."""
+    import delta_sharing
+
+    from jobs.common import faults, paths
+    from jobs.publish.deliver import publish
+    from jobs.publish.portfolio import find_contract
+
+    profile = str(server["profiles"][BUYER])
+    url = f"{profile}#{BUYER}.products.{CONTRACT}"
+    delivery = server["result"]["delivery_id"]
+    served = len(delta_sharing.load_as_pandas(url))
+
+    def crash(name: str) -> None:
+        if name == "deliver.swap":
+            raise RuntimeError("injected crash at deliver.swap")
+
+    monkeypatch.setattr(faults, "HOOK", crash)
+    with pytest.raises(RuntimeError):
+        publish(server["spark"], find_contract(CONTRACT), DAY)
+    monkeypatch.setattr(faults, "HOOK", None)
+    named = json.loads((paths.audit_dir(CONTRACT) / f"{delivery}.json").read_text())["delivery"]["gold_files"]
+    assert named and len(delta_sharing.load_as_pandas(url)) == 0  # the new files are not the audited ones
+    again = publish(server["spark"], find_contract(CONTRACT), DAY)
+    audit = json.loads(Path(again["audit"]["json"]).read_text())
+    assert set(audit["delivery"]["gold_files"]).isdisjoint(named)
+    assert len(delta_sharing.load_as_pandas(url)) == served
+
+
 def test_the_api_survives_a_bounded_fuzz_run(server):
     import schemathesis
     from hypothesis import HealthCheck, given, settings
