@@ -13,7 +13,7 @@ from jobs.common import settings
 from jobs.common.spark import get_spark
 from jobs.contracts import contract_files
 from jobs.demo import run_demo
-from jobs.errors import BudgetExceeded, ContractError, Refusal
+from jobs.errors import BudgetExceeded, ContractError, Refusal, error_line
 from jobs.ingest import FEEDS
 from jobs.privacy import advise_contract, budget_plan, format_advice, plan_lines
 from jobs.publish import sla
@@ -498,13 +498,15 @@ def main(argv: list[str] | None = None) -> int:
     level, fmt = _log_format(args.verbose)
     logging.basicConfig(level=level, format=fmt)
     logging.getLogger("py4j").setLevel(logging.WARNING)
+    if not args.verbose:  # Spark logs a failed task's Java stack at ERROR: it goes to -v, the error to one line
+        os.environ.setdefault("CDE_SPARK_LOG_LEVEL", "OFF")
     try:
         return args.func(args)
     except ContractError as exc:
         print(f"{args.command}: contract invalid:\n{exc}", file=sys.stderr)
         return 2
     except Refusal as exc:  # the input, contract or budget says no: a clear message, no traceback
-        print(f"{args.command} refused: {exc}", file=sys.stderr)
+        print(f"{args.command} refused: {exc}{_notes(exc)}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # the reader went away (| head): stop writing, no traceback
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -516,9 +518,14 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a fault, not a refusal: name it; the traceback with -v
         if args.verbose:
             raise
-        print(f"{args.command} failed: {type(exc).__name__}: {exc} (rerun with -v for the traceback)",
-              file=sys.stderr)
+        print(f"{args.command} failed: {type(exc).__name__}: {error_line(exc)} (rerun with -v for the traceback)"
+              f"{_notes(exc)}", file=sys.stderr)
         return 1
+
+
+def _notes(exc: BaseException) -> str:
+    # notes added on the way up (a failure after a spend says what was spent and stored)
+    return "".join(f"\n{note}" for note in getattr(exc, "__notes__", ()))
 
 
 def entry() -> None:

@@ -80,3 +80,12 @@ class WindowRefused(Refusal, ValueError):
 class SpendConflict(Refusal, RuntimeError):
     """A second spend of a release id whose earlier spend is not recorded ``lost``: one spend per release id
     (the ledger refuses it before any noise is drawn)."""
+
+
+def error_line(exc: BaseException) -> str:
+    """One line for an error, for a person: the deepest ``Caused by:`` of a Java error (whose text carries its
+    whole stack, shown with ``-v``), else the message's first line; at most 400 characters."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    causes = [line[len("Caused by: "):] for line in lines if line.startswith("Caused by: ")]
+    line = causes[-1] if causes else (lines[0] if lines else type(exc).__name__)
+    return line if len(line) <= 400 else line[:400] + "..."

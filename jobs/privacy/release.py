@@ -44,7 +44,7 @@ from jobs.common.columns import SEGMENT_COLUMNS
 from jobs.common.locks import Held, exclusive
 from jobs.common.storage import preflight
 from jobs.contracts.zones import parse_zones_text
-from jobs.errors import ReleaseRefused, SpentNotStored, StorageFault
+from jobs.errors import ReleaseRefused, SpentNotStored, StorageFault, error_line
 from jobs.ingest.pseudonym import key_period
 from jobs.privacy import ledger
 from jobs.privacy.domain import domain_bins, domain_cells, public_domain, restrict_to_domain, to_zones, zero_fill
@@ -229,11 +229,10 @@ def _materialised(frame: DataFrame, plan: ReleasePlan) -> DataFrame:
     ``StorageFault`` naming the table, before anything is spent."""
     try:
         return frame.localCheckpoint(eager=True)
-    except Exception as exc:  # Spark wraps the reader's error; its first line names the file
-        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)[:400]
+    except Exception as exc:  # Spark wraps the reader's error; its deepest cause names the file
         raise StorageFault(f"{plan.measure.reads}: cannot be read for {plan.window_start} to {plan.window_end} "
-                           f"(exclusive): {first}. Restore the damaged file from the table's history or re-run "
-                           "that day's ingest and aggregate; nothing was spent") from exc
+                           f"(exclusive): {error_line(exc)}. Restore the damaged file from the table's history or "
+                           "re-run that day's ingest and aggregate; nothing was spent") from exc
 
 
 def _compute(spark: SparkSession, plan: ReleasePlan,

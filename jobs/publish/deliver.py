@@ -289,14 +289,35 @@ def _preflight(contract: Contract, delivery: str) -> None:
 
 
 def _deliver(spark: SparkSession, compiled: Delivery) -> dict[str, Any]:
+    _preflight(compiled.contract, compiled.delivery_id)
+    releases: list[tuple[ReleasePlan, dict]] = []  # filled as each release is made or reused
+    try:
+        return _make_delivery(spark, compiled, releases)
+    except Exception as exc:
+        if releases:  # a failure after a spend says so, and what a rerun will cost
+            exc.add_note(after_spend_note(releases))
+        raise
+
+
+def after_spend_note(releases: list[tuple[ReleasePlan, dict]]) -> str:
+    """The line added to a failure that came after releases were made or reused: which are stored, what this
+    run spent on them, and that a rerun reuses them."""
+    spent = [plan for plan, rel in releases if not rel["reused"]]
+    stored = ", ".join(plan.release_id for plan, _ in releases)
+    paid = (f"this run spent epsilon {sum(p.epsilon for p in spent):g} on {', '.join(p.release_id for p in spent)}"
+            if spent else "this run spent nothing (stored releases reused)")
+    return (f"This failure came after the privacy spend: {paid}; release(s) {stored} are stored and the spend "
+            f"stands. A rerun of this delivery reuses them and spends nothing more.")
+
+
+def _make_delivery(spark: SparkSession, compiled: Delivery, releases: list[tuple[ReleasePlan, dict]]
+                   ) -> dict[str, Any]:
     contract, delivery = compiled.contract, compiled.delivery_id
     window_start, window_end = compiled.window_start, compiled.window_end
-    _preflight(contract, delivery)
-
     if contract.derived_from:
-        releases, products, cuts = _shared_products(spark, compiled)
+        products, cuts = _shared_products(spark, compiled, releases)
     else:
-        releases, products, cuts = [], [], {}
+        products, cuts = [], {}
         zone_ids = tuple(zone_id for zone_id, _ in contract.zones) if contract.zones else None
         for metric, plan in zip(contract.metrics, compiled.plans, strict=True):
             release = make_release(spark, plan)
@@ -393,15 +414,17 @@ def _zone_sum_product(contract: Contract, plan: ReleasePlan, delivery: str) -> t
     return product, zone_sum
 
 
-def _shared_products(spark: SparkSession, compiled: Delivery) -> tuple[list, list[pd.DataFrame], dict]:
-    """A derived contract's products from its parent's releases (``jobs/publish/shared_releases.py``).
+def _shared_products(spark: SparkSession, compiled: Delivery, releases: list[tuple[ReleasePlan, dict]]
+                     ) -> tuple[list[pd.DataFrame], dict]:
+    """A derived contract's products from its parent's releases (``jobs/publish/shared_releases.py``),
+    appending each release used to ``releases``.
 
     Per metric: check the contract's own budget can take the use (refused before anything is made), make or
     reuse the parent's release (one writer, charged to the global caps once), record the use, then sum the
     stored values into this contract's cut and apply its k.
     """
     contract, parent, delivery = compiled.contract, compiled.parent, compiled.delivery_id
-    releases, products, cuts = [], [], {}
+    products, cuts = [], {}
     for metric, plan in zip(contract.metrics, compiled.plans, strict=True):
         use = use_of(plan, contract)
         if precheck_spend(use, kind="use"):
@@ -422,7 +445,7 @@ def _shared_products(spark: SparkSession, compiled: Delivery) -> tuple[list, lis
                                       plan=plan if cut.terms == 1 else None, noise_of=plan, terms=cut.terms))
         releases[-1][1]["post_processing"] = products[-1].attrs["post_processing"]
         cuts[metric] = cut
-    return releases, products, cuts
+    return products, cuts
 
 
 def verify_manifest(folder: Path) -> list[str]:

@@ -23,7 +23,7 @@ from jobs.common import paths, settings
 from jobs.common.locks import exclusive
 from jobs.common.objectstore import S3Path
 from jobs.common.storage import append_line, read_json_lines, write_atomic
-from jobs.errors import Refusal
+from jobs.errors import Refusal, StorageFault
 from jobs.publish.portfolio import load_contracts
 
 DEFAULT_TOKEN_DAYS = 90
@@ -57,10 +57,32 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+RECIPIENT_FIELDS = ("buyer", "token_sha256", "expires_at")
+
+
 def read_recipients() -> list[dict[str, Any]]:
-    """Every recipient ever made, newest last."""
+    """Every recipient ever made, newest last.
+
+    Raises
+    ------
+    StorageFault
+        The file cannot be read or is not a recipients file (one line naming it and what to do).
+    """
     path = recipients_path()
-    return json.loads(path.read_text())["recipients"] if path.exists() else []
+    if not path.exists():
+        return []
+    try:
+        recipients = json.loads(path.read_text())["recipients"]
+        for r in recipients:
+            missing = [f for f in RECIPIENT_FIELDS if not isinstance(r.get(f), str)]
+            if missing:
+                raise ValueError(f"a recipient without {', '.join(missing)}")
+            dt.datetime.fromisoformat(r["expires_at"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise StorageFault(f"ops/sharing_recipients.json ({path}) cannot be read ({type(exc).__name__}: "
+                           f"{str(exc)[:120]}): restore it from its object-store version or backup, or move it "
+                           f"aside and make each buyer's recipient again (cde sharing add-recipient)") from None
+    return recipients
 
 
 def _write(recipients: list[dict[str, Any]]) -> None:

@@ -35,6 +35,7 @@ from typing import Any
 from jobs.common import lake, paths, settings, tables
 from jobs.common.objectstore import S3Path
 from jobs.contracts import ended_contracts
+from jobs.errors import StorageFault
 from jobs.publish.portfolio import load_contracts
 from jobs.publish.recipients import authenticate, log_read, read_recipients, recipients_path
 
@@ -259,7 +260,13 @@ def create_app(base_url: str | None = None):  # noqa: C901 - one closure per pro
     def buyer_of(authorization: str | None) -> str:
         if not authorization or not authorization.startswith("Bearer ") or len(authorization) > 512:
             raise SharingError(401, "UNAUTHENTICATED", "a bearer token is required")
-        buyer = authenticate(authorization[7:].strip(), catalog.recipients())
+        try:
+            recipients = catalog.recipients()
+        except StorageFault as exc:  # one damaged operations file: say so, never a 500 with a stack
+            log.error("sharing: %s", exc)
+            raise SharingError(503, "TEMPORARILY_UNAVAILABLE",
+                               "the server cannot check tokens now; its operator has been told") from None
+        buyer = authenticate(authorization[7:].strip(), recipients)
         if buyer is None:
             raise SharingError(401, "UNAUTHENTICATED", "the token is not valid (unknown, expired or revoked)")
         return buyer

@@ -156,6 +156,26 @@ def test_every_refusal_is_the_right_status(server):
     assert requests.get(url.rsplit("/", 1)[0] + "/" + climbing, timeout=30).status_code == 403
 
 
+def test_a_damaged_recipients_file_is_named_and_answered_503_never_500(server, capsys):
+    from jobs.cli import main
+    from jobs.publish.recipients import recipients_path
+
+    path = recipients_path()
+    good = path.read_bytes()
+    token = _token(server["profiles"][BUYER])
+    try:
+        for damage in (b'{"recipients": [', b'{"recipients": [{"buyer": 3}]}', b"\xff\xfe"):
+            path.write_bytes(damage)
+            answer = _get(server, "/shares", token)
+            assert answer.status_code == 503 and answer.json()["errorCode"] == "TEMPORARILY_UNAVAILABLE", answer.text
+            assert main(["sharing", "list"]) == 1
+            err = capsys.readouterr().err
+            assert "ops/sharing_recipients.json" in err and "cannot be read" in err and "Traceback" not in err
+    finally:
+        path.write_bytes(good)
+    assert _get(server, "/shares", token).status_code == 200
+
+
 def test_an_expired_or_revoked_token_is_refused(server):
     from jobs.publish import recipients
 

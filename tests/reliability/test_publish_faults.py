@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import errno
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -18,6 +20,10 @@ def _publish(spark, day):
     from jobs.publish.portfolio import find_contract
 
     return publish(spark, find_contract(CONTRACT), day)
+
+
+def _cde(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "jobs", *args], capture_output=True, text=True, timeout=600)
 
 
 def _outbox(lake):
@@ -102,6 +108,30 @@ def test_an_unreadable_input_file_is_refused_before_the_spend(spends, spark, sim
     with pytest.raises(StorageFault, match="silver/presence: cannot be read .*nothing was spent"):
         _publish(spark, simulated_day.day)
     assert spends().empty and not _outbox(lake_copy)
+    # the command line says it in a few lines; Spark's Java stack is shown only with -v
+    quiet, verbose = (_cde(*flag, "publish", CONTRACT, "--date", day) for flag in ((), ("-v",)))
+    assert quiet.returncode == verbose.returncode == 1, quiet.stderr[-3000:]
+    assert "publish refused: silver/presence: cannot be read" in quiet.stderr and ".parquet" in quiet.stderr
+    assert "\tat org.apache" not in quiet.stderr and len(quiet.stderr.splitlines()) < 12, quiet.stderr[-3000:]
+    assert "\tat org.apache" in verbose.stderr
+    assert spends().empty
+
+
+def test_a_failure_after_the_spend_says_what_was_spent_and_that_a_rerun_reuses_it(spends, spark, simulated_day,
+                                                                                lake_copy, crash_at, capsys):
+    from jobs.cli import main
+
+    crash_at("deliver.files", OSError("disk gone"))
+    args = ["publish", CONTRACT, "--date", simulated_day.day.isoformat()]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    (release,) = spends()["release_id"]
+    epsilon = spends()["epsilon"].sum()
+    assert "publish failed: OSError: disk gone" in err
+    assert f"This failure came after the privacy spend: this run spent epsilon {epsilon:g} on {release}" in err, err
+    assert "A rerun of this delivery reuses them and spends nothing more" in err
+    assert main(args) == 1  # the rerun, failing at the same place, reused the release
+    assert "this run spent nothing (stored releases reused)" in capsys.readouterr().err and len(spends()) == 1
 
 
 def test_a_day_without_ingested_data_is_refused_by_publish_as_by_the_sensor(spends, spark, simulated_day, lake_copy,
