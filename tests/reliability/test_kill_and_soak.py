@@ -7,6 +7,7 @@ import multiprocessing as mp
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -37,6 +38,61 @@ def test_a_kill_at_each_publish_write_recovers_without_a_second_draw(spends, spa
     folder = lake_copy / "outbox" / find_contract(CONTRACT).buyer / CONTRACT / out["delivery_id"]
     assert verify_manifest(folder) == [] and os.path.exists(out["audit"]["json"])
     assert not list((lake_copy / "outbox" / ".staging").iterdir())  # the killed attempt's staging was removed
+
+
+def test_real_kills_around_the_draw_cost_one_lost_spend_and_never_show_an_unaudited_redelivery(spends, spark,
+                                                                                             simulated_day, lake_copy):
+    """SIGKILL before the draw is stored, between the stored draw and its ledger row, at the audit, and in a
+    redelivery before its swap: one spend recorded lost, one draw, and the buyer's files and published audit
+    always of one delivery."""
+    from jobs.common import paths
+    from jobs.privacy import ledger
+    from jobs.privacy.accounting import settled_by
+    from jobs.publish.deliver import publish, verify_manifest
+    from jobs.publish.portfolio import find_contract
+
+    day = simulated_day.day.isoformat()
+    for point in ("release.gold", "release.draw", "deliver.audit"):
+        killed = _cde("publish", CONTRACT, "--date", day, env={"CDE_CRASH_AT": point})
+        assert killed.returncode == -9, (point, killed.stderr[-2000:])
+        assert not list((lake_copy / "outbox").glob(f"*/{CONTRACT}/*")), point
+    lost, drawn = spends()["entry_id"]  # the first spend stored nothing; the second's draw was found again
+    settled = settled_by(ledger.read_entries())
+    assert settled == {lost: "lost", drawn: "draw"}
+    out = publish(spark, find_contract(CONTRACT), simulated_day.day)
+    assert out["epsilon_spent"] == 0 and len(spends()) == 2
+    folder = Path(out["outbox"])
+    manifest, audit = (folder / "manifest.json").read_text(), Path(out["audit"]["json"]).read_text()
+    assert verify_manifest(folder) == [] and json.loads(audit)["delivery"]["files"] == json.loads(manifest)["files"]
+    killed = _cde("publish", CONTRACT, "--date", day, env={"CDE_CRASH_AT": "deliver.swap"})
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert (folder / "manifest.json").read_text() == manifest and verify_manifest(folder) == []
+    assert (paths.audit_dir(CONTRACT) / f"{out['delivery_id']}.json").read_text() == audit
+    assert len(spends()) == 2
+    again = publish(spark, find_contract(CONTRACT), simulated_day.day)  # clears the killed attempt's staging
+    assert again["epsilon_spent"] == 0 and verify_manifest(folder) == []
+    assert json.loads(Path(again["audit"]["json"]).read_text())["delivery"]["files"] == json.loads(
+        (folder / "manifest.json").read_text())["files"]
+    assert not list((lake_copy / "outbox" / ".staging").iterdir())
+
+
+def test_a_real_kill_of_ingest_before_its_run_record_leaves_bronze_nothing_reads(spark, simulated_day, lake_copy):
+    from jobs.aggregate.silver import build_silver
+    from jobs.common import tables
+    from jobs.errors import IngestRefused
+    from jobs.ingest import FEEDS
+    from jobs.ingest.runner import ingest
+
+    before = len(tables.ingest_runs("ticket"))
+    killed = _cde("ingest", "ticket", "--date", simulated_day.day.isoformat(),
+                  env={"CDE_CRASH_AT": "ingest.run_record"})
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert len(tables.ingest_runs("ticket")) == before
+    with pytest.raises(IngestRefused, match="no succeeded run record .* re-ingest"):
+        build_silver(spark, simulated_day.day, ("ticket",))
+    run = ingest(spark, FEEDS["ticket"], simulated_day.day, validate=False)
+    assert run["records_in"] == run["accepted"] + run["quarantined"] > 0
+    assert build_silver(spark, simulated_day.day, ("ticket",))["ticket"]["presence_rows"] > 0
 
 
 def test_the_cli_fails_loudly_and_pipes_cleanly(lake_copy):
