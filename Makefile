@@ -24,7 +24,7 @@ JARS_STAMP := $(JARS)/.installed
 MVN_DEPENDENCY := org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 export CDE_JARS_DIR := $(CURDIR)/$(JARS)
 
-.PHONY: demo test share airflow lint docs checkov cluster cluster-stop check-java check-python check-npm check-mvn install clean
+.PHONY: demo test share portal airflow lint docs checkov cluster cluster-stop check-java check-python check-npm check-mvn install clean
 
 $(STAMP): requirements.lock pyproject.toml vendor/datadocs/package-lock.json | check-python check-npm
 	@echo "Installing the pinned environment into $(VENV) (about 2 minutes on a fresh machine)"
@@ -91,6 +91,10 @@ airflow: $(STAMP) $(JARS_STAMP) check-java
 # Delta Sharing server for buyers' products on http://127.0.0.1:8765/delta-sharing (Ctrl-C stops it).
 share: $(STAMP)
 	$(VENV)/bin/cde share --port $(or $(PORT),8765)
+
+# The exchange's portal on http://127.0.0.1:8000 (accounts: cde portal init-admin; Ctrl-C stops it).
+portal: $(STAMP)
+	$(VENV)/bin/cde portal serve --port $(or $(PORT),8000)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check jobs dags tests bench

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from jobs.contracts import contract_files
 from jobs.demo import run_demo
 from jobs.errors import BudgetExceeded, ContractError, Refusal, error_line
 from jobs.ingest import FEEDS
+from jobs.portal.accounts import add_user, check_new_user, init_admin
+from jobs.portal.db import PortalRefused
 from jobs.privacy import advise_contract, budget_plan, format_advice, plan_lines
 from jobs.publish import sla
 from jobs.publish.backfills import approve_backfill
@@ -100,6 +103,36 @@ def _cmd_share(args: argparse.Namespace) -> int:
     from jobs.sharing.server import serve  # only when the command runs: loads deltalake, numpy, pyarrow
 
     print(f"Delta Sharing server on http://{args.host}:{args.port}/delta-sharing (Ctrl-C stops it)")
+    serve(args.host, args.port)
+    return 0
+
+
+def _password_from_stdin(args: argparse.Namespace) -> str:
+    if not args.password_stdin:
+        raise PortalRefused("password: give it on standard input with --password-stdin (never as an argument)")
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise PortalRefused("password: standard input was empty")
+    return password
+
+
+def _cmd_portal_init_admin(args: argparse.Namespace) -> int:
+    user = init_admin(args.username, _password_from_stdin(args))
+    print(f"administrator {user.username} made; log in at the portal (cde portal serve)")
+    return 0
+
+
+def _cmd_portal_add_user(args: argparse.Namespace) -> int:
+    check_new_user(args.role, args.buyer)  # before the password is asked for
+    user = add_user(args.username, _password_from_stdin(args), args.role, args.buyer)
+    print(f"{user.role} {user.username} made" + (f" for buyer {user.buyer_id}" if user.buyer_id else ""))
+    return 0
+
+
+def _cmd_portal_serve(args: argparse.Namespace) -> int:
+    from jobs.portal.app import serve  # only when the command runs: loads FastAPI and the pages
+
+    print(f"City Data Exchange portal on http://{args.host}:{args.port}/ (Ctrl-C stops it)")
     serve(args.host, args.port)
     return 0
 
@@ -429,6 +462,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
     p.set_defaults(func=_cmd_share)
+    portal = sub.add_parser("portal", help="the exchange's web portal and its accounts").add_subparsers(
+        dest="sub", required=True)
+    p = portal.add_parser("serve", help="run the portal (127.0.0.1) until Ctrl-C")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8000))
+    p.set_defaults(func=_cmd_portal_serve)
+    p = portal.add_parser("init-admin", help="make the first administrator (only while none exists)")
+    p.add_argument("username")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.set_defaults(func=_cmd_portal_init_admin)
+    p = portal.add_parser("add-user", help="make a buyer (of a registered buyer) or an operator")
+    p.add_argument("username")
+    p.add_argument("--role", required=True, help="buyer or operator (officers join by invitation)")
+    p.add_argument("--buyer", help="the buyer organisation's id in reference/buyers.yaml (buyers only)")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.set_defaults(func=_cmd_portal_add_user)
     sharing = sub.add_parser("sharing", help="Delta Sharing recipients").add_subparsers(dest="sub", required=True)
     p = sharing.add_parser("add-recipient", help="make a buyer's token and write the profile file it loads")
     p.add_argument("buyer")
@@ -492,7 +541,6 @@ def _log_format(verbose: bool) -> tuple[int, str]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``cde`` and ``python -m jobs``: 0 on success, 1 on a refusal or failure (2 for an
     invalid contract), with one clear line on stderr; a closed pipe (``| head``) ends quietly."""
-    import os
 
     args = build_parser().parse_args(argv)
     level, fmt = _log_format(args.verbose)
@@ -531,8 +579,6 @@ def _notes(exc: BaseException) -> str:
 def entry() -> None:
     """The ``cde`` console script: ``main``, then stop Spark and leave without running native libraries'
     exit handlers (which can abort an exiting interpreter after a Delta read)."""
-    import os
-
     code = main()
     try:
         from pyspark.sql import SparkSession

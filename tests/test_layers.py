@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("jobs.aggregate",),
     ("jobs.privacy",),
     ("jobs.publish",),
-    ("jobs.sharing", "jobs.airflow"),
+    ("jobs.sharing", "jobs.airflow", "jobs.portal"),
     ("jobs.simulate", "jobs.evaluate", "jobs.demo", "jobs.month_run", "jobs.cluster"),
     ("jobs.cli", "jobs.__main__", "jobs.reference", "jobs", "dags"),
 ]

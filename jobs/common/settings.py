@@ -130,6 +130,11 @@ REGISTRY: dict[str, Setting] = {s.name: s for s in (
             "store; else a key file in CDE_SECRETS made once", secret=True),
     Setting("CDE_SHARING_URL_KEY", None, "keys", "the key that signs Delta Sharing file URLs (hex, at least 32 "
             "bytes), shared by servers behind one load balancer; else a key file made once", secret=True),
+    Setting("CDE_PORTAL_DB", None, "portal", "the portal's database URL (SQLAlchemy: postgresql+psycopg://... ; "
+            "required when the lake is in a bucket); default a SQLite file portal.sqlite3 in CDE_SECRETS",
+            secret=True),
+    Setting("CDE_PORTAL_SESSION_HOURS", "12", "portal", "how long a portal login lasts", _number(0.0, 24 * 30)),
+    Setting("CDE_AIRFLOW_URL", "http://127.0.0.1:8080", "portal", "the Airflow UI the operator's page links to"),
     Setting("CDE_GLOBAL_EPSILON_CAP", str(POLICY_EPSILON_CAP), "privacy", "global epsilon cap per person per "
             f"{ACCOUNTING_PERIOD_DAYS} days ({_POLICY}: an operator may tighten, never loosen)",
             _number(0.0, POLICY_EPSILON_CAP)),

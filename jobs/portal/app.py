@@ -1,0 +1,285 @@
+"""The portal's web application (FastAPI, server-rendered Jinja2 pages; docs/portal.md).
+
+Public: ``/login``, the catalogue under ``/catalog`` and ``/static``. Everything else needs a login: a browser
+is sent to ``/login`` (303), an API client (``/api/...``, or a request not asking for HTML) gets 401. Every
+form carries ``csrf_token``, the value of the ``cde_csrf`` cookie (double submit; the cookie is HTTP-only
+and SameSite=Strict); a POST without it is answered 403 before anything else happens.
+"""
+
+
+import hmac
+import secrets
+from pathlib import Path
+from typing import Any
+
+from jobs.common import settings
+from jobs.portal import accounts, views
+from jobs.portal.db import PortalRefused, User
+
+TEMPLATES = Path(__file__).with_name("templates")
+STATIC = Path(__file__).with_name("static")
+SESSION_COOKIE, CSRF_COOKIE = "cde_session", "cde_csrf"
+HOMES = {"buyer": "/buyer", "privacy_officer": "/officer", "operator": "/operator", "administrator": "/admin"}
+
+
+def _is_public(path: str) -> bool:
+    """Pages anyone may open: the login, the catalogue, static assets and invitation links."""
+    return (path in ("/login", "/catalog", "/catalog.jsonld", "/favicon.ico")
+            or path.startswith(("/catalog/", "/static/", "/invite/")))
+
+
+def create_app():  # noqa: C901 - one closure per page reads best
+    """The portal's FastAPI application (state in the database ``jobs.portal.db`` names)."""
+    from fastapi import FastAPI, Form, Request
+    from fastapi.exceptions import HTTPException
+    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+    from fastapi.staticfiles import StaticFiles
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    pages = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
+                        trim_blocks=True, lstrip_blocks=True)
+    pages.filters["g"] = lambda value: f"{value:g}"
+    app = FastAPI(title="City Data Exchange portal", version="1.0",
+                  description="Accounts, catalogue and each role's pages (jobs/portal/app.py)")
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    def address(request: Request) -> str:
+        return (request.client.host if request.client else "unknown")[:64]
+
+    def wants_html(request: Request) -> bool:
+        return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+    @app.middleware("http")
+    async def login_required(request: Request, call_next):
+        user = accounts.user_of(request.cookies.get(SESSION_COOKIE))
+        request.state.user = user
+        if user is None and not _is_public(request.url.path):
+            if wants_html(request):
+                return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+            return JSONResponse({"error": "login required"}, status_code=401,
+                                headers={"WWW-Authenticate": 'Cookie realm="portal"'})
+        response = await call_next(request)
+        if CSRF_COOKIE not in request.cookies:  # every visitor has a CSRF value before their first form
+            response.set_cookie(CSRF_COOKIE, request.state.csrf, httponly=True, samesite="strict")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; "
+                                    "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    @app.middleware("http")
+    async def csrf_value(request: Request, call_next):
+        # the cookie's value, or a new one set by login_required on the way out
+        request.state.csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+        return await call_next(request)
+
+    def check_csrf(request: Request, token: str) -> None:
+        cookie = request.cookies.get(CSRF_COOKIE, "")
+        if not cookie or not token or not hmac.compare_digest(cookie, token):
+            raise HTTPException(403, "the form's csrf_token is missing or not this browser's")
+
+    def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        user: User | None = request.state.user
+        body = pages.get_template(template).render(user=user, csrf=request.state.csrf, homes=HOMES,
+                                                   airflow=settings.setting("CDE_AIRFLOW_URL"), **context)
+        return HTMLResponse(body, status_code=status)
+
+    def role(request: Request, *allowed: str) -> User:
+        user: User = request.state.user
+        if user.role not in allowed:
+            raise HTTPException(403, f"this page is for {' or '.join(allowed)}")
+        return user
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        if wants_html(request):
+            return render(request, "error.html.j2", status=exc.status_code, message=exc.detail)
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.get("/login", response_class=HTMLResponse)
+    def login_form(request: Request, next: str = "/"):  # noqa: A002 - the query parameter's name
+        return render(request, "login.html.j2", next=_local(next), error=None)
+
+    @app.post("/login")
+    def login_post(request: Request, username: str = Form(""), password: str = Form(""),
+                   csrf_token: str = Form(""), next: str = Form("/")):  # noqa: A002
+        check_csrf(request, csrf_token)
+        where = address(request)
+        if accounts.rate_limited(username, where):
+            return render(request, "login.html.j2", status=429, next=_local(next),
+                          error="Too many failed logins: wait 15 minutes.")
+        done = accounts.login(username, password, where)
+        if done is None:
+            return render(request, "login.html.j2", status=401, next=_local(next),
+                          error="Wrong user name or password.")
+        user, token = done
+        target = _local(next) if next not in ("", "/") else HOMES[user.role]
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
+                            max_age=int(float(settings.setting("CDE_PORTAL_SESSION_HOURS")) * 3600))
+        response.set_cookie(CSRF_COOKIE, secrets.token_urlsafe(32), httponly=True, samesite="strict")
+        return response
+
+    @app.post("/logout")
+    def logout(request: Request, csrf_token: str = Form("")):
+        check_csrf(request, csrf_token)
+        accounts.logout(request.cookies.get(SESSION_COOKIE))
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+
+    @app.get("/")
+    def home(request: Request):
+        return RedirectResponse(HOMES[request.state.user.role], status_code=303)
+
+    # -- the catalogue (public) -------------------------------------------------------------------------
+    @app.get("/catalog", response_class=HTMLResponse)
+    def catalog(request: Request):
+        return render(request, "catalog.html.j2", offers=views.offers())
+
+    @app.get("/catalog/{offer_id}", response_class=HTMLResponse)
+    def offer(request: Request, offer_id: str):
+        found = next((o for o in views.offers() if o["id"] == offer_id), None)
+        if found is None:
+            raise HTTPException(404, "no such offer")
+        return render(request, "offer.html.j2", offer=found)
+
+    # -- buyer ------------------------------------------------------------------------------------------
+    @app.get("/buyer", response_class=HTMLResponse)
+    def buyer_home(request: Request):
+        user = role(request, "buyer")
+        contracts = views.contracts_of(user)
+        return render(request, "buyer.html.j2", contracts=contracts,
+                      deliveries={c.id: views.deliveries(c) for c in contracts})
+
+    @app.get("/buyer/deliveries/{contract_id}/{delivery_id}/files/{name}")
+    def delivery_download(request: Request, contract_id: str, delivery_id: str, name: str):
+        user = role(request, "buyer")
+        path = views.delivery_file(user, contract_id, delivery_id, name)
+        if path is None:
+            raise HTTPException(404, "no such file among your deliveries")
+        accounts.log_event(user.username, address(request), "download", f"{contract_id}/{delivery_id}/{name}")
+        return FileResponse(path, filename=name)
+
+    # -- privacy officer --------------------------------------------------------------------------------
+    @app.get("/officer", response_class=HTMLResponse)
+    def officer_home(request: Request):
+        user = role(request, "privacy_officer", "administrator")
+        contracts = views.contracts_of(user)
+        return render(request, "officer.html.j2", contracts=contracts,
+                      deliveries={c.id: views.deliveries(c) for c in contracts}, ledger=views.ledger_rows(user)[:200])
+
+    @app.get("/officer/contracts/{contract_id}", response_class=HTMLResponse)
+    def officer_contract(request: Request, contract_id: str):
+        user = role(request, "privacy_officer", "administrator")
+        contract = views.contract_of(user, contract_id)
+        if contract is None:
+            raise HTTPException(404, "no such contract reads your supplier's data")
+        return render(request, "review.html.j2", review=views.contract_review(contract),
+                      deliveries=views.deliveries(contract))
+
+    @app.get("/officer/audits/{contract_id}/{delivery_id}")
+    def officer_audit(request: Request, contract_id: str, delivery_id: str, kind: str = "html"):
+        user = role(request, "privacy_officer", "operator", "administrator")
+        path = views.audit_file(user, contract_id, delivery_id, kind)
+        if path is None:
+            raise HTTPException(404, "no such audit among your contracts")
+        return FileResponse(path, media_type="text/html" if kind == "html" else "application/json")
+
+    # -- operator ---------------------------------------------------------------------------------------
+    @app.get("/operator", response_class=HTMLResponse)
+    def operator_home(request: Request):
+        user = role(request, "operator", "administrator")
+        return render(request, "operator.html.j2", runs=views.ingest_runs()[:500], sla=views.delivery_sla(user))
+
+    # -- administrator ----------------------------------------------------------------------------------
+    @app.get("/admin", response_class=HTMLResponse)
+    def admin_home(request: Request, invited: str | None = None):
+        role(request, "administrator")
+        return render(request, "admin.html.j2", users=accounts.users(), events=accounts.events(),
+                      buyers=accounts.buyers(), suppliers=accounts.suppliers(), invited=invited, error=None)
+
+    @app.post("/admin/users")
+    def admin_add_user(request: Request, username: str = Form(""), password: str = Form(""),
+                       role_name: str = Form("", alias="role"), buyer: str = Form(""), csrf_token: str = Form("")):
+        check_csrf(request, csrf_token)
+        admin = role(request, "administrator")
+        try:
+            accounts.add_user(username, password, role_name, buyer or None, created_by=admin.username,
+                              address=address(request))
+        except PortalRefused as exc:
+            return render(request, "admin.html.j2", status=400, users=accounts.users(), events=accounts.events(),
+                          buyers=accounts.buyers(), suppliers=accounts.suppliers(), invited=None, error=str(exc))
+        return RedirectResponse("/admin", status_code=303)
+
+    @app.post("/admin/invitations", response_class=HTMLResponse)
+    def admin_invite(request: Request, supplier: str = Form(""), email: str = Form(""), csrf_token: str = Form("")):
+        check_csrf(request, csrf_token)
+        admin = role(request, "administrator")
+        try:
+            token = accounts.invite_officer(supplier, email, admin.username, address(request))
+        except PortalRefused as exc:
+            return render(request, "admin.html.j2", status=400, users=accounts.users(), events=accounts.events(),
+                          buyers=accounts.buyers(), suppliers=accounts.suppliers(), invited=None, error=str(exc))
+        link = f"{str(request.base_url).rstrip('/')}/invite/{token}"
+        return render(request, "admin.html.j2", users=accounts.users(), events=accounts.events(),
+                      buyers=accounts.buyers(), suppliers=accounts.suppliers(), invited=link, error=None)
+
+    @app.get("/invite/{token}", response_class=HTMLResponse)
+    def invitation_form(request: Request, token: str):
+        invitation = accounts.open_invitation(token)
+        if invitation is None:
+            raise HTTPException(404, "this invitation is unknown, used or expired")
+        return render(request, "invite.html.j2", invitation=invitation, token=token, error=None)
+
+    @app.post("/invite/{token}")
+    def invitation_accept(request: Request, token: str, username: str = Form(""), password: str = Form(""),
+                          csrf_token: str = Form("")):
+        check_csrf(request, csrf_token)
+        try:
+            accounts.accept_invitation(token, username, password, address(request))
+        except PortalRefused as exc:
+            invitation = accounts.open_invitation(token)
+            if invitation is None:
+                raise HTTPException(404, "this invitation is unknown, used or expired") from None
+            return render(request, "invite.html.j2", status=400, invitation=invitation, token=token, error=str(exc))
+        return RedirectResponse("/login", status_code=303)
+
+    # -- API (JSON; 401 without a login) ----------------------------------------------------------------
+    @app.get("/api/me")
+    def api_me(request: Request):
+        user: User = request.state.user
+        return {"username": user.username, "role": user.role, "buyer": user.buyer_id, "supplier": user.supplier_id}
+
+    @app.get("/api/contracts")
+    def api_contracts(request: Request):
+        return [{"id": c.id, "version": c.version, "name": c.name, "buyer": c.buyer, "suppliers": list(c.suppliers)}
+                for c in views.contracts_of(request.state.user)]
+
+    @app.get("/api/contracts/{contract_id}/deliveries")
+    def api_deliveries(request: Request, contract_id: str):
+        contract = views.contract_of(request.state.user, contract_id)
+        if contract is None:
+            raise HTTPException(404, "no such contract")
+        return views.deliveries(contract)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon():
+        return Response(status_code=204)
+
+    return app
+
+
+def _local(target: str) -> str:
+    """A redirect target inside the portal (an absolute or scheme-relative URL would leave it)."""
+    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/"
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the portal (``cde portal serve``, ``make portal``); loopback by default."""
+    import uvicorn
+
+    from jobs.portal.db import engine
+
+    engine()  # the database migrated before the first request
+    uvicorn.run(create_app(), host=host, port=port, log_level="warning")

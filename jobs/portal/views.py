@@ -1,0 +1,176 @@
+"""What each role may see, as plain data for the pages and the API: every function takes the user and returns
+only that user's share (a buyer's organisation, an officer's supplier). Reading never spends budget."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from jobs.common import paths, settings, tables
+from jobs.contracts import Contract
+from jobs.portal.db import User
+from jobs.publish.portfolio import load_contracts
+
+# the files of a delivery folder a buyer may download, beside the data files its manifest lists
+PACKAGE_FILES = ("manifest.json", "datapackage.json", "README.md")
+
+
+def contracts_of(user: User) -> list[Contract]:
+    """The valid contracts a user may read: a buyer's organisation's, those reading an officer's supplier's
+    data, every contract for operators and administrators."""
+    contracts = sorted(load_contracts()[0].values(), key=lambda c: c.id)
+    if user.role == "buyer":
+        return [c for c in contracts if c.buyer == user.buyer_id]
+    if user.role == "privacy_officer":
+        return [c for c in contracts if user.supplier_id in c.suppliers]
+    return contracts
+
+
+def contract_of(user: User, contract_id: str) -> Contract | None:
+    """One contract the user may read, or None (unknown and not theirs look the same)."""
+    return next((c for c in contracts_of(user) if c.id == contract_id), None)
+
+
+def deliveries(contract: Contract) -> list[dict[str, Any]]:
+    """Every delivery of a contract in its buyer's outbox, newest window first, with its manifest's summary."""
+    folder = paths.outbox(contract.buyer, contract.id)
+    found = []
+    if not folder.is_dir():
+        return found
+    for entry in folder.iterdir():
+        manifest_path = entry / "manifest.json"
+        if entry.name.startswith(".") or not manifest_path.is_file():
+            continue
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except (OSError, ValueError):
+            continue
+        found.append({"delivery_id": entry.name, "contract_id": contract.id,
+                      "window_start": manifest.get("window_start", ""), "window_end": manifest.get("window_end", ""),
+                      "created_at": manifest.get("created_at", ""), "files": manifest.get("files", []),
+                      "audit": (paths.audit_dir(contract.id) / f"{entry.name}.html").is_file()})
+    return sorted(found, key=lambda d: (d["window_start"], d["created_at"]), reverse=True)
+
+
+def delivery_file(user: User, contract_id: str, delivery_id: str, name: str) -> Path | None:
+    """A file of one of the buyer's deliveries (a data file its manifest lists, or the package files), or
+    None when the user may not have it or it does not exist."""
+    contract = contract_of(user, contract_id)
+    if contract is None or user.role != "buyer":
+        return None
+    folder = paths.outbox(contract.buyer, contract.id)
+    listed = {d["delivery_id"]: d for d in deliveries(contract)}
+    if delivery_id not in listed:
+        return None
+    allowed = set(PACKAGE_FILES) | {f.get("name") for f in listed[delivery_id]["files"]}
+    if name not in allowed:
+        return None
+    path = folder / delivery_id / name
+    return path if path.is_file() else None
+
+
+def audit_file(user: User, contract_id: str, delivery_id: str, kind: str = "html") -> Path | None:
+    """A delivery's published audit, for an officer of a supplier whose data the contract reads (and
+    operators and administrators), or None."""
+    if user.role not in ("privacy_officer", "operator", "administrator") or kind not in ("html", "json"):
+        return None
+    contract = contract_of(user, contract_id)
+    if contract is None or delivery_id not in {d["delivery_id"] for d in deliveries(contract)}:
+        return None
+    path = paths.audit_dir(contract.id) / f"{delivery_id}.{kind}"
+    return path if path.is_file() else None
+
+
+def ledger_rows(user: User) -> list[dict[str, Any]]:
+    """The ledger rows of the contracts an officer's supplier's data serves (every row for an administrator),
+    newest first; never another supplier's."""
+    from jobs.privacy import ledger_entries  # only on this page: loads deltalake and pandas
+
+    entries = ledger_entries()
+    if entries.empty:
+        return []
+    if user.role != "administrator":
+        allowed = {c.id for c in contracts_of(user)}
+        entries = entries[entries["contract_id"].isin(allowed)]
+    columns = [c for c in ("seq", "recorded_at", "kind", "contract_id", "release_id", "epsilon", "delta", "message")
+               if c in entries.columns]
+    return entries.sort_values("seq", ascending=False)[columns].to_dict("records")
+
+
+def contract_review(contract: Contract) -> dict[str, Any]:
+    """A contract in plain words for its officers: what it releases, to whom, why, at what privacy cost, with
+    the year plan against its own budget and the approvals so far."""
+    from jobs.privacy import contract_year  # only on this page: loads numpy
+    from jobs.publish.approvals import approvals_of, missing_approvals
+
+    year = contract_year(contract)
+    return {
+        "contract": contract,
+        "year": year,
+        "approvals": approvals_of(contract),
+        "missing": missing_approvals(contract),
+        "sentence": (f"{contract.name}: {', '.join(contract.metrics)} at H3 resolution {contract.h3_resolution} per "
+                     f"{contract.time_bin}, from {', '.join(contract.sources)} data, for {contract.buyer}; values "
+                     f"below k = {contract.k} people (after noise) are suppressed; each delivery costs epsilon "
+                     f"{year['epsilon_per_delivery']:g} per person, at most {contract.budget_epsilon_per_period:g} "
+                     f"in any {settings.ACCOUNTING_PERIOD_DAYS} days."),
+    }
+
+
+def ingest_runs() -> list[dict[str, Any]]:
+    """Every ingest run record, newest first (the operator's page)."""
+    runs = tables.ingest_runs()
+    if runs.empty:
+        return []
+    columns = [c for c in ("feed", "event_date", "status", "records_in", "accepted", "quarantined",
+                           "quarantined_by_reason", "message", "started_at") if c in runs.columns]
+    sort = [c for c in ("event_date", "started_at") if c in runs.columns]
+    return runs.sort_values(sort, ascending=False)[columns].to_dict("records")
+
+
+def delivery_sla(user: User) -> list[dict[str, Any]]:
+    """The deliveries due in the last 7 days and their state (the SLA view)."""
+    from jobs.publish.sla import delivery_states  # only on this page
+
+    return delivery_states(contracts_of(user))
+
+
+def offers() -> list[dict[str, Any]]:
+    """The catalogue: one offer per live contract's product (public: no buyer's data, no figures of a lake),
+    with its terms and the expected accuracy of one released value at those terms."""
+    import datetime as dt
+
+    from jobs.contracts import ended_contracts
+    from jobs.portal.accounts import suppliers
+    from jobs.privacy import plan_for  # only on the catalogue: loads numpy
+
+    names = suppliers()
+    ended = ended_contracts()
+    found = []
+    for contract in sorted(load_contracts()[0].values(), key=lambda c: c.id):
+        if contract.id in ended or contract.status == "retired":
+            continue
+        day = dt.date(2026, 3, 2)  # a plain weekday: the accuracy of one delivery does not depend on the date
+        accuracy = []
+        for metric in contract.metrics:
+            plan = plan_for(contract, metric, day, day + dt.timedelta(days=1))
+            noise = plan.noise()
+            accuracy.append({"metric": metric, "ci95_half_width": noise["ci95_half_width"],
+                             "k": plan.k_threshold(contract.k), "epsilon": plan.epsilon, "unit": plan.unit})
+        price = contract.document.get("price") or {}
+        found.append({
+            "id": contract.id, "title": contract.name, "version": contract.version,
+            "description": (contract.document.get("description") or {}).get("purpose", contract.purpose),
+            "suppliers": [{"id": s, "name": names.get(s, s)} for s in contract.suppliers],
+            "sources": list(contract.sources), "metrics": list(contract.metrics),
+            "segments": list(contract.segments), "h3_resolution": contract.h3_resolution,
+            "time_bin": contract.time_bin, "schedule": contract.schedule, "formats": list(contract.formats),
+            "licence": contract.license or "the contract's own terms", "purpose": contract.purpose,
+            "retention_days": contract.retention_days, "k": contract.k,
+            "price": {"amount": price.get("priceAmount"), "currency": price.get("priceCurrency"),
+                      "unit": price.get("priceUnit")},
+            "accuracy": accuracy,
+            "limitations": (contract.document.get("description") or {}).get("limitations", ""),
+        })
+    return found

@@ -1,0 +1,149 @@
+"""The portal's authorisation matrix, every cell asserted, on SQLite and on PostgreSQL: each role sees its own
+share and nothing of another buyer's or supplier's; anonymous requests are sent to the login or refused; a
+form without this browser's CSRF token is refused."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.spark]
+
+OWN, OTHER = "kk-inner-city-presence", "retail-stroget-footfall"
+
+
+def _delivery(portal, contract_id: str) -> str:
+    return portal["results"][contract_id]["delivery_id"]
+
+
+def _file(portal, contract_id: str) -> str:
+    return f"/buyer/deliveries/{contract_id}/{_delivery(portal, contract_id)}/files/manifest.json"
+
+
+def _audit(portal, contract_id: str) -> str:
+    return f"/officer/audits/{contract_id}/{_delivery(portal, contract_id)}"
+
+
+PUBLIC = ["/login", "/catalog", "/catalog/kk-inner-city-presence", "/static/portal.css"]
+PRIVATE = ["/", "/buyer", "/officer", "/operator", "/admin", "/api/me", "/api/contracts",
+           f"/api/contracts/{OWN}/deliveries", "/officer/contracts/kk-inner-city-presence"]
+
+
+def test_anonymous_browsers_are_sent_to_the_login_and_api_clients_get_401(portal):
+    client = portal["client"]()
+    for path in PUBLIC:
+        assert client.get(path).status_code == 200, path
+    for path in PRIVATE + [_file(portal, OWN), _audit(portal, OWN)]:
+        page = client.get(path, headers={"Accept": "text/html"})
+        if path.startswith("/api/"):  # the API answers 401 whoever asks
+            assert page.status_code == 401, path
+        else:
+            assert page.status_code == 303 and page.headers["location"].startswith("/login?next="), path
+        api = client.get(path, headers={"Accept": "application/json"})
+        assert api.status_code == 401 and api.json() == {"error": "login required"}, path
+    assert client.post("/admin/users", data={}).status_code == 401  # a POST too, before any form is read
+
+
+def test_each_role_reaches_its_own_home_and_no_other(portal):
+    homes = {"buyer": "/buyer", "officer": "/officer", "operator": "/operator", "admin": "/admin"}
+    allowed = {"buyer": {"/buyer"}, "officer": {"/officer"}, "operator": {"/operator"},
+               "admin": {"/officer", "/operator", "/admin"}}
+    for who, home in homes.items():
+        client = portal["login"](portal["people"][who])
+        assert client.get("/").headers["location"] == home
+        for page in homes.values():
+            status = client.get(page).status_code
+            assert status == (200 if page in allowed[who] else 403), (who, page, status)
+
+
+def test_a_buyer_sees_only_its_organisations_contracts_deliveries_and_files(portal):
+    buyer = portal["login"](portal["people"]["buyer"])
+    page = buyer.get("/buyer").text
+    assert OWN in page and _delivery(portal, OWN) in page and OTHER not in page
+    assert {c["id"] for c in buyer.get("/api/contracts").json()} == {"kk-inner-city-presence", "kk-traffic-od"}
+    own = buyer.get(_file(portal, OWN))
+    assert own.status_code == 200 and own.json()["delivery_id"] == _delivery(portal, OWN)
+    data = buyer.get(_file(portal, OWN).replace("manifest.json", "data.csv"))
+    assert data.status_code == 200 and data.text.startswith(("h3_cell", "delivery_id", "bin_start"))
+    assert buyer.get(_file(portal, OTHER)).status_code == 404  # another buyer's file: as if it did not exist
+    assert buyer.get(f"/api/contracts/{OTHER}/deliveries").status_code == 404
+    for sneaky in ("../../../etc/passwd", "..%2F..%2Fmanifest.json", ".staging", "attempts"):
+        assert buyer.get(f"/buyer/deliveries/{OWN}/{_delivery(portal, OWN)}/files/{sneaky}").status_code == 404
+    assert buyer.get(_audit(portal, OWN)).status_code == 403  # audits are for officers
+    other = portal["login"](portal["people"]["other_buyer"])
+    assert other.get(_file(portal, OWN)).status_code == 404 and other.get(_file(portal, OTHER)).status_code == 200
+    assert OWN not in other.get("/buyer").text
+
+
+def test_an_officer_sees_only_contracts_ledger_rows_and_audits_of_its_suppliers_data(portal):
+    officer = portal["login"](portal["people"]["officer"])  # nordic-telco: both published contracts read it
+    page = officer.get("/officer").text
+    assert OWN in page and OTHER in page and "kk-traffic-od" not in page
+    for cid in (OWN, OTHER):
+        audit = officer.get(_audit(portal, cid))
+        assert audit.status_code == 200 and cid in audit.text and _delivery(portal, cid) in audit.text
+        assert officer.get(f"/officer/contracts/{cid}").status_code == 200
+    assert officer.get("/officer/contracts/kk-traffic-od").status_code == 404  # movia-transit's data only
+    other = portal["login"](portal["people"]["other_officer"])  # movia-transit: neither published contract
+    page = other.get("/officer").text
+    assert "kk-traffic-od" in page and OWN not in page and OTHER not in page
+    assert "rel-" not in page.split("Ledger entries")[1]  # no ledger row of another supplier's contracts
+    for cid in (OWN, OTHER):
+        assert other.get(_audit(portal, cid)).status_code == 404
+        assert other.get(f"/officer/contracts/{cid}").status_code == 404
+        assert other.get(_file(portal, cid)).status_code == 403  # files are for buyers
+
+
+def test_a_form_without_this_browsers_csrf_token_is_refused(portal):
+    admin = portal["login"](portal["people"]["admin"])
+    form = {"username": "new-person", "password": "a long enough password", "role": "operator", "buyer": ""}
+    assert admin.post("/admin/users", data=form).status_code == 403
+    assert admin.post("/admin/users", data={**form, "csrf_token": "forged"}).status_code == 403
+    assert admin.post("/logout", data={}).status_code == 403
+    anonymous = portal["client"]()
+    anonymous.get("/login")
+    assert anonymous.post("/login", data={"username": "admin", "password": "x"}).status_code == 403
+    assert "new-person" not in admin.get("/admin").text
+    made = admin.post("/admin/users", data={**form, "csrf_token": admin.cookies.get("cde_csrf")})
+    assert made.status_code == 303 and "new-person" in admin.get("/admin").text
+
+
+def test_add_user_refuses_the_officer_and_administrator_roles_and_init_admin_runs_once(portal, capsys, monkeypatch):
+    from jobs.cli import main
+
+    for role in ("privacy_officer", "administrator"):
+        assert main(["portal", "add-user", "someone", "--role", role, "--password-stdin"]) == 1
+        assert "cannot be made here" in capsys.readouterr().err
+    assert main(["portal", "add-user", "someone", "--role", "buyer", "--buyer", "no-such-buyer"]) == 1
+    assert "not in the buyer registry" in capsys.readouterr().err
+    assert main(["portal", "add-user", "someone", "--role", "operator"]) == 1
+    assert "--password-stdin" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+    assert main(["portal", "init-admin", "second-admin", "--password-stdin"]) == 1
+    assert "an administrator exists" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+    assert main(["portal", "add-user", "cli-operator", "--role", "operator", "--password-stdin"]) == 0
+    admin = portal["login"](portal["people"]["admin"])
+    refused = admin.post("/admin/users", data={"username": "x-officer", "password": "a long enough password",
+                                               "role": "privacy_officer", "csrf_token": admin.cookies.get("cde_csrf")})
+    assert refused.status_code == 400 and "cannot be made here" in refused.text
+
+
+def test_logins_are_rate_limited_and_every_grant_is_logged_with_who_and_where(portal):
+    from jobs.portal import accounts
+
+    client = portal["client"]()
+    client.get("/login")
+    token = client.cookies.get("cde_csrf")
+    for _ in range(accounts.MAX_FAILURES):
+        assert client.post("/login", data={"username": "kk-anna", "password": "wrong", "csrf_token": token}
+                           ).status_code == 401
+    right = {"username": "kk-anna", "password": "correct horse battery staple", "csrf_token": token}
+    assert client.post("/login", data=right).status_code == 429  # even the right password, for 15 minutes
+    grants = [e for e in accounts.events() if e.action in ("grant", "invite")]
+    assert {(e.actor, e.subject) for e in grants} >= {("init-admin", "user admin"), ("cli", "user kk-anna"),
+                                                       ("admin", "supplier nordic-telco")}
+    assert all(e.address and e.at for e in grants)
+    stored = {u.username: u.password_hash for u in accounts.users()}
+    assert all(h.startswith("$argon2id$") for h in stored.values())
