@@ -14,7 +14,7 @@ from typing import Any
 
 from jobs.common import settings
 from jobs.portal import accounts, views
-from jobs.portal.db import PortalRefused, User
+from jobs.portal.db import PortalRefused, User, engine
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
@@ -278,8 +278,6 @@ def _local(target: str) -> str:
 def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     """Run the portal (``cde portal serve``, ``make portal``); loopback by default."""
     import uvicorn
-
-    from jobs.portal.db import engine
 
     engine()  # the database migrated before the first request
     uvicorn.run(create_app(), host=host, port=port, log_level="warning")

@@ -3,13 +3,16 @@ only that user's share (a buyer's organisation, an officer's supplier). Reading 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
 
 from jobs.common import paths, settings, tables
-from jobs.contracts import Contract
+from jobs.contracts import Contract, ended_contracts
+from jobs.portal.accounts import suppliers
 from jobs.portal.db import User
+from jobs.publish.approvals import approvals_of, missing_approvals
 from jobs.publish.portfolio import load_contracts
 
 # the files of a delivery folder a buyer may download, beside the data files its manifest lists
@@ -102,7 +105,6 @@ def contract_review(contract: Contract) -> dict[str, Any]:
     """A contract in plain words for its officers: what it releases, to whom, why, at what privacy cost, with
     the year plan against its own budget and the approvals so far."""
     from jobs.privacy import contract_year  # only on this page: loads numpy
-    from jobs.publish.approvals import approvals_of, missing_approvals
 
     year = contract_year(contract)
     return {
@@ -139,10 +141,6 @@ def delivery_sla(user: User) -> list[dict[str, Any]]:
 def offers() -> list[dict[str, Any]]:
     """The catalogue: one offer per live contract's product (public: no buyer's data, no figures of a lake),
     with its terms and the expected accuracy of one released value at those terms."""
-    import datetime as dt
-
-    from jobs.contracts import ended_contracts
-    from jobs.portal.accounts import suppliers
     from jobs.privacy import plan_for  # only on the catalogue: loads numpy
 
     names = suppliers()
