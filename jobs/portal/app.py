@@ -11,9 +11,12 @@ import hmac
 import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
+
+from markupsafe import Markup
 
 from jobs.common import settings
-from jobs.portal import accounts, views
+from jobs.portal import accounts, charts, views
 from jobs.portal.db import PortalRefused, User, engine
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -151,6 +154,29 @@ def create_app():  # noqa: C901 - one closure per page reads best
         contracts = views.contracts_of(user)
         return render(request, "buyer.html.j2", contracts=contracts,
                       deliveries={c.id: views.deliveries(c) for c in contracts})
+
+    @app.get("/buyer/deliveries/{contract_id}/{delivery_id}", response_class=HTMLResponse)
+    def delivery_page(request: Request, contract_id: str, delivery_id: str, bin: str | None = None,  # noqa: A002
+                      place: str | None = None):
+        user = role(request, "buyer")
+        found = views.delivery_rows(user, contract_id, delivery_id)
+        if found is None:
+            raise HTTPException(404, "no such delivery among yours")
+        contract, manifest, rows = found
+        all_bins = charts.bins(rows)
+        shown_bin = bin if bin in all_bins else charts.busiest_bin(rows)
+        places = sorted(rows[charts.place_column(rows)].astype(str).unique()) if len(rows) else []
+        shown_place = place if place in places else None
+        if shown_place is None and len(rows):
+            table = charts.per_place(rows, shown_bin)
+            shown_place = str(table["value"].idxmax()) if table["value"].notna().any() else places[0]
+        base = f"/buyer/deliveries/{contract_id}/{delivery_id}"
+        return render(request, "delivery.html.j2", contract=contract, manifest=manifest, bins=all_bins,
+                      shown_bin=shown_bin, place=shown_place, base=base,
+                      map_svg=Markup(charts.delivery_map(rows, shown_bin, link=f"{base}?bin={quote(shown_bin or '')}"
+                                                         "&place={place}", zones=contract.zones))
+                      if shown_bin else "",
+                      chart_svg=Markup(charts.value_chart(rows, shown_place)) if shown_place else "")
 
     @app.get("/buyer/deliveries/{contract_id}/{delivery_id}/files/{name}")
     def delivery_download(request: Request, contract_id: str, delivery_id: str, name: str):

@@ -172,3 +172,26 @@ def offers() -> list[dict[str, Any]]:
             "limitations": (contract.document.get("description") or {}).get("limitations", ""),
         })
     return found
+
+
+def delivery_rows(user: User, contract_id: str, delivery_id: str) -> tuple[Contract, dict, Any] | None:
+    """One of the buyer's deliveries: its contract, manifest and rows (from the delivered Parquet, else CSV),
+    or None when the user may not see it."""
+    import pandas as pd  # only on this page
+
+    contract = contract_of(user, contract_id)
+    if contract is None or user.role != "buyer":
+        return None
+    folder = paths.outbox(contract.buyer, contract.id) / delivery_id
+    if delivery_id not in {d["delivery_id"] for d in deliveries(contract)}:
+        return None
+    manifest = json.loads((folder / "manifest.json").read_text())
+    if (folder / "data.parquet").is_file():
+        rows = pd.read_parquet(folder / "data.parquet")
+    elif (folder / "data.csv").is_file():
+        rows = pd.read_csv(folder / "data.csv", dtype={"value": "Int64"})
+    else:
+        rows = pd.DataFrame()
+    if "bin_start" in rows:
+        rows["bin_start"] = rows["bin_start"].astype(str)
+    return contract, manifest, rows
