@@ -27,7 +27,7 @@ HOMES = {"buyer": "/buyer", "privacy_officer": "/officer", "operator": "/operato
 
 def _is_public(path: str) -> bool:
     """Pages anyone may open: the login, the catalogue, static assets and invitation links."""
-    return (path in ("/login", "/catalog", "/catalog.jsonld", "/favicon.ico")
+    return (path in ("/login", "/catalog", "/catalog.jsonld", "/favicon.ico", "/openapi.json")
             or path.startswith(("/catalog/", "/static/", "/invite/")))
 
 
@@ -42,7 +42,8 @@ def create_app():  # noqa: C901 - one closure per page reads best
     pages = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
                         trim_blocks=True, lstrip_blocks=True)
     pages.filters["g"] = lambda value: f"{value:g}"
-    app = FastAPI(title="City Data Exchange portal", version="1.0",
+    # no /docs or /redoc: their pages load scripts from a CDN; the OpenAPI document itself is public
+    app = FastAPI(title="City Data Exchange portal", version="1.0", docs_url=None, redoc_url=None,
                   description="Accounts, catalogue and each role's pages (jobs/portal/app.py)")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -78,7 +79,8 @@ def create_app():  # noqa: C901 - one closure per page reads best
 
     def check_csrf(request: Request, token: str) -> None:
         cookie = request.cookies.get(CSRF_COOKIE, "")
-        if not cookie or not token or not hmac.compare_digest(cookie, token):
+        # bytes: compare_digest refuses str with non-ASCII characters (a fuzzed form sends them)
+        if not cookie or not token or not hmac.compare_digest(cookie.encode(), token.encode()):
             raise HTTPException(403, "the form's csrf_token is missing or not this browser's")
 
     def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -19,27 +16,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.spark, pytest.mark.slow]
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-def served(portal):
-    """The portal app on a loopback port (uvicorn in a thread)."""
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(portal["app"], host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    assert server.started, "the portal did not start"
-    yield {**portal, "url": f"http://127.0.0.1:{port}"}
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 @pytest.fixture
