@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,33 @@ from jobs.publish.portfolio import load_contracts
 PACKAGE_FILES = ("manifest.json", "datapackage.json", "README.md")
 
 
+_LOADED: dict[str, Any] = {"key": None, "contracts": {}, "offers": None}
+_LOADING = threading.Lock()
+
+
+def _files_key() -> tuple:
+    """What the valid contracts depend on: every file of the contracts folder (areas too) and the registries,
+    by name, size and modification time (a few stat calls)."""
+    folder = settings.contracts_dir()
+    files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+    files += [settings.supplier_registry_path(), settings.buyer_registry_path()]
+    return tuple((str(p), st.st_size, st.st_mtime_ns) for p in files if (st := p.stat()))
+
+
+def valid_contracts() -> dict[str, Contract]:
+    """The valid contracts by id, loaded again only when a contract, area or registry file changed: loading
+    and checking them all takes a tenth of a second, far more than a page."""
+    key = _files_key()
+    with _LOADING:
+        if _LOADED["key"] != key:
+            _LOADED.update(key=key, contracts=load_contracts()[0], offers=None)
+        return _LOADED["contracts"]
+
+
 def contracts_of(user: User) -> list[Contract]:
     """The valid contracts a user may read: a buyer's organisation's, those reading an officer's supplier's
     data, every contract for operators and administrators."""
-    contracts = sorted(load_contracts()[0].values(), key=lambda c: c.id)
+    contracts = sorted(valid_contracts().values(), key=lambda c: c.id)
     if user.role == "buyer":
         return [c for c in contracts if c.buyer == user.buyer_id]
     if user.role == "privacy_officer":
@@ -143,10 +167,14 @@ def offers() -> list[dict[str, Any]]:
     with its terms and the expected accuracy of one released value at those terms."""
     from jobs.privacy import plan_for  # only on the catalogue: loads numpy
 
-    names = suppliers()
+    contracts = valid_contracts()
     ended = ended_contracts()
+    cached = _LOADED["offers"]
+    if cached is not None and cached[0] is contracts and cached[1] == set(ended):
+        return cached[2]
+    names = suppliers()
     found = []
-    for contract in sorted(load_contracts()[0].values(), key=lambda c: c.id):
+    for contract in sorted(contracts.values(), key=lambda c: c.id):
         if contract.id in ended or contract.status == "retired":
             continue
         day = dt.date(2026, 3, 2)  # a plain weekday: the accuracy of one delivery does not depend on the date
@@ -171,6 +199,7 @@ def offers() -> list[dict[str, Any]]:
             "accuracy": accuracy,
             "limitations": (contract.document.get("description") or {}).get("limitations", ""),
         })
+    _LOADED["offers"] = (contracts, set(ended), found)
     return found
 
 
