@@ -7,6 +7,7 @@ and SameSite=Strict); a POST without it is answered 403 before anything else hap
 """
 
 
+import datetime as dt
 import hmac
 import secrets
 from pathlib import Path
@@ -17,6 +18,7 @@ from markupsafe import Markup
 
 from jobs.common import settings
 from jobs.portal import accounts, charts, views
+from jobs.portal.catalog import catalog_document
 from jobs.portal.db import PortalRefused, User, engine
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -141,6 +143,11 @@ def create_app():  # noqa: C901 - one closure per page reads best
     @app.get("/catalog", response_class=HTMLResponse)
     def catalog(request: Request):
         return render(request, "catalog.html.j2", offers=views.offers())
+
+    @app.get("/catalog.jsonld")
+    def catalog_jsonld(request: Request):
+        document = catalog_document(views.offers(), str(request.base_url), dt.date.today())
+        return JSONResponse(document, media_type="application/ld+json")
 
     @app.get("/catalog/{offer_id}", response_class=HTMLResponse)
     def offer(request: Request, offer_id: str):

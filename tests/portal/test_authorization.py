@@ -25,7 +25,8 @@ def _audit(portal, contract_id: str) -> str:
     return f"/officer/audits/{contract_id}/{_delivery(portal, contract_id)}"
 
 
-PUBLIC = ["/login", "/catalog", "/catalog/kk-inner-city-presence", "/static/portal.css"]
+PUBLIC = ["/login", "/catalog", "/catalog/kk-inner-city-presence", "/catalog.jsonld", "/static/portal.css",
+          "/openapi.json"]
 PRIVATE = ["/", "/buyer", "/officer", "/operator", "/admin", "/api/me", "/api/contracts",
            f"/api/contracts/{OWN}/deliveries", "/officer/contracts/kk-inner-city-presence"]
 
