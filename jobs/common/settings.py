@@ -134,6 +134,8 @@ REGISTRY: dict[str, Setting] = {s.name: s for s in (
             "required when the lake is in a bucket); default a SQLite file portal.sqlite3 in CDE_SECRETS",
             secret=True),
     Setting("CDE_PORTAL_SESSION_HOURS", "12", "portal", "how long a portal login lasts", _number(0.0, 24 * 30)),
+    Setting("CDE_SHARING_ENDPOINT", "http://127.0.0.1:8765/delta-sharing", "portal", "the Delta Sharing "
+            "server's URL as buyers reach it (written into the profiles the portal hands out)"),
     Setting("CDE_AIRFLOW_URL", "http://127.0.0.1:8080", "portal", "the Airflow UI the operator's page links to"),
     Setting("CDE_GLOBAL_EPSILON_CAP", str(POLICY_EPSILON_CAP), "privacy", "global epsilon cap per person per "
             f"{ACCOUNTING_PERIOD_DAYS} days ({_POLICY}: an operator may tighten, never loosen)",

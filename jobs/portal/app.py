@@ -20,6 +20,7 @@ from jobs.common import settings
 from jobs.portal import accounts, charts, views
 from jobs.portal.catalog import catalog_document
 from jobs.portal.db import PortalRefused, User, engine
+from jobs.publish.recipients import RecipientError, add_recipient, revoke
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
@@ -162,7 +163,30 @@ def create_app():  # noqa: C901 - one closure per page reads best
         user = role(request, "buyer")
         contracts = views.contracts_of(user)
         return render(request, "buyer.html.j2", contracts=contracts,
-                      deliveries={c.id: views.deliveries(c) for c in contracts})
+                      deliveries={c.id: views.deliveries(c) for c in contracts}, sharing=views.sharing_state(user),
+                      endpoint=settings.setting("CDE_SHARING_ENDPOINT"))
+
+    @app.post("/buyer/sharing")
+    def buyer_sharing(request: Request, action: str = Form(""), csrf_token: str = Form("")):
+        """Make (or replace) the organisation's Delta Sharing profile and hand it over once, or revoke it."""
+        check_csrf(request, csrf_token)
+        user = role(request, "buyer")
+        where = address(request)
+        if action == "revoke":
+            count = revoke(user.buyer_id, because=f"revoked by {user.username} in the portal")
+            accounts.log_event(user.username, where, "revoke", f"sharing {user.buyer_id}", f"{count} token(s)")
+            return RedirectResponse("/buyer", status_code=303)
+        if action != "create":
+            raise HTTPException(400, "action: create or revoke")
+        try:
+            profile = add_recipient(user.buyer_id, settings.setting("CDE_SHARING_ENDPOINT"))
+        except RecipientError as exc:
+            raise HTTPException(400, str(exc)) from None
+        accounts.log_event(user.username, where, "grant", f"sharing {user.buyer_id}",
+                           "a new Delta Sharing token (any earlier one revoked)")
+        # the token is in this file and nowhere else: handed over once, as a download
+        return Response(profile.read_bytes(), media_type="application/json", headers={
+            "Content-Disposition": f'attachment; filename="{user.buyer_id}.share"', "Cache-Control": "no-store"})
 
     @app.get("/buyer/deliveries/{contract_id}/{delivery_id}", response_class=HTMLResponse)
     def delivery_page(request: Request, contract_id: str, delivery_id: str, bin: str | None = None,  # noqa: A002

@@ -224,3 +224,12 @@ def delivery_rows(user: User, contract_id: str, delivery_id: str) -> tuple[Contr
     if "bin_start" in rows:
         rows["bin_start"] = rows["bin_start"].astype(str)
     return contract, manifest, rows
+
+
+def sharing_state(user: User) -> list[dict[str, Any]]:
+    """The buyer organisation's Delta Sharing recipients, newest first (never a token)."""
+    from jobs.publish.recipients import read_recipients  # only on the workspace: reads the recipients file
+
+    mine = [r for r in read_recipients() if r["buyer"] == user.buyer_id]
+    return [{k: r.get(k) for k in ("recipient_id", "created_at", "expires_at", "revoked_at", "revoked_because")}
+            for r in reversed(mine)]

@@ -176,3 +176,30 @@ def test_the_portal_api_survives_a_bounded_fuzz_run(served):
         call()
     assert len(statuses) >= 150 and {200, 403} <= set(statuses) and (set(statuses) & {303, 401})
     print(f"portal fuzz: {len(statuses)} calls over {len(operations)} operations, statuses {sorted(set(statuses))}")
+
+
+def test_a_buyer_makes_rotates_and_revokes_its_own_sharing_profile_only(portal):
+    from jobs.publish.recipients import authenticate, read_recipients
+
+    buyer = portal["login"](portal["people"]["buyer"])
+    other = portal["login"](portal["people"]["other_buyer"])
+    token = buyer.cookies.get("cde_csrf")
+    assert buyer.post("/buyer/sharing", data={"action": "create"}).status_code == 403  # no CSRF token
+    first = buyer.post("/buyer/sharing", data={"action": "create", "csrf_token": token})
+    assert first.status_code == 200 and "attachment" in first.headers["content-disposition"]
+    profile = first.json()
+    assert profile["shareCredentialsVersion"] == 1 and profile["endpoint"].endswith("/delta-sharing")
+    assert authenticate(profile["bearerToken"], read_recipients()) == "kobenhavns-kommune"
+    theirs = other.post("/buyer/sharing", data={"action": "create", "csrf_token": other.cookies.get("cde_csrf")})
+    assert authenticate(theirs.json()["bearerToken"], read_recipients()) == "nordisk-retail"
+    second = buyer.post("/buyer/sharing", data={"action": "create", "csrf_token": token}).json()
+    assert authenticate(profile["bearerToken"], read_recipients()) is None  # rotated: the old token is dead
+    assert authenticate(second["bearerToken"], read_recipients()) == "kobenhavns-kommune"
+    page = buyer.get("/buyer").text
+    assert "Live profile made" in page and second["bearerToken"] not in page  # never shown again
+    assert buyer.post("/buyer/sharing", data={"action": "revoke", "csrf_token": token}).status_code == 303
+    assert authenticate(second["bearerToken"], read_recipients()) is None
+    assert authenticate(theirs.json()["bearerToken"], read_recipients()) == "nordisk-retail"  # untouched
+    officer = portal["login"](portal["people"]["officer"])
+    assert officer.post("/buyer/sharing", data={"action": "create", "csrf_token": officer.cookies.get("cde_csrf")}
+                        ).status_code == 403
