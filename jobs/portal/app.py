@@ -234,8 +234,11 @@ def create_app():  # noqa: C901 - one closure per page reads best
         contract = views.contract_of(user, contract_id)
         if contract is None:
             raise HTTPException(404, "no such contract reads your supplier's data")
-        return render(request, "review.html.j2", review=views.contract_review(contract),
-                      deliveries=views.deliveries(contract))
+        review = views.contract_review(contract, user.supplier_id)
+        return render(request, "review.html.j2", review=review, deliveries=views.deliveries(contract),
+                      area_svg=Markup(charts.area_map(contract)),
+                      plan_svg=Markup(charts.plan_chart(review["own_monthly"], review["global_monthly"],
+                                                        contract.budget_epsilon_per_period)))
 
     @app.get("/officer/audits/{contract_id}/{delivery_id}")
     def officer_audit(request: Request, contract_id: str, delivery_id: str, kind: str = "html"):

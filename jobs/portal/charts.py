@@ -172,3 +172,53 @@ def value_chart(rows: pd.DataFrame, place: str, width: int = 640, height: int = 
                  f'<text x="{left + plot_w}" y="{height - 8}" font-size="11" text-anchor="end">{last}</text>')
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
             f'aria-label="values of {html.escape(place)} over time" class="value-chart">{"".join(parts)}</svg>')
+
+
+def area_map(contract: Any, width: int = 480, height: int = 380) -> str:
+    """An SVG of a contract's area: its H3 cells, and its zones' outlines when it has zones."""
+    from jobs.privacy import domain_cells  # only on the review page: loads numpy
+
+    cells = domain_cells(contract.area, contract.h3_resolution)
+    rows = pd.DataFrame({"h3_cell": cells, "value": 1, "suppressed": False, "bin_start": "area"})
+    svg = delivery_map(rows, "area", link="#", width=width, height=height)
+    svg = svg.replace('aria-label="map of values at area"', f'aria-label="area of {html.escape(contract.id)}: '
+                      f'{len(cells)} cells at resolution {contract.h3_resolution}"')
+    return svg.split('<g class="legend">')[0] + "</svg>"  # one colour: no legend
+
+
+def plan_chart(own: dict, everyone: dict, budget: float, width: int = 640, height: int = 220) -> str:
+    """An SVG bar chart of epsilon in the 30 days from each 1st of the year: this contract's spend against its
+    budget, and every live contract's together against the global cap of each privacy-unit class."""
+    classes = [c for c in everyone if everyone[c]["epsilon"]]
+    if not classes:
+        return "<p>No release planned.</p>"
+    cls = next((c for c in classes if own.get(c, {}).get("epsilon")), classes[0])
+    months = list(everyone[cls]["monthly"])
+    cap = everyone[cls]["epsilon_cap"]
+    top = max([cap, budget] + list(everyone[cls]["monthly"].values())) or 1.0
+    left, bottom, plot_h = 40, height - 30, height - 50
+    slot = (width - left - 10) / len(months)
+
+    def y(v: float) -> float:
+        return bottom - plot_h * v / top
+
+    parts = [f'<line x1="{left}" y1="{bottom}" x2="{width - 10}" y2="{bottom}" stroke="#333"/>']
+    for i, month in enumerate(months):
+        x = left + i * slot
+        total, mine = everyone[cls]["monthly"][month], own.get(cls, {}).get("monthly", {}).get(month, 0.0)
+        parts.append(f'<rect x="{x + 2:.1f}" y="{y(total):.1f}" width="{slot / 2 - 3:.1f}" '
+                     f'height="{bottom - y(total):.1f}" fill="#9ecae1"><title>{month}: all live contracts '
+                     f'{total:.3g} of the cap {cap:g}</title></rect>')
+        parts.append(f'<rect x="{x + slot / 2:.1f}" y="{y(mine):.1f}" width="{slot / 2 - 3:.1f}" '
+                     f'height="{bottom - y(mine):.1f}" fill="#08519c"><title>{month}: this contract {mine:.3g} of its '
+                     f'budget {budget:g}</title></rect>')
+        parts.append(f'<text x="{x + slot / 2:.1f}" y="{height - 14}" font-size="10" text-anchor="middle">'
+                     f'{month[5:]}</text>')
+    for value, colour, label in ((cap, "#cb181d", f"global cap {cap:g} ({cls})"), (budget, "#08519c",
+                                                                                  f"budget {budget:g}")):
+        parts.append(f'<line x1="{left}" y1="{y(value):.1f}" x2="{width - 10}" y2="{y(value):.1f}" stroke="{colour}" '
+                     f'stroke-dasharray="4 3"/><text x="{left + 4}" y="{y(value) - 3:.1f}" font-size="10" '
+                     f'fill="{colour}">{html.escape(label)}</text>')
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" class="plan-chart" '
+            f'aria-label="epsilon per 30 days from each 1st: this contract and all live contracts">{"".join(parts)}'
+            f'<text x="4" y="14" font-size="10">epsilon per person, 30 days</text></svg>')

@@ -125,15 +125,21 @@ def ledger_rows(user: User) -> list[dict[str, Any]]:
     return entries.sort_values("seq", ascending=False)[columns].to_dict("records")
 
 
-def contract_review(contract: Contract) -> dict[str, Any]:
+def contract_review(contract: Contract, supplier: str | None) -> dict[str, Any]:
     """A contract in plain words for its officers: what it releases, to whom, why, at what privacy cost, with
-    the year plan against its own budget and the approvals so far."""
-    from jobs.privacy import contract_year  # only on this page: loads numpy
+    the year plan against its own budget and the global caps, each metric's accuracy and phantom figures,
+    the live contracts that overlap its area (the differencing risk) and the approvals so far."""
+    from jobs.privacy import contract_year, global_year  # only on this page: loads numpy
 
     year = contract_year(contract)
+    everyone = [c for c in valid_contracts().values() if c.id not in ended_contracts() and c.status != "retired"]
     return {
         "contract": contract,
         "year": year,
+        "own_monthly": global_year([contract]),
+        "global_monthly": global_year(everyone),
+        "metrics": metric_figures(contract),
+        "overlaps": overlaps(contract, everyone, supplier),
         "approvals": approvals_of(contract),
         "missing": missing_approvals(contract),
         "sentence": (f"{contract.name}: {', '.join(contract.metrics)} at H3 resolution {contract.h3_resolution} per "
@@ -233,3 +239,56 @@ def sharing_state(user: User) -> list[dict[str, Any]]:
     mine = [r for r in read_recipients() if r["buyer"] == user.buyer_id]
     return [{k: r.get(k) for k in ("recipient_id", "created_at", "expires_at", "revoked_at", "revoked_because")}
             for r in reversed(mine)]
+
+
+def metric_figures(contract: Contract) -> list[dict[str, Any]]:
+    """Per metric, for one delivery window: noise scale, 95% interval, k in the measure's unit, the domain's
+    keys and how many empty keys noise alone is expected to release (phantoms)."""
+    from jobs.contracts.schedule import delivery_days
+    from jobs.privacy import plan_for  # only on this page: loads numpy
+
+    start = dt.date(2026, 3, 2)
+    end = start + dt.timedelta(days=delivery_days(contract.schedule))
+    out = []
+    for metric in contract.metrics:
+        plan = plan_for(contract, metric, start, end)
+        noise = plan.noise()
+        domain = plan.domain_size()
+        chance = plan.phantom_probability(contract.k) if domain else None
+        out.append({"metric": metric, "unit": plan.unit, "epsilon": plan.epsilon, "scale": noise["scale"],
+                    "ci95_half_width": noise["ci95_half_width"], "k": plan.k_threshold(contract.k),
+                    "k_statement": plan.k_statement(contract.k), "domain": domain,
+                    "phantom_chance": chance, "phantom_rows": chance * domain if domain else None,
+                    "days": (end - start).days})
+    return out
+
+
+def _cells(contract: Contract, resolution: int) -> set[str]:
+    import h3  # only on this page
+
+    from jobs.privacy import domain_cells
+
+    cells = domain_cells(contract.area, contract.h3_resolution)
+    if contract.h3_resolution == resolution:
+        return set(cells)
+    return {h3.cell_to_parent(c, resolution) for c in cells}
+
+
+def overlaps(contract: Contract, live: list[Contract], supplier: str | None) -> dict[str, Any]:
+    """Live contracts whose area overlaps this one's and that read a source it reads: those using the
+    officer's supplier's data listed (cells shared, and whether one release serves both), others counted."""
+    listed, others = [], 0
+    for other in live:
+        if other.id == contract.id or not set(other.sources) & set(contract.sources):
+            continue
+        resolution = min(other.h3_resolution, contract.h3_resolution)
+        shared = _cells(contract, resolution) & _cells(other, resolution)
+        if not shared:
+            continue
+        if supplier is None or supplier in other.suppliers:
+            served = other.derived_from == contract.id or contract.derived_from == other.id
+            listed.append({"id": other.id, "buyer": other.buyer, "cells": len(shared), "resolution": resolution,
+                           "shared_release": served})
+        else:
+            others += 1
+    return {"listed": listed, "other_suppliers": others}

@@ -203,3 +203,17 @@ def test_a_buyer_makes_rotates_and_revokes_its_own_sharing_profile_only(portal):
     officer = portal["login"](portal["people"]["officer"])
     assert officer.post("/buyer/sharing", data={"action": "create", "csrf_token": officer.cookies.get("cde_csrf")}
                         ).status_code == 403
+
+
+def test_the_review_page_shows_area_plan_accuracy_and_overlaps_naming_only_the_officers_own(portal):
+    telco = portal["login"](portal["people"]["officer"])
+    page = telco.get(f"/officer/contracts/{OWN}").text
+    assert 'class="delivery-map"' in page and 'class="plan-chart"' in page
+    assert "Phantoms expected" in page and "rows (chance" in page
+    assert "metro-od-market" in page and "movia-od-market" in page  # they read nordic-telco's data too
+    movia = portal["login"](portal["people"]["other_officer"])
+    page = movia.get("/officer/contracts/metro-od-market").text  # reads telco and ticket data
+    overlaps = page.split("Overlapping contracts")[1].split("Deliveries and audits")[0]
+    assert "movia-od-market" in overlaps and "kk-traffic-od" in overlaps
+    assert OWN not in overlaps and OTHER not in overlaps  # telco-only contracts: counted, never named
+    assert "contract(s) of other suppliers overlap this area" in overlaps
