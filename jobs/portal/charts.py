@@ -180,7 +180,7 @@ def area_map(contract: Any, width: int = 480, height: int = 380) -> str:
 
     cells = domain_cells(contract.area, contract.h3_resolution)
     rows = pd.DataFrame({"h3_cell": cells, "value": 1, "suppressed": False, "bin_start": "area"})
-    svg = delivery_map(rows, "area", link="#", width=width, height=height)
+    svg = delivery_map(rows, "area", link="#", width=width, height=height).replace(PALETTE[-1], PALETTE[2])
     svg = svg.replace('aria-label="map of values at area"', f'aria-label="area of {html.escape(contract.id)}: '
                       f'{len(cells)} cells at resolution {contract.h3_resolution}"')
     return svg.split('<g class="legend">')[0] + "</svg>"  # one colour: no legend
@@ -217,8 +217,8 @@ def plan_chart(own: dict, everyone: dict, budget: float, width: int = 640, heigh
     for value, colour, label in ((cap, "#cb181d", f"global cap {cap:g} ({cls})"), (budget, "#08519c",
                                                                                   f"budget {budget:g}")):
         parts.append(f'<line x1="{left}" y1="{y(value):.1f}" x2="{width - 10}" y2="{y(value):.1f}" stroke="{colour}" '
-                     f'stroke-dasharray="4 3"/><text x="{left + 4}" y="{y(value) - 3:.1f}" font-size="10" '
-                     f'fill="{colour}">{html.escape(label)}</text>')
+                     f'stroke-dasharray="4 3"/><text x="{width - 12}" y="{y(value) - 3:.1f}" font-size="10" '
+                     f'text-anchor="end" fill="{colour}">{html.escape(label)}</text>')
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" class="plan-chart" '
             f'aria-label="epsilon per 30 days from each 1st: this contract and all live contracts">{"".join(parts)}'
             f'<text x="4" y="14" font-size="10">epsilon per person, 30 days</text></svg>')
