@@ -20,6 +20,7 @@ from jobs.common import settings
 from jobs.portal import accounts, charts, views
 from jobs.portal.catalog import catalog_document
 from jobs.portal.db import PortalRefused, User, engine
+from jobs.portal.offers import may_manage, save_offer
 from jobs.publish.recipients import RecipientError, add_recipient, revoke
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -155,7 +156,17 @@ def create_app():  # noqa: C901 - one closure per page reads best
         found = next((o for o in views.offers() if o["id"] == offer_id), None)
         if found is None:
             raise HTTPException(404, "no such offer")
-        return render(request, "offer.html.j2", offer=found)
+        return render(request, "offer.html.j2", offer=found, sample=views.sample_rows(offer_id) is not None)
+
+    @app.get("/catalog/{offer_id}/sample.csv")
+    def offer_sample(offer_id: str):
+        path = views.sample_rows(offer_id)
+        if path is None:
+            raise HTTPException(404, "no sample: samples come only from a simulated lake's deliveries")
+        with path.open(encoding="utf-8") as f:
+            lines = [line for _, line in zip(range(51), f, strict=False)]  # the header and 50 rows
+        return Response("".join(lines), media_type="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{offer_id}-sample.csv"'})
 
     # -- buyer ------------------------------------------------------------------------------------------
     @app.get("/buyer", response_class=HTMLResponse)
@@ -239,6 +250,31 @@ def create_app():  # noqa: C901 - one closure per page reads best
                       area_svg=Markup(charts.area_map(contract)),
                       plan_svg=Markup(charts.plan_chart(review["own_monthly"], review["global_monthly"],
                                                         contract.budget_epsilon_per_period)))
+
+    @app.get("/officer/offers", response_class=HTMLResponse)
+    def officer_offers(request: Request, error: str | None = None):
+        user = role(request, "privacy_officer", "administrator")
+        mine = [o for o in views.offers(include_withdrawn=True) if may_manage(user, o["supplier_id"])]
+        offered = {o["contract_id"] for o in mine}
+        return render(request, "offers.html.j2", offers=mine, error=error,
+                      unoffered=[c for c in views.contracts_of(user) if c.id not in offered])
+
+    @app.post("/officer/offers/{contract_id}")
+    def officer_offer_save(request: Request, contract_id: str, title: str = Form(""), use_cases: str = Form(""),
+                           price_amount: str = Form(""), price_currency: str = Form(""), price_unit: str = Form(""),
+                           licence: str = Form(""), status: str = Form("published"), csrf_token: str = Form("")):
+        check_csrf(request, csrf_token)
+        user = role(request, "privacy_officer", "administrator")
+        contract = views.contract_of(user, contract_id)
+        if contract is None:
+            raise HTTPException(404, "no such contract reads your supplier's data")
+        try:
+            save_offer(user, address(request), contract, title, use_cases, price_amount, price_currency,
+                       price_unit, licence, status)
+        except PortalRefused as exc:
+            mine = [o for o in views.offers(include_withdrawn=True) if may_manage(user, o["supplier_id"])]
+            return render(request, "offers.html.j2", status=400, offers=mine, error=str(exc), unoffered=[])
+        return RedirectResponse("/officer/offers", status_code=303)
 
     @app.get("/officer/audits/{contract_id}/{delivery_id}")
     def officer_audit(request: Request, contract_id: str, delivery_id: str, kind: str = "html"):

@@ -100,6 +100,25 @@ class Event(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
 
+class Offer(Base):
+    """A product a supplier offers in the catalogue: the terms of an example contract (metric, area, cells,
+    bins, refresh, k, epsilon), with its price, licence and use-case notes."""
+
+    __tablename__ = "offers"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    supplier_id: Mapped[str] = mapped_column(String(64))
+    contract_id: Mapped[str] = mapped_column(String(128))
+    title: Mapped[str] = mapped_column(String(200))
+    use_cases: Mapped[str] = mapped_column(Text, default="")
+    price_amount: Mapped[float | None] = mapped_column(nullable=True)
+    price_currency: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    price_unit: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    licence: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(20))
+    published_by: Mapped[str] = mapped_column(String(64))
+    published_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
 def database_url() -> str:
     """``CDE_PORTAL_DB``, else a SQLite file in the local secrets folder (refused for a lake in a bucket).
 

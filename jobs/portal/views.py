@@ -13,6 +13,7 @@ from jobs.common import paths, settings, tables
 from jobs.contracts import Contract, ended_contracts
 from jobs.portal.accounts import suppliers
 from jobs.portal.db import User
+from jobs.portal.offers import offer_rows, seed_offers
 from jobs.publish.approvals import approvals_of, missing_approvals
 from jobs.publish.portfolio import load_contracts
 
@@ -20,7 +21,7 @@ from jobs.publish.portfolio import load_contracts
 PACKAGE_FILES = ("manifest.json", "datapackage.json", "README.md")
 
 
-_LOADED: dict[str, Any] = {"key": None, "contracts": {}, "offers": None}
+_LOADED: dict[str, Any] = {"key": None, "contracts": {}}
 _LOADING = threading.Lock()
 
 
@@ -39,7 +40,7 @@ def valid_contracts() -> dict[str, Contract]:
     key = _files_key()
     with _LOADING:
         if _LOADED["key"] != key:
-            _LOADED.update(key=key, contracts=load_contracts()[0], offers=None)
+            _LOADED.update(key=key, contracts=load_contracts()[0])
         return _LOADED["contracts"]
 
 
@@ -168,45 +169,72 @@ def delivery_sla(user: User) -> list[dict[str, Any]]:
     return delivery_states(contracts_of(user))
 
 
-def offers() -> list[dict[str, Any]]:
-    """The catalogue: one offer per live contract's product (public: no buyer's data, no figures of a lake),
-    with its terms and the expected accuracy of one released value at those terms."""
-    from jobs.privacy import plan_for  # only on the catalogue: loads numpy
-
+def offers(include_withdrawn: bool = False) -> list[dict[str, Any]]:
+    """The catalogue: every published offer (withdrawn ones too when asked) whose contract is valid and live,
+    with its terms and the expected accuracy of one released value at those terms. Public: no buyer's data,
+    no figure of a lake."""
     contracts = valid_contracts()
     ended = ended_contracts()
-    cached = _LOADED["offers"]
-    if cached is not None and cached[0] is contracts and cached[1] == set(ended):
-        return cached[2]
+    seed_offers(contracts)
     names = suppliers()
     found = []
-    for contract in sorted(contracts.values(), key=lambda c: c.id):
-        if contract.id in ended or contract.status == "retired":
+    for row in offer_rows():
+        contract = contracts.get(row.contract_id)
+        if contract is None or contract.id in ended or contract.status == "retired":
             continue
-        day = dt.date(2026, 3, 2)  # a plain weekday: the accuracy of one delivery does not depend on the date
-        accuracy = []
-        for metric in contract.metrics:
-            plan = plan_for(contract, metric, day, day + dt.timedelta(days=1))
-            noise = plan.noise()
-            accuracy.append({"metric": metric, "ci95_half_width": noise["ci95_half_width"],
-                             "k": plan.k_threshold(contract.k), "epsilon": plan.epsilon, "unit": plan.unit})
-        price = contract.document.get("price") or {}
+        if row.status != "published" and not include_withdrawn:
+            continue
         found.append({
-            "id": contract.id, "title": contract.name, "version": contract.version,
+            "id": row.id, "title": row.title, "status": row.status, "version": contract.version,
+            "contract_id": contract.id, "supplier_id": row.supplier_id,
             "description": (contract.document.get("description") or {}).get("purpose", contract.purpose),
+            "use_cases": row.use_cases,
             "suppliers": [{"id": s, "name": names.get(s, s)} for s in contract.suppliers],
             "sources": list(contract.sources), "metrics": list(contract.metrics),
             "segments": list(contract.segments), "h3_resolution": contract.h3_resolution,
             "time_bin": contract.time_bin, "schedule": contract.schedule, "formats": list(contract.formats),
-            "licence": contract.license or "the contract's own terms", "purpose": contract.purpose,
+            "licence": row.licence or contract.license or "the contract's own terms", "purpose": contract.purpose,
             "retention_days": contract.retention_days, "k": contract.k,
-            "price": {"amount": price.get("priceAmount"), "currency": price.get("priceCurrency"),
-                      "unit": price.get("priceUnit")},
-            "accuracy": accuracy,
+            "price": {"amount": row.price_amount, "currency": row.price_currency, "unit": row.price_unit},
+            "accuracy": _accuracy(contract),
             "limitations": (contract.document.get("description") or {}).get("limitations", ""),
+            "published_by": row.published_by, "published_at": row.published_at,
         })
-    _LOADED["offers"] = (contracts, set(ended), found)
     return found
+
+
+_ACCURACY: dict[tuple[str, str], list[dict[str, Any]]] = {}
+
+
+def _accuracy(contract: Contract) -> list[dict[str, Any]]:
+    """The expected accuracy of one released value per metric at the contract's terms (kept per file hash)."""
+    from jobs.privacy import plan_for  # only on the catalogue: loads numpy
+
+    key = (contract.id, contract.sha256)
+    if key not in _ACCURACY:
+        day = dt.date(2026, 3, 2)  # a plain weekday: the accuracy of one delivery does not depend on the date
+        figures = []
+        for metric in contract.metrics:
+            plan = plan_for(contract, metric, day, day + dt.timedelta(days=1))
+            figures.append({"metric": metric, "ci95_half_width": plan.noise()["ci95_half_width"],
+                            "k": plan.k_threshold(contract.k), "epsilon": plan.epsilon, "unit": plan.unit})
+        _ACCURACY[key] = figures
+    return _ACCURACY[key]
+
+
+def sample_rows(offer_id: str, limit: int = 50) -> Path | None:
+    """A delivered file of the offer's contract to sample, only when the lake was made by the simulator (a
+    sample never comes from real data); None otherwise."""
+    if not paths.is_simulated_lake():
+        return None
+    contract = valid_contracts().get(offer_id)
+    if contract is None:
+        return None
+    made = deliveries(contract)
+    if not made:
+        return None
+    path = paths.outbox(contract.buyer, contract.id) / made[0]["delivery_id"] / "data.csv"
+    return path if path.is_file() else None
 
 
 def delivery_rows(user: User, contract_id: str, delivery_id: str) -> tuple[Contract, dict, Any] | None:

@@ -217,3 +217,46 @@ def test_the_review_page_shows_area_plan_accuracy_and_overlaps_naming_only_the_o
     assert "movia-od-market" in overlaps and "kk-traffic-od" in overlaps
     assert OWN not in overlaps and OTHER not in overlaps  # telco-only contracts: counted, never named
     assert "contract(s) of other suppliers overlap this area" in overlaps
+
+
+def test_an_officer_publishes_changes_and_withdraws_only_its_suppliers_offers(portal):
+    from jobs.portal import accounts
+
+    anonymous = portal["client"]()
+    assert OWN in anonymous.get("/catalog").text  # offered from the first start: one per example contract
+    telco = portal["login"](portal["people"]["officer"])
+    token = telco.cookies.get("cde_csrf")
+    form = {"title": "Inner-city presence, hourly", "use_cases": "Event planning on squares", "price_amount": "1200",
+            "price_currency": "DKK", "price_unit": "month", "licence": "CC-BY-4.0", "status": "published",
+            "csrf_token": token}
+    assert telco.post(f"/officer/offers/{OWN}", data=form).status_code == 303
+    page = anonymous.get(f"/catalog/{OWN}").text
+    assert "Event planning on squares" in page and "1200.0 DKK per month" in page and "telco-dpo" in page
+    assert telco.post(f"/officer/offers/{OWN}", data={**form, "price_amount": "cheap"}).status_code == 400
+    assert telco.post(f"/officer/offers/{OWN}", data={**form, "status": "withdrawn"}).status_code == 303
+    assert f"/catalog/{OWN}\"" not in anonymous.get("/catalog").text
+    assert f"/catalog/{OWN}" not in anonymous.get("/catalog.jsonld").text
+    assert {("publish", f"offer {OWN}"), ("withdraw", f"offer {OWN}")} <= {(e.action, e.subject)
+                                                                          for e in accounts.events()}
+    movia = portal["login"](portal["people"]["other_officer"])
+    mtoken = movia.cookies.get("cde_csrf")
+    assert movia.post(f"/officer/offers/{OWN}", data={**form, "csrf_token": mtoken}).status_code == 404
+    refused = movia.post("/officer/offers/metro-od-market", data={**form, "csrf_token": mtoken})
+    assert refused.status_code == 400 and "another supplier" in refused.text  # offered by nordic-telco
+    assert OWN not in movia.get("/officer/offers").text
+    buyer = portal["login"](portal["people"]["buyer"])
+    assert buyer.post(f"/officer/offers/{OWN}", data={**form, "csrf_token": buyer.cookies.get("cde_csrf")}
+                      ).status_code == 403
+
+
+def test_a_sample_comes_only_from_a_simulated_lakes_delivery(portal):
+    anonymous = portal["client"]()
+    sample = anonymous.get(f"/catalog/{OTHER}/sample.csv")
+    delivered = open(portal["results"][OTHER]["outbox"] + "/data.csv").read().splitlines()
+    assert sample.status_code == 200 and sample.text.splitlines() == delivered[:51]  # the header and 50 rows
+    assert anonymous.get("/catalog/kk-traffic-od/sample.csv").status_code == 404  # nothing delivered
+    (portal["lake"] / "simulation" / "run.json").rename(portal["lake"] / "simulation" / "run.json.aside")
+    try:
+        assert anonymous.get(f"/catalog/{OTHER}/sample.csv").status_code == 404  # not a simulated lake
+    finally:
+        (portal["lake"] / "simulation" / "run.json.aside").rename(portal["lake"] / "simulation" / "run.json")
