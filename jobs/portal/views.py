@@ -11,6 +11,7 @@ from typing import Any
 
 from jobs.common import paths, settings, tables
 from jobs.contracts import Contract, ended_contracts
+from jobs.contracts.schedule import delivery_days
 from jobs.portal.accounts import suppliers
 from jobs.portal.db import User
 from jobs.portal.offers import offer_rows, seed_offers
@@ -272,7 +273,6 @@ def sharing_state(user: User) -> list[dict[str, Any]]:
 def metric_figures(contract: Contract) -> list[dict[str, Any]]:
     """Per metric, for one delivery window: noise scale, 95% interval, k in the measure's unit, the domain's
     keys and how many empty keys noise alone is expected to release (phantoms)."""
-    from jobs.contracts.schedule import delivery_days
     from jobs.privacy import plan_for  # only on this page: loads numpy
 
     start = dt.date(2026, 3, 2)
@@ -294,7 +294,7 @@ def metric_figures(contract: Contract) -> list[dict[str, Any]]:
 def _cells(contract: Contract, resolution: int) -> set[str]:
     import h3  # only on this page
 
-    from jobs.privacy import domain_cells
+    from jobs.privacy import domain_cells  # only on this page: loads numpy
 
     cells = domain_cells(contract.area, contract.h3_resolution)
     if contract.h3_resolution == resolution:
