@@ -22,6 +22,7 @@ from jobs.portal.catalog import catalog_document
 from jobs.portal.db import PortalRefused, User, engine
 from jobs.portal.offers import may_manage, save_offer
 from jobs.publish.recipients import RecipientError, add_recipient, revoke
+from jobs.publish.sla import send_mail
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
@@ -288,14 +289,15 @@ def create_app():  # noqa: C901 - one closure per page reads best
     @app.get("/operator", response_class=HTMLResponse)
     def operator_home(request: Request):
         user = role(request, "operator", "administrator")
-        return render(request, "operator.html.j2", runs=views.ingest_runs()[:500], sla=views.delivery_sla(user))
+        return render(request, "operator.html.j2", runs=views.ingest_runs()[:500], sla=views.delivery_sla(user),
+                      builds=views.silver_builds()[:500])
 
     # -- administrator ----------------------------------------------------------------------------------
     @app.get("/admin", response_class=HTMLResponse)
-    def admin_home(request: Request, invited: str | None = None):
+    def admin_home(request: Request):
         role(request, "administrator")
         return render(request, "admin.html.j2", users=accounts.users(), events=accounts.events(),
-                      buyers=accounts.buyers(), suppliers=accounts.suppliers(), invited=invited, error=None)
+                      buyers=accounts.buyers(), suppliers=accounts.suppliers(), invited=None, error=None)
 
     @app.post("/admin/users")
     def admin_add_user(request: Request, username: str = Form(""), password: str = Form(""),
@@ -320,8 +322,14 @@ def create_app():  # noqa: C901 - one closure per page reads best
             return render(request, "admin.html.j2", status=400, users=accounts.users(), events=accounts.events(),
                           buyers=accounts.buyers(), suppliers=accounts.suppliers(), invited=None, error=str(exc))
         link = f"{str(request.base_url).rstrip('/')}/invite/{token}"
+        outcome = send_mail([email], "Your invitation to the City Data Exchange",
+                            f"You are invited as privacy officer of {supplier}. Set your password at\n\n{link}\n\n"
+                            f"The link works once, for {accounts.INVITATION_DAYS} days.")
+        sent = outcome.startswith("sent")
         return render(request, "admin.html.j2", users=accounts.users(), events=accounts.events(),
-                      buyers=accounts.buyers(), suppliers=accounts.suppliers(), invited=link, error=None)
+                      buyers=accounts.buyers(), suppliers=accounts.suppliers(), error=None,
+                      invited=None if sent else link, mailed=email if sent else None,
+                      mail_outcome=None if sent else outcome)
 
     @app.get("/invite/{token}", response_class=HTMLResponse)
     def invitation_form(request: Request, token: str):

@@ -163,6 +163,15 @@ def ingest_runs() -> list[dict[str, Any]]:
     return runs.sort_values(sort, ascending=False)[columns].to_dict("records")
 
 
+def silver_builds() -> list[dict[str, Any]]:
+    """Every silver build per source and day, newest first (the operator's page)."""
+    builds = tables.silver_builds()
+    if builds.empty:
+        return []
+    columns = [c for c in ("source", "event_date", "built_at", "bronze_version", "presence_rows") if c in builds]
+    return builds.sort_values(["event_date", "built_at"], ascending=False)[columns].to_dict("records")
+
+
 def delivery_sla(user: User) -> list[dict[str, Any]]:
     """The deliveries due in the last 7 days and their state (the SLA view)."""
     from jobs.publish.sla import delivery_states  # only on this page

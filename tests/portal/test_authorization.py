@@ -260,3 +260,37 @@ def test_a_sample_comes_only_from_a_simulated_lakes_delivery(portal):
         assert anonymous.get(f"/catalog/{OTHER}/sample.csv").status_code == 404  # not a simulated lake
     finally:
         (portal["lake"] / "simulation" / "run.json.aside").rename(portal["lake"] / "simulation" / "run.json")
+
+
+def test_an_invitation_makes_one_officer_once_by_link_or_by_email(portal, smtp_sink, monkeypatch):
+    import email
+    import re
+
+    admin = portal["login"](portal["people"]["admin"])
+    form = {"supplier": "cph-public-wifi", "email": "dpo@cph-wifi.example", "csrf_token": admin.cookies.get("cde_csrf")}
+    shown = admin.post("/admin/invitations", data=form)  # no SMTP connection: the link is shown to the admin
+    assert shown.status_code == 200 and "could not be e-mailed" in shown.text
+    link = re.search(r'<code id="invitation-link">([^<]+)</code>', shown.text).group(1)
+    path = link.split("testserver", 1)[1]
+    stranger = portal["client"]()
+    assert "Join as privacy officer of cph-public-wifi" in stranger.get(path).text
+    made = stranger.post(path, data={"username": "wifi-dpo", "password": "a long enough password",
+                                     "csrf_token": stranger.cookies.get("cde_csrf")})
+    assert made.status_code == 303
+    assert stranger.get(path).status_code == 404  # used once
+    assert stranger.post(path, data={"username": "wifi-dpo2", "password": "a long enough password",
+                                     "csrf_token": stranger.cookies.get("cde_csrf")}).status_code == 404
+    client = portal["client"]()
+    client.get("/login")
+    assert client.post("/login", data={"username": "wifi-dpo", "password": "a long enough password",
+                                       "csrf_token": client.cookies.get("cde_csrf")}).headers["location"] == "/officer"
+    assert client.get("/api/me").json()["supplier"] == "cph-public-wifi"
+    port, mails = smtp_sink
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", f"smtp://127.0.0.1:{port}?disable_ssl=true&disable_tls=true")
+    mailed = admin.post("/admin/invitations", data={**form, "email": "second@cph-wifi.example"})
+    assert "Invitation e-mailed to second@cph-wifi.example" in mailed.text and "invitation-link" not in mailed.text
+    assert len(mails) == 1 and "second@cph-wifi.example" in mails[0]["to"]
+    body = "".join(part.get_payload(decode=True).decode() for part in
+                   email.message_from_string(mails[0]["data"]).walk() if not part.is_multipart())
+    mailed_path = re.search(r"testserver(/invite/[A-Za-z0-9_-]+)", body).group(1)
+    assert "Join as privacy officer of cph-public-wifi" in stranger.get(mailed_path).text
