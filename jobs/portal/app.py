@@ -157,7 +157,9 @@ def create_app():  # noqa: C901 - one closure per page reads best
         found = next((o for o in views.offers() if o["id"] == offer_id), None)
         if found is None:
             raise HTTPException(404, "no such offer")
-        return render(request, "offer.html.j2", offer=found, sample=views.sample_rows(offer_id) is not None)
+        contract = views.valid_contracts().get(found["contract_id"])
+        return render(request, "offer.html.j2", offer=found, sample=views.sample_rows(offer_id) is not None,
+                      area_svg=Markup(charts.area_map(contract)) if contract else "")
 
     @app.get("/catalog/{offer_id}/sample.csv")
     def offer_sample(offer_id: str):

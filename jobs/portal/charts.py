@@ -175,14 +175,20 @@ def value_chart(rows: pd.DataFrame, place: str, width: int = 640, height: int = 
 
 
 def area_map(contract: Any, width: int = 480, height: int = 380) -> str:
-    """An SVG of a contract's area: its H3 cells, and its zones' outlines when it has zones."""
+    """An SVG of a contract's area: its H3 cells, or its zones when it is delivered per zone."""
     from jobs.privacy import domain_cells  # only on the review page: loads numpy
 
     cells = domain_cells(contract.area, contract.h3_resolution)
-    rows = pd.DataFrame({"h3_cell": cells, "value": 1, "suppressed": False, "bin_start": "area"})
-    svg = delivery_map(rows, "area", link="#", width=width, height=height).replace(PALETTE[-1], PALETTE[2])
-    svg = svg.replace('aria-label="map of values at area"', f'aria-label="area of {html.escape(contract.id)}: '
-                      f'{len(cells)} cells at resolution {contract.h3_resolution}"')
+    if contract.zones:  # the buyer's zones are the unit of delivery: draw them, not the cells
+        rows = pd.DataFrame({"zone": [z for z, _ in contract.zones], "value": 1, "suppressed": False,
+                             "bin_start": "area"})
+        what = f"{len(contract.zones)} zones"
+    else:
+        rows = pd.DataFrame({"h3_cell": cells, "value": 1, "suppressed": False, "bin_start": "area"})
+        what = f"{len(cells)} cells at resolution {contract.h3_resolution}"
+    svg = delivery_map(rows, "area", link="#", zones=contract.zones, width=width, height=height)
+    svg = svg.replace(PALETTE[-1], PALETTE[2]).replace(
+        'aria-label="map of values at area"', f'aria-label="area of {html.escape(contract.id)}: {what}"')
     return svg.split('<g class="legend">')[0] + "</svg>"  # one colour: no legend
 
 

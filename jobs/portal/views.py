@@ -207,9 +207,24 @@ def offers(include_withdrawn: bool = False) -> list[dict[str, Any]]:
             "retention_days": contract.retention_days, "k": contract.k,
             "price": {"amount": row.price_amount, "currency": row.price_currency, "unit": row.price_unit},
             "accuracy": _accuracy(contract),
+            "advice": _advice(contract),
             "limitations": (contract.document.get("description") or {}).get("limitations", ""),
             "published_by": row.published_by, "published_at": row.published_at,
         })
+    return found
+
+
+def _advice(contract: Contract) -> list[dict[str, Any]]:
+    """Per metric, what the newest stored advice says of the contract's bound (the share of person-days it
+    drops, estimated from the advice's noisy histogram: post-processing, no spend); none where none was run."""
+    from jobs.privacy import dropped_share_estimate, plan_for  # only on the catalogue: loads numpy
+
+    day = dt.date(2026, 3, 2)
+    found = []
+    for metric in contract.metrics:
+        estimate = dropped_share_estimate(plan_for(contract, metric, day, day + dt.timedelta(days=1)), contract.id)
+        if estimate:
+            found.append({"metric": metric, **estimate})
     return found
 
 

@@ -66,6 +66,7 @@ def test_each_role_does_its_first_tasks_in_a_real_browser(served, browser, tmp_p
     assert page.locator("table tbody tr").count() >= 5
     page.click(f"a[href='/catalog/{contract}']")
     assert "Expected accuracy" in page.inner_text("main") and "95% of released values within" in page.inner_text("main")
+    assert page.locator("svg[aria-label^='area of']").count() == 1 and page.title().endswith("· Catalogue")
     _shot(page, tmp_path, "catalogue-offer")
     page.goto(f"{url}/buyer")
     page.click(f"a[href='/buyer/deliveries/{contract}/{delivery}']")
@@ -101,4 +102,5 @@ def test_each_role_does_its_first_tasks_in_a_real_browser(served, browser, tmp_p
     runs = page.locator("table.small tbody tr")
     assert runs.count() >= 4 and "succeeded" in page.inner_text("table.small")
     assert page.locator("#silver-builds tbody tr").count() >= 3 and "telco" in page.inner_text("#silver-builds")
+    assert page.title() == "Runs · City Data Exchange"
     _shot(page, tmp_path, "operator-runs")
