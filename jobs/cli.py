@@ -546,8 +546,11 @@ def main(argv: list[str] | None = None) -> int:
     level, fmt = _log_format(args.verbose)
     logging.basicConfig(level=level, format=fmt)
     logging.getLogger("py4j").setLevel(logging.WARNING)
-    if not args.verbose:  # Spark logs a failed task's Java stack at ERROR: it goes to -v, the error to one line
-        os.environ.setdefault("CDE_SPARK_LOG_LEVEL", "OFF")
+    # Spark logs a failed task's Java stack at ERROR: it goes to -v, the error to one line. Only for this
+    # command: main() also runs inside other processes (tests, the demo), whose later commands must not inherit it.
+    quiet_spark = not args.verbose and "CDE_SPARK_LOG_LEVEL" not in os.environ
+    if quiet_spark:
+        os.environ["CDE_SPARK_LOG_LEVEL"] = "OFF"
     try:
         return args.func(args)
     except ContractError as exc:
@@ -569,6 +572,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.command} failed: {type(exc).__name__}: {error_line(exc)} (rerun with -v for the traceback)"
               f"{_notes(exc)}", file=sys.stderr)
         return 1
+    finally:
+        if quiet_spark:
+            os.environ.pop("CDE_SPARK_LOG_LEVEL", None)
 
 
 def _notes(exc: BaseException) -> str:

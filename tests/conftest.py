@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import sys
@@ -92,6 +93,39 @@ def copy_before_publish(source: Path, root: Path) -> Path:
 
     shutil.copytree(source, root, ignore=before_any_publish)
     return root
+
+
+@contextlib.contextmanager
+def serve_on_loopback(app, what: str):
+    """Serve an ASGI app with uvicorn in a thread on a free loopback port; yield its base URL."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    assert server.started, f"the {what} did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def loopback():
+    """``serve_on_loopback`` for fixtures of any scope: ``with loopback(app, "portal") as url: ...``."""
+    return serve_on_loopback
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import socket
-import threading
 import time
 from pathlib import Path
 
@@ -19,17 +17,9 @@ DAY = dt.date(2026, 3, 3)  # the shared simulated day (conftest.py)
 CONTRACT, BUYER, OTHER_BUYER = "kk-inner-city-presence", "kobenhavns-kommune", "nordisk-retail"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server(spark, simulated_day, tmp_path_factory, lake_copier):
+def server(spark, simulated_day, tmp_path_factory, lake_copier, loopback):
     """A private lake with one delivered contract, the sharing server on loopback and two recipients."""
-    import uvicorn
-
     from jobs.publish.deliver import publish
     from jobs.publish.portfolio import find_contract
     from jobs.publish.recipients import add_recipient
@@ -39,21 +29,12 @@ def server(spark, simulated_day, tmp_path_factory, lake_copier):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CDE_LAKE", str(root))
         result = publish(spark, find_contract(CONTRACT), DAY)
-        port = _free_port()
-        endpoint = f"http://127.0.0.1:{port}/delta-sharing"
         app = create_app()
-        uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=uv.run, daemon=True)
-        thread.start()
-        for _ in range(200):
-            if uv.started:
-                break
-            time.sleep(0.05)
-        assert uv.started, "the sharing server did not start"
-        profiles = {buyer: add_recipient(buyer, endpoint, days=30) for buyer in (BUYER, OTHER_BUYER)}
-        yield {"root": root, "endpoint": endpoint, "app": app, "profiles": profiles, "result": result, "spark": spark}
-        uv.should_exit = True
-        thread.join(timeout=10)
+        with loopback(app, "sharing server") as url:
+            endpoint = f"{url}/delta-sharing"
+            profiles = {buyer: add_recipient(buyer, endpoint, days=30) for buyer in (BUYER, OTHER_BUYER)}
+            yield {"root": root, "endpoint": endpoint, "app": app, "profiles": profiles, "result": result,
+                   "spark": spark}
 
 
 def _token(profile: Path) -> str:

@@ -9,8 +9,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -135,21 +133,7 @@ def portal(portal_lake, people, monkeypatch):
 
 
 @pytest.fixture
-def served(portal):
+def served(portal, loopback):
     """The portal app on a loopback port (uvicorn in a thread)."""
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(portal["app"], host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    assert server.started, "the portal did not start"
-    yield {**portal, "url": f"http://127.0.0.1:{port}"}
-    server.should_exit = True
-    thread.join(timeout=10)
+    with loopback(portal["app"], "portal") as url:
+        yield {**portal, "url": url}

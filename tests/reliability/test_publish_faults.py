@@ -109,6 +109,12 @@ def test_an_unreadable_input_file_is_refused_before_the_spend(spends, spark, sim
         _publish(spark, simulated_day.day)
     assert spends().empty and not _outbox(lake_copy)
     # the command line says it in a few lines; Spark's Java stack is shown only with -v
+    import os
+
+    from jobs.cli import main
+
+    assert main(["contracts", "validate"]) == 0  # a command run in this process leaves its Spark quiet here
+    assert "CDE_SPARK_LOG_LEVEL" not in os.environ
     quiet, verbose = (_cde(*flag, "publish", CONTRACT, "--date", day) for flag in ((), ("-v",)))
     assert quiet.returncode == verbose.returncode == 1, quiet.stderr[-3000:]
     assert "publish refused: silver/presence: cannot be read" in quiet.stderr and ".parquet" in quiet.stderr
