@@ -161,6 +161,9 @@ CONTRACT_APPROVALS = Table("ops", "contract_approvals", (), pa.schema([
     ("contract_id", pa.string()), ("version", pa.string()), ("supplier", pa.string()),
     ("approver", pa.string()), ("approved_at", pa.timestamp("us", tz="UTC")),
     ("contract_sha256", pa.string()),
+    # how the approver was known: "officer" (a portal identity, by login or token), "simulated" (the demo or
+    # tests acting for a simulated supplier); null in rows recorded before identities (no identity)
+    ("approved_as", pa.string()),
 ]), produced_by="cde contracts approve")
 LEDGER = Table("ledger", "privacy_budget", (), pa.schema([
     ("seq", pa.int64()), ("entry_id", pa.string()), ("kind", pa.string()),

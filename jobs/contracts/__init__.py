@@ -29,15 +29,24 @@ from jobs.contracts.schedule import (
     latency,
     makes_window,
 )
-from jobs.contracts.suppliers import Supplier, SupplierRegistry, load_registry, parse_registry, source_owner_errors
+from jobs.contracts.suppliers import (
+    Supplier,
+    SupplierRegistry,
+    SupplierRules,
+    load_registry,
+    parse_registry,
+    rule_breaches,
+    source_owner_errors,
+)
 from jobs.contracts.zones import load_zones, parse_zones_text, zone_cells, zone_centres, zone_errors, zones_text
 from jobs.errors import ContractError
 
 __all__ = [
-    "Bounds", "Contract", "ContractError", "SCHEMA_DIR", "Supplier", "SupplierRegistry", "bound_properties",
+    "Bounds", "Contract", "ContractError", "SCHEMA_DIR", "Supplier", "SupplierRegistry", "SupplierRules",
+    "bound_properties",
     "contract_bounds", "contract_files", "declares_derived", "delivery_days", "delivery_windows",
     "ended_contracts", "endings_path", "fire_times", "fires_more_than_daily", "is_ended", "latency",
     "load_registry", "load_zones", "makes_window", "parse_contract", "parse_registry", "parse_zones_text",
-    "read_contract_file", "schema", "source_owner_errors", "version_key", "zone_cells", "zone_centres",
+    "read_contract_file", "rule_breaches", "schema", "source_owner_errors", "version_key", "zone_cells", "zone_centres",
     "zone_errors", "zones_text",
 ]

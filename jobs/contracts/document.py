@@ -11,6 +11,7 @@ validation reports every error of a file together. Every error names the file an
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable, Sequence
 from functools import cache
@@ -210,6 +211,12 @@ def parse_contract(document: Any, where: str, base: Path, sha256: str = "",
         latency(document)
     except ValueError as exc:
         errors.append(f"{where}: {exc}")
+    agreement_end = None
+    if "agreement_end" in terms:
+        try:
+            agreement_end = dt.date.fromisoformat(terms["agreement_end"])
+        except ValueError:
+            errors.append(f"{where}: customProperties.agreement_end: {terms['agreement_end']!r} is not a date")
     if errors:
         raise ContractError(errors)
     return Contract(
@@ -226,4 +233,5 @@ def parse_contract(document: Any, where: str, base: Path, sha256: str = "",
         formats=tuple(terms["formats"]), channel=terms["channel"], retention_days=terms["retention_days"],
         document=document, sha256=sha256, area_population=population, derived_from=terms.get("derived_from", ""),
         license=terms.get("license", ""), market_share=terms.get("market_share"), zones=zones,
+        agreement_end=agreement_end,
     )

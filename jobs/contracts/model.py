@@ -6,6 +6,7 @@ Pure data, light at import: every layer above reads a ``Contract``; nothing here
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Mapping
 
 
@@ -84,6 +85,7 @@ class Contract:
     license: str = ""  # SPDX id (or LicenseRef-...) of the delivered data's licence; empty: the contract's own
     market_share: dict | None = None  # supplier's stated share of the area's people: population_estimate
     zones: tuple | None = None  # the buyer's zones, ((id, GeoJSON geometry), ...): the unit of delivery
+    agreement_end: dt.date | None = None  # the agreement's last local date: after it the contract ends
 
     @property
     def bin_minutes(self) -> int:

@@ -2,7 +2,9 @@
 approve contracts on that supplier's behalf.
 
 A contract reads sources; the owner of every one of them must be listed in its ``suppliers`` and must
-approve it (``jobs/publish/approvals.py``). Approvers come only from this registry, so a contract cannot name
+approve it (``jobs/publish/approvals.py``). A supplier's ``rules`` say what it never sells (buyers, sectors,
+purposes, a longer term, more epsilon per 30 days to one buyer); a request breaking one is refused before
+any officer sees it. Approvers come only from this registry, so a contract cannot name
 its own approver. The registry is operator-kept reference data, validated when read: an error names the
 file, the entry and the field.
 """
@@ -20,13 +22,27 @@ from jobs.errors import ReferenceDataError
 
 
 @dataclasses.dataclass(frozen=True)
+class SupplierRules:
+    """What a supplier never sells, whoever asks: buyers and buyer sectors it refuses, purposes it refuses
+    (a purpose naming one of these words or phrases, in any case), the longest term and the most epsilon per
+    30 days it grants one buyer (None: no such limit)."""
+
+    never_sell_to_buyers: tuple[str, ...] = ()
+    never_sell_to_sectors: tuple[str, ...] = ()
+    refused_purposes: tuple[str, ...] = ()
+    max_term_days: int | None = None
+    max_epsilon_per_30_days: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Supplier:
-    """One supplier: its id, display name, the sources it owns and its approvers (name and e-mail)."""
+    """One supplier: its id, display name, the sources it owns, its approvers (name and e-mail) and its rules."""
 
     id: str
     name: str
     sources: tuple[str, ...]
     approvers: tuple[dict, ...]
+    rules: SupplierRules = SupplierRules()
 
     def is_approver(self, who: str) -> bool:
         """True when ``who`` is the name or e-mail of one of this supplier's approvers."""
@@ -67,7 +83,73 @@ def _entry_errors(entry, index: int, where: str) -> list[str]:
         for j, approver in enumerate(approvers):
             if not isinstance(approver, dict) or not approver.get("name") or not approver.get("email"):
                 errors.append(f"{at}.approvers[{j}]: an approver has a name and an email")
+    return errors + _rules_errors(entry.get("rules"), f"{at}.rules")
+
+
+_RULE_LISTS = ("never_sell_to_buyers", "never_sell_to_sectors", "refused_purposes")
+
+
+def _rules_errors(rules, at: str) -> list[str]:
+    if rules is None:
+        return []
+    if not isinstance(rules, dict):
+        return [f"{at}: a mapping of {', '.join(_RULE_LISTS)}, max_term_days, max_epsilon_per_30_days"]
+    errors = [f"{at}.{name}: not a rule (known: {', '.join(_RULE_LISTS)}, max_term_days, max_epsilon_per_30_days)"
+              for name in rules if name not in (*_RULE_LISTS, "max_term_days", "max_epsilon_per_30_days")]
+    for name in _RULE_LISTS:
+        value = rules.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            errors.append(f"{at}.{name}: a list of non-empty texts")
+    term = rules.get("max_term_days")
+    if term is not None and (isinstance(term, bool) or not isinstance(term, int) or term < 1):
+        errors.append(f"{at}.max_term_days: a whole number of days, at least 1")
+    epsilon = rules.get("max_epsilon_per_30_days")
+    if epsilon is not None and (isinstance(epsilon, bool) or not isinstance(epsilon, int | float) or epsilon <= 0):
+        errors.append(f"{at}.max_epsilon_per_30_days: a number above 0")
     return errors
+
+
+def _rules(entry: dict) -> SupplierRules:
+    rules = entry.get("rules") or {}
+    return SupplierRules(*(tuple(v.strip() for v in rules.get(name, [])) for name in _RULE_LISTS),
+                         rules.get("max_term_days"), rules.get("max_epsilon_per_30_days"))
+
+
+def rule_breaches(supplier: Supplier, buyer: str, sector: str | None, purpose: str, term_days: int,
+                  epsilon_per_30_days: float) -> list[str]:
+    """The rules of a supplier that a request breaks, each naming the rule and the supplier.
+
+    Parameters
+    ----------
+    supplier : Supplier
+        Whose data the request reads.
+    buyer, sector : str
+        The requesting buyer's id and its sector in the buyer registry (None when it states none).
+    purpose : str
+        The purpose as the request states it.
+    term_days : int
+        Days from the request to the agreement's end.
+    epsilon_per_30_days : float
+        The most epsilon this buyer's approved contracts reading this supplier, with the request, put into
+        any 30-day window (look-back included).
+    """
+    rules, at = supplier.rules, f"supplier {supplier.id} ({supplier.name})"
+    found = []
+    if buyer in rules.never_sell_to_buyers:
+        found.append(f"{at} never sells to {buyer} (rule never_sell_to_buyers)")
+    if sector and sector.casefold() in {s.casefold() for s in rules.never_sell_to_sectors}:
+        found.append(f"{at} never sells to the sector {sector!r} (rule never_sell_to_sectors)")
+    for phrase in rules.refused_purposes:
+        if phrase.casefold() in purpose.casefold():
+            found.append(f"{at} refuses purposes of {phrase!r} (rule refused_purposes)")
+    if rules.max_term_days is not None and term_days > rules.max_term_days:
+        found.append(f"{at} grants a term of at most {rules.max_term_days} days, not {term_days} "
+                     "(rule max_term_days)")
+    if rules.max_epsilon_per_30_days is not None and epsilon_per_30_days > rules.max_epsilon_per_30_days + 1e-12:
+        found.append(f"{at} grants one buyer at most epsilon {rules.max_epsilon_per_30_days:g} per 30 days, and "
+                     f"this buyer's contracts with this request would take {epsilon_per_30_days:.4g} "
+                     "(rule max_epsilon_per_30_days)")
+    return found
 
 
 def parse_registry(document, where: str) -> SupplierRegistry:
@@ -97,7 +179,7 @@ def parse_registry(document, where: str) -> SupplierRegistry:
                               f"{owners[source]!r} (a source has one owner)")
             owners[source] = entry["id"]
         suppliers[entry["id"]] = Supplier(entry["id"], entry["name"], tuple(entry["sources"]),
-                                          tuple(dict(a) for a in entry["approvers"]))
+                                          tuple(dict(a) for a in entry["approvers"]), _rules(entry))
     if errors:
         raise ReferenceDataError("\n".join(errors))
     return SupplierRegistry(where, suppliers)

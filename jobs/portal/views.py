@@ -15,7 +15,7 @@ from jobs.contracts.schedule import delivery_days
 from jobs.portal.accounts import suppliers
 from jobs.portal.db import User
 from jobs.portal.offers import offer_rows, seed_offers
-from jobs.publish.approvals import approvals_of, missing_approvals
+from jobs.publish.approvals import approval_identity, approvals_of, missing_approvals
 from jobs.publish.portfolio import load_contracts
 
 # the files of a delivery folder a buyer may download, beside the data files its manifest lists
@@ -142,7 +142,7 @@ def contract_review(contract: Contract, supplier: str | None) -> dict[str, Any]:
         "global_monthly": global_year(everyone),
         "metrics": metric_figures(contract),
         "overlaps": overlaps(contract, everyone, supplier),
-        "approvals": approvals_of(contract),
+        "approvals": [{**row, "identity": approval_identity(row)} for row in approvals_of(contract)],
         "missing": missing_approvals(contract),
         "sentence": (f"{contract.name}: {', '.join(contract.metrics)} at H3 resolution {contract.h3_resolution} per "
                      f"{contract.time_bin}, from {', '.join(contract.sources)} data, for {contract.buyer}; values "

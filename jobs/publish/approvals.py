@@ -1,8 +1,10 @@
 """Supplier approvals of contract files (``ops/contract_approvals``).
 
 The owner of every source a contract reads (per the supplier registry, ``jobs/contracts/suppliers.py``) is one of
-its ``suppliers`` and must approve it; the approver must be one the registry names for that supplier, never
-one the contract names itself. An approval records the contract id, version, supplier, approver, time and
+its ``suppliers`` and must approve it, through an identity: one of the supplier's privacy officers known to
+the portal (a login, or an approver token on the command line), never a name typed or one the contract names
+itself; on a lake the simulator made, the demo and tests approve as the simulated suppliers and the row says
+so. An approval records the contract id, version, supplier, approver, how the approver was known, time and
 the sha256 of the contract file approved: nothing is published for a contract whose file differs from the
 one every owner approved (an edit, even at the same version, needs new approvals).
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from jobs.common import lake, tables
+from jobs.common import lake, paths, tables
 from jobs.contracts import Contract, is_ended, load_registry
 from jobs.errors import ContractEnded, ContractError, NotApproved
 from jobs.privacy import global_cap_errors, global_year
@@ -27,8 +29,11 @@ def approvals_path():
     return tables.CONTRACT_APPROVALS.path()
 
 
-def approve(contract: Contract, supplier: str, approver: str) -> dict:
-    """Record one supplier's approval of a contract file.
+APPROVED_AS = ("officer", "simulated")
+
+
+def approve(contract: Contract, supplier: str, approver: str, approved_as: str) -> dict:
+    """Record one supplier's approval of a contract file, with how the approver is known.
 
     Parameters
     ----------
@@ -37,13 +42,18 @@ def approve(contract: Contract, supplier: str, approver: str) -> dict:
     supplier : str
         A supplier the contract lists (the owner of one of its sources).
     approver : str
-        Name or e-mail of one of that supplier's approvers in the supplier registry.
+        Who approved: a portal identity (``username <e-mail>``) the caller has verified as one of this
+        supplier's privacy officers, or, for ``simulated``, one of the supplier's approvers in the registry.
+    approved_as : str
+        ``officer`` (a portal login or an approver token, checked by the portal's accounts) or ``simulated``
+        (the demo and tests acting for a simulated supplier: only on a lake the simulator made).
 
     Raises
     ------
     ValueError
-        The contract was not read from a file, the supplier is not one of its suppliers, or the approver is
-        not one the registry names for that supplier.
+        The contract was not read from a file, the supplier is not one of its suppliers, ``approved_as`` is
+        unknown, or a simulated approval on a lake the simulator did not make or by a name the registry does
+        not list.
     ContractError
         With this contract, the approved contracts would exceed a global cap in some window of a year.
     """
@@ -53,19 +63,40 @@ def approve(contract: Contract, supplier: str, approver: str) -> dict:
     if supplier not in contract.suppliers:
         raise ValueError(f"contract {contract.id} {contract.version}: supplier {supplier!r} is not one of "
                          f"{list(contract.suppliers)}")
+    if approved_as not in APPROVED_AS:
+        raise ValueError(f"approved_as: {approved_as!r} is not one of {', '.join(APPROVED_AS)}")
+    if approved_as == "simulated":
+        _require_simulated(contract, supplier, approver)
+    _require_affordable(contract)
+    row = {"contract_id": contract.id, "version": contract.version, "supplier": supplier, "approver": approver,
+           "approved_at": dt.datetime.now(dt.timezone.utc), "contract_sha256": contract.sha256,
+           "approved_as": approved_as}
+    tables.CONTRACT_APPROVALS.append([row])
+    log.info("contract %s %s (sha256 %s) approved by %s for %s (%s)", contract.id, contract.version,
+             contract.sha256[:12], approver, supplier, approved_as)
+    return row
+
+
+def _require_simulated(contract: Contract, supplier: str, approver: str) -> None:
+    """A simulated supplier approves only on a lake the simulator made, through an approver the registry names:
+    a real supplier's data is approved by its officer's identity, never by a name."""
+    if not paths.is_simulated_lake():
+        raise ValueError(f"contract {contract.id} {contract.version}: approving as a simulated supplier is only "
+                         f"allowed on a lake the simulator made (its marker simulation/{paths.SIMULATION_MARKER}); "
+                         "here each supplier's privacy officer approves with an identity (the portal, or "
+                         "CDE_APPROVER_TOKEN for cde contracts approve)")
     registry = load_registry()
     entry = registry.get(supplier)
     if entry is None or not entry.is_approver(approver):
         names = sorted(a["name"] for a in entry.approvers) if entry else []
         raise ValueError(f"contract {contract.id} {contract.version}: {approver!r} is not an approver of "
                          f"{supplier} in the supplier registry {registry.path} (approvers: {names})")
-    _require_affordable(contract)
-    row = {"contract_id": contract.id, "version": contract.version, "supplier": supplier, "approver": approver,
-           "approved_at": dt.datetime.now(dt.timezone.utc), "contract_sha256": contract.sha256}
-    tables.CONTRACT_APPROVALS.append([row])
-    log.info("contract %s %s (sha256 %s) approved by %s for %s", contract.id, contract.version,
-             contract.sha256[:12], approver, supplier)
-    return row
+
+
+def approval_identity(row: dict) -> str:
+    """How an approval's approver was known, in words (audits, the portal)."""
+    return {"officer": "privacy officer's identity", "simulated": "approved as simulated supplier"}.get(
+        row.get("approved_as") or "", "made without an identity (recorded before approvals carried one)")
 
 
 def _require_affordable(contract: Contract) -> None:
@@ -118,11 +149,11 @@ def require_approved(contract: Contract) -> list[dict]:
 
 
 def approve_all(contract: Contract) -> None:
-    """Approve a contract file as each supplier's first registered approver (the demo and tests act for
-    them)."""
+    """Approve a contract file as each simulated supplier's first registered approver (the demo and tests act
+    for them, only on a lake the simulator made; the audit says so)."""
     registry = load_registry()
     for supplier in contract.suppliers:
-        approve(contract, supplier, registry.get(supplier).approvers[0]["name"])
+        approve(contract, supplier, registry.get(supplier).approvers[0]["name"], "simulated")
 
 
 def approved_portfolio(adding: Contract | None = None) -> list[Contract]:

@@ -14,11 +14,13 @@ import datetime as dt
 import hashlib
 from typing import TYPE_CHECKING, Any
 
+from jobs.common import settings
 from jobs.contracts import is_ended
 from jobs.errors import ContractEnded
 from jobs.privacy import contract_year, plan_for
-from jobs.publish.approvals import approved_parent, require_approved
+from jobs.publish.approvals import approval_identity, approved_parent, require_approved
 from jobs.publish.backfills import require_window
+from jobs.publish.ending import end_contract
 from jobs.publish.portfolio import children_of
 
 if TYPE_CHECKING:
@@ -71,6 +73,26 @@ def delivery_id(contract: Contract, window_start: dt.date, window_end: dt.date) 
     return f"{window_start:%Y%m%d}-{window_end:%Y%m%d}-v{contract.version}-{digest[:8]}"
 
 
+def require_within_agreement(contract: Contract, window_start: dt.date, today: dt.date | None = None) -> None:
+    """Refuse a delivery past the contract's agreement: after its ``agreement_end`` the contract is ended
+    (recorded as ``cde contracts end`` would, so sharing stops too), and a window starting after that date is
+    never delivered.
+
+    Raises
+    ------
+    ContractEnded
+        Naming the agreement's end date.
+    """
+    if contract.agreement_end is None:
+        return
+    today = today or dt.datetime.now(settings.LOCAL_TZ).date()
+    if today > contract.agreement_end:
+        end_contract(contract, by="agreement end", reason=f"its agreement ended on {contract.agreement_end}")
+    if today > contract.agreement_end or window_start > contract.agreement_end:
+        raise ContractEnded(f"contract {contract.id}: its agreement ended on {contract.agreement_end} "
+                            "(customProperties.agreement_end): nothing more is released or delivered")
+
+
 def compile_delivery(contract: Contract, window_start: dt.date, window_end: dt.date | None = None) -> Delivery:
     """Check and plan one delivery of ``contract`` for local dates ``[start, end)`` (one day by default).
 
@@ -86,13 +108,15 @@ def compile_delivery(contract: Contract, window_start: dt.date, window_end: dt.d
     if is_ended(contract):
         raise ContractEnded(f"contract {contract.id} has ended (cde contracts end, or status retired): "
                             "nothing more is released or delivered")
-    approved = require_approved(contract)  # nothing is released or delivered for an unapproved version
     window_end = window_end or window_start + dt.timedelta(days=1)
+    require_within_agreement(contract, window_start)
+    approved = require_approved(contract)  # nothing is released or delivered for an unapproved version
     backfill = require_window(contract, window_start, window_end)  # a window of the cron, or an approved backfill
     parent = approved_parent(contract) if contract.derived_from else None
     plans = tuple(plan_for(parent or contract, metric, window_start, window_end) for metric in contract.metrics)
     approvals = tuple({"supplier": row["supplier"], "approver": row["approver"],
-                       "approved_at": row["approved_at"].isoformat(timespec="seconds")}
+                       "approved_at": row["approved_at"].isoformat(timespec="seconds"),
+                       "approved_as": row.get("approved_as"), "identity": approval_identity(row)}
                       for row in approved)
     return Delivery(contract=contract, window_start=window_start, window_end=window_end,
                     delivery_id=delivery_id(contract, window_start, window_end), plans=plans, parent=parent,
