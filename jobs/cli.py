@@ -241,18 +241,25 @@ def _cmd_contracts_backfill(args: argparse.Namespace) -> int:
 
 
 def _cmd_contracts_approve(args: argparse.Namespace) -> int:
-    # only when the command runs: loads deltalake, numpy, pyarrow
+    # only when the command runs: loads deltalake, numpy, pyarrow, SQLAlchemy
+    from jobs.portal.accounts import approver_identity
     from jobs.publish.approvals import approve, missing_approvals
 
+    if args.approver:
+        print(f"approve: --approver {args.approver!r}: a typed name is not an identity; set CDE_APPROVER_TOKEN to "
+              "a token issued to the supplier's privacy officer on the portal's Approver tokens page",
+              file=sys.stderr)
+        return 2
     try:
         contract = find_contract(args.contract_id)
-        approve(contract, args.supplier, args.approver)
+        approver = approver_identity(settings.setting("CDE_APPROVER_TOKEN"), args.supplier)
+        approve(contract, args.supplier, approver, "officer")
     except (ContractError, ValueError) as exc:
         print(f"approve: {exc}", file=sys.stderr)
         return 2
     missing = missing_approvals(contract)
-    print(f"approved {contract.id} {contract.version} for {args.supplier} by {args.approver}; "
-          + (f"still waiting for {', '.join(missing)}" if missing else "every supplier has approved"))
+    print(f"approved {contract.id} {contract.version} (sha256 {contract.sha256[:12]}) for {args.supplier} by "
+          f"{approver}; " + (f"still waiting for {', '.join(missing)}" if missing else "every supplier has approved"))
     return 0
 
 
@@ -433,11 +440,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=7, help="days to read (default 7)")
     p.add_argument("--metric", default=None, help="one of the contract's metrics (default: each)")
     p.set_defaults(func=_cmd_contracts_advise)
-    p = contracts.add_parser("approve", help="record a supplier's approval of a contract's current version")
+    p = contracts.add_parser("approve", help="record a supplier's approval of a contract's current version, as the "
+                             "privacy officer whose portal token CDE_APPROVER_TOKEN holds")
     p.add_argument("contract_id")
     p.add_argument("--supplier", required=True)
-    p.add_argument("--approver", required=True,
-                   help="name or e-mail of one of the supplier's approvers in the supplier registry")
+    p.add_argument("--approver", default=None, help=argparse.SUPPRESS)  # refused with a reason: a name is no identity
     p.set_defaults(func=_cmd_contracts_approve)
 
     p = contracts.add_parser("backfill", help="allow one delivery window the contract's schedule does not make "

@@ -133,6 +133,8 @@ REGISTRY: dict[str, Setting] = {s.name: s for s in (
     Setting("CDE_PORTAL_DB", None, "portal", "the portal's database URL (SQLAlchemy: postgresql+psycopg://... ; "
             "required when the lake is in a bucket); default a SQLite file portal.sqlite3 in CDE_SECRETS",
             secret=True),
+    Setting("CDE_APPROVER_TOKEN", None, "portal", "a privacy officer's token from the portal (Approver tokens page): "
+            "the identity cde contracts approve records; a typed name is refused", secret=True),
     Setting("CDE_PORTAL_SESSION_HOURS", "12", "portal", "how long a portal login lasts", _number(0.0, 24 * 30)),
     Setting("CDE_SHARING_ENDPOINT", "http://127.0.0.1:8765/delta-sharing", "portal", "the Delta Sharing "
             "server's URL as buyers reach it (written into the profiles the portal hands out)"),

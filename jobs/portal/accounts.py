@@ -17,7 +17,17 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 
 from jobs.common import settings
-from jobs.portal.db import Event, Invitation, LoginAttempt, LoginSession, PortalRefused, User, session, utcnow
+from jobs.portal.db import (
+    ApproverToken,
+    Event,
+    Invitation,
+    LoginAttempt,
+    LoginSession,
+    PortalRefused,
+    User,
+    session,
+    utcnow,
+)
 
 HASHER = PasswordHasher()
 MIN_PASSWORD = 12
@@ -43,6 +53,12 @@ def registry_ids(path) -> dict[str, str]:
 def buyers() -> dict[str, str]:
     """The buyer organisations of ``reference/buyers.yaml``."""
     return registry_ids(settings.buyer_registry_path())
+
+
+def buyer_sectors() -> dict[str, str]:
+    """Buyer id to its sector in ``reference/buyers.yaml`` (a supplier's rules may refuse a sector)."""
+    doc = yaml.safe_load(settings.buyer_registry_path().read_text()) or {}
+    return {str(e["id"]): str(e["sector"]) for e in doc.get("buyers") or [] if e.get("sector")}
 
 
 def suppliers() -> dict[str, str]:
@@ -240,3 +256,96 @@ def events(limit: int = 200) -> list[Event]:
     """The newest grants and decisions, newest first."""
     with session() as s:
         return list(s.scalars(select(Event).order_by(Event.id.desc()).limit(limit)))
+
+
+APPROVER_TOKEN_PREFIX = "cdeapprove_"
+APPROVER_TOKEN_DAYS = 30
+
+
+def issue_approver_token(user: User, label: str, days: int, address: str) -> str:
+    """Issue a privacy officer's token for ``cde contracts approve``; return it (shown once, stored hashed).
+
+    Raises
+    ------
+    PortalRefused
+        The user is not a privacy officer, or the lifetime is not 1 to 365 days.
+    """
+    if user.role != "privacy_officer" or not user.supplier_id:
+        raise PortalRefused("role: only a supplier's privacy officer approves contracts")
+    if not 1 <= days <= 365:
+        raise PortalRefused("days: a token lasts 1 to 365 days")
+    token = APPROVER_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    now = utcnow()
+    with session() as s, s.begin():
+        s.add(ApproverToken(token_sha256=token_hash(token), user_id=user.id, label=label.strip()[:100],
+                            created_at=now, expires_at=now + dt.timedelta(days=days)))
+        s.add(Event(at=now, actor=user.username, address=address[:64], action="issue token",
+                    subject=f"approver token {token_hash(token)[:12]}",
+                    detail=f"for {user.supplier_id}, {days} days, {label.strip()[:100]}"))
+    return token
+
+
+def approver_tokens(user: User) -> list[ApproverToken]:
+    """An officer's approver tokens, newest first."""
+    with session() as s:
+        return list(s.scalars(select(ApproverToken).where(ApproverToken.user_id == user.id)
+                              .order_by(ApproverToken.created_at.desc())))
+
+
+def revoke_approver_token(user: User, token_id: str, address: str) -> None:
+    """Revoke one of the user's approver tokens (by the first characters of its hash, as the page lists it).
+
+    Raises
+    ------
+    PortalRefused
+        No such token of this user.
+    """
+    now = utcnow()
+    with session() as s, s.begin():
+        found = [t for t in s.scalars(select(ApproverToken).where(ApproverToken.user_id == user.id))
+                 if token_id and t.token_sha256.startswith(token_id)]
+        if len(found) != 1:
+            raise PortalRefused("token: not one of your approver tokens")
+        found[0].revoked_at = found[0].revoked_at or now
+        s.add(Event(at=now, actor=user.username, address=address[:64], action="revoke token",
+                    subject=f"approver token {found[0].token_sha256[:12]}"))
+
+
+def approver_identity(token: str | None, supplier: str) -> str:
+    """The identity an approver token stands for, checked for this supplier: ``username <e-mail>``.
+
+    Raises
+    ------
+    PortalRefused
+        No token (a typed name is not an identity), or a token that is unknown, revoked, expired, of a
+        disabled account, or of another supplier's officer; each said in words.
+    """
+    if not token:
+        raise PortalRefused("CDE_APPROVER_TOKEN is not set: an approval needs the identity of the supplier's privacy "
+                            "officer, and a typed name is not one; issue a token on the portal's Approver tokens page "
+                            "and set CDE_APPROVER_TOKEN to it")
+    now = utcnow()
+    with session() as s, s.begin():
+        found = s.get(ApproverToken, token_hash(token.strip()))
+        if found is None:
+            raise PortalRefused("CDE_APPROVER_TOKEN: not a token the portal issued")
+        user = s.get(User, found.user_id)
+        if found.revoked_at is not None:
+            raise PortalRefused(f"CDE_APPROVER_TOKEN: revoked at {_aware(found.revoked_at):%Y-%m-%d %H:%M} UTC")
+        if _aware(found.expires_at) <= now:
+            raise PortalRefused(f"CDE_APPROVER_TOKEN: expired at {_aware(found.expires_at):%Y-%m-%d %H:%M} UTC; "
+                                "issue a new one in the portal")
+        if user is None or user.disabled or user.role != "privacy_officer":
+            raise PortalRefused("CDE_APPROVER_TOKEN: its account is disabled or no longer a privacy officer")
+        if user.supplier_id != supplier:
+            raise PortalRefused(f"CDE_APPROVER_TOKEN: {user.username} is a privacy officer of {user.supplier_id}, "
+                                f"not of {supplier}")
+        found.last_used_at = now
+    return officer_identity(user)
+
+
+def officer_identity(user: User) -> str:
+    """How an officer is named in an approval: the account, with the e-mail its invitation was sent to."""
+    with session() as s:
+        email = s.scalar(select(Invitation.email).where(Invitation.used_by == user.username))
+    return f"{user.username} <{email}>" if email else user.username

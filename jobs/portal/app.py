@@ -17,7 +17,7 @@ from urllib.parse import quote
 from markupsafe import Markup
 
 from jobs.common import settings
-from jobs.portal import accounts, charts, views
+from jobs.portal import accounts, charts, negotiation, views
 from jobs.portal.catalog import catalog_document
 from jobs.portal.db import PortalRefused, User, engine
 from jobs.portal.offers import may_manage, save_offer
@@ -286,6 +286,112 @@ def create_app():  # noqa: C901 - one closure per page reads best
         if path is None:
             raise HTTPException(404, "no such audit among your contracts")
         return FileResponse(path, media_type="text/html" if kind == "html" else "application/json")
+
+    # -- negotiation: request, counter-offer, agreement (jobs/portal/negotiation.py) -----------------------
+    def request_page(request: Request, offer_id: str, form: dict[str, str], errors: dict[str, list[str]],
+                     status: int = 200) -> HTMLResponse:
+        found = next((o for o in views.offers() if o["id"] == offer_id), None)
+        if found is None:
+            raise HTTPException(404, "no such offer")
+        return render(request, "request.html.j2", status=status, offer=found, form=form, errors=errors,
+                      areas=negotiation.area_files(), legal_bases=negotiation.LEGAL_BASES,
+                      time_bins=negotiation.TIME_BINS)
+
+    @app.get("/catalog/{offer_id}/request", response_class=HTMLResponse)
+    def request_form(request: Request, offer_id: str):
+        role(request, "buyer")
+        contract = views.valid_contracts().get(next((o["contract_id"] for o in views.offers()
+                                                     if o["id"] == offer_id), ""))
+        if contract is None:
+            raise HTTPException(404, "no such offer")
+        return request_page(request, offer_id, negotiation.form_defaults(contract), {})
+
+    @app.post("/catalog/{offer_id}/request")
+    async def request_post(request: Request, offer_id: str):
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        check_csrf(request, form.get("csrf_token", ""))
+        user = role(request, "buyer")
+        try:
+            made = negotiation.request_product(user, offer_id, form, address(request))
+        except negotiation.RequestRefused as exc:
+            return request_page(request, offer_id, form, exc.errors, status=400)
+        except PortalRefused as exc:
+            raise HTTPException(400, str(exc)) from None
+        return RedirectResponse(f"/negotiations/{made.id}", status_code=303)
+
+    @app.get("/negotiations", response_class=HTMLResponse)
+    def negotiations_page(request: Request):
+        return render(request, "negotiations.html.j2", negotiations=negotiation.negotiations_for(request.state.user))
+
+    def negotiation_page(request: Request, negotiation_id: int, error: str | None = None,
+                         errors: dict[str, list[str]] | None = None, status: int = 200) -> HTMLResponse:
+        user = request.state.user
+        try:
+            detail = negotiation.negotiation_detail(user, negotiation_id)
+        except PortalRefused as exc:
+            raise HTTPException(404, str(exc)) from None
+        options = None
+        if detail["may_counter"]:
+            options = negotiation.counter_options(negotiation.current_terms(detail["negotiation"].terms_yaml))
+        return render(request, "negotiation.html.j2", status=status, error=error, errors=errors or {},
+                      options=options, **detail)
+
+    @app.get("/negotiations/{negotiation_id}", response_class=HTMLResponse)
+    def negotiation_get(request: Request, negotiation_id: int):
+        return negotiation_page(request, negotiation_id)
+
+    @app.post("/negotiations/{negotiation_id}/{action}")
+    async def negotiation_post(request: Request, negotiation_id: int, action: str):
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        check_csrf(request, form.get("csrf_token", ""))
+        user, where = request.state.user, address(request)
+        steps = {"agree": lambda: negotiation.agree(user, negotiation_id, where),
+                 "counter": lambda: negotiation.counter_offer(user, negotiation_id, form, where),
+                 "reject": lambda: negotiation.reject(user, negotiation_id, form.get("reason", ""), where),
+                 "accept": lambda: negotiation.answer_counter(user, negotiation_id, True, where),
+                 "decline": lambda: negotiation.answer_counter(user, negotiation_id, False, where),
+                 "withdraw": lambda: negotiation.withdraw(user, negotiation_id, where),
+                 "retry": lambda: negotiation.retry(user, negotiation_id, where)}
+        if action not in steps:
+            raise HTTPException(404, "no such action")
+        try:
+            steps[action]()
+        except negotiation.RequestRefused as exc:
+            return negotiation_page(request, negotiation_id, error=str(exc), errors=exc.errors, status=400)
+        except PortalRefused as exc:
+            return negotiation_page(request, negotiation_id, error=str(exc), status=400)
+        return RedirectResponse(f"/negotiations/{negotiation_id}", status_code=303)
+
+    @app.get("/officer/tokens", response_class=HTMLResponse)
+    def officer_tokens(request: Request):
+        user = role(request, "privacy_officer")
+        return render(request, "tokens.html.j2", tokens=accounts.approver_tokens(user), issued=None, error=None,
+                      now=dt.datetime.now(dt.UTC))
+
+    @app.post("/officer/tokens", response_class=HTMLResponse)
+    def officer_token_issue(request: Request, label: str = Form(""), days: str = Form("30"),
+                            csrf_token: str = Form("")):
+        check_csrf(request, csrf_token)
+        user = role(request, "privacy_officer")
+        try:
+            issued = accounts.issue_approver_token(user, label, int(days) if days.isdigit() else 0, address(request))
+        except PortalRefused as exc:
+            return render(request, "tokens.html.j2", status=400, tokens=accounts.approver_tokens(user), issued=None,
+                          error=str(exc), now=dt.datetime.now(dt.UTC))
+        response = render(request, "tokens.html.j2", tokens=accounts.approver_tokens(user), issued=issued,
+                          error=None, now=dt.datetime.now(dt.UTC))
+        response.headers["Cache-Control"] = "no-store"  # the token is on this page once
+        return response
+
+    @app.post("/officer/tokens/revoke")
+    def officer_token_revoke(request: Request, token_id: str = Form(""), csrf_token: str = Form("")):
+        check_csrf(request, csrf_token)
+        user = role(request, "privacy_officer")
+        try:
+            accounts.revoke_approver_token(user, token_id, address(request))
+        except PortalRefused as exc:
+            raise HTTPException(400, str(exc)) from None
+        return RedirectResponse("/officer/tokens", status_code=303)
 
     # -- operator ---------------------------------------------------------------------------------------
     @app.get("/operator", response_class=HTMLResponse)

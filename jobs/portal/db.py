@@ -119,6 +119,64 @@ class Offer(Base):
     published_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
+class ApproverToken(Base):
+    """A privacy officer's token for ``cde contracts approve`` (``CDE_APPROVER_TOKEN``), stored as its SHA-256;
+    it expires and may be revoked."""
+
+    __tablename__ = "approver_tokens"
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Negotiation(Base):
+    """A buyer's request for a product from an offer, in a Dataspace Protocol state, with its current terms
+    (the draft contract's YAML)."""
+
+    __tablename__ = "negotiations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    offer_id: Mapped[str] = mapped_column(String(128))
+    buyer_id: Mapped[str] = mapped_column(String(64))
+    requested_by: Mapped[str] = mapped_column(String(64))
+    contract_id: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(20))
+    terms_yaml: Mapped[str] = mapped_column(Text)
+    countered_by: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the supplier of the counter-offer
+    reason: Mapped[str] = mapped_column(Text, default="")
+    store_path: Mapped[str | None] = mapped_column(String(400), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class NegotiationParty(Base):
+    """One supplier's answer to a negotiation: pending, agreed, countered or rejected, by whom and when."""
+
+    __tablename__ = "negotiation_parties"
+    negotiation_id: Mapped[int] = mapped_column(ForeignKey("negotiations.id"), primary_key=True)
+    supplier_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    answer: Mapped[str] = mapped_column(String(20))
+    answered_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    answered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class NegotiationStep(Base):
+    """One transition of a negotiation: who (and in what role), when, from which state to which, and why."""
+
+    __tablename__ = "negotiation_steps"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    negotiation_id: Mapped[int] = mapped_column(ForeignKey("negotiations.id"))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(40))
+    from_state: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    to_state: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
 def database_url() -> str:
     """``CDE_PORTAL_DB``, else a SQLite file in the local secrets folder (refused for a lake in a bucket).
 
