@@ -187,18 +187,18 @@ def supplier_rule_breaches(contract: Contract, today: dt.date) -> list[str]:
     """Every rule of the contract's suppliers (``reference/suppliers.yaml``) that a request breaks."""
     # only when a request is checked: the approvals read the ledger's neighbour tables (deltalake)
     from jobs.portal.accounts import buyer_sectors
-    from jobs.privacy import contract_plan
+    from jobs.privacy import contract_year
     from jobs.publish.approvals import approved_portfolio
 
     registry = load_registry()
     term_days = (contract.agreement_end - today).days if contract.agreement_end else 0
-    mine = contract_plan(contract)["epsilon_per_window"]
+    mine = contract_year(contract)["max_epsilon_per_window"]
     found = []
     for supplier_id in contract.suppliers:
         supplier = registry.get(supplier_id)
         if supplier is None:
             continue  # validation names an unknown supplier
-        others = sum(contract_plan(c)["epsilon_per_window"] for c in approved_portfolio()
+        others = sum(contract_year(c)["max_epsilon_per_window"] for c in approved_portfolio()
                      if c.buyer == contract.buyer and supplier_id in c.suppliers and c.id != contract.id)
         found += rule_breaches(supplier, contract.buyer, buyer_sectors().get(contract.buyer), contract.purpose,
                                term_days, mine + others)

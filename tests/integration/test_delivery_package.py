@@ -200,3 +200,16 @@ def test_every_reader_is_told_the_same_threshold_in_its_unit(packages):
         if contract.id == "kk-traffic-od":
             assert statement == f"{plan.k_threshold(contract.k)} trips (k {contract.k} people x at most 3 trips each)"
             assert f"below k = {contract.k} are" not in (folder / "README.md").read_text()
+
+
+def test_the_audit_of_a_demo_delivery_says_its_approvals_were_simulated(packages):
+    """The simulated day's contracts were approved as its simulated suppliers (``approve_all``): every audit says
+    so, in JSON and HTML, so nobody mistakes a demo approval for an officer's."""
+    for contract, folder in packages.values():
+        manifest = json.loads((folder / "manifest.json").read_text())
+        audit_json = folder.parents[3] / "audit" / contract.id / f"{manifest['delivery_id']}.json"
+        approvals = json.loads(audit_json.read_text())["contract"]["approvals"]
+        assert {a["supplier"] for a in approvals} == set(contract.suppliers)
+        assert all(a["approved_as"] == "simulated" and a["identity"] == "approved as simulated supplier"
+                   for a in approvals)
+        assert "approved as simulated supplier" in audit_json.with_suffix(".html").read_text()

@@ -35,8 +35,8 @@ def test_unapproved_and_over_budget_contracts_publish_nothing(spark, lake_root, 
         publish(spark, contract, DAY)
     assert not outbox.exists() and not lake.exists(ledger.ledger_path())
     with pytest.raises(ValueError, match="not an approver"):
-        approve(contract, "nordic-telco", "someone else")
-    approve(contract, "nordic-telco", "Privacy office")
+        approve(contract, "nordic-telco", "someone else", "simulated")
+    approve(contract, "nordic-telco", "Privacy office", "simulated")
     assert missing_approvals(contract) == []
     # A new version needs new approvals.
     assert missing_approvals(dataclasses.replace(contract, version="1.1.0")) == ["nordic-telco"]

@@ -1,4 +1,5 @@
-"""Approvals come from the supplier registry and hold for one contract file (issue 12, item 7)."""
+"""Approvals hold for one contract file and carry how the approver was known (issue 12, item 7; issue 33):
+a simulated supplier's registered approver only on a lake the simulator made, an officer's identity otherwise."""
 
 from __future__ import annotations
 
@@ -24,6 +25,16 @@ def contracts_copy(tmp_path, monkeypatch):
     return folder
 
 
+@pytest.fixture()
+def simulated_lake(lake_root):
+    """An empty lake with the simulator's marker: the demo's and tests' simulated suppliers may approve here."""
+    from jobs.common import paths
+
+    paths.simulation(paths.SIMULATION_MARKER).parent.mkdir(parents=True)
+    paths.simulation(paths.SIMULATION_MARKER).write_text("{}")
+    return lake_root
+
+
 def test_every_source_of_the_examples_has_one_registered_owner():
     from jobs.ingest.feeds import FEEDS
 
@@ -32,31 +43,31 @@ def test_every_source_of_the_examples_has_one_registered_owner():
         "telco": "nordic-telco", "wifi": "cph-public-wifi", "camera": "citycount-vision", "ticket": "movia-transit"}
 
 
-def test_a_contract_reading_two_suppliers_sources_needs_both_approvals(lake_root):
+def test_a_contract_reading_two_suppliers_sources_needs_both_approvals(simulated_lake):
     movia = load_contract(CONTRACTS / "movia-od-market.yaml")
     assert set(movia.sources) == {"telco", "ticket"}
     assert missing_approvals(movia) == ["nordic-telco", "movia-transit"]
-    approve(movia, "nordic-telco", "Privacy office")
+    approve(movia, "nordic-telco", "Privacy office", "simulated")
     with pytest.raises(NotApproved, match="not approved by movia-transit"):
         require_approved(movia)
-    approve(movia, "movia-transit", "dpo@movia-transit.example")
+    approve(movia, "movia-transit", "dpo@movia-transit.example", "simulated")
     require_approved(movia)
 
 
-def test_approvers_come_from_the_registry_never_from_the_contracts_roles(lake_root, contracts_copy):
+def test_approvers_come_from_the_registry_never_from_the_contracts_roles(simulated_lake, contracts_copy):
     path = contracts_copy / "kk-inner-city-presence.yaml"
     # The contract names its own approver for the telco; that person is not the telco's approver.
     path.write_text(path.read_text().replace("name: Privacy office, email: dpo@nordic-telco.example",
                                              "name: Mallory, email: mallory@buyer.example"))
     contract = load_contract(path)
     with pytest.raises(ValueError, match="'Mallory' is not an approver of nordic-telco in the supplier registry"):
-        approve(contract, "nordic-telco", "Mallory")
+        approve(contract, "nordic-telco", "Mallory", "simulated")
     with pytest.raises(ValueError, match="is not one of"):
-        approve(contract, "movia-transit", "Privacy office")  # not a supplier of this contract
+        approve(contract, "movia-transit", "Privacy office", "simulated")  # not a supplier of this contract
     assert missing_approvals(contract) == ["nordic-telco"]
 
 
-def test_an_edited_file_is_not_the_file_that_was_approved(lake_root, contracts_copy):
+def test_an_edited_file_is_not_the_file_that_was_approved(simulated_lake, contracts_copy):
     path = contracts_copy / "kk-inner-city-presence.yaml"
     approved = load_contract(path)
     approve_all(approved)
@@ -76,12 +87,38 @@ def test_an_edited_file_is_not_the_file_that_was_approved(lake_root, contracts_c
     require_approved(load_contract(path))
 
 
-def test_a_contract_not_read_from_a_file_cannot_be_approved(lake_root):
+def test_a_contract_not_read_from_a_file_cannot_be_approved(simulated_lake):
     import dataclasses
 
     contract = dataclasses.replace(load_contract(CONTRACTS / "kk-inner-city-presence.yaml"), sha256="")
     with pytest.raises(ValueError, match="sha256"):
-        approve(contract, "nordic-telco", "Privacy office")
+        approve(contract, "nordic-telco", "Privacy office", "simulated")
+
+
+def test_a_simulated_supplier_approves_only_on_a_lake_the_simulator_made(lake_root):
+    contract = load_contract(CONTRACTS / "kk-inner-city-presence.yaml")
+    with pytest.raises(ValueError, match="only allowed on a lake the simulator made"):
+        approve(contract, "nordic-telco", "Privacy office", "simulated")
+    with pytest.raises(ValueError, match="approved_as: 'typed'"):
+        approve(contract, "nordic-telco", "Privacy office", "typed")
+    assert missing_approvals(contract) == ["nordic-telco"]
+
+
+def test_each_approval_row_says_how_its_approver_was_known(simulated_lake):
+    from jobs.common import tables
+    from jobs.publish.approvals import approval_identity, approvals_of
+
+    contract = load_contract(CONTRACTS / "kk-inner-city-presence.yaml")
+    approve(contract, "nordic-telco", "telco-dpo <dpo@nordic-telco.example>", "officer")
+    approve(contract, "nordic-telco", "Privacy office", "simulated")
+    rows = sorted(approvals_of(contract), key=lambda r: r["approved_at"])
+    assert [(r["approver"], approval_identity(r)) for r in rows] == [
+        ("telco-dpo <dpo@nordic-telco.example>", "privacy officer's identity"),
+        ("Privacy office", "approved as simulated supplier")]
+    # A row recorded before approvals carried an identity (no approved_as) keeps its meaning and says so.
+    old = {k: v for k, v in rows[0].items() if k != "approved_as"}
+    assert approval_identity(old).startswith("made without an identity")
+    assert "approved_as" in tables.CONTRACT_APPROVALS.schema.names
 
 
 @pytest.mark.parametrize(("document", "field"), [
