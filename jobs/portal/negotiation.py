@@ -73,6 +73,11 @@ class Draft:
     contract: Contract
 
 
+def _today() -> dt.date:
+    # the local date, as publishing judges an agreement's end
+    return dt.datetime.now(settings.LOCAL_TZ).date()
+
+
 def area_files() -> list[str]:
     """The area and zone files a request may name: GeoJSON files under the contract store's ``areas/``."""
     folder = settings.contracts_dir()
@@ -88,7 +93,7 @@ def form_defaults(contract: Contract) -> dict[str, str]:
     terms = _terms(contract.document)
     area = terms.get("area") if isinstance(terms.get("area"), str) else ""
     zones = terms.get("zones") if isinstance(terms.get("zones"), str) else ""
-    end = dt.date.today() + dt.timedelta(days=364)
+    end = _today() + dt.timedelta(days=364)
     return {"area": area, "zones": zones, "h3_resolution": str(contract.h3_resolution), "time_bin": contract.time_bin,
             "schedule": contract.schedule, "purpose": "", "legal_basis": contract.legal_basis, "k": str(contract.k),
             "epsilon": f"{contract.epsilon:g}", "agreement_end": end.isoformat()}
@@ -173,10 +178,17 @@ def check_draft(document: dict, today: dt.date | None = None) -> Draft:
         tomorrow, and every rule of a supplier the request breaks (naming it).
     """
     text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
-    contract = current_terms(text)
-    today = today or dt.date.today()
-    if contract.agreement_end is None or contract.agreement_end <= today:
-        raise RequestRefused({"agreement_end": [f"the agreement must end after today ({today})"]})
+    today = today or _today()
+    end = str(_terms(document).get("agreement_end", ""))
+    term = [] if end > today.isoformat() else [f"the agreement must end after today ({today})"]
+    try:
+        contract = current_terms(text)
+    except RequestRefused as exc:  # every error of the request at once, the term's beside its field too
+        if term:
+            exc.errors.setdefault("agreement_end", []).extend(term)
+        raise RequestRefused(exc.errors) from None
+    if term:
+        raise RequestRefused({"agreement_end": term})
     breaches = supplier_rule_breaches(contract, today)
     if breaches:
         raise RequestRefused({"": breaches})
