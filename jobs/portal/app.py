@@ -176,7 +176,7 @@ def create_app():  # noqa: C901 - one closure per page reads best
     def buyer_home(request: Request):
         user = role(request, "buyer")
         contracts = views.contracts_of(user)
-        return render(request, "buyer.html.j2", contracts=contracts,
+        return render(request, "buyer.html.j2", contracts=contracts, waiting=negotiation.waiting_for(user),
                       deliveries={c.id: views.deliveries(c) for c in contracts}, sharing=views.sharing_state(user),
                       endpoint=settings.setting("CDE_SHARING_ENDPOINT"))
 
@@ -239,7 +239,7 @@ def create_app():  # noqa: C901 - one closure per page reads best
     def officer_home(request: Request):
         user = role(request, "privacy_officer", "administrator")
         contracts = views.contracts_of(user)
-        return render(request, "officer.html.j2", contracts=contracts,
+        return render(request, "officer.html.j2", contracts=contracts, waiting=negotiation.waiting_for(user),
                       deliveries={c.id: views.deliveries(c) for c in contracts}, ledger=views.ledger_rows(user)[:200])
 
     @app.get("/officer/contracts/{contract_id}", response_class=HTMLResponse)

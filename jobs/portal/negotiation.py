@@ -219,7 +219,7 @@ def supplier_rule_breaches(contract: Contract, today: dt.date) -> list[str]:
 
 def _step(s, negotiation: Negotiation, actor: User | str, to_state: str, detail: str = "") -> None:
     name = actor.username if isinstance(actor, User) else actor
-    role = (f"{actor.role} of {actor.supplier_id or actor.buyer_id}" if isinstance(actor, User)
+    role = (f"{actor.role.replace('_', ' ')} of {actor.supplier_id or actor.buyer_id}" if isinstance(actor, User)
             and (actor.supplier_id or actor.buyer_id) else getattr(actor, "role", "the exchange"))
     now = utcnow()
     s.add(NegotiationStep(negotiation_id=negotiation.id, at=now, actor=name, role=role,
@@ -468,7 +468,7 @@ def agree(user: User, negotiation_id: int, address: str) -> Negotiation:
         _require_state(negotiation, "REQUESTED", "ACCEPTED")
         party.answer, party.answered_by, party.answered_at = "agreed", user.username, utcnow()
         s.add(NegotiationStep(negotiation_id=negotiation.id, at=utcnow(), actor=user.username,
-                              role=f"privacy_officer of {user.supplier_id}", from_state=negotiation.state,
+                              role=f"privacy officer of {user.supplier_id}", from_state=negotiation.state,
                               to_state=negotiation.state, detail=f"{user.supplier_id} agreed to the terms"))
         s.add(Event(at=utcnow(), actor=user.username, address=address[:64], action="agree",
                     subject=f"negotiation {negotiation.id}", detail=f"for {user.supplier_id}"))
@@ -562,6 +562,20 @@ def negotiations_for(user: User) -> list[Negotiation]:
         elif user.role == "privacy_officer":
             query = query.join(NegotiationParty).where(NegotiationParty.supplier_id == user.supplier_id)
         return list(s.scalars(query))
+
+
+def waiting_for(user: User) -> list[Negotiation]:
+    """The open negotiations waiting for this user: an officer's supplier has not answered, or a counter-offer
+    waits for the buyer."""
+    with session() as s:
+        if user.role == "privacy_officer":
+            return list(s.scalars(select(Negotiation).join(NegotiationParty).where(
+                NegotiationParty.supplier_id == user.supplier_id, NegotiationParty.answer == "pending",
+                Negotiation.state.in_(("REQUESTED", "ACCEPTED")))))
+        if user.role == "buyer":
+            return list(s.scalars(select(Negotiation).where(Negotiation.buyer_id == user.buyer_id,
+                                                            Negotiation.state == "OFFERED")))
+    return []
 
 
 def negotiation_detail(user: User, negotiation_id: int) -> dict[str, Any]:

@@ -133,7 +133,72 @@ def portal(portal_lake, people, monkeypatch):
 
 
 @pytest.fixture
+def store(tmp_path, monkeypatch):
+    """The contract store the DAGs read (``CDE_CONTRACTS``): the examples, as a deployment starts with them."""
+    from jobs.common import settings
+
+    folder = tmp_path / "store"
+    shutil.copytree(settings.REPO_ROOT / "contracts", folder)
+    monkeypatch.setenv("CDE_CONTRACTS", str(folder))
+    return folder
+
+
+@pytest.fixture
 def served(portal, loopback):
     """The portal app on a loopback port (uvicorn in a thread)."""
     with loopback(portal["app"], "portal") as url:
         yield {**portal, "url": url}
+
+
+BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@pytest.fixture
+def browser():
+    """Debian's Chromium, headless, driven by Playwright (never a downloaded browser)."""
+    if not BROWSER:
+        pytest.skip("chromium is not installed (Debian package 'chromium'; .ci/run installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=BROWSER, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def login_in(browser):
+    """``login_in(url, name)``: a new browser context logged in as ``name``; returns the page and the list of
+    every URL it requested (to check nothing is loaded from elsewhere)."""
+
+    def login(url: str, name: str):
+        context = browser.new_context(accept_downloads=True, viewport={"width": 1200, "height": 900})
+        requests_out: list[str] = []
+        context.on("request", lambda r: requests_out.append(r.url))
+        page = context.new_page()
+        page.goto(f"{url}/login")
+        page.fill("#username", name)
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]:has-text('Log in')")
+        page.wait_for_load_state()
+        return page, requests_out
+
+    return login
+
+
+@pytest.fixture
+def shot(tmp_path):
+    """``shot(page, name)``: a full-page screenshot in the test's folder (and docs/screenshots/ with
+    CDE_UPDATE_SCREENSHOTS=1), checked to be a rendered page."""
+
+    def take(page, name: str) -> None:
+        path = tmp_path / f"portal-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        assert path.stat().st_size > 10_000  # a rendered page, not a blank one
+        if os.environ.get("CDE_UPDATE_SCREENSHOTS") == "1":
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, SCREENSHOTS / path.name)
+
+    return take

@@ -7,23 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
 from html import unescape
-
-import pytest
 
 from jobs.common import settings
 
 OFFER = "movia-od-market"  # reads nordic-telco's and movia-transit's data
-
-
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    """The contract store the DAGs read (``CDE_CONTRACTS``): the examples, as a deployment starts."""
-    folder = tmp_path / "store"
-    shutil.copytree(settings.REPO_ROOT / "contracts", folder)
-    monkeypatch.setenv("CDE_CONTRACTS", str(folder))
-    return folder
 
 
 def _form(client, offer: str = OFFER, **changes: str) -> dict[str, str]:
@@ -83,6 +71,7 @@ def test_counter_offer_acceptance_and_agreement_make_a_live_contract_with_each_o
     assert made.status_code == 303, _alerts(made)
     where = made.headers["location"]
     assert "REQUESTED" in telco.get("/negotiations").text and "REQUESTED" in movia.get("/negotiations").text
+    assert "1 request(s) wait for your answer" in telco.get("/officer").text
     # another buyer never sees it, and cannot act on it
     other = portal["login"]("retail-bo")
     assert other.get(where).status_code == 404
@@ -97,6 +86,8 @@ def test_counter_offer_acceptance_and_agreement_make_a_live_contract_with_each_o
     assert countered.status_code == 303, _alerts(countered)
     page = buyer.get(where).text
     assert 'id="state">OFFERED' in page and "0.125 per person per release" in page
+    assert "1 counter-offer(s) wait for your answer" in buyer.get("/buyer").text
+    assert "wait for your answer" not in telco.get("/officer").text  # its answer is given
     k = int(re.search(r'id="term-k">k = (\d+) people', page).group(1))
     assert k >= 67  # never below the request's k, whatever the form sent
     assert _post(movia, f"{where}/agree").status_code == 400  # a counter-offer waits for the buyer
