@@ -231,9 +231,19 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+_NOT_AN_IDENTITY = ("a typed name is not an identity; set CDE_APPROVER_TOKEN to a token issued to the supplier's "
+                    "privacy officer on the portal's Approver tokens page")
+
+
 def _cmd_contracts_backfill(args: argparse.Namespace) -> int:
-    record = approve_backfill(find_contract(args.contract_id), args.date, args.end, args.supplier, args.approver,
-                              args.reason)
+    from jobs.portal.accounts import approver_identity  # only when the command runs: loads SQLAlchemy
+
+    if args.approver:
+        print(f"backfill: --approver {args.approver!r}: {_NOT_AN_IDENTITY}", file=sys.stderr)
+        return 2
+    approver = approver_identity(settings.setting("CDE_APPROVER_TOKEN"), args.supplier)
+    record = approve_backfill(find_contract(args.contract_id), args.date, args.end, args.supplier, approver,
+                              args.reason, "officer")
     print(f"backfill of {record['contract_id']} {record['version']} for {record['window_start']} to "
           f"{record['window_end']} approved by {record['approver']} ({record['supplier']}): cde publish "
           f"{record['contract_id']} --date {record['window_start']} --end {record['window_end']} may now deliver it")
@@ -246,9 +256,7 @@ def _cmd_contracts_approve(args: argparse.Namespace) -> int:
     from jobs.publish.approvals import approve, missing_approvals
 
     if args.approver:
-        print(f"approve: --approver {args.approver!r}: a typed name is not an identity; set CDE_APPROVER_TOKEN to "
-              "a token issued to the supplier's privacy officer on the portal's Approver tokens page",
-              file=sys.stderr)
+        print(f"approve: --approver {args.approver!r}: {_NOT_AN_IDENTITY}", file=sys.stderr)
         return 2
     try:
         contract = find_contract(args.contract_id)
@@ -452,9 +460,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("contract_id")
     p.add_argument("--date", type=_date, required=True, help="first local date of the window")
     p.add_argument("--end", type=_date, required=True, help="the day after the window's last date")
-    p.add_argument("--supplier", required=True, help="one of the contract's suppliers")
-    p.add_argument("--approver", required=True, help="name or e-mail of one of that supplier's approvers in the "
-                   "supplier registry")
+    p.add_argument("--supplier", required=True, help="one of the contract's suppliers (its privacy officer's "
+                   "token is CDE_APPROVER_TOKEN)")
+    p.add_argument("--approver", default=None, help=argparse.SUPPRESS)  # refused with a reason: a name is no identity
     p.add_argument("--reason", required=True, help="why this window is delivered (recorded)")
     p.set_defaults(func=_cmd_contracts_backfill)
 

@@ -30,7 +30,8 @@ def _airflow_env() -> dict[str, str]:
 
 
 def _approve_examples() -> None:
-    """The demo acts for the suppliers' approvers: every example contract version gets its approvals."""
+    """The demo acts for the simulated suppliers (only on the lake the simulator just made): every example
+    contract version gets their approvals, and every audit says "approved as simulated supplier"."""
     # loads deltalake, numpy, pyarrow: only when called
     from jobs.publish.approvals import approve_all, missing_approvals
 
@@ -38,7 +39,8 @@ def _approve_examples() -> None:
         contract = load_contract(path)
         if missing_approvals(contract):
             approve_all(contract)
-            print(f"[demo] approved {contract.id} {contract.version} on behalf of {', '.join(contract.suppliers)}")
+            print(f"[demo] approved {contract.id} {contract.version} as the simulated suppliers "
+                  f"{', '.join(contract.suppliers)} (audits say so; real approvals need an officer's identity)")
 
 
 def run_demo(people: int, date: dt.date, seed: int) -> int:

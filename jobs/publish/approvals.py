@@ -66,7 +66,7 @@ def approve(contract: Contract, supplier: str, approver: str, approved_as: str) 
     if approved_as not in APPROVED_AS:
         raise ValueError(f"approved_as: {approved_as!r} is not one of {', '.join(APPROVED_AS)}")
     if approved_as == "simulated":
-        _require_simulated(contract, supplier, approver)
+        require_simulated(contract, supplier, approver)
     _require_affordable(contract)
     row = {"contract_id": contract.id, "version": contract.version, "supplier": supplier, "approver": approver,
            "approved_at": dt.datetime.now(dt.timezone.utc), "contract_sha256": contract.sha256,
@@ -77,9 +77,15 @@ def approve(contract: Contract, supplier: str, approver: str, approved_as: str) 
     return row
 
 
-def _require_simulated(contract: Contract, supplier: str, approver: str) -> None:
-    """A simulated supplier approves only on a lake the simulator made, through an approver the registry names:
-    a real supplier's data is approved by its officer's identity, never by a name."""
+def require_simulated(contract: Contract, supplier: str, approver: str) -> None:
+    """Refuse a simulated approval but on a lake the simulator made, by an approver the registry names: a real
+    supplier's data is approved by its officer's identity, never by a name.
+
+    Raises
+    ------
+    ValueError
+        The lake has no simulator's marker, or the registry does not name the approver for the supplier.
+    """
     if not paths.is_simulated_lake():
         raise ValueError(f"contract {contract.id} {contract.version}: approving as a simulated supplier is only "
                          f"allowed on a lake the simulator made (its marker simulation/{paths.SIMULATION_MARKER}); "

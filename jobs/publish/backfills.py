@@ -16,8 +16,9 @@ from typing import Any
 from jobs.common import paths
 from jobs.common.locks import exclusive
 from jobs.common.storage import write_atomic
-from jobs.contracts import Contract, load_registry, makes_window
+from jobs.contracts import Contract, makes_window
 from jobs.errors import WindowRefused
+from jobs.publish.approvals import APPROVED_AS, require_simulated
 
 
 def _path():
@@ -35,24 +36,31 @@ def backfill_approvals() -> dict[str, dict[str, Any]]:
 
 
 def approve_backfill(contract: Contract, start: dt.date, end: dt.date, supplier: str, approver: str,
-                     reason: str) -> dict[str, Any]:
+                     reason: str, approved_as: str) -> dict[str, Any]:
     """Record that one of the contract's suppliers' approvers allows the window ``[start, end)``.
+
+    Parameters
+    ----------
+    approver, approved_as : str
+        As for a contract's approval (``jobs.publish.approvals.approve``): an officer's identity the caller
+        verified (``officer``), or a simulated supplier's registered approver on a simulated lake.
 
     Raises
     ------
     ValueError
-        An empty window, a supplier the contract does not list, or an approver the registry does not name for it.
+        An empty window, a supplier the contract does not list, or a simulated approval refused.
     """
     if end <= start:
         raise ValueError(f"the window {start} to {end} is empty")
     if supplier not in contract.suppliers:
         raise ValueError(f"supplier {supplier!r} is not one of {contract.id}'s {list(contract.suppliers)}")
-    entry = load_registry().get(supplier)
-    if entry is None or not entry.is_approver(approver):
-        raise ValueError(f"{approver!r} is not an approver of {supplier!r} in the supplier registry")
+    if approved_as not in APPROVED_AS:
+        raise ValueError(f"approved_as: {approved_as!r} is not one of {', '.join(APPROVED_AS)}")
+    if approved_as == "simulated":
+        require_simulated(contract, supplier, approver)
     record = {"contract_id": contract.id, "version": contract.version, "window_start": start.isoformat(),
               "window_end": end.isoformat(), "supplier": supplier, "approver": approver, "reason": reason,
-              "approved_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+              "approved_as": approved_as, "approved_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     with exclusive("backfill-approvals"):
         approvals = backfill_approvals()
         approvals[_key(contract, start, end)] = record
@@ -76,6 +84,6 @@ def require_window(contract: Contract, start: dt.date, end: dt.date) -> dict[str
         raise WindowRefused(
             f"contract {contract.id}: the window {start} to {end} is not one its schedule {contract.schedule!r} "
             "delivers, so its privacy figures were never checked; one of its suppliers' approvers may allow it: "
-            f"cde contracts backfill {contract.id} --date {start} --end {end} --supplier S --approver NAME "
+            f"cde contracts backfill {contract.id} --date {start} --end {end} --supplier S "
             "--reason TEXT")
     return approval
