@@ -41,6 +41,17 @@ def lake_root(tmp_path, monkeypatch):
     return root
 
 
+@pytest.fixture
+def simulated_lake(lake_root):
+    """An empty lake with the simulator's marker: the tests' simulated suppliers may approve contracts here
+    (``approve_all``), as on every lake the simulator makes."""
+    from jobs.common import paths
+
+    paths.simulation(paths.SIMULATION_MARKER).parent.mkdir(parents=True)
+    paths.simulation(paths.SIMULATION_MARKER).write_text("{}")
+    return lake_root
+
+
 SIMULATED_DAY = dt.date(2026, 3, 3)
 
 

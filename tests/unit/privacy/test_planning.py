@@ -89,7 +89,7 @@ def test_the_examples_are_affordable_for_a_year_and_leave_a_fifth_of_each_cap():
     assert not any(line.startswith("REFUSED") for line in lines)
 
 
-def test_approving_a_sixth_contract_that_breaks_the_global_cap_is_refused(lake_root, tmp_path, monkeypatch):
+def test_approving_a_sixth_contract_that_breaks_the_global_cap_is_refused(simulated_lake, tmp_path, monkeypatch):
     from jobs.cli import main
     from jobs.publish.approvals import approve_all, missing_approvals
     from jobs.publish.portfolio import load_contract

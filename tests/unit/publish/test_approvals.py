@@ -25,16 +25,6 @@ def contracts_copy(tmp_path, monkeypatch):
     return folder
 
 
-@pytest.fixture()
-def simulated_lake(lake_root):
-    """An empty lake with the simulator's marker: the demo's and tests' simulated suppliers may approve here."""
-    from jobs.common import paths
-
-    paths.simulation(paths.SIMULATION_MARKER).parent.mkdir(parents=True)
-    paths.simulation(paths.SIMULATION_MARKER).write_text("{}")
-    return lake_root
-
-
 def test_every_source_of_the_examples_has_one_registered_owner():
     from jobs.ingest.feeds import FEEDS
 
