@@ -251,9 +251,8 @@ def _cmd_contracts_backfill(args: argparse.Namespace) -> int:
 
 
 def _cmd_contracts_approve(args: argparse.Namespace) -> int:
-    # only when the command runs: loads deltalake, numpy, pyarrow, SQLAlchemy
-    from jobs.portal.accounts import approver_identity
-    from jobs.publish.approvals import approve, missing_approvals
+    from jobs.portal.accounts import approver_identity  # only when the command runs: loads SQLAlchemy
+    from jobs.publish.approvals import approve, missing_approvals  # only when it runs: loads deltalake, numpy
 
     if args.approver:
         print(f"approve: --approver {args.approver!r}: {_NOT_AN_IDENTITY}", file=sys.stderr)

@@ -32,6 +32,8 @@ HOMES = {"buyer": "/buyer", "privacy_officer": "/officer", "operator": "/operato
 
 def _is_public(path: str) -> bool:
     """Pages anyone may open: the login, the catalogue, static assets and invitation links."""
+    if path.startswith("/catalog/") and path.endswith("/request"):
+        return False  # a request for a product needs a buyer's login
     return (path in ("/login", "/catalog", "/catalog.jsonld", "/favicon.ico", "/openapi.json")
             or path.startswith(("/catalog/", "/static/", "/invite/")))
 

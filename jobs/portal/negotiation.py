@@ -31,6 +31,7 @@ from jobs.common import settings
 from jobs.common.storage import write_atomic
 from jobs.contracts import Contract, contract_files, load_registry, rule_breaches
 from jobs.errors import ContractError
+from jobs.portal.accounts import buyer_sectors, officer_identity
 from jobs.portal.db import (
     Event,
     Negotiation,
@@ -42,6 +43,9 @@ from jobs.portal.db import (
     session,
     utcnow,
 )
+from jobs.privacy import contract_year
+from jobs.publish.approvals import approve, approved_portfolio
+from jobs.publish.portfolio import find_contract, load_contract, parse_contract
 
 OPEN = ("REQUESTED", "OFFERED", "ACCEPTED")
 LEGAL_BASES = ("art6_1_a_consent", "art6_1_b_contract", "art6_1_c_legal_obligation", "art6_1_d_vital_interests",
@@ -197,10 +201,6 @@ def check_draft(document: dict, today: dt.date | None = None) -> Draft:
 
 def supplier_rule_breaches(contract: Contract, today: dt.date) -> list[str]:
     """Every rule of the contract's suppliers (``reference/suppliers.yaml``) that a request breaks."""
-    # only when a request is checked: the approvals read the ledger's neighbour tables (deltalake)
-    from jobs.portal.accounts import buyer_sectors
-    from jobs.privacy import contract_year
-    from jobs.publish.approvals import approved_portfolio
 
     registry = load_registry()
     term_days = (contract.agreement_end - today).days if contract.agreement_end else 0
@@ -247,8 +247,6 @@ def request_product(user: User, offer_id: str, form: dict[str, str], address: st
     RequestRefused
         The draft does not validate or breaks a supplier's rule (errors by field; nothing is recorded).
     """
-    # only when a request is made: the portfolio loads numpy and deltalake
-    from jobs.publish.portfolio import find_contract
 
     if user.role != "buyer" or not user.buyer_id:
         raise PortalRefused("role: only a buyer requests a product")
@@ -310,8 +308,6 @@ def current_terms(text: str) -> Contract:
     RequestRefused
         The terms no longer validate (a changed area file or registry), by field.
     """
-    # only when a negotiation is shown: the portfolio loads numpy (privacy's plans)
-    from jobs.publish.portfolio import parse_contract
 
     try:
         return parse_contract(yaml.safe_load(text), "request", settings.contracts_dir())
@@ -512,10 +508,6 @@ def finalize_if_agreed(negotiation_id: int) -> Negotiation:
         The store is the repository's example folder, the file exists, or the approvals are refused (the
         global caps): the negotiation stays AGREED with the reason, nothing is published.
     """
-    # only when a contract is agreed: approvals and the portfolio load deltalake and numpy
-    from jobs.portal.accounts import officer_identity
-    from jobs.publish.approvals import approve
-    from jobs.publish.portfolio import load_contract
 
     with session() as s, s.begin():
         negotiation = _load(s, negotiation_id)

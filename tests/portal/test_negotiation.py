@@ -47,6 +47,15 @@ def test_a_request_breaking_a_suppliers_rule_is_refused_naming_it_before_any_off
     assert "none yet" in officer.get("/negotiations").text  # nothing reached the officers' queue
 
 
+def test_only_a_logged_in_buyer_requests_a_product(portal, store):
+    anonymous = portal["client"]()
+    answer = anonymous.get(f"/catalog/{OFFER}/request", headers={"accept": "text/html"})
+    assert answer.status_code == 303 and answer.headers["location"] == f"/login?next=/catalog/{OFFER}/request"
+    assert anonymous.get(f"/catalog/{OFFER}").status_code == 200  # the offer itself stays public
+    officer = portal["login"]("telco-dpo")
+    assert officer.get(f"/catalog/{OFFER}/request").status_code == 403
+
+
 def test_each_error_of_a_request_is_shown_beside_its_field(portal, store):
     buyer = portal["login"]("kk-anna")
     answer = buyer.post(f"/catalog/{OFFER}/request", data=_form(
