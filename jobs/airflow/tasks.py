@@ -18,10 +18,12 @@ from jobs.airflow.orchestration import AGGREGATED_FEEDS
 from jobs.common import settings
 from jobs.common.settings import LOCAL_TZ
 from jobs.common.spark import get_spark
+from jobs.contracts import ended_contracts
 from jobs.errors import Refusal
 from jobs.ingest import FEEDS
 from jobs.privacy import budget_plan
 from jobs.publish import sla
+from jobs.publish.ending import end_past_agreement
 from jobs.publish.portfolio import find_contract, load_contracts
 
 log = logging.getLogger("cde.tasks")
@@ -193,6 +195,11 @@ def contracts_health() -> dict[str, Any]:
 
     valid, invalid = load_contracts()
     checked = _contracts_summary(valid, invalid)
+    # the policy monitor: a contract whose agreement has ended is ended now, not at its next publish
+    checked["agreements_ended"] = [c.id for c in valid.values() if c.id not in ended_contracts()
+                                   and end_past_agreement(c) is not None]
+    for contract_id in checked["agreements_ended"]:
+        log.warning("contract %s: its agreement has ended; recorded as ended (sharing revoked)", contract_id)
     checked["budget_warnings"] = budget_plan(valid.values())["warnings"] if valid else []
     for line in checked["budget_warnings"]:
         log.warning("budget plan: %s", line)

@@ -18,7 +18,7 @@ loading the portfolio of live contracts (with those checks, derivations and appr
 from __future__ import annotations
 
 from jobs.contracts.document import SCHEMA_DIR, bound_properties, contract_bounds, parse_contract, schema
-from jobs.contracts.endings import ended_contracts, endings_path, is_ended
+from jobs.contracts.endings import agreement_over, ended_contracts, endings_path, is_ended
 from jobs.contracts.files import contract_files, declares_derived, read_contract_file
 from jobs.contracts.model import Bounds, Contract, version_key
 from jobs.contracts.schedule import (
@@ -43,7 +43,7 @@ from jobs.errors import ContractError
 
 __all__ = [
     "Bounds", "Contract", "ContractError", "SCHEMA_DIR", "Supplier", "SupplierRegistry", "SupplierRules",
-    "bound_properties",
+    "agreement_over", "bound_properties",
     "contract_bounds", "contract_files", "declares_derived", "delivery_days", "delivery_windows",
     "ended_contracts", "endings_path", "fire_times", "fires_more_than_daily", "is_ended", "latency",
     "load_registry", "load_zones", "makes_window", "parse_contract", "parse_registry", "parse_zones_text",

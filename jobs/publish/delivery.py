@@ -15,12 +15,12 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 from jobs.common import settings
-from jobs.contracts import is_ended
+from jobs.contracts import agreement_over, is_ended
 from jobs.errors import ContractEnded
 from jobs.privacy import contract_year, plan_for
 from jobs.publish.approvals import approval_identity, approved_parent, require_approved
 from jobs.publish.backfills import require_window
-from jobs.publish.ending import end_contract
+from jobs.publish.ending import end_past_agreement
 from jobs.publish.portfolio import children_of
 
 if TYPE_CHECKING:
@@ -86,9 +86,9 @@ def require_within_agreement(contract: Contract, window_start: dt.date, today: d
     if contract.agreement_end is None:
         return
     today = today or dt.datetime.now(settings.LOCAL_TZ).date()
-    if today > contract.agreement_end:
-        end_contract(contract, by="agreement end", reason=f"its agreement ended on {contract.agreement_end}")
-    if today > contract.agreement_end or window_start > contract.agreement_end:
+    if agreement_over(contract, today):
+        end_past_agreement(contract)
+    if agreement_over(contract, today) or window_start > contract.agreement_end:
         raise ContractEnded(f"contract {contract.id}: its agreement ended on {contract.agreement_end} "
                             "(customProperties.agreement_end): nothing more is released or delivered")
 
@@ -105,11 +105,11 @@ def compile_delivery(contract: Contract, window_start: dt.date, window_end: dt.d
     WindowRefused
         The window is not one the schedule makes, and no approver allowed it as a backfill.
     """
+    require_within_agreement(contract, window_start)  # first: a contract past its agreement is recorded as ended
     if is_ended(contract):
         raise ContractEnded(f"contract {contract.id} has ended (cde contracts end, or status retired): "
                             "nothing more is released or delivered")
     window_end = window_end or window_start + dt.timedelta(days=1)
-    require_within_agreement(contract, window_start)
     approved = require_approved(contract)  # nothing is released or delivered for an unapproved version
     backfill = require_window(contract, window_start, window_end)  # a window of the cron, or an approved backfill
     parent = approved_parent(contract) if contract.derived_from else None

@@ -22,7 +22,7 @@ from typing import Any
 from jobs.common import paths, tables
 from jobs.common.locks import exclusive
 from jobs.common.storage import remove_tree, write_atomic
-from jobs.contracts.endings import ended_contracts, endings_path, is_ended
+from jobs.contracts.endings import agreement_over, ended_contracts, endings_path, is_ended
 from jobs.publish.portfolio import load_contracts
 from jobs.publish.recipients import revoke
 
@@ -65,6 +65,15 @@ def end_contract(contract, by: str, reason: str, now: dt.datetime | None = None)
               and not is_ended(c)]
     record["tokens_revoked"] = 0 if others else revoke(contract.buyer, because=f"contract {contract.id} ended")
     return record
+
+
+def end_past_agreement(contract) -> dict[str, Any] | None:
+    """Record the ending of a contract whose agreement is over (as ``cde contracts end`` would: sharing
+    revoked, files deleted after its retention); None when its agreement still runs. Publishing and the daily
+    contracts check call it, so access stops when the agreement ends."""
+    if not agreement_over(contract):
+        return None
+    return end_contract(contract, by="agreement end", reason=f"its agreement ended on {contract.agreement_end}")
 
 
 def purge_ended(now: dt.datetime | None = None) -> dict[str, dict[str, Any]]:

@@ -34,7 +34,7 @@ from typing import Any
 
 from jobs.common import lake, paths, settings, tables
 from jobs.common.objectstore import S3Path
-from jobs.contracts import ended_contracts
+from jobs.contracts import agreement_over, ended_contracts
 from jobs.errors import StorageFault
 from jobs.publish.portfolio import load_contracts
 from jobs.publish.recipients import authenticate, log_read, read_recipients, recipients_path
@@ -141,7 +141,7 @@ class Catalog:
             ended = ended_contracts()
             catalog = {}
             for contract in contracts.values():
-                if contract.id not in ended and contract.status != "retired":
+                if contract.id not in ended and contract.status != "retired" and not agreement_over(contract):
                     catalog.setdefault(contract.buyer, {})[contract.id] = str(tables.product(contract.id).path())
             self._contracts = (time.monotonic(), catalog)
         return catalog

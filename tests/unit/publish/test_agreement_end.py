@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from jobs.common import settings
-from jobs.contracts import ContractError, ended_contracts
+from jobs.contracts import ContractError, ended_contracts, is_ended
 from jobs.errors import ContractEnded
 from jobs.publish.delivery import compile_delivery, require_within_agreement
 from jobs.publish.portfolio import load_contract
@@ -36,8 +36,22 @@ def test_a_contract_past_its_agreements_end_is_not_published_and_is_ended(lake_r
         compile_delivery(contract, DAY)  # the first step of every publish, before approvals or any spend
     ending = ended_contracts()[contract.id]
     assert ending["by"] == "agreement end" and str(yesterday) in ending["reason"]
-    with pytest.raises(ContractEnded, match="has ended"):  # and it stays ended
+    with pytest.raises(ContractEnded, match="ended"):  # and it stays ended
         compile_delivery(contract, DAY)
+    assert is_ended(contract)
+
+
+def test_the_daily_contracts_check_ends_a_contract_whose_agreement_is_over(lake_root, tmp_path, monkeypatch):
+    """The policy monitor: access stops when the agreement ends, not at the contract's next publish."""
+    from jobs.airflow.tasks import contracts_health
+
+    yesterday = dt.datetime.now(settings.LOCAL_TZ).date() - dt.timedelta(days=1)
+    contract = load_contract(_with_end(tmp_path, monkeypatch, yesterday.isoformat()))
+    assert contract.id not in ended_contracts()
+    checked = contracts_health()
+    assert checked["agreements_ended"] == [contract.id]
+    assert ended_contracts()[contract.id]["by"] == "agreement end"
+    assert contracts_health()["agreements_ended"] == []  # recorded once
 
 
 def test_a_window_after_the_end_is_refused_while_the_agreement_runs(lake_root, tmp_path, monkeypatch):
