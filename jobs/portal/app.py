@@ -334,7 +334,10 @@ def create_app():  # noqa: C901 - one closure per page reads best
             raise HTTPException(404, str(exc)) from None
         options = None
         if detail["may_counter"]:
-            options = negotiation.counter_options(negotiation.current_terms(detail["negotiation"].terms_yaml))
+            try:
+                options = negotiation.counter_options(negotiation.current_terms(detail["negotiation"].terms_yaml))
+            except negotiation.RequestRefused as exc:  # the terms no longer validate (an area or registry changed)
+                error = error or f"these terms no longer validate: {exc}"
         return render(request, "negotiation.html.j2", status=status, error=error, errors=errors or {},
                       options=options, **detail)
 
