@@ -163,10 +163,12 @@ def approve_all(contract: Contract) -> None:
 
 
 def approved_portfolio(adding: Contract | None = None) -> list[Contract]:
-    """The valid contracts of the contracts folder that every supplier has approved, plus ``adding`` (the
-    contract being approved) in place of any other version of it."""
+    """The live contracts of the contracts folder that every supplier has approved, plus ``adding`` (the
+    contract being approved) in place of any other version of it. An ended contract (``cde contracts end``,
+    retired, or past its agreement) plans no more releases, so ending one makes room under the global caps
+    (what it spent stays in the ledger, which enforces the caps at every release)."""
     valid, _ = load_contracts()
-    portfolio = [c for c in valid.values() if not missing_approvals(c)
+    portfolio = [c for c in valid.values() if not missing_approvals(c) and not is_ended(c)
                  and (adding is None or c.id != adding.id)]
     return [*portfolio, adding] if adding is not None else portfolio
 

@@ -117,3 +117,9 @@ def test_approving_a_sixth_contract_that_breaks_the_global_cap_is_refused(simula
     assert missing_approvals(contract) == ["nordic-telco"]  # nothing was recorded
     assert main(["contracts", "plan"]) == 1  # the folder's contracts together exceed the cap
     assert main(["contracts", "plan", "--approved"]) == 0  # the five approved ones fit
+    # The refusal advises retiring another contract: ending one makes room (it plans no more releases).
+    from jobs.publish.ending import end_contract
+
+    end_contract(load_contract(folder / "retail-stroget-footfall.yaml"), by="test", reason="makes room")
+    approve_all(contract)
+    assert missing_approvals(contract) == []
