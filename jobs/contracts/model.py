@@ -93,6 +93,24 @@ class Contract:
         return {"15min": 15, "1h": 60, "1d": 1440}[self.time_bin]
 
 
+#: GDPR Art. 6(1) legal bases: a contract's code and what it means, in words (audits, records, the portal)
+LEGAL_BASES = {
+    "art6_1_a_consent": "consent of the people concerned (GDPR Art. 6(1)(a))",
+    "art6_1_b_contract": "necessary for a contract with the people concerned (GDPR Art. 6(1)(b))",
+    "art6_1_c_legal_obligation": "necessary to meet a legal obligation of the controller (GDPR Art. 6(1)(c))",
+    "art6_1_d_vital_interests": "necessary to protect someone's vital interests (GDPR Art. 6(1)(d))",
+    "art6_1_e_public_task": "necessary for a task carried out in the public interest or in official authority "
+                            "(GDPR Art. 6(1)(e))",
+    "art6_1_f_legitimate_interests": "necessary for the legitimate interests of the controller or a third party, "
+                                     "weighed against the people's rights (GDPR Art. 6(1)(f))",
+}
+
+
+def legal_basis_words(code: str) -> str:
+    """A legal basis code (``art6_1_e_public_task``) in words, or the code itself when unknown."""
+    return LEGAL_BASES.get(code, code)
+
+
 def version_key(contract: Contract) -> tuple[int, ...]:
     """A contract version as a tuple of integers, so ``1.10.0`` sorts after ``1.9.0``."""
     return tuple(int(x) for x in contract.version.split("."))

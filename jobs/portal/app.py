@@ -17,6 +17,7 @@ from urllib.parse import quote
 from markupsafe import Markup
 
 from jobs.common import settings
+from jobs.contracts import LEGAL_BASES, legal_basis_words
 from jobs.portal import accounts, charts, negotiation, views
 from jobs.portal.catalog import catalog_document
 from jobs.portal.db import PortalRefused, User, engine
@@ -49,6 +50,7 @@ def create_app():  # noqa: C901 - one closure per page reads best
     pages = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
                         trim_blocks=True, lstrip_blocks=True)
     pages.filters["g"] = lambda value: f"{value:g}"
+    pages.filters["legal"] = legal_basis_words
     # no /docs or /redoc: their pages load scripts from a CDN; the OpenAPI document itself is public
     app = FastAPI(title="City Data Exchange portal", version="1.0", docs_url=None, redoc_url=None,
                   description="Accounts, catalogue and each role's pages (jobs/portal/app.py)")
@@ -296,7 +298,7 @@ def create_app():  # noqa: C901 - one closure per page reads best
         if found is None:
             raise HTTPException(404, "no such offer")
         return render(request, "request.html.j2", status=status, offer=found, form=form, errors=errors,
-                      areas=negotiation.area_files(), legal_bases=negotiation.LEGAL_BASES,
+                      areas=negotiation.area_files(), legal_bases=LEGAL_BASES,
                       time_bins=negotiation.TIME_BINS)
 
     @app.get("/catalog/{offer_id}/request", response_class=HTMLResponse)

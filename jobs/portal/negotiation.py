@@ -48,8 +48,6 @@ from jobs.publish.approvals import approve, approved_portfolio
 from jobs.publish.portfolio import find_contract, load_contract, parse_contract
 
 OPEN = ("REQUESTED", "OFFERED", "ACCEPTED")
-LEGAL_BASES = ("art6_1_a_consent", "art6_1_b_contract", "art6_1_c_legal_obligation", "art6_1_d_vital_interests",
-               "art6_1_e_public_task", "art6_1_f_legitimate_interests")
 TIME_BINS = ("15min", "1h", "1d")
 #: form field -> the contract field whose errors are shown beside it
 FIELDS = {"area": "customProperties.area", "zones": "customProperties.zones",

@@ -21,7 +21,7 @@ from jobs.common import lake, paths, settings, tables
 from jobs.common.h3cells import cell_polygon
 from jobs.common.objectstore import lake_path
 from jobs.common.storage import restrict, write_atomic
-from jobs.contracts import zone_cells
+from jobs.contracts import legal_basis_words, zone_cells
 from jobs.privacy import PrivacyCost, composed, ledger_entries, ledger_summary, verified_draw
 from jobs.publish.package import thresholds_text
 from jobs.publish.pages import render_page
@@ -184,6 +184,7 @@ def build_audit(delivery: Delivery, manifest: dict, product: pd.DataFrame,
         "contract": {
             "id": contract.id, "version": contract.version, "name": contract.name, "status": contract.status,
             "buyer": contract.buyer, "purpose": contract.purpose, "legal_basis": contract.legal_basis,
+            "legal_basis_text": legal_basis_words(contract.legal_basis),
             "suppliers": list(contract.suppliers), "sources": list(contract.sources), "file": contract.path,
             "file_sha256": contract.sha256, "approvals": list(delivery.approvals),
             "area_population": contract.area_population,

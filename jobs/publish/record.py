@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from jobs.common import paths, settings
-from jobs.contracts import Contract, load_registry
+from jobs.contracts import Contract, legal_basis_words, load_registry
 from jobs.ingest.feeds import get_feed
 from jobs.ingest.retention import DEFAULT_DAYS
 from jobs.privacy import get_measure, plan_for
@@ -44,6 +44,7 @@ def record_of_processing(contract: Contract) -> dict[str, Any]:
         "processor": "City Data Exchange pipeline operator (processes the suppliers' data on their behalf)",
         "purpose": contract.purpose,
         "legal_basis": contract.legal_basis,
+        "legal_basis_text": legal_basis_words(contract.legal_basis),
         "categories_of_data_subjects": {s: get_feed(s).data_subjects for s in contract.sources},
         "categories_of_personal_data": {s: get_feed(s).personal_data for s in contract.sources},
         "recipients": {"buyer": contract.buyer, "receives": "differentially private aggregates only (no personal data)",
