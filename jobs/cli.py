@@ -274,12 +274,14 @@ def _cmd_audit_deliveries(args: argparse.Namespace) -> int:
     import datetime as dt
 
     contracts = [find_contract(args.contract)] if args.contract else list(load_contracts()[0].values())
-    now = dt.datetime.fromisoformat(args.now) if args.now else dt.datetime.now(dt.UTC)
+    clock = sla.lake_clock()
+    now = dt.datetime.fromisoformat(args.now) if args.now else clock.now
     if now.tzinfo is None:
         raise ValueError(f"--now {args.now!r}: give an offset (e.g. 2026-03-05T12:00+01:00)")
-    rows = sla.delivery_states(contracts, now, args.days)
-    raised = sla.check_deadlines(contracts, now, args.days) if args.alert else []
-    print(f"deliveries due in the {args.days} days before {now.isoformat(timespec='minutes')}, by latency SLA:")
+    rows = sla.delivery_states(contracts, now if args.now else None, args.days)
+    raised = sla.check_deadlines(contracts, now if args.now else None, args.days) if args.alert else []
+    print(f"deliveries due in the {args.days} days before {now.isoformat(timespec='minutes')}, by latency SLA"
+          + (f" ({clock.note}; --now sets another time)" if clock.note and not args.now else "") + ":")
     for row in rows:
         due = row["due_at"].isoformat(timespec="minutes") if row["due_at"] else "no SLA"
         made = (f"{row['delivery_id']} at {row['created_at'].isoformat(timespec='minutes')}" if row["delivery_id"]

@@ -14,6 +14,11 @@ was down) counts as well as one that failed or ran late:
   and it would not see runs that were never queued.)
 - ``cde audit deliveries``: :func:`delivery_states` for every contract; ``--alert`` records and mails.
 
+The clock is the lake's (:func:`lake_clock`): a lake the simulator made (its marker) has no real time, so
+``cde audit deliveries`` and the portal judge it at the end of its simulated days (the day after the last one
+closes, when every delivery of those days is due), each delivery counted as made at its run's logical time.
+On any lake, windows starting before its first ingested day are not due: nothing could have been delivered.
+
 Alerts are JSON lines in ``lake/ops/sla_alerts.jsonl`` (one per contract and delivery window: recording a
 known miss again is a no-op). Each is e-mailed to the contract's supplier contacts (``roles``) and
 ``CDE_ALERT_EMAIL`` (comma-separated) through Airflow's SMTP provider (connection ``smtp_default``, e.g.
@@ -23,17 +28,55 @@ and recorded, and its ``email`` field says why.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
 from pathlib import Path
 from typing import Any
 
-from jobs.common import paths, settings
+from jobs.common import lake, paths, settings, tables
 from jobs.common.storage import append_line, read_json_lines
 from jobs.contracts import Contract, latency
 
 log = logging.getLogger("cde.sla")
+
+@dataclasses.dataclass(frozen=True)
+class LakeClock:
+    """When a lake's deliveries are judged: ``now`` (aware), whether it is a simulated world's clock, and the
+    sentence saying so."""
+
+    now: dt.datetime
+    simulated: bool
+    note: str
+
+
+def lake_clock() -> LakeClock:
+    """The lake's clock: the real time, or on a simulated lake the start of the second day after its last
+    simulated day (every delivery of those days is due by then: latencies are under a day)."""
+    marker = paths.simulation(paths.SIMULATION_MARKER)
+    if paths.is_simulated_lake():
+        try:
+            run = json.loads(marker.read_text())
+            last = dt.date.fromisoformat(run["start"]) + dt.timedelta(days=int(run["days"]) - 1)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("%s: not a readable simulation marker (%s); judging by the real clock", marker, exc)
+        else:
+            now = dt.datetime.combine(last + dt.timedelta(days=2), dt.time(), tzinfo=settings.LOCAL_TZ)
+            return LakeClock(now, True, f"the simulated world's clock: {now.isoformat(timespec='minutes')}, after "
+                             f"its simulated days {run['start']} to {last} (a delivery counts as made at its "
+                             "run's logical time)")
+    return LakeClock(dt.datetime.now(dt.UTC), False, "")
+
+
+def first_ingested_day() -> dt.date | None:
+    """The first local day any feed was ingested (``ops/ingest_runs``), or None on a lake with no ingest."""
+    if not tables.INGEST_RUNS.exists():
+        return None
+    runs = lake.read_arrow(tables.INGEST_RUNS.path()).select(["event_date", "status"]).to_pylist()
+    days = [r["event_date"] for r in runs if r["status"] == "succeeded" and r["event_date"] is not None]
+    return min(days) if days else None
+
 
 def due_windows(contract: Contract, since: dt.datetime, until: dt.datetime) -> list[dict[str, Any]]:
     """The deliveries the schedule asked for between ``since`` and ``until`` (aware datetimes).
@@ -79,7 +122,8 @@ def delivery_states(contracts: list[Contract], now: dt.datetime | None = None,
     contracts : list of Contract
         The contracts to check (those without a latency SLA are listed with state ``no SLA`` when missing).
     now : datetime, optional
-        Aware time to check at (default: now).
+        Aware time to check at (default: the lake's clock, :func:`lake_clock`; on a simulated lake a delivery
+        then counts as made at its run's logical time).
     days : int
         How far back to look.
 
@@ -90,15 +134,20 @@ def delivery_states(contracts: list[Contract], now: dt.datetime | None = None,
         ``delivery_id``, ``created_at`` and ``state``: ``on time``, ``late``, ``missed``, ``not yet due``
         or ``not delivered`` (no SLA to miss).
     """
-    now = now or dt.datetime.now(dt.UTC)
+    simulated = now is None and lake_clock().simulated
+    now = now or lake_clock().now
+    first_day = first_ingested_day()
     rows = []
     for contract in contracts:
         made = delivered(contract)
         for window in due_windows(contract, now - dt.timedelta(days=days), now):
+            if first_day and window["window_start"] < first_day:
+                continue  # before the lake's first data: nothing could be delivered, nothing is due
             got = made.get(window["window_start"])
             due = window["due_at"]
             if got:
-                state = "on time" if due is None or got["created_at"] <= due else "late"
+                on_time = due is None or simulated or got["created_at"] <= due
+                state = "on time" if on_time else "late"
             elif due is None:
                 state = "not delivered"
             else:

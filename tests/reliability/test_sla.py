@@ -10,6 +10,8 @@ import sys
 
 import pytest
 
+from jobs.common import settings
+
 CONTRACT = "retail-stroget-footfall"  # cron 30 6 * * * (Copenhagen), latency 8 h
 
 
@@ -110,3 +112,25 @@ def test_without_a_mail_server_the_alert_is_still_recorded(lake_root, monkeypatc
     record_alert(find_contract(CONTRACT), dt.date(2026, 3, 3), dt.date(2026, 3, 4), None, "test")
     (alert,) = read_alerts()
     assert alert["email"].startswith("not sent:") and alert["window_start"] == "2026-03-03"
+
+
+def test_a_simulated_lake_is_judged_by_its_own_clock_and_nothing_before_its_first_day_is_due(
+        spark, simulated_day, lake_copy, capsys):
+    """Right after a demo (issue 34): the simulated day's deliveries are on time by the simulated world's clock,
+    windows before its first ingested day are not due, and ``cde audit deliveries`` exits 0."""
+    from jobs.cli import main
+    from jobs.publish import sla
+    from jobs.publish.deliver import publish
+    from jobs.publish.portfolio import find_contract
+
+    clock = sla.lake_clock()
+    assert clock.simulated and clock.now == dt.datetime(2026, 3, 5, tzinfo=settings.LOCAL_TZ)
+    assert sla.first_ingested_day() == simulated_day.day
+    publish(spark, find_contract(CONTRACT), simulated_day.day)  # made now, in December: on time in March
+    assert main(["audit", "deliveries", "--contract", CONTRACT]) == 0
+    shown = capsys.readouterr().out
+    assert "the simulated world's clock: 2026-03-05T00:00+01:00" in shown
+    found = re.findall(r"^\s+(on time|late|missed|not yet due)\s+(\S+)\s+(\S+)", shown, re.M)
+    assert found == [("on time", CONTRACT, "2026-03-03..2026-03-04")], shown
+    # judged at a real time instead, the days after the simulated one are missed, as before
+    assert main(["audit", "deliveries", "--contract", CONTRACT, "--now", "2026-12-06T12:00+01:00"]) == 1
