@@ -388,55 +388,58 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("simulate", help="write seeded synthetic landing files and reference data")
-    p.add_argument("--people", type=int, default=5000)
-    p.add_argument("--days", type=int, default=1)
-    p.add_argument("--start", type=_date, default=dt.date(2026, 3, 2))
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--events-per-person", type=float, default=40.0)
+    p.add_argument("--people", type=int, default=5000, help="simulated people")
+    p.add_argument("--days", type=int, default=1, help="simulated local days from --start")
+    p.add_argument("--start", type=_date, default=dt.date(2026, 3, 2), help="first simulated local date")
+    p.add_argument("--seed", type=int, default=7, help="random seed (the same seed writes the same files)")
+    p.add_argument("--events-per-person", type=float, default=40.0, help="mean telco events per person and day")
     p.add_argument("--feeds", nargs="+", default=None, choices=simulated_feeds(),
                    help="default: every feed the simulator knows")
     p.add_argument("--force", action="store_true",
                    help="overwrite another simulation's (or a supplier's) reference data and answer key")
     p.set_defaults(func=_cmd_simulate)
 
-    p = sub.add_parser("ingest", help="ingest one feed's landing folder for a local date")
-    p.add_argument("feed")
-    p.add_argument("--date", type=_date, required=True)
-    p.add_argument("--max-invalid-share", type=float, default=0.05)
+    p = sub.add_parser("ingest", help="ingest one feed's landing folder for a local date",
+                       description=f"Feeds: {', '.join(sorted(FEEDS))}.")
+    p.add_argument("feed", help=f"the feed: one of {', '.join(sorted(FEEDS))}")
+    p.add_argument("--date", type=_date, required=True, help="the local date (YYYY-MM-DD) of the landing folder")
+    p.add_argument("--max-invalid-share", type=float, default=0.05,
+                   help="refuse the file when more than this share of its rows is quarantined")
     p.set_defaults(func=_cmd_ingest)
 
     p = sub.add_parser("optout", help="opt-out lists").add_subparsers(dest="sub", required=True)
     p = p.add_parser("apply", help="exclude identifiers at ingest and delete their rows from bronze, silver, "
                                    "quarantine")
     p.add_argument("file", help="text or CSV file, one raw identifier per line (hashed on read)")
-    p.add_argument("--source", required=True, choices=sources_with_identifiers())
-    p.add_argument("--list-name", default=None)
+    p.add_argument("--source", required=True, choices=sources_with_identifiers(),
+                   help="the feed whose identifiers the list names")
+    p.add_argument("--list-name", default=None, help="the list's name in ops/optouts (default: the file's name)")
     p.set_defaults(func=_cmd_optout)
 
     p = sub.add_parser("retention", help="retention").add_subparsers(dest="sub", required=True)
     p = p.add_parser("apply", help="delete data older than each layer keeps, vacuum, remove ingested landing files")
     p.add_argument("--today", type=_date, default=None, help="the local date retention counts from (default: today)")
-    p.add_argument("--landing-days", type=int, default=None)
-    p.add_argument("--quarantine-days", type=int, default=None)
-    p.add_argument("--bronze-days", type=int, default=None)
-    p.add_argument("--silver-days", type=int, default=None)
-    p.add_argument("--vacuum-hours", type=int, default=0)
+    for layer, kept in settings.RETENTION_DAYS.items():
+        p.add_argument(f"--{layer}-days", type=int, default=None,
+                       help=f"days the {layer} layer keeps (default: the policy's {kept})")
+    p.add_argument("--vacuum-hours", type=int, default=0,
+                   help="hours of removed Delta files kept for readers still on an older version")
     p.set_defaults(func=_cmd_retention)
 
     p = sub.add_parser("aggregate", help="rebuild silver tables of a local date from bronze")
-    p.add_argument("--date", type=_date, required=True)
+    p.add_argument("--date", type=_date, required=True, help="the local date (YYYY-MM-DD)")
     p.add_argument("--sources", nargs="+", default=None, help="default: every feed with a bronze table")
     p.set_defaults(func=_cmd_aggregate)
 
     p = sub.add_parser("publish", help="release and deliver a contract's product for a date window")
-    p.add_argument("contract_id")
+    p.add_argument("contract_id", help="the contract's id")
     p.add_argument("--date", type=_date, required=True, help="first local date of the window")
     p.add_argument("--end", type=_date, default=None, help="day after the last date (default: date + 1)")
     p.set_defaults(func=_cmd_publish)
 
     contracts = sub.add_parser("contracts", help="contract commands").add_subparsers(dest="sub", required=True)
     p = contracts.add_parser("validate", help="validate contract files (default: all in contracts/)")
-    p.add_argument("paths", nargs="*")
+    p.add_argument("paths", nargs="*", help="contract files (default: every file of the contract store)")
     p.set_defaults(func=_cmd_contracts_validate)
 
     p = contracts.add_parser("plan", help="a year of every contract's schedule against its budget and the global caps")
@@ -444,21 +447,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_contracts_plan)
     p = contracts.add_parser("advise", help="spend a small epsilon on a DP histogram of contributions per "
                              "person-day and recommend the contribution bound")
-    p.add_argument("contract_id")
+    p.add_argument("contract_id", help="the contract's id")
     p.add_argument("--date", type=_date, required=True, help="first local date of the recent data to read")
     p.add_argument("--days", type=int, default=7, help="days to read (default 7)")
     p.add_argument("--metric", default=None, help="one of the contract's metrics (default: each)")
     p.set_defaults(func=_cmd_contracts_advise)
     p = contracts.add_parser("approve", help="record a supplier's approval of a contract's current version, as the "
                              "privacy officer whose portal token CDE_APPROVER_TOKEN holds")
-    p.add_argument("contract_id")
-    p.add_argument("--supplier", required=True)
+    p.add_argument("contract_id", help="the contract's id (its newest valid version is approved)")
+    p.add_argument("--supplier", required=True, help="the supplier approving: one of the contract's suppliers")
     p.add_argument("--approver", default=None, help=argparse.SUPPRESS)  # refused with a reason: a name is no identity
     p.set_defaults(func=_cmd_contracts_approve)
 
     p = contracts.add_parser("backfill", help="allow one delivery window the contract's schedule does not make "
                              "(recorded with who, when and why; publish refuses such a window otherwise)")
-    p.add_argument("contract_id")
+    p.add_argument("contract_id", help="the contract's id")
     p.add_argument("--date", type=_date, required=True, help="first local date of the window")
     p.add_argument("--end", type=_date, required=True, help="the day after the window's last date")
     p.add_argument("--supplier", required=True, help="one of the contract's suppliers (its privacy officer's "
@@ -469,46 +472,47 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = contracts.add_parser("end", help="end a contract: no further release, sharing revoked, deliveries and "
                              "gold deleted after retention_days (audits and the ledger stay)")
-    p.add_argument("contract_id")
+    p.add_argument("contract_id", help="the contract's id")
     p.add_argument("--by", required=True, help="who ends it (recorded)")
     p.add_argument("--reason", required=True, help="why (recorded)")
     p.set_defaults(func=_cmd_contracts_end)
 
     p = sub.add_parser("share", help="run the Delta Sharing server for buyers' products (127.0.0.1) until Ctrl-C")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    p.add_argument("--port", type=int, default=8765, help="the port to listen on")
     p.set_defaults(func=_cmd_share)
     portal = sub.add_parser("portal", help="the exchange's web portal and its accounts").add_subparsers(
         dest="sub", required=True)
     p = portal.add_parser("serve", help="run the portal (127.0.0.1) until Ctrl-C")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8000))
+    p.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    p.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8000), help="the port (PORT sets it too)")
     p.set_defaults(func=_cmd_portal_serve)
     p = portal.add_parser("init-admin", help="make the first administrator (only while none exists)")
-    p.add_argument("username")
+    p.add_argument("username", help="the administrator's user name")
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     p.set_defaults(func=_cmd_portal_init_admin)
     p = portal.add_parser("add-user", help="make a buyer (of a registered buyer) or an operator")
-    p.add_argument("username")
+    p.add_argument("username", help="the new account's user name")
     p.add_argument("--role", required=True, help="buyer or operator (officers join by invitation)")
     p.add_argument("--buyer", help="the buyer organisation's id in reference/buyers.yaml (buyers only)")
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     p.set_defaults(func=_cmd_portal_add_user)
     sharing = sub.add_parser("sharing", help="Delta Sharing recipients").add_subparsers(dest="sub", required=True)
     p = sharing.add_parser("add-recipient", help="make a buyer's token and write the profile file it loads")
-    p.add_argument("buyer")
-    p.add_argument("--endpoint", default="http://127.0.0.1:8765/delta-sharing")
+    p.add_argument("buyer", help="the buyer's id in reference/buyers.yaml")
+    p.add_argument("--endpoint", default="http://127.0.0.1:8765/delta-sharing",
+                   help="the sharing server's address as the buyer reaches it (written into the profile)")
     p.add_argument("--days", type=int, default=90, help="days until the token expires (default 90)")
     p.set_defaults(func=_cmd_sharing_add)
     p = sharing.add_parser("revoke", help="revoke a buyer's tokens")
-    p.add_argument("buyer")
+    p.add_argument("buyer", help="the buyer's id")
     p.set_defaults(func=_cmd_sharing_revoke)
     p = sharing.add_parser("list", help="list recipients (never tokens)")
     p.set_defaults(func=_cmd_sharing_list)
 
     p = sub.add_parser("evaluate", help="bench: a delivery's values against the exact counts of the same cut")
     p.add_argument("delivery", help="delivery id or its outbox folder")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the evaluation as JSON")
     p.set_defaults(func=_cmd_evaluate)
 
     audit = sub.add_parser("audit", help="privacy-officer views").add_subparsers(dest="sub", required=True)
@@ -518,32 +522,45 @@ def build_parser() -> argparse.ArgumentParser:
                          "missed (exit 1 when any is missed)")
     p.add_argument("--contract", help="only this contract id")
     p.add_argument("--days", type=int, default=7, help="how far back to look (default 7)")
-    p.add_argument("--now", help="check as of this time (ISO 8601 with offset; default now)")
+    p.add_argument("--now", help="check as of this time (ISO 8601 with offset; default: the lake's clock, the end "
+                   "of a simulated lake's days or now)")
     p.add_argument("--alert", action="store_true", help="record and e-mail an alert for each new miss")
     p.set_defaults(func=_cmd_audit_deliveries)
     p = audit.add_parser("record", help="write a contract's GDPR Art. 30 record of processing")
-    p.add_argument("contract_id")
+    p.add_argument("contract_id", help="the contract's id")
     p.set_defaults(func=_cmd_audit_record)
 
     p = sub.add_parser("demo", help="simulate a day and run the pipeline through Airflow")
-    p.add_argument("--people", type=int, default=25000)
-    p.add_argument("--date", type=_date, default=dt.date(2026, 3, 2))
-    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--people", type=int, default=25000, help="simulated people")
+    p.add_argument("--date", type=_date, default=dt.date(2026, 3, 2), help="the simulated local date")
+    p.add_argument("--seed", type=int, default=7, help="random seed")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("backfill", help="one Airflow run per local day from --from-date to --to-date (inclusive)")
     p.add_argument("dag_id", help="e.g. ingest_telco or publish_<contract>")
-    p.add_argument("--from-date", type=_date, required=True)
-    p.add_argument("--to-date", type=_date, required=True)
+    p.add_argument("--from-date", type=_date, required=True, help="first local date (inclusive)")
+    p.add_argument("--to-date", type=_date, required=True, help="last local date (inclusive)")
     p.add_argument("--dry-run", action="store_true", help="list the runs without creating them")
     p.add_argument("--reprocess", choices=["none", "failed", "completed"], default="none",
                    help="days that already have a run: skip them (none), redo failed ones, or redo all")
     p.set_defaults(func=_cmd_backfill)
 
     p = sub.add_parser("airflow", help="run Airflow (standalone) with the project's DAGs on 127.0.0.1 until Ctrl-C")
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--port", type=int, default=8080, help="the Airflow UI's port")
     p.set_defaults(func=_cmd_airflow)
+    _state_defaults(parser)
     return parser
+
+
+def _state_defaults(parser: argparse.ArgumentParser) -> None:
+    """Append ``(default: X)`` to every option's help that has a default and does not state it already."""
+    for action in parser._actions:  # noqa: SLF001 (argparse keeps its actions here; no public walk exists)
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            for child in action.choices.values():
+                _state_defaults(child)
+        elif (action.help and action.help != argparse.SUPPRESS and action.default not in (None, False, [])
+              and action.default != argparse.SUPPRESS and "default" not in action.help):
+            action.help += f" (default: {action.default})"
 
 
 def _log_format(verbose: bool) -> tuple[int, str]:

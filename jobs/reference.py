@@ -143,8 +143,12 @@ def _options(parser: argparse.ArgumentParser) -> list[list[str]]:
         name = ", ".join(action.option_strings) or action.dest
         default = "" if action.default in (None, False, argparse.SUPPRESS) or action.required else action.default
         choices = f" (one of: {', '.join(map(str, action.choices))})" if action.choices else ""
+        # the default has its own column: not again in the help text (cde's --help appends it)
+        what = (action.help or "").removesuffix(f" (default: {action.default})")
+        if action.help == argparse.SUPPRESS:
+            continue  # an option kept only to refuse it with a reason
         rows.append([f"`{name}`", "yes" if action.required or not action.option_strings else "",
-                     f"`{default}`" if default != "" else "", (action.help or "") + choices])
+                     f"`{default}`" if default != "" else "", what + choices])
     return rows
 
 

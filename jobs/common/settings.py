@@ -236,6 +236,8 @@ SEGMENT_NAMES = ("resident", "commuter", "visitor", "tourist")
 # (30 days made it 43%). The cost: inside the lake one pseudonym links up to 90 days of a person's
 # presence instead of 30 (nothing leaves the lake with a pseudonym; the audit states the period).
 KEY_ROTATION_DAYS = 90
+# Days each layer keeps its data (cde retention apply; the Art. 30 record states them).
+RETENTION_DAYS = {"landing": 3, "quarantine": 14, "bronze": 30, "silver": 60}
 
 
 def lake_root() -> Path | S3Path:

@@ -24,7 +24,7 @@ from jobs.common import lake, paths, settings, tables
 from jobs.common.storage import remove_tree
 
 log = logging.getLogger(__name__)
-DEFAULT_DAYS = {"landing": 3, "quarantine": 14, "bronze": 30, "silver": 60}
+DEFAULT_DAYS = settings.RETENTION_DAYS
 
 
 def _event_date_tables(layer: str) -> list[Path]:
