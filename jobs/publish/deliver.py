@@ -60,7 +60,7 @@ from jobs.publish.delivery import Delivery, compile_delivery
 from jobs.publish.formats import Product
 from jobs.publish.formats import write_files as write_format_files
 from jobs.publish.notify import notify_delivery
-from jobs.publish.package import data_rows, sha256_of, write_package
+from jobs.publish.package import contents, data_rows, sha256_of, write_package
 from jobs.publish.shared_releases import derived_cut, use_of
 
 if TYPE_CHECKING:
@@ -373,6 +373,8 @@ def _make_delivery(spark: SparkSession, compiled: Delivery, releases: list[tuple
                                      {plan.metric: rel["post_processing"] for plan, rel in releases
                                       if rel.get("post_processing")}),
             "columns": [c for c in product.columns if c != "delivery_id"],
+            # what it holds, per metric: rows, released rows, the smallest and largest value (the README's start)
+            "contents": contents(product),
             **({"market_share": contract.market_share} if contract.market_share else {}),
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))

@@ -25,6 +25,8 @@ from jobs.publish.formats import by_file_name, formats
 from jobs.publish.formats.base import with_coordinates_columns
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from jobs.contracts import Contract
 
 LICENSES = {
@@ -94,10 +96,47 @@ def thresholds_text(privacy: dict) -> str:
     return "; ".join(f"{metric}: {text}" for metric, text in thresholds.items())
 
 
+def contents(product: pd.DataFrame) -> list[dict[str, Any]]:
+    """What a delivery holds, per metric: rows, rows with a value (released), suppressed rows, and the
+    smallest and largest released value (None when nothing was released): the README's first lines."""
+    found = []
+    for metric, rows in product.groupby("metric", sort=True):
+        values = rows["value"].dropna()
+        found.append({"metric": str(metric), "rows": int(len(rows)), "released": int(len(values)),
+                      "suppressed": int(rows["suppressed"].astype(bool).sum()),
+                      "smallest": int(values.min()) if len(values) else None,
+                      "largest": int(values.max()) if len(values) else None})
+    return found
+
+
+def _contents_lines(manifest: dict) -> list[str]:
+    units = {m["metric"]: m.get("value_unit", "") for m in manifest["privacy"].get("metrics", [])}
+    thresholds = manifest["privacy"].get("thresholds") or {}
+    lines = []
+    for held in manifest.get("contents") or []:  # manifests made before contents were stated have none
+        metric, unit = held["metric"], units.get(held["metric"], "")
+        line = (f"- `{metric}`: {held['rows']:,} rows; {held['released']:,} carry a value, {held['suppressed']:,} "
+                "are suppressed.")
+        if held["released"]:
+            line += f" Released values run from {held['smallest']:,} to {held['largest']:,} {unit}.".replace(" .", ".")
+        lines.append(line)
+        lines.append(f"  A suppressed row is a place and time whose noisy value fell below "
+                     f"{thresholds.get(metric, 'k')}: few or no {unit or 'people'} were counted there. It is not "
+                     "missing data, and not zero.")
+    return [*lines, ""] if lines else []
+
+
+def _bounds_text(privacy: dict) -> str:
+    """The contribution bounds in words (each metric's own sentence), never as JSON."""
+    said = [m["bound"] for m in privacy.get("metrics", []) if m.get("bound")]
+    return "; ".join(dict.fromkeys(said)) or ", ".join(f"{k.replace('_', ' ')} {v}"
+                                                        for k, v in privacy["bounds"].items())
+
+
 def _method(contract: Contract, manifest: dict) -> str:
     privacy = manifest["privacy"]
     return (f"Counts from {', '.join(contract.sources)} data of {', '.join(contract.suppliers)}, pseudonymised at "
-            f"ingest and bounded per person ({json.dumps(privacy['bounds'])}), released with {privacy['mechanism']} "
+            f"ingest and bounded per person ({_bounds_text(privacy)}), released with {privacy['mechanism']} "
             f"noise (epsilon {privacy['epsilon']:g}, delta {privacy['delta']:g} for this delivery). Values whose "
             f"noisy count is below {thresholds_text(privacy)} are suppressed (empty). value +/- ci95_half_width "
             f"({privacy['ci95_half_width']} for the noisiest metric) is the noise's 95% interval over all keys of the "
@@ -172,7 +211,9 @@ def readme(contract: Contract, manifest: dict, package: dict[str, Any]) -> str:
     for person in package["contributors"]:
         lines.append(f"- Contact ({person['role']}): {person['title']}"
                      + (f" <{person['email']}>" if person.get("email") else ""))
-    lines += ["", "## Files", ""]
+    held = _contents_lines(manifest)
+    lines += ["", "## What this delivery holds", "", *held] if held else []
+    lines += ([] if held else [""]) + ["## Files", ""]
     for entry in manifest["files"]:
         fmt = by_file_name(entry["name"])
         lines.append(f"- `{entry['name']}` ({fmt.frictionless_format}): {entry['rows']} rows; {fmt.summary}")

@@ -213,3 +213,25 @@ def test_the_audit_of_a_demo_delivery_says_its_approvals_were_simulated(packages
         assert all(a["approved_as"] == "simulated" and a["identity"] == "approved as simulated supplier"
                    for a in approvals)
         assert "approved as simulated supplier" in audit_json.with_suffix(".html").read_text()
+
+
+def test_the_readme_opens_with_what_the_delivery_holds(packages):
+    """A buyer reads first how many rows carry a value, their range and what a suppressed row means (issue 34);
+    the bounds are in words, never JSON."""
+    import pandas as pd
+
+    for contract, folder in packages.values():
+        manifest = json.loads((folder / "manifest.json").read_text())
+        data = pd.read_parquet(folder / "data.parquet")
+        (held,) = [h for h in manifest["contents"] if h["metric"] == contract.metrics[0]]
+        released = data[data["metric"] == contract.metrics[0]]["value"].dropna()
+        assert (held["rows"], held["released"]) == (int((data["metric"] == contract.metrics[0]).sum()), len(released))
+        assert held["released"] + held["suppressed"] == held["rows"]
+        readme = (folder / "README.md").read_text()
+        start = readme.split("## Files")[0]
+        assert "## What this delivery holds" in start
+        assert f"{held['rows']:,} rows; {held['released']:,} carry a value" in start
+        if len(released):
+            assert f"from {int(released.min()):,} to {int(released.max()):,}" in start
+        assert "It is not missing data, and not zero." in start
+        assert '{"' not in readme  # no raw JSON in the prose
