@@ -55,6 +55,8 @@ LAKE_PATHS: tuple[LakePath, ...] = (
     LakePath("ops/sharing_profiles/", "cde sharing add-recipient", "buyers' profile files (0600, a token each) "
              "of a local lake; a lake in a bucket keeps them in CDE_SECRETS"),
     LakePath("ops/sharing_reads.jsonl", "the sharing server", "every read of a shared table"),
+    LakePath("ops/sharing_refusals.jsonl", "the sharing server", "every refused request (401, 403, 404): status, path, "
+             "table, the token's fingerprint, address"),
     LakePath("ops/notifications.jsonl", "publish", "every buyer notification (webhook, e-mail) and its outcome"),
     LakePath("ops/sla_alerts.jsonl", "delivery_sla DAG, cde audit deliveries", "missed deliveries alerted"),
     LakePath("ops/pseudonym_key_fingerprint.json", "ingest", "the fingerprint of the key the lake is built under"),

@@ -25,7 +25,7 @@ from jobs.contracts import legal_basis_words, zone_cells
 from jobs.privacy import PrivacyCost, composed, ledger_entries, ledger_summary, verified_draw
 from jobs.publish.package import thresholds_text
 from jobs.publish.pages import render_page
-from jobs.publish.recipients import reads_summary
+from jobs.publish.recipients import reads_summary, refusals_summary
 from jobs.publish.shared_releases import K_NOTE, derived_cut, shared_text
 
 if TYPE_CHECKING:
@@ -52,11 +52,21 @@ def _ingest_runs(sources: tuple[str, ...], start: dt.date, end: dt.date) -> list
     return out
 
 
-def _sharing_reads(contract_id: str) -> dict[str, Any] | None:
-    """Delta Sharing reads of the contract's product since its previous audit (``jobs/sharing``)."""
+def _previous_audit_at(contract_id: str) -> str | None:
     folder = paths.audit_dir(contract_id)
     previous = [json.loads(p.read_text()).get("generated_at") for p in folder.glob("*.json")] if folder.exists() else []
-    return reads_summary(contract_id, since=max(filter(None, previous), default=None))
+    return max(filter(None, previous), default=None)
+
+
+def _sharing_reads(contract_id: str) -> dict[str, Any] | None:
+    """Delta Sharing reads of the contract's product since its previous audit (``jobs/sharing``)."""
+    return reads_summary(contract_id, since=_previous_audit_at(contract_id))
+
+
+def _sharing_refusals(contract_id: str) -> dict[str, Any] | None:
+    """Refused Delta Sharing requests (401, 403, 404) since the previous audit: those naming this product, and
+    those naming none."""
+    return refusals_summary(contract_id, since=_previous_audit_at(contract_id))
 
 
 def _posterior(prior: float, epsilon: float) -> float:
@@ -232,6 +242,7 @@ def build_audit(delivery: Delivery, manifest: dict, product: pd.DataFrame,
         },
         "releases": release_entries,
         "sharing_reads": _sharing_reads(contract.id),
+        "sharing_refusals": _sharing_refusals(contract.id),
         "population_estimate": None if not contract.market_share else {
             **contract.market_share,
             "label": "population_estimate is an estimate, not a count: each released row's estimate (its "

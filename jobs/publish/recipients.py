@@ -171,9 +171,36 @@ def authenticate(token: str, recipients: list[dict[str, Any]], now: dt.datetime 
     return None
 
 
+def refusals_path() -> Path:
+    """The log of refused sharing requests (401, 403, 404: one JSON object per line)."""
+    return paths.ops_file("sharing_refusals.jsonl")
+
+
+def log_refusal(entry: dict[str, Any]) -> None:
+    """Append one refused request (status, error code, path, table when named, token fingerprint, address)."""
+    _append_entry(refusals_path(), entry)
+
+
+def refusals_summary(contract_id: str, since: str | None = None, latest: int = 20) -> dict[str, Any] | None:
+    """Refused sharing requests since ``since`` for a contract's audit: those naming its table, and how many
+    named no table at all (a bad token on the share list cannot be told apart by product)."""
+    refused = [r for r in read_json_lines(refusals_path()) if since is None or r["at"] >= since]
+    mine = [r for r in refused if r.get("table") == contract_id]
+    unnamed = sum(1 for r in refused if not r.get("table"))
+    if not mine and not unnamed:
+        return None
+    statuses = sorted({r["status"] for r in mine})
+    return {"since": since, "total": len(mine), "unattributed": unnamed,
+            "by_status": {str(k): sum(1 for r in mine if r["status"] == k) for k in statuses},
+            "latest": mine[-latest:]}
+
+
 def log_read(entry: dict[str, Any]) -> None:
     """Append one answered read to the read log (one short line, appended atomically)."""
-    path = reads_path()
+    _append_entry(reads_path(), entry)
+
+
+def _append_entry(path: Path, entry: dict[str, Any]) -> None:
     line = json.dumps({"at": _now().isoformat(), **entry}) + "\n"
     if isinstance(path, S3Path):
         append_line(path, line)

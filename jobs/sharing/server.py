@@ -37,7 +37,14 @@ from jobs.common.objectstore import S3Path
 from jobs.contracts import agreement_over, ended_contracts
 from jobs.errors import StorageFault
 from jobs.publish.portfolio import load_contracts
-from jobs.publish.recipients import authenticate, log_read, read_recipients, recipients_path
+from jobs.publish.recipients import (
+    authenticate,
+    log_read,
+    log_refusal,
+    read_recipients,
+    recipients_path,
+    token_hash,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +62,17 @@ class SharingError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+
+
+def refusal_entry(method: str, path: str, authorization: str | None, address: str, status: int,
+                  code: str) -> dict[str, Any]:
+    """What the refusal log keeps of a refused request: never the token, only its hash's first 12 characters;
+    the product table when the path names one."""
+    token = authorization[7:].strip() if authorization and authorization.startswith("Bearer ") else ""
+    table = re.search(r"/tables/([A-Za-z0-9_-]+)", path)
+    return {"status": status, "code": code, "method": method, "path": path[:200],
+            "table": table.group(1) if table else None, "token": token_hash(token)[:12] if token else None,
+            "address": address[:64]}
 
 
 def _not_found(what: str) -> SharingError:
@@ -245,8 +263,14 @@ def create_app(base_url: str | None = None):  # noqa: C901 - one closure per pro
     app.state.catalog = catalog
 
     @app.exception_handler(SharingError)
-    async def sharing_error(_request, exc: SharingError):
+    async def sharing_error(request, exc: SharingError):
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if exc.status in (401, 403, 404):  # every refusal is recorded, and counted in the product's next audit
+            try:
+                log_refusal(refusal_entry(request.method, request.url.path, request.headers.get("authorization"),
+                                          request.client.host if request.client else "", exc.status, exc.code))
+            except OSError as fault:  # the refusal still answers as it should; the operator reads why
+                log.error("sharing: a refused request could not be logged: %s", fault)
         return JSONResponse({"errorCode": exc.code, "message": exc.message}, status_code=exc.status, headers=headers)
 
     from fastapi.exceptions import RequestValidationError

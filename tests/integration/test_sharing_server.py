@@ -190,6 +190,31 @@ def test_reads_reach_the_next_audit(server):
     assert "Delta Sharing reads" in Path(result["audit"]["html"]).read_text()
 
 
+def test_refused_requests_are_logged_without_tokens_and_counted_in_the_next_audit(server):
+    """Every 401, 403 and 404 is a line of ops/sharing_refusals.jsonl (time, status, path, table, the token's
+    fingerprint, address), and the product's next audit counts them (issue 34, buyer)."""
+    from jobs.publish.deliver import publish
+    from jobs.publish.portfolio import find_contract
+    from jobs.publish.recipients import refusals_path
+    from jobs.publish.recipients import token_hash as fingerprint
+
+    other = _token(server["profiles"][OTHER_BUYER])
+    table = f"/shares/{BUYER}/schemas/products/tables/{CONTRACT}"
+    before = refusals_path().read_text().count("\n") if refusals_path().exists() else 0
+    assert _get(server, f"{table}/metadata").status_code == 401
+    assert _get(server, f"{table}/metadata", other).status_code == 404
+    assert _get(server, "/shares/nobody/all-tables", "not-a-token").status_code == 401
+    lines = [json.loads(x) for x in refusals_path().read_text().splitlines()[before:]]
+    assert [(r["status"], r["table"]) for r in lines] == [(401, CONTRACT), (404, CONTRACT), (401, None)]
+    assert lines[1]["token"] == fingerprint(other)[:12] and other not in refusals_path().read_text()
+    result = publish(server["spark"], find_contract(CONTRACT), DAY)
+    audit = json.loads(Path(result["audit"]["json"]).read_text())
+    refused = audit["sharing_refusals"]
+    assert refused["total"] >= 2 and refused["by_status"]["401"] >= 1 and refused["by_status"]["404"] >= 1
+    assert refused["unattributed"] >= 1
+    assert "Refused Delta Sharing requests" in Path(result["audit"]["html"]).read_text()
+
+
 def test_a_redelivery_killed_before_its_swap_serves_only_what_the_published_audit_names(server, monkeypatch):
     """A redelivery overwrites the delivery's gold partition before its audit and swap; killed between them,
     the old audit and outbox are still in place but name other files, so none of the new rows are served
