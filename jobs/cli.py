@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from jobs.airflow.standalone import main as serve
 from jobs.common import settings
@@ -103,6 +104,12 @@ def _cmd_share(args: argparse.Namespace) -> int:
     from jobs.sharing.server import serve  # only when the command runs: loads deltalake, numpy, pyarrow
 
     print(f"Delta Sharing server on http://{args.host}:{args.port}/delta-sharing (Ctrl-C stops it)")
+    endpoint = urlsplit(settings.setting("CDE_SHARING_ENDPOINT"))
+    if endpoint.port != args.port or (endpoint.hostname in ("127.0.0.1", "localhost") and args.host not in (
+            "127.0.0.1", "localhost", "0.0.0.0")):  # noqa: S104 (comparing, not binding)
+        print(f"warning: buyers' profiles point at CDE_SHARING_ENDPOINT={endpoint.geturl()}, which is not where this "
+              f"server listens (port {args.port}); set CDE_SHARING_ENDPOINT to the address buyers reach and make "
+              "their profiles again (cde sharing add-recipient), or their clients retry for minutes", file=sys.stderr)
     serve(args.host, args.port)
     return 0
 
@@ -138,7 +145,9 @@ def _cmd_portal_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_sharing_add(args: argparse.Namespace) -> int:
-    profile = add_recipient(args.buyer, args.endpoint, days=args.days)
+    endpoint = args.endpoint or settings.setting("CDE_SHARING_ENDPOINT")
+    profile = add_recipient(args.buyer, endpoint, days=args.days)
+    print(f"the profile points at {endpoint} (--endpoint or CDE_SHARING_ENDPOINT): the address buyers reach")
     print(f"recipient for {args.buyer}: profile {profile} (mode 0600; hand it to the buyer over a secure channel; "
           f"any earlier token of this buyer is revoked)")
     return 0
@@ -500,8 +509,8 @@ def build_parser() -> argparse.ArgumentParser:
     sharing = sub.add_parser("sharing", help="Delta Sharing recipients").add_subparsers(dest="sub", required=True)
     p = sharing.add_parser("add-recipient", help="make a buyer's token and write the profile file it loads")
     p.add_argument("buyer", help="the buyer's id in reference/buyers.yaml")
-    p.add_argument("--endpoint", default="http://127.0.0.1:8765/delta-sharing",
-                   help="the sharing server's address as the buyer reaches it (written into the profile)")
+    p.add_argument("--endpoint", default=None, help="the sharing server's address as the buyer reaches it, written "
+                   "into the profile (default: CDE_SHARING_ENDPOINT)")
     p.add_argument("--days", type=int, default=90, help="days until the token expires (default 90)")
     p.set_defaults(func=_cmd_sharing_add)
     p = sharing.add_parser("revoke", help="revoke a buyer's tokens")
