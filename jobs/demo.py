@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import json
 import os
+import queue
+import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -59,17 +63,105 @@ def run_demo(people: int, date: dt.date, seed: int) -> int:
           "every contract ...")
     airflow = str(Path(sys.executable).parent / "airflow")
     logical = dt.datetime.combine(date, dt.time(), tzinfo=settings.LOCAL_TZ).isoformat()
-    proc = subprocess.run([airflow, "dags", "test", DAG_ID, logical, "--conf", json.dumps({"date": date.isoformat()})],
-                          env=env, capture_output=True, text=True)
     log_path = paths.demo_log()
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    log_path.write_text(proc.stdout + proc.stderr)
-    if proc.returncode != 0 or "state=success" not in (proc.stdout + proc.stderr).replace(" ", ""):
-        print(f"[demo] the DAG run failed (exit {proc.returncode}); Airflow's output is in {log_path}",
-              file=sys.stderr)
-        print((proc.stdout + proc.stderr)[-4000:], file=sys.stderr)
+    returncode, output = _run_streaming([airflow, "dags", "test", DAG_ID, logical, "--conf",
+                                         json.dumps({"date": date.isoformat()})], env, log_path, started)
+    if returncode != 0 or "state=success" not in output.replace(" ", ""):
+        print(f"[demo] the DAG run failed (exit {returncode}); Airflow's output is in {log_path}", file=sys.stderr)
+        print(output[-4000:], file=sys.stderr)
         return 1
     return _summary(date, events, log_path, started)
+
+
+HEARTBEAT_SECONDS = 30.0
+_STARTS = re.compile(r"\[DAG TEST\] starting task_id=(\S+) map_index=(-?\d+)")
+_ENDS = re.compile(r"\[DAG TEST\] end task task_id=(\S+) map_index=(-?\d+)")
+_RETURNED = re.compile(r"Done\. Returned value was: (.*?) \[airflow")
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
+
+
+class Progress:
+    """Turns ``airflow dags test`` output into one line per finished task (what it did, how long it took) and,
+    when nothing finished for ``HEARTBEAT_SECONDS``, a line naming what is still running."""
+
+    def __init__(self, started: float):
+        self.started, self.running, self.returned = started, {}, None
+
+    def line(self, text: str, now: float) -> str | None:
+        """The progress line one line of Airflow's output makes, or None."""
+        if found := _STARTS.search(text):
+            self.running[found.groups()] = now
+        elif found := _RETURNED.search(text):
+            self.returned = found.group(1)
+        elif found := _ENDS.search(text):
+            began = self.running.pop(found.groups(), now)
+            label, summary = _task_words(found.group(1), int(found.group(2)), self.returned)
+            self.returned = None
+            return f"[demo] {_clock(now - self.started)} {label} done in {now - began:.0f} s{summary}"
+        return None
+
+    def heartbeat(self, now: float) -> str:
+        """What is running now, for a quiet stretch."""
+        names = ", ".join(f"{task}" + (f"[{index}]" if index != "-1" else "") for task, index in self.running)
+        return f"[demo] {_clock(now - self.started)} still running: {names or 'Airflow (starting or between tasks)'}"
+
+
+def _task_words(task: str, index: int, returned: str | None) -> tuple[str, str]:
+    """A task's label (its feed or contract for a mapped one) and a summary of what it returned."""
+    try:
+        value = ast.literal_eval(returned) if returned and returned.startswith("{") else None
+    except (ValueError, SyntaxError):  # a truncated or unusual repr: no summary, never a failed demo
+        value = None
+    if not isinstance(value, dict):
+        return (task if index < 0 else f"{task}[{index}]"), ""
+    if "feed" in value:
+        return f"{task} {value['feed']}", (f": {value.get('records_in', 0):,} records in, "
+                                          f"{value.get('accepted', 0):,} accepted, "
+                                          f"{value.get('quarantined', 0):,} quarantined")
+    if "outbox" in value:
+        contract = Path(str(value["outbox"])).parent.name
+        return f"{task} {contract}", f": delivery {value.get('delivery_id', '')}"
+    if "presence_rows" in value:
+        rows = sum(value["presence_rows"].values())
+        return task, f": {rows:,} presence rows from {', '.join(value.get('sources', []))}"
+    return (task if index < 0 else f"{task}[{index}]"), ""
+
+
+def _run_streaming(command: list[str], env: dict[str, str], log_path: Path, started: float) -> tuple[int, str]:
+    """Run a command, writing its output to ``log_path`` as it comes and printing progress lines (at least
+    every ``HEARTBEAT_SECONDS``); return its exit code and whole output."""
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            bufsize=1)
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        for text in proc.stdout:
+            lines.put(text)
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    progress, output, last = Progress(started), [], time.monotonic()
+    with log_path.open("w", encoding="utf-8") as log_file:
+        while True:
+            try:
+                text = lines.get(timeout=max(0.1, HEARTBEAT_SECONDS - (time.monotonic() - last)))
+            except queue.Empty:
+                print(progress.heartbeat(time.monotonic()), flush=True)
+                last = time.monotonic()
+                continue
+            if text is None:
+                break
+            log_file.write(text)
+            output.append(text)
+            said = progress.line(text, time.monotonic())
+            if said:
+                print(said, flush=True)
+                last = time.monotonic()
+    return proc.wait(), "".join(output)
 
 
 def _evaluate(date: dt.date) -> None:
