@@ -84,6 +84,64 @@ def _odds(epsilon: float) -> str:
     return f"{factor:.3g}" if factor < 1e4 else f"about 10^{math.log10(factor):.0f}"
 
 
+GROUP_SIZE = 4  # a household or a group of friends moving together: the group-privacy example of the audit
+
+
+def what_could_go_wrong(epsilon_delivery: float, window_epsilon: float, global_cap: float, period_days: int,
+                        threshold: str) -> list[dict[str, str]]:
+    """What the privacy guarantees do not cover, each risk with what does cover part of it, in words and with
+    this delivery's figures (the audit's "what could go wrong"; the DPIA starts from the same list).
+
+    Parameters
+    ----------
+    epsilon_delivery, window_epsilon : float
+        This delivery's epsilon, and the most this contract spends in any ``period_days`` days.
+    global_cap : float
+        The global epsilon cap per privacy unit class in any ``period_days`` days.
+    threshold : str
+        The suppression threshold in its unit (``219 people``).
+    """
+    group = GROUP_SIZE
+    retention = settings.RETENTION_DAYS
+    return [
+        {"risk": "Group privacy",
+         "not_covered": f"the guarantee is per person: a group of {group} who always move together (a household) "
+                        f"is protected as one person with {group} times the epsilon: odds multiplied by at most "
+                        f"{_odds(group * epsilon_delivery)} for this delivery and {_odds(group * window_epsilon)} in "
+                        f"{period_days} days of this contract.",
+         "covered_by": f"the per-person bounds and the threshold ({threshold}) make a value of a few people never "
+                       "released; nothing bounds what a released value says about a group as a whole."},
+        {"risk": "Repeated products and other buyers",
+         "not_covered": "releases made outside this exchange (the supplier's own products, other marketplaces) "
+                        "are not in this ledger, and their losses add to these.",
+         "covered_by": f"every release of every buyer's contract is a ledger row before its noise is drawn; the "
+                       f"global cap ({global_cap:g} per person in any {period_days} days for each privacy unit "
+                       "class) bounds them together, and an audit of each delivery states what remains."},
+        {"risk": "Linkage with other data",
+         "not_covered": "someone who already knows a person's routine (an employer, a neighbour) combines it with "
+                        "the releases; differential privacy bounds how much the releases add to what they knew, "
+                        "not what they knew. Above an epsilon of a few per period the bound no longer rules out a "
+                        "confident guess about a person whose movements stand out.",
+         "covered_by": "the epsilon bound holds whatever the observer knows (the lines above give it per delivery "
+                       f"and per {period_days} days); suppression below {threshold} is a second, weaker layer, not "
+                       "the guarantee."},
+        {"risk": "Inference about places and groups",
+         "not_covered": "a released value says how many people were at a place and time: that many people visit "
+                        "a clinic, a shelter or a place of worship is what the product reports, and a buyer may "
+                        "draw conclusions about the people of an area as a whole.",
+         "covered_by": "the contract's purpose, legal basis and licence limit the use; the supplier's rules refuse "
+                       "purposes it will not serve."},
+        {"risk": "A breach at the supplier or in the lake",
+         "not_covered": "the raw records exist before any noise: at the supplier, and in the lake (landing files "
+                        f"{retention['landing']} days, quarantine {retention['quarantine']}, bronze "
+                        f"{retention['bronze']}, silver {retention['silver']} days); pseudonyms link one person's "
+                        f"records for {settings.KEY_ROTATION_DAYS} days. A breach there exposes personal data, and "
+                        "differential privacy does nothing about it.",
+         "covered_by": "pseudonymisation at ingest with a key kept out of the lake, retention that deletes each "
+                       "layer on time, and access controls on the lake (the operator's, outside this audit)."},
+    ]
+
+
 def privacy_in_words(epsilon_delivery: float, delta_delivery: float, window: dict[str, Any],
                      year: dict[str, Any], global_cap: float, period_days: int) -> list[str]:
     """What the privacy loss means for one person, in plain sentences (the audit prints them first).
@@ -216,6 +274,10 @@ def build_audit(delivery: Delivery, manifest: dict, product: pd.DataFrame,
         },
         "privacy": {
             "in_words": words,
+            "what_could_go_wrong": what_could_go_wrong(
+                per_delivery, _deliveries(costs, in_window)["epsilon"], budget["global_epsilon_cap"],
+                budget["period_days"], manifest["privacy"].get("thresholds", {}).get(plan.metric)
+                or f"k = {contract.k} people"),
             **{key: manifest["privacy"][key] for key in ("mechanism", "bounds", "noise_scale", "ci95_half_width")},
             "unit": plan.unit,
             "unit_note": "; ".join(UNIT_NOTES[u] for u in plan.unit.split("+"))

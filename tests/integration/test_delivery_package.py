@@ -235,3 +235,21 @@ def test_the_readme_opens_with_what_the_delivery_holds(packages):
             assert f"from {int(released.min()):,} to {int(released.max()):,}" in start
         assert "It is not missing data, and not zero." in start
         assert '{"' not in readme  # no raw JSON in the prose
+
+
+def test_the_audit_says_what_its_guarantees_do_not_cover(packages):
+    """Group privacy, other releases, linkage, inference about places, breaches before the noise: each with
+    this delivery's figures, computed (issue 34, privacy officer)."""
+    import math
+
+    for contract, folder in packages.values():
+        manifest = json.loads((folder / "manifest.json").read_text())
+        audit_json = folder.parents[3] / "audit" / contract.id / f"{manifest['delivery_id']}.json"
+        audit = json.loads(audit_json.read_text())
+        risks = {r["risk"]: r for r in audit["privacy"]["what_could_go_wrong"]}
+        assert list(risks) == ["Group privacy", "Repeated products and other buyers", "Linkage with other data",
+                               "Inference about places and groups", "A breach at the supplier or in the lake"]
+        group_odds = math.exp(4 * audit["privacy"]["epsilon_this_delivery"])
+        assert f"{group_odds:.3g} for this delivery" in risks["Group privacy"]["not_covered"]
+        assert "90 days" in risks["A breach at the supplier or in the lake"]["not_covered"]
+        assert "What could go wrong" in audit_json.with_suffix(".html").read_text()
