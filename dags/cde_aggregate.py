@@ -53,10 +53,13 @@ def aggregate_silver():
         events = [e.extra for events in (triggering_asset_events or {}).values() for e in events]
         return aggregation_work(events, params or {})
 
-    @task(outlets=SILVER, pool=SPARK_POOL)
+    @task(outlets=SILVER, pool=SPARK_POOL, map_index_template="{{ map_label }}")  # labelled by day in the UI
     def aggregate(item: dict, outlet_events=None) -> dict:
+        from airflow.sdk import get_current_context
+
         from jobs.airflow.tasks import aggregate_date  # at task run time: DAG parsing stays light
 
+        get_current_context()["map_label"] = f"{item['date']} {'+'.join(item['sources'] or ['all feeds'])}"
         summary = aggregate_date(item["date"], item["sources"])
         for asset in SILVER:
             outlet_events[asset].extra = {"date": item["date"], "sources": summary["sources"]}

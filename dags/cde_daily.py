@@ -43,10 +43,14 @@ def cde_daily():
 
         return resolve(params or {}, data_interval_start)
 
-    @task(pool=SPARK_POOL)
+    # mapped tasks are labelled by their feed or contract in the UI, not by 0..n
+    @task(pool=SPARK_POOL, map_index_template="{{ map_label }}")
     def ingest(feed: str, date: str) -> dict:
+        from airflow.sdk import get_current_context
+
         from jobs.airflow.tasks import ingest_feed  # at task run time: DAG parsing stays light
 
+        get_current_context()["map_label"] = feed
         return ingest_feed(feed, date)
 
     @task(pool=SPARK_POOL)
@@ -61,10 +65,13 @@ def cde_daily():
 
         return valid_contract_ids((params or {}).get("contract_id"))
 
-    @task(pool=SPARK_POOL)
+    @task(pool=SPARK_POOL, map_index_template="{{ map_label }}")
     def publish(contract_id: str, date: str, aggregated: dict) -> dict:
+        from airflow.sdk import get_current_context
+
         from jobs.airflow.tasks import publish_contract  # at task run time: DAG parsing stays light
 
+        get_current_context()["map_label"] = contract_id
         return publish_contract(contract_id, date)
 
     date = data_date()

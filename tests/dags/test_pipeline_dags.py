@@ -117,6 +117,12 @@ def test_cde_daily_runs_one_day_end_to_end(spark, airflow_db, dagbag, lake_root,
     assert sum(ti.task_id == "ingest" for ti in instances) == len(FEEDS)
     assert sum(ti.task_id == "publish" and ti.state == "success" for ti in instances) == contracts
     assert len(list((lake_root / "outbox").rglob("manifest.json"))) == contracts
+    # mapped tasks carry their feed or contract as the label the UI shows, not 0..n (issue 34, operator)
+    from jobs.contracts import contract_files
+
+    assert {ti.rendered_map_index for ti in instances if ti.task_id == "ingest"} == set(FEEDS)
+    assert {ti.rendered_map_index for ti in instances if ti.task_id == "publish"} == {
+        p.stem for p in contract_files()}
 
 
 def test_a_refused_ingest_fails_at_once_without_retries(spark, airflow_db, dagbag, lake_root):
