@@ -47,7 +47,27 @@ def _schema_errors(document: Any, schema_name: str, where: str, prefix: str = ""
 
     validator = Draft202012Validator(schema(schema_name))
     errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
-    return [f"{where}: {_path_of(e, prefix)}: {e.message}" for e in errors]
+    lines = []
+    for error in errors:
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            lines += _unknown_names(error, prefix, where)  # one line per unknown name, with the closest known
+        else:
+            lines.append(f"{where}: {_path_of(error, prefix)}: {error.message}")
+    return lines
+
+
+def _unknown_names(error: Any, prefix: str, where: str) -> list[str]:
+    """An unknown property named on its own line with the closest valid name (a typo is the usual cause)."""
+    import difflib
+
+    known = sorted(error.schema.get("properties", {}))
+    path = _path_of(error, prefix)
+    lines = []
+    for name in sorted(set(error.instance) - set(known)):
+        close = difflib.get_close_matches(str(name), known, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(known)})"
+        lines.append(f"{where}: {path}.{name}: not a known property{hint}".replace("(top level).", ""))
+    return lines
 
 
 def bound_properties() -> dict[str, int | None]:

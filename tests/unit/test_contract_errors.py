@@ -1,0 +1,26 @@
+"""A mistyped term is named with the closest valid name (issue 34, contract author)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from jobs.common import settings
+from jobs.contracts import ContractError, parse_contract
+
+EXAMPLE = settings.REPO_ROOT / "contracts" / "kk-inner-city-presence.yaml"
+
+
+def test_an_unknown_term_is_named_with_the_closest_valid_one():
+    document = yaml.safe_load(EXAMPLE.read_text())
+    for item in document["customProperties"]:
+        if item["property"] == "epsilon":
+            item["property"] = "epsilonn"
+    document["customProperties"].append({"property": "colour", "value": "blue"})
+    with pytest.raises(ContractError) as refused:
+        parse_contract(document, "x.yaml", Path(EXAMPLE.parent))
+    assert "x.yaml: customProperties.epsilonn: not a known property; did you mean 'epsilon'?" in refused.value.errors
+    (colour,) = [line for line in refused.value.errors if ".colour:" in line]
+    assert "not a known property (known: " in colour and "epsilon" in colour  # nothing close: the list instead
