@@ -43,6 +43,8 @@ class Supplier:
     sources: tuple[str, ...]
     approvers: tuple[dict, ...]
     rules: SupplierRules = SupplierRules()
+    contact: dict | None = None  # the controller's contact (name, email, address): the Art. 30 record's
+    dpo: dict | None = None  # the data protection officer (name, email): the Art. 30 record's
 
     def is_approver(self, who: str) -> bool:
         """True when ``who`` is the name or e-mail of one of this supplier's approvers."""
@@ -83,6 +85,11 @@ def _entry_errors(entry, index: int, where: str) -> list[str]:
         for j, approver in enumerate(approvers):
             if not isinstance(approver, dict) or not approver.get("name") or not approver.get("email"):
                 errors.append(f"{at}.approvers[{j}]: an approver has a name and an email")
+    for field in ("contact", "dpo"):
+        person = entry.get(field)
+        if person is not None and (not isinstance(person, dict) or not person.get("name")
+                                   or "@" not in str(person.get("email", ""))):
+            errors.append(f"{at}.{field}: a name and an email (optional: address)")
     return errors + _rules_errors(entry.get("rules"), f"{at}.rules")
 
 
@@ -179,7 +186,8 @@ def parse_registry(document, where: str) -> SupplierRegistry:
                               f"{owners[source]!r} (a source has one owner)")
             owners[source] = entry["id"]
         suppliers[entry["id"]] = Supplier(entry["id"], entry["name"], tuple(entry["sources"]),
-                                          tuple(dict(a) for a in entry["approvers"]), _rules(entry))
+                                          tuple(dict(a) for a in entry["approvers"]), _rules(entry),
+                                          entry.get("contact"), entry.get("dpo"))
     if errors:
         raise ReferenceDataError("\n".join(errors))
     return SupplierRegistry(where, suppliers)

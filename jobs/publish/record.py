@@ -39,6 +39,7 @@ def record_of_processing(contract: Contract) -> dict[str, Any]:
         "contract": {"id": contract.id, "version": contract.version, "name": contract.name},
         "controllers": [{"supplier": s, "name": registry.get(s).name,
                          "sources": [x for x in contract.sources if x in registry.get(s).sources],
+                         "contact": registry.get(s).contact, "dpo": registry.get(s).dpo,
                          "approvers": [dict(a) for a in registry.get(s).approvers]}
                         for s in contract.suppliers],
         "processor": "City Data Exchange pipeline operator (processes the suppliers' data on their behalf)",

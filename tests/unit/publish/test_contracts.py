@@ -110,6 +110,12 @@ def test_record_of_processing_names_purpose_basis_subjects_retention_and_measure
     assert any("epsilon 0.5" in m for m in record["technical_and_organisational_measures"])
     html = (folder / "record_of_processing.html").read_text()
     assert "Art. 30" in html and "http" not in html
+    # a readable document: the Art. 30(1) headings, the legal basis in words, the controller's and DPO's contacts
+    assert "(a) Controllers, their contacts and data protection officers" in html
+    assert "necessary for a task carried out in the public interest" in html
+    assert "Data protection officer &lt;dpo@nordic-telco.example&gt;" in html
+    assert record["controllers"][0]["contact"]["email"] == "privacy@nordic-telco.example"
+    assert "{&#39;" not in html and "{'" not in html  # no dumped dictionaries
 
 
 def test_an_invalid_new_version_leaves_the_last_valid_one_in_force(tmp_path):
