@@ -195,18 +195,24 @@ def compare(product: pd.DataFrame, exact: pd.DataFrame, keys: list[str], zero_fi
 
 
 def population_figures(released: pd.DataFrame, share: float) -> dict[str, float]:
-    """Population-estimate figures of released rows (see the module docstring)."""
-    target = released["exact"].astype(float) / share
-    estimate = released["population_estimate"].astype(float)
-    raw = released["value"].astype(float) / share
-    covered = ((released["population_ci95_low"].astype(float) <= target)
-               & (target <= released["population_ci95_high"].astype(float)))
+    """Population-estimate figures of released rows (see the module docstring): over the rows whose estimate
+    is shown, with the share of released rows whose estimate was withheld (its interval wider than itself)."""
+    shown = released[released["population_estimate"].notna()]
+    withheld = 1.0 - len(shown) / len(released) if len(released) else 0.0
+    if not len(shown):
+        return {"population_withheld_share": withheld}
+    target = shown["exact"].astype(float) / share
+    estimate = shown["population_estimate"].astype(float)
+    raw = shown["value"].astype(float) / share
+    covered = ((shown["population_ci95_low"].astype(float) <= target)
+               & (target <= shown["population_ci95_high"].astype(float)))
     return {
         "population_target_median": float(target.median()),
         "population_median_abs_error": float((estimate - target).abs().median()),
         "population_raw_median_abs_error": float((raw - target).abs().median()),
         "population_sum_over_target": float(estimate.sum() / target.sum()) if target.sum() else None,
         "population_interval_coverage": float(covered.mean()),
+        "population_withheld_share": withheld,
     }
 
 
@@ -302,6 +308,9 @@ def format_evaluation(result: dict[str, Any]) -> list[str]:
                          f"median absolute error {f['population_median_abs_error']:,.0f} (value / share: "
                          f"{f['population_raw_median_abs_error']:,.0f}), sum {pct(f['population_sum_over_target'])}"
                          f" of target, 95% interval covers {pct(f['population_interval_coverage'])}")
+        if "population_withheld_share" in f:
+            lines.append(f"  population estimate withheld (interval wider than the estimate) on "
+                         f"{pct(f['population_withheld_share'])} of released rows")
     return lines
 
 

@@ -156,7 +156,8 @@ def add_population_estimate(product: pd.DataFrame, market_share: dict[str, Any])
     ``(basis - half) / high`` to ``(basis + half) / low``, where ``half`` is the basis's own 95% half-width
     and ``low``, ``high`` the stated range of the share (the share itself when no range is given).
     Pure post-processing of released figures: null wherever ``value`` is suppressed, so no estimate says
-    anything about a value below k.
+    anything about a value below k; null too where the interval is wider than the estimate itself (it would
+    look informative and is not: every interval reaching 0 is one).
 
     Parameters
     ----------
@@ -182,9 +183,15 @@ def add_population_estimate(product: pd.DataFrame, market_share: dict[str, Any])
     basis = basis.mask(product["suppressed"])
     half = half.fillna(0)
     out = product.copy()
-    out["population_estimate"] = (basis / share).round().astype("Int64")
-    out["population_ci95_low"] = ((basis - half).clip(lower=0) / high).round().astype("Int64")
-    out["population_ci95_high"] = ((basis + half) / low).round().astype("Int64")
+    estimate = (basis / share).round()
+    ci_low = ((basis - half).clip(lower=0) / high).round()
+    ci_high = ((basis + half) / low).round()
+    # an interval wider than the estimate itself (every one reaching 0 is) says nothing a buyer can use:
+    # the estimate is withheld there, and the README says how many and why
+    withheld = ((ci_high - ci_low) > estimate).fillna(False)
+    out["population_estimate"] = estimate.mask(withheld).astype("Int64")
+    out["population_ci95_low"] = ci_low.mask(withheld).astype("Int64")
+    out["population_ci95_high"] = ci_high.mask(withheld).astype("Int64")
     return out
 
 

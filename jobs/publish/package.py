@@ -102,10 +102,13 @@ def contents(product: pd.DataFrame) -> list[dict[str, Any]]:
     found = []
     for metric, rows in product.groupby("metric", sort=True):
         values = rows["value"].dropna()
-        found.append({"metric": str(metric), "rows": int(len(rows)), "released": int(len(values)),
-                      "suppressed": int(rows["suppressed"].astype(bool).sum()),
-                      "smallest": int(values.min()) if len(values) else None,
-                      "largest": int(values.max()) if len(values) else None})
+        held = {"metric": str(metric), "rows": int(len(rows)), "released": int(len(values)),
+                "suppressed": int(rows["suppressed"].astype(bool).sum()),
+                "smallest": int(values.min()) if len(values) else None,
+                "largest": int(values.max()) if len(values) else None}
+        if "population_estimate" in rows:  # released values whose population estimate was withheld
+            held["population_withheld"] = int((rows["value"].notna() & rows["population_estimate"].isna()).sum())
+        found.append(held)
     return found
 
 
@@ -229,7 +232,12 @@ def readme(contract: Contract, manifest: dict, package: dict[str, Any]) -> str:
                   f"which is biased upwards near k) / {share['share']:g}, the share of the area's "
                   f"population the supplier states it observes (source: {share['source']}). Its 95% interval "
                   "covers the noise" + (" and the stated range of the share" if share.get("range") else "")
-                  + ", not errors in the share itself.", ""]
+                  + ", not errors in the share itself. Where that interval is wider than the estimate itself "
+                  "(every interval reaching 0 is), the three population columns are empty: such an estimate "
+                  "would look informative and is not."
+                  + "".join(f" {h['population_withheld']:,} of the {h['released']:,} released `{h['metric']}` "
+                            "values have their estimate withheld so." for h in manifest.get("contents") or []
+                            if h.get("population_withheld")), ""]
     if package.get("zones"):
         lines += [f"Values are per zone of the contract: {package['zones']['rule']}. Each zone sum states its own "
                   "`ci95_half_width` (more cells, more noise); the zones and their cell counts are in "

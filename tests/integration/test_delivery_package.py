@@ -130,11 +130,18 @@ def test_population_estimate_is_labelled_and_never_reveals_a_value_below_k(packa
     k = plan_for(contract, contract.metrics[0], DAY, DAY + dt.timedelta(days=1)).k_threshold(contract.k)
     assert (hidden["value"].isna()).all() and k > 0  # what is hidden stays hidden, estimate or not
     if len(released):
-        # divided from the post-processed estimate where there is one (not the winner's-cursed value)
-        basis = released["estimate"].astype("Float64").fillna(released["value"].astype("Float64"))
-        assert (released["population_estimate"] == (basis / share["share"]).round()).all()
-        assert (released["population_ci95_low"] <= released["population_estimate"]).all()
-        assert (released["population_ci95_high"] >= released["population_estimate"]).all()
+        # divided from the post-processed estimate where there is one (not the winner's-cursed value), and
+        # withheld where its interval is wider than the estimate itself
+        shown = released[released["population_estimate"].notna()]
+        basis = shown["estimate"].astype("Float64").fillna(shown["value"].astype("Float64"))
+        assert (shown["population_estimate"] == (basis / share["share"]).round()).all()
+        assert (shown["population_ci95_low"] <= shown["population_estimate"]).all()
+        assert (shown["population_ci95_high"] >= shown["population_estimate"]).all()
+        assert (shown["population_ci95_high"] - shown["population_ci95_low"] <= shown["population_estimate"]).all()
+        assert (shown["population_ci95_low"] > 0).all()  # no interval reaching 0 is shown
+        withheld = int(released["population_estimate"].isna().sum())
+        manifest = json.loads((folder / "manifest.json").read_text())
+        assert manifest["contents"][0]["population_withheld"] == withheld
     descriptor = json.loads((folder / "datapackage.json").read_text())
     assert descriptor["marketShare"]["source"] == share["source"]
     field = next(f for r in descriptor["resources"] if r["path"] == "data.parquet"
@@ -157,7 +164,8 @@ def test_population_estimate_columns_follow_released_values_only():
     assert out["population_estimate"].tolist()[0] == 1000 and pd.isna(out["population_estimate"].iloc[1])
     assert out["population_ci95_low"].iloc[0] == round(480 / 0.6)
     assert out["population_ci95_high"].iloc[0] == round(520 / 0.4)
-    assert out["population_ci95_low"].iloc[2] == round(20 / 0.6)
+    # 40 +/- 20 at a share of 0.4 to 0.6: an interval of 33 to 150 around 80 is wider than 80: withheld
+    assert out[["population_estimate", "population_ci95_low", "population_ci95_high"]].iloc[2].isna().all()
 
 
 def test_population_estimate_divides_the_estimate_not_the_noisy_value_where_there_is_one():
@@ -170,11 +178,12 @@ def test_population_estimate_divides_the_estimate_not_the_noisy_value_where_ther
                             "estimate": pd.array([18, None, None], dtype="Int64"),
                             "estimate_ci95_half_width": pd.array([150, None, None], dtype="Int64"),
                             "suppressed": [False, False, True]})
-    out = add_population_estimate(product, {"share": 0.4, "source": "test", "range": [0.3, 0.5]})
-    assert out["population_estimate"].iloc[0] == round(18 / 0.4)
-    assert out["population_ci95_low"].iloc[0] == 0 and out["population_ci95_high"].iloc[0] == round(168 / 0.3)
+    out = add_population_estimate(product, {"share": 0.4, "source": "test", "range": [0.35, 0.45]})
+    # 18 +/- 150: an interval from 0 to 560 around 45 says nothing: withheld, not shown as informative
+    assert out[["population_estimate", "population_ci95_low", "population_ci95_high"]].iloc[0].isna().all()
     assert out["population_estimate"].iloc[1] == round(600 / 0.4)
-    assert out["population_ci95_low"].iloc[1] == round(456 / 0.5)
+    assert out["population_ci95_low"].iloc[1] == round(456 / 0.45)
+    assert out["population_ci95_high"].iloc[1] == round(744 / 0.35)
     assert out[["population_estimate", "population_ci95_low", "population_ci95_high"]].iloc[2].isna().all()
 
 

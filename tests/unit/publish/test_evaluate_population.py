@@ -18,3 +18,14 @@ def test_population_figures_measure_the_estimate_against_exact_over_share():
     assert figures["population_raw_median_abs_error"] == 440  # |500-20| = 480, |600-200| = 400
     assert figures["population_interval_coverage"] == 0.5
     assert abs(figures["population_sum_over_target"] - 230 / 220) < 1e-12
+
+
+def test_rows_whose_estimate_was_withheld_are_counted_not_scored():
+    from jobs.evaluate import population_figures
+
+    released = pd.DataFrame({"exact": [10, 100, 5], "value": [250, 300, 240],
+                             "population_estimate": pd.array([40, 190, None], dtype="Int64"),
+                             "population_ci95_low": pd.array([30, 150, None], dtype="Int64"),
+                             "population_ci95_high": pd.array([60, 260, None], dtype="Int64")})
+    figures = population_figures(released, 0.5)
+    assert figures["population_interval_coverage"] == 0.5 and abs(figures["population_withheld_share"] - 1 / 3) < 1e-12
