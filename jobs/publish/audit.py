@@ -280,6 +280,8 @@ def build_audit(delivery: Delivery, manifest: dict, product: pd.DataFrame,
                 or f"k = {contract.k} people"),
             **{key: manifest["privacy"][key] for key in ("mechanism", "bounds", "noise_scale", "ci95_half_width")},
             "unit": plan.unit,
+            # inside the lake one pseudonym links a person's records for a key period (nothing leaves with one)
+            "pseudonym_key_period_days": settings.KEY_ROTATION_DAYS,
             "unit_note": "; ".join(UNIT_NOTES[u] for u in plan.unit.split("+"))
                          + ("; the release counts against the cap of each" if "+" in plan.unit else ""),
             "k": contract.k,

@@ -261,4 +261,6 @@ def test_the_audit_says_what_its_guarantees_do_not_cover(packages):
         group_odds = math.exp(4 * audit["privacy"]["epsilon_this_delivery"])
         assert f"{group_odds:.3g} for this delivery" in risks["Group privacy"]["not_covered"]
         assert "90 days" in risks["A breach at the supplier or in the lake"]["not_covered"]
+        assert audit["privacy"]["pseudonym_key_period_days"] == 90
+        assert "one pseudonym links a person's records for up to 90 days" in audit_json.with_suffix(".html").read_text()
         assert "What could go wrong" in audit_json.with_suffix(".html").read_text()
