@@ -353,6 +353,18 @@ def _contract_budget(contract_id: str) -> float | None:
         return None
 
 
+def _cmd_audit_dpia(args: argparse.Namespace) -> int:
+    from jobs.publish.dpia import write_dpia  # only when the command runs: loads deltalake, numpy, pyarrow
+
+    try:
+        written = write_dpia(find_contract(args.contract_id))
+    except ContractError as exc:
+        print(f"dpia: {exc}", file=sys.stderr)
+        return 2
+    print(f"DPIA draft (GDPR Art. 35; complete its last section): {written['html']} (and .json)")
+    return 0
+
+
 def _cmd_audit_record(args: argparse.Namespace) -> int:
     from jobs.publish.record import write_record  # only when the command runs: loads deltalake, numpy, pyarrow
 
@@ -535,6 +547,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "of a simulated lake's days or now)")
     p.add_argument("--alert", action="store_true", help="record and e-mail an alert for each new miss")
     p.set_defaults(func=_cmd_audit_deliveries)
+    p = audit.add_parser("dpia", help="write a contract's data protection impact assessment draft (GDPR Art. 35, "
+                         "WP248's structure), every figure computed")
+    p.add_argument("contract_id", help="the contract's id")
+    p.set_defaults(func=_cmd_audit_dpia)
     p = audit.add_parser("record", help="write a contract's GDPR Art. 30 record of processing")
     p.add_argument("contract_id", help="the contract's id")
     p.set_defaults(func=_cmd_audit_record)

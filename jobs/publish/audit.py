@@ -183,7 +183,7 @@ def privacy_in_words(epsilon_delivery: float, delta_delivery: float, window: dic
     return lines
 
 
-def _deliveries(costs: list, count: int) -> dict[str, Any]:
+def composed_deliveries(costs: list, count: int) -> dict[str, Any]:
     """The composed loss of ``count`` deliveries of these releases, the Rényi figure stated at the global
     delta cap plus the deltas the releases spend themselves."""
     return composed(costs * count, settings.GLOBAL_DELTA_CAP + count * sum(c.added_delta for c in costs))
@@ -243,8 +243,8 @@ def build_audit(delivery: Delivery, manifest: dict, product: pd.DataFrame,
     # deliveries in the fullest window (never more than the budget lets through) and in a year of the schedule
     in_window = max(1, math.floor(min(year["max_epsilon_per_window"], contract.budget_epsilon_per_period)
                                   / per_delivery + 1e-9)) if per_delivery else 1
-    words = privacy_in_words(per_delivery, sum(p.delta for p, _ in releases), _deliveries(costs, in_window),
-                             _deliveries(costs, max(1, round(year["releases"] / max(len(releases), 1)))),
+    words = privacy_in_words(per_delivery, sum(p.delta for p, _ in releases), composed_deliveries(costs, in_window),
+                             composed_deliveries(costs, max(1, round(year["releases"] / max(len(releases), 1)))),
                              budget["global_epsilon_cap"], budget["period_days"])
     return {
         "report": "CDE delivery audit",
@@ -275,7 +275,7 @@ def build_audit(delivery: Delivery, manifest: dict, product: pd.DataFrame,
         "privacy": {
             "in_words": words,
             "what_could_go_wrong": what_could_go_wrong(
-                per_delivery, _deliveries(costs, in_window)["epsilon"], budget["global_epsilon_cap"],
+                per_delivery, composed_deliveries(costs, in_window)["epsilon"], budget["global_epsilon_cap"],
                 budget["period_days"], manifest["privacy"].get("thresholds", {}).get(plan.metric)
                 or f"k = {contract.k} people"),
             **{key: manifest["privacy"][key] for key in ("mechanism", "bounds", "noise_scale", "ci95_half_width")},
