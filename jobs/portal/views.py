@@ -105,6 +105,9 @@ def audit_file(user: User, contract_id: str, delivery_id: str, kind: str = "html
     if user.role not in ("privacy_officer", "operator", "administrator") or kind not in ("html", "json"):
         return None
     contract = contract_of(user, contract_id)
+    if contract is not None and delivery_id == "dpia.html":  # the audit's link to the contract's DPIA draft
+        path = paths.audit_dir(contract.id) / "dpia.html"
+        return path if path.is_file() else None
     if contract is None or delivery_id not in {d["delivery_id"] for d in deliveries(contract)}:
         return None
     path = paths.audit_dir(contract.id) / f"{delivery_id}.{kind}"
