@@ -151,3 +151,14 @@ def test_the_rules_are_checked_for_buyers_sectors_and_epsilon_per_30_days():
     assert [line.split("(rule ")[1] for line in found] == [
         "never_sell_to_buyers)", "never_sell_to_sectors)", "refused_purposes)", "max_term_days)",
         "max_epsilon_per_30_days)"]
+
+
+def test_the_audits_dpia_link_opens_the_draft_for_the_contracts_officers_only(portal):
+    from jobs.publish.dpia import write_dpia
+    from jobs.publish.portfolio import find_contract
+
+    write_dpia(find_contract("kk-inner-city-presence"))
+    page = portal["login"]("telco-dpo").get("/officer/audits/kk-inner-city-presence/dpia.html")
+    assert page.status_code == 200 and "Data protection impact assessment (draft)" in page.text
+    assert portal["login"]("movia-dpo").get("/officer/audits/kk-inner-city-presence/dpia.html").status_code == 404
+    assert portal["login"]("kk-anna").get("/officer/audits/kk-inner-city-presence/dpia.html").status_code == 403
