@@ -143,7 +143,8 @@ def read_named_json(name: Any, base: Path) -> Any:
     if not path.is_relative_to(folder):
         raise ValueError(f"{name} leads outside the contracts folder (a link to {path})")
     if not path.exists():
-        raise ValueError(f"{name} not found")
+        raise ValueError(f"{name} not found (looked in {folder}: an area or zones file lives in the contract's own "
+                         "folder, e.g. areas/ beside it)")
     try:
         text = read_regular_file(path, MAX_GEOJSON_BYTES).decode("utf-8")
         return json.loads(text)

@@ -24,3 +24,13 @@ def test_an_unknown_term_is_named_with_the_closest_valid_one():
     assert "x.yaml: customProperties.epsilonn: not a known property; did you mean 'epsilon'?" in refused.value.errors
     (colour,) = [line for line in refused.value.errors if ".colour:" in line]
     assert "not a known property (known: " in colour and "epsilon" in colour  # nothing close: the list instead
+
+
+def test_a_missing_area_file_says_where_it_looked(tmp_path):
+    copied = tmp_path / "elsewhere.yaml"
+    copied.write_text(EXAMPLE.read_text())  # copied outside the contracts folder, without its areas/
+    document = yaml.safe_load(copied.read_text())
+    with pytest.raises(ContractError) as refused:
+        parse_contract(document, copied.name, tmp_path)
+    (line,) = [e for e in refused.value.errors if "customProperties.area" in e]
+    assert f"areas/indre-by.geojson not found (looked in {tmp_path.resolve()}" in line
