@@ -113,14 +113,14 @@ def feasibility_errors(contract: Contract, where: str) -> list[str]:
     else:
         year = contract_year(contract)
         if year["first_over"]:
-            start, spent = year["first_over"]
+            # the fullest window, so the spend named and the budget that would pass are one figure
+            start, spent = year["fullest_window"]
             end = start + dt.timedelta(days=settings.ACCOUNTING_PERIOD_DAYS)
-            errors.append(f"{where}: {field}.budget_epsilon_per_period: a year of the schedule "
-                          f"{contract.schedule!r} puts epsilon {spent:.4g} into the window {start.isoformat()} to "
-                          f"{end.isoformat()} (look-back included), above the budget "
-                          f"{contract.budget_epsilon_per_period:g}: a budget of at least "
-                          f"{year['max_epsilon_per_window']:.4g}, "
-                          "a lower epsilon or a sparser schedule would pass")
+            errors.append(f"{where}: {field}.budget_epsilon_per_period: the schedule {contract.schedule!r} puts "
+                          f"epsilon {spent:.4g} into its fullest {settings.ACCOUNTING_PERIOD_DAYS} days (look-back "
+                          f"included; e.g. {start.isoformat()} to {end.isoformat()} of a sample year), above the "
+                          f"budget {contract.budget_epsilon_per_period:g}: a budget of at least {spent:.4g}, a lower "
+                          "epsilon or a sparser schedule would pass")
     # every window the schedule delivers is judged, the worst (most days, then most bins) first
     windows = window_shapes(contract.schedule, contract.bin_minutes)
     plans_of = {window: [plan_for(contract, metric, *window) for metric in contract.metrics] for window in windows}

@@ -100,15 +100,19 @@ def contract_year(contract: Contract, period_days: int = settings.ACCOUNTING_PER
     -------
     dict
         ``releases`` in the year, ``epsilon_per_delivery``, ``max_epsilon_per_window`` (look-back included),
-        ``budget``, and ``first_over`` (the first window start whose spend exceeds the budget, or None).
+        ``budget``, ``first_over`` (the first window start whose spend exceeds the budget, or None) and
+        ``fullest_window`` (the start and spend of the window holding the most).
     """
     releases = year_releases(contract)
     origin, eps, _ = _window_sums(releases, period_days)
     over = _first_over(origin, eps, contract.budget_epsilon_per_period)
+    fullest = max(range(len(eps)), key=eps.__getitem__, default=None)
     return {"contract_id": contract.id, "releases": len(releases),
             "epsilon_per_delivery": contract.epsilon * len(contract.metrics),
             "max_epsilon_per_window": max(eps, default=0.0), "budget": contract.budget_epsilon_per_period,
-            "first_over": over}
+            "first_over": over,
+            # the fullest window (its start and spend): what a refusal names, so its figures agree
+            "fullest_window": None if fullest is None else (origin + dt.timedelta(days=fullest), eps[fullest])}
 
 
 def contract_plan(contract: Contract, period_days: int = settings.ACCOUNTING_PERIOD_DAYS) -> dict[str, Any]:
