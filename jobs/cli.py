@@ -188,6 +188,31 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_contracts_new(args: argparse.Namespace) -> int:
+    import yaml
+
+    from jobs.contracts import new_contract_document
+
+    example = find_contract(args.source)
+    path = Path(args.out) if args.out else settings.contracts_dir() / f"{args.contract_id}.yaml"
+    if path.exists():
+        print(f"new: {path} exists; choose another id or --out", file=sys.stderr)
+        return 2
+    document = new_contract_document(example, args.contract_id, args.buyer or example.buyer)
+    path.write_text(f"# Made by cde contracts new from {example.id} {example.version}: change the purpose, buyer, "
+                    "area and terms, then\n# cde contracts validate " + str(path) + "\n"
+                    + yaml.safe_dump(document, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    try:
+        load_contract(path)
+    except ContractError as exc:  # the folder differs (an area not beside it): say what to fix, keep the file
+        print(f"wrote {path}; it does not validate there yet:", file=sys.stderr)
+        for line in exc.errors:
+            print(f"FAIL {line}", file=sys.stderr)
+        return 1
+    print(f"wrote {path} from {example.id}: it validates; change what the buyer needs, then cde contracts validate")
+    return 0
+
+
 def _cmd_contracts_validate(args: argparse.Namespace) -> int:
     paths = [Path(p) for p in args.paths] or contract_files()
     failed, valid = 0, []
@@ -459,6 +484,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_publish)
 
     contracts = sub.add_parser("contracts", help="contract commands").add_subparsers(dest="sub", required=True)
+    p = contracts.add_parser("new", help="write a valid starting contract from an example or an offered contract")
+    p.add_argument("contract_id", help="the new contract's id (lower case, digits and hyphens)")
+    p.add_argument("--from", dest="source", required=True, help="the example or offered contract to start from")
+    p.add_argument("--buyer", default=None, help="the buyer's id in reference/buyers.yaml (default: the example's)")
+    p.add_argument("--out", default=None, help="the file to write (default: <contract_id>.yaml in the contract store)")
+    p.set_defaults(func=_cmd_contracts_new)
     p = contracts.add_parser("validate", help="validate contract files (default: all in contracts/)")
     p.add_argument("paths", nargs="*", help="contract files (default: every file of the contract store)")
     p.set_defaults(func=_cmd_contracts_validate)

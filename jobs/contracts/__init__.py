@@ -17,7 +17,14 @@ loading the portfolio of live contracts (with those checks, derivations and appr
 
 from __future__ import annotations
 
-from jobs.contracts.document import SCHEMA_DIR, bound_properties, contract_bounds, parse_contract, schema
+from jobs.contracts.document import (
+    SCHEMA_DIR,
+    bound_properties,
+    contract_bounds,
+    new_contract_document,
+    parse_contract,
+    schema,
+)
 from jobs.contracts.endings import agreement_over, ended_contracts, endings_path, is_ended
 from jobs.contracts.files import contract_files, declares_derived, read_contract_file
 from jobs.contracts.model import LEGAL_BASES, Bounds, Contract, legal_basis_words, version_key
@@ -46,7 +53,7 @@ __all__ = [
     "LEGAL_BASES", "agreement_over", "bound_properties",
     "contract_bounds", "contract_files", "declares_derived", "delivery_days", "delivery_windows",
     "ended_contracts", "endings_path", "fire_times", "fires_more_than_daily", "is_ended", "latency",
-    "legal_basis_words",
+    "legal_basis_words", "new_contract_document",
     "load_registry", "load_zones", "makes_window", "parse_contract", "parse_registry", "parse_zones_text",
     "read_contract_file", "rule_breaches", "schema", "source_owner_errors", "version_key", "zone_cells", "zone_centres",
     "zone_errors", "zones_text",

@@ -255,3 +255,24 @@ def parse_contract(document: Any, where: str, base: Path, sha256: str = "",
         license=terms.get("license", ""), market_share=terms.get("market_share"), zones=zones,
         agreement_end=agreement_end,
     )
+
+
+def new_contract_document(example: Contract, contract_id: str, buyer: str) -> dict:
+    """A new contract's document from an example (or an offer's contract): new id, version 1.0.0, active, the
+    product table renamed, the buyer set, ``derived_from`` and the example's buyer contact dropped (a new
+    product is made from its own releases and names its own contact)."""
+    import copy
+
+    document = copy.deepcopy(example.document)
+    document.update(id=contract_id, version="1.0.0", status="active")
+    document["name"] = f"{example.name} for {buyer}"
+    for table in document.get("schema") or []:
+        if str(table.get("physicalName", "")).startswith("gold/"):
+            table["physicalName"] = f"gold/{contract_id}"
+    document["roles"] = [r for r in document.get("roles") or [] if r.get("role") != "buyer_contact"]
+    terms = [i for i in document.get("customProperties") or [] if i.get("property") != "derived_from"]
+    for item in terms:
+        if item.get("property") == "buyer":
+            item["value"] = buyer
+    document["customProperties"] = terms
+    return document

@@ -29,7 +29,7 @@ from sqlalchemy import select
 
 from jobs.common import settings
 from jobs.common.storage import write_atomic
-from jobs.contracts import Contract, contract_files, load_registry, rule_breaches
+from jobs.contracts import Contract, contract_files, load_registry, new_contract_document, rule_breaches
 from jobs.errors import ContractError
 from jobs.portal.accounts import buyer_sectors, officer_identity
 from jobs.portal.db import (
@@ -130,15 +130,8 @@ def draft_document(offered: Contract, contract_id: str, buyer: str, form: dict[s
     RequestRefused
         A number field that is not a number, or an agreement end that is not a date (named).
     """
-    document = copy.deepcopy(offered.document)
-    document.update(id=contract_id, version="1.0.0", status="active")
-    document["name"] = f"{offered.name} for {buyer}"
+    document = new_contract_document(offered, contract_id, buyer)
     document.setdefault("description", {})["purpose"] = form.get("purpose", "").strip()
-    for table in document.get("schema") or []:
-        if str(table.get("physicalName", "")).startswith("gold/"):
-            table["physicalName"] = f"gold/{contract_id}"
-    document["roles"] = [r for r in document.get("roles") or [] if r.get("role") != "buyer_contact"]
-    _drop_term(document, "derived_from")  # a requested product is made from its own releases
     for name, value in (("buyer", buyer), ("purpose", form.get("purpose", "").strip()),
                         ("legal_basis", form.get("legal_basis", "")), ("area", form.get("area", "")),
                         ("time_bin", form.get("time_bin", "")), ("schedule", form.get("schedule", "").strip())):

@@ -34,3 +34,19 @@ def test_a_missing_area_file_says_where_it_looked(tmp_path):
         parse_contract(document, copied.name, tmp_path)
     (line,) = [e for e in refused.value.errors if "customProperties.area" in e]
     assert f"areas/indre-by.geojson not found (looked in {tmp_path.resolve()}" in line
+
+
+def test_contracts_new_writes_a_valid_starting_file(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from jobs.cli import main
+    from jobs.publish.portfolio import load_contract
+
+    store = tmp_path / "store"
+    shutil.copytree(EXAMPLE.parent, store)
+    monkeypatch.setenv("CDE_CONTRACTS", str(store))
+    assert main(["contracts", "new", "my-footfall", "--from", "retail-stroget-footfall", "--buyer", "movia"]) == 0
+    assert "it validates" in capsys.readouterr().out
+    made = load_contract(store / "my-footfall.yaml")
+    assert (made.id, made.version, made.buyer, made.derived_from) == ("my-footfall", "1.0.0", "movia", "")
+    assert main(["contracts", "new", "my-footfall", "--from", "retail-stroget-footfall"]) == 2  # never overwrites
