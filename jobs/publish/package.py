@@ -129,6 +129,15 @@ def _contents_lines(manifest: dict) -> list[str]:
     return [*lines, ""] if lines else []
 
 
+def _column_difference(file_columns: list[str], product_columns: list[str]) -> str:
+    """How a file's columns differ from the product's (the columns every format shares), in words."""
+    added = [c for c in file_columns if c not in product_columns]
+    left_out = [c for c in product_columns if c not in file_columns]
+    said = ([f"adds {', '.join(f'`{c}`' for c in added)}"] if added else []) + (
+        [f"leaves out {', '.join(f'`{c}`' for c in left_out)}"] if left_out else [])
+    return f" (columns: the product's, and it {' and '.join(said)})" if said else " (columns: exactly the product's)"
+
+
 def _bounds_text(privacy: dict) -> str:
     """The contribution bounds in words (each metric's own sentence), never as JSON."""
     said = [m["bound"] for m in privacy.get("metrics", []) if m.get("bound")]
@@ -219,7 +228,8 @@ def readme(contract: Contract, manifest: dict, package: dict[str, Any]) -> str:
     lines += ([] if held else [""]) + ["## Files", ""]
     for entry in manifest["files"]:
         fmt = by_file_name(entry["name"])
-        lines.append(f"- `{entry['name']}` ({fmt.frictionless_format}): {entry['rows']} rows; {fmt.summary}")
+        lines.append(f"- `{entry['name']}` ({fmt.frictionless_format}): {entry['rows']} rows; {fmt.summary}"
+                     + _column_difference(fmt.columns(list(manifest["columns"])), manifest["columns"]))
     lines += ["- `manifest.json`: sha256 of every file and the privacy terms",
               "- `datapackage.json`: the Frictionless Data Package (Table Schema of every table)", "",
               "## Columns", ""]

@@ -244,6 +244,11 @@ def test_the_readme_opens_with_what_the_delivery_holds(packages):
             assert f"from {int(released.min()):,} to {int(released.max()):,}" in start
         assert "It is not missing data, and not zero." in start
         assert '{"' not in readme  # no raw JSON in the prose
+        # each file says how its columns differ from the product's (issue 34: they differ between formats)
+        assert "`data.parquet` (parquet)" in readme and "adds `bin_start_utc`" in readme
+        if "csv" in contract.formats:
+            (csv_line,) = [line for line in readme.splitlines() if line.startswith("- `data.csv`")]
+            assert "latitude`" in csv_line and "adds" in csv_line
 
 
 def test_the_audit_says_what_its_guarantees_do_not_cover(packages):
