@@ -346,42 +346,82 @@ def _outer_rings(geometry: dict) -> list[list]:
     return [polygon[0] for polygon in polygons]
 
 
-def _svg_map(product: pd.DataFrame, width: int = 640, height: int = 520, zones=None) -> str:
-    """An inline SVG of the area's cells (or the contract's zones): colour by the largest released value,
-    grey when all suppressed."""
+def _fill(share: float) -> str:
+    return f"rgb({int(255 - 200 * share)},{int(240 - 120 * share)},{int(255 - 60 * share)})"
+
+
+def _scale_bar(metres_per_pixel: float, width: int, height: int) -> str:
+    """A scale bar of a round length (100 m to 20 km) about a sixth of the map's width, bottom left."""
+    target = metres_per_pixel * width / 6
+    length = max((m for m in (100, 200, 500, 1000, 2000, 5000, 10000, 20000) if m <= target), default=100)
+    pixels = length / metres_per_pixel
+    label = f"{length // 1000} km" if length >= 1000 else f"{length} m"
+    y = height - 14
+    return (f'<g class="scale-bar"><line x1="12" y1="{y}" x2="{12 + pixels:.1f}" y2="{y}" stroke="#222" '
+            f'stroke-width="2"/><text x="12" y="{y - 5}" font-size="11">{label}</text></g>')
+
+
+def _legend(top: float, unit: str, width: int) -> str:
+    """The value legend: five steps up to the largest released value, and the grey of suppressed places."""
+    steps = [top * i / 4 for i in range(5)]
+    boxes = "".join(f'<rect x="{width - 170 + i * 28}" y="8" width="26" height="12" fill="{_fill(i / 4)}" '
+                    f'stroke="#555" stroke-width="0.4"/><text x="{width - 170 + i * 28}" y="32" '
+                    f'font-size="9">{value:,.0f}</text>' for i, value in enumerate(steps))
+    return (f'<g class="legend">{boxes}<text x="{width - 170}" y="46" font-size="10">largest released value '
+            f'({html.escape(unit)})</text><rect x="{width - 170}" y="52" width="26" height="12" fill="#c8c8c8" '
+            f'stroke="#555" stroke-width="0.4"/><text x="{width - 140}" y="62" font-size="10">suppressed in every '
+            "bin</text></g>")
+
+
+def _svg_map(product: pd.DataFrame, width: int = 640, height: int = 520, zones=None, area: dict | None = None,
+             unit: str = "people") -> str:
+    """An inline SVG of the area's cells (or the contract's zones), each coloured by its largest released value
+    over the delivery's bins (grey when suppressed in every bin), with the area's outline, a value legend and a
+    scale bar."""
     if product.empty:
         return "<p>No rows in this delivery.</p>"
     place = _map_place(product)
     per_cell = product.groupby(place).agg(top=("value", "max"), released=("suppressed", lambda s: (~s).sum()))
     shapes_of = dict(zones) if zones and place.endswith("zone") else None
     rings = {cell: (_outer_rings(shapes_of[cell]) if shapes_of else [cell_polygon(cell)]) for cell in per_cell.index}
-    lons = [p[0] for parts in rings.values() for ring in parts for p in ring]
-    lats = [p[1] for parts in rings.values() for ring in parts for p in ring]
+    outline = _outer_rings(area) if area and area.get("type") in ("Polygon", "MultiPolygon") else []
+    points_all = [p for parts in rings.values() for ring in parts for p in ring] + [p for ring in outline for p in ring]
+    lons, lats = [p[0] for p in points_all], [p[1] for p in points_all]
     min_lon, max_lon, min_lat, max_lat = min(lons), max(lons), min(lats), max(lats)
     kx = math.cos(math.radians((min_lat + max_lat) / 2))
-    scale = min((width - 20) / ((max_lon - min_lon) * kx or 1), (height - 20) / ((max_lat - min_lat) or 1))
+    scale = min((width - 20) / ((max_lon - min_lon) * kx or 1), (height - 90) / ((max_lat - min_lat) or 1))
     top = float(per_cell["top"].max()) if per_cell["top"].notna().any() else 1.0
+
+    def xy(lon: float, lat: float) -> str:
+        return f"{10 + (lon - min_lon) * kx * scale:.1f},{height - 30 - (lat - min_lat) * scale:.1f}"
+
     shapes = []
     for cell, row in per_cell.iterrows():
         if row["released"] == 0 or pd.isna(row["top"]):
             fill, label = "#c8c8c8", "suppressed in every bin"
         else:
-            share = max(float(row["top"]), 0.0) / top if top > 0 else 0.0
-            fill = f"rgb({int(255 - 200 * share)},{int(240 - 120 * share)},{int(255 - 60 * share)})"
-            label = f"max released value {int(row['top'])}; released in {int(row['released'])} bins"
+            fill = _fill(max(float(row["top"]), 0.0) / top if top > 0 else 0.0)
+            label = f"largest released value {int(row['top'])}; released in {int(row['released'])} bins"
         for ring in rings[cell]:
-            points = " ".join(f"{10 + (lon - min_lon) * kx * scale:.1f},{height - 10 - (lat - min_lat) * scale:.1f}"
-                              for lon, lat in ring)
+            points = " ".join(xy(lon, lat) for lon, lat in ring)
             shapes.append(f'<polygon points="{points}" fill="{fill}" stroke="#555" stroke-width="0.6">'
                           f"<title>{html.escape(cell)}: {html.escape(label)}</title></polygon>")
+    for ring in outline:  # the contract's area, drawn over the cells
+        shapes.append(f'<path class="area-outline" d="M {" L ".join(xy(lon, lat) for lon, lat in ring)} Z" '
+                      'fill="none" stroke="#b00020" stroke-width="1.6"/>')
+    metres_per_pixel = 111_320 / scale  # a degree of latitude is about 111.32 km
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-            f'aria-label="map of released cells">{"".join(shapes)}</svg>')
+            f'aria-label="map of released cells">{"".join(shapes)}{_legend(top, unit, width)}'
+            f"{_scale_bar(metres_per_pixel, width, height)}</svg>")
 
 
-def render_html(audit: dict[str, Any], product: pd.DataFrame, zones=None) -> str:
-    """Render the audit record as one self-contained HTML page (template ``audit.html.j2``); ``zones`` are
-    the contract's, for a zone product's map."""
-    return render_page("audit.html.j2", audit=audit, map_svg=Markup(_svg_map(product, zones=zones)))
+def render_html(audit: dict[str, Any], product: pd.DataFrame, zones=None, area: dict | None = None) -> str:
+    """Render the audit record as one self-contained HTML page (template ``audit.html.j2``); ``zones`` and
+    ``area`` are the contract's, for the map (a zone product's shapes, the area's outline)."""
+    metrics = audit.get("privacy", {}).get("metrics") or [{}]
+    unit = metrics[0].get("value_unit") or "people"
+    return render_page("audit.html.j2", audit=audit,
+                       map_svg=Markup(_svg_map(product, zones=zones, area=area, unit=unit)))
 
 
 def audit_attempt(delivery_id: str) -> str:
@@ -402,7 +442,7 @@ def write_audit(delivery: Delivery, manifest: dict, product: pd.DataFrame,
     json_path, html_path = folder / f"{stem}.json", folder / f"{stem}.html"
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(audit, indent=2, default=str))
-    html_path.write_text(render_html(audit, product, contract.zones), encoding="utf-8")
+    html_path.write_text(render_html(audit, product, contract.zones, contract.area), encoding="utf-8")
     for path in (json_path, html_path):
         restrict(path)
     for made in {folder, json_path.parent}:

@@ -90,3 +90,6 @@ def test_audit_report_renders_with_its_key_figures(tmp_path):
         assert figure in dom, figure
     assert 'id="fig-released">cells released<b>4</b>' in dom.replace("\n", "")
     assert dom.count("<polygon") == 7
+    # the map says what it shades, with a value legend and a scale bar (issue 34, privacy officer)
+    assert "largest released value over every bin of the delivery" in dom
+    assert 'class="legend"' in dom and 'class="scale-bar"' in dom and "largest released value (people)" in dom
