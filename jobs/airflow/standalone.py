@@ -173,7 +173,10 @@ def main(port: int = DEFAULT_PORT) -> int:
               "Ctrl-C stops Airflow.", flush=True)
         process.wait()
     except KeyboardInterrupt:
-        pass
+        print("Stopping Airflow ...", flush=True)
+        stop(process)
+        # stopped as asked: the components' exit codes after SIGTERM (-15, which make reported as 241) are no failure
+        return 0
     finally:
         stop(process)
     return process.returncode or 0

@@ -138,3 +138,34 @@ def test_standalone_serves_the_dags_and_runs_them_through_the_rest_api(airflow_s
     with capsys.disabled():
         print(f"\n[airflow standalone] healthy after {healthy_after:.0f} s on port {port}; trigger, scheduled "
               f"ingest, asset-triggered and API-triggered aggregation done {time.monotonic() - started:.0f} s later")
+
+
+def test_cde_airflow_stops_cleanly_on_sigterm(tmp_path):
+    """``make airflow`` ended in make's "Error 241" after Ctrl-C or kill: the command now exits 0 when stopped
+    as asked, with its whole process group gone (issue 34, operator)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from jobs.airflow import standalone as airflow_local
+
+    (port,) = _free_ports(1)
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "airflow"), "CDE_LAKE": str(tmp_path / "lake"),
+           "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ.get('PATH', '')}"}
+    process = subprocess.Popen([sys.executable, "-m", "jobs", "airflow", "--port", str(port)], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        seen = ""
+        while "Ctrl-C stops Airflow" not in seen and time.monotonic() < deadline and process.poll() is None:
+            seen += process.stdout.readline()
+        assert "Airflow UI: http://127.0.0.1:" in seen, seen[-2000:]
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, out[-2000:]
+    assert "Stopping Airflow" in out
+    assert airflow_local.group_processes(process.pid) == []
