@@ -57,6 +57,14 @@ ASSETS = {
 # folders a copied file refers to (Font Awesome's CSS loads ../webfonts/)
 FOLDERS = ("@fortawesome/fontawesome-free/webfonts",)
 
+# Great Expectations' logo images are loaded from its bucket: offline they show as broken images, so every page
+# shows this local mark instead (the pages credit Great Expectations in their own footer text)
+LOGO_URL = re.compile(r'"https://great-expectations-web-assets\.s3[^"]*"')
+LOGO_FILE = "cde/data-docs-logo.svg"
+LOGO_SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="220" height="40" viewBox="0 0 220 40">'
+            '<rect width="220" height="40" rx="4" fill="#12355b"/><text x="12" y="26" font-family="sans-serif" '
+            'font-size="15" fill="#fff">Data quality report</text></svg>')
+
 # a script or stylesheet still loaded from the network (links to web pages are fine)
 REMOTE_ASSET = re.compile(r'<(?:script[^>]*\bsrc|link[^>]*\bhref)="(https?://[^"]+)"[^>]*>')
 
@@ -70,6 +78,11 @@ def _copy_assets(target: Path | S3Path) -> bool:
     """Copy the vendored files into ``target`` once; False when the vendored packages are not installed."""
     if not VENDOR.is_dir():
         return False
+    logo = target / LOGO_FILE
+    if not logo.exists():
+        if not isinstance(logo, S3Path):
+            logo.parent.mkdir(parents=True, exist_ok=True)
+        logo.write_text(LOGO_SVG)
     for relative in [*ASSETS.values(), *FOLDERS]:
         source, dest = VENDOR / relative, target / relative
         if dest.exists():
@@ -128,6 +141,7 @@ def localise(docs: Path, published: Path | S3Path | None = None) -> int:
         local = html
         for url, relative in ASSETS.items():
             local = local.replace(f'"{url}"', f'"{prefix}/{relative}"')
+        local = LOGO_URL.sub(f'"{prefix}/{LOGO_FILE}"', local)
         if local != html:
             page.write_text(local, encoding="utf-8")
             rewritten += 1
