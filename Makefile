@@ -21,10 +21,13 @@ TOOLS_STAMP := $(TOOLS)/.installed
 # sha256 in jars.lock; fetched here, never at run time. Spark finds them through CDE_JARS_DIR (jobs/common/spark.py).
 JARS := .jars
 JARS_STAMP := $(JARS)/.installed
+JARS_S3_STAMP := $(JARS)/.installed-s3
+# the jars a target's Spark needs: the S3A ones too when the lake is in a bucket
+LAKE_JARS := $(JARS_STAMP) $(if $(filter s3://%,$(CDE_LAKE)),$(JARS_S3_STAMP))
 MVN_DEPENDENCY := org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 export CDE_JARS_DIR := $(CURDIR)/$(JARS)
 
-.PHONY: demo test share portal airflow lint docs checkov cluster cluster-stop check-java check-python check-npm check-mvn install clean
+.PHONY: install-s3 demo test share portal airflow lint docs checkov cluster cluster-stop check-java check-python check-npm check-mvn install clean
 
 $(STAMP): requirements.lock pyproject.toml vendor/datadocs/package-lock.json | check-python check-npm
 	@echo "Installing the pinned environment into $(VENV) (about 2 minutes on a fresh machine)"
@@ -43,18 +46,32 @@ $(TOOLS_STAMP): requirements-tools.lock | check-python
 	@$(TOOLS)/bin/python -m pip install -q -r requirements-tools.lock
 	@touch $@
 
-$(JARS_STAMP): jars.lock | check-mvn
-	@echo "Fetching the pinned Spark jars (jars.lock) from Maven Central into $(JARS)"
+# One group of jars.lock into $(JARS), each checked against its sha256: $(call fetch_jars,<group>)
+define fetch_jars
 	@mkdir -p $(JARS)
-	@grep -v '^#' jars.lock | while read -r coords sha _group; do \
-	  [ -n "$$coords" ] || continue; \
-	  IFS=: read -r group artifact version <<< "$$coords"; \
+	@grep -v '^#' jars.lock | while read -r coords sha group; do \
+	  [ -n "$$coords" ] && [ "$$group" = "$(1)" ] || continue; \
+	  IFS=: read -r group_id artifact version <<< "$$coords"; \
 	  jar="$(JARS)/$$artifact-$$version.jar"; \
 	  test -f "$$jar" || mvn -q -B -C $(MVN_DEPENDENCY):copy -Dartifact="$$coords" -DoutputDirectory=$(JARS) \
 	    >/dev/null || { echo "mvn could not fetch $$coords"; exit 1; }; \
 	  echo "$$sha  $$jar" | sha256sum -c --quiet - || { rm -f "$$jar"; echo "checksum of $$jar differs from jars.lock"; exit 1; }; \
 	done
 	@touch $@
+endef
+
+# delta-spark: every Spark job needs it
+$(JARS_STAMP): jars.lock | check-mvn
+	@echo "Fetching the pinned delta-spark jars (jars.lock) from Maven Central into $(JARS)"
+	$(call fetch_jars,delta)
+
+# hadoop-aws and the AWS SDK (about 690 MB): only for a lake on an object store (CDE_LAKE=s3://...) and the S3
+# tests; `make install-s3` fetches them, and so does any target run with CDE_LAKE=s3://...
+$(JARS_S3_STAMP): jars.lock | check-mvn
+	@echo "Fetching the pinned S3A jars (jars.lock; about 690 MB) from Maven Central into $(JARS)"
+	$(call fetch_jars,s3)
+
+install-s3: $(JARS_S3_STAMP)
 
 install: $(STAMP) $(TOOLS_STAMP) $(JARS_STAMP)
 
@@ -78,14 +95,14 @@ check-java:
 	@v=$$($(JAVA) -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1); \
 	  test "$${v:-0}" -ge 17 || { echo "Java 17 or newer is required by Spark, found Java $$v"; exit 1; }
 
-demo: $(STAMP) $(JARS_STAMP) check-java
+demo: $(STAMP) $(LAKE_JARS) check-java
 	$(VENV)/bin/cde demo
 
-test: $(STAMP) $(TOOLS_STAMP) $(JARS_STAMP) check-java
+test: $(STAMP) $(TOOLS_STAMP) $(JARS_STAMP) $(JARS_S3_STAMP) check-java
 	$(VENV)/bin/python -m pytest
 
 # Airflow UI and scheduler with the project's DAGs on http://127.0.0.1:8080 (prints the login; Ctrl-C stops it).
-airflow: $(STAMP) $(JARS_STAMP) check-java
+airflow: $(STAMP) $(LAKE_JARS) check-java
 	$(VENV)/bin/cde airflow --port $(or $(PORT),8080)
 
 # Delta Sharing server for buyers' products on http://127.0.0.1:8765/delta-sharing (Ctrl-C stops it).
@@ -105,7 +122,7 @@ docs: $(STAMP)
 
 # A Spark standalone cluster on 127.0.0.1 (a master and two workers, pyspark's own daemons); jobs use it with
 # CDE_SPARK_MASTER=spark://127.0.0.1:7077. Logs in .spark/logs.
-cluster: $(STAMP) $(JARS_STAMP) check-java
+cluster: $(STAMP) $(LAKE_JARS) check-java
 	$(VENV)/bin/python -m jobs.cluster start
 
 cluster-stop: $(STAMP)
