@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from jobs.airflow.standalone import main as serve
 from jobs.common import settings
 from jobs.common.spark import get_spark
-from jobs.contracts import contract_files
+from jobs.contracts import contract_files, new_contract_document
 from jobs.demo import run_demo
 from jobs.errors import BudgetExceeded, ContractError, Refusal, error_line
 from jobs.ingest import FEEDS
@@ -190,8 +190,6 @@ def _cmd_publish(args: argparse.Namespace) -> int:
 
 def _cmd_contracts_new(args: argparse.Namespace) -> int:
     import yaml
-
-    from jobs.contracts import new_contract_document
 
     example = find_contract(args.source)
     path = Path(args.out) if args.out else settings.contracts_dir() / f"{args.contract_id}.yaml"

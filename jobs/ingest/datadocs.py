@@ -59,7 +59,7 @@ FOLDERS = ("@fortawesome/fontawesome-free/webfonts",)
 
 # Great Expectations' logo images are loaded from its bucket: offline they show as broken images, so every page
 # shows this local mark instead (the pages credit Great Expectations in their own footer text)
-LOGO_URL = re.compile(r'"https://great-expectations-web-assets\.s3[^"]*"')
+LOGO_URL = re.compile(r"""(["'])https://great-expectations-web-assets\.s3[^"']*\1""")  # in src="" and CSS url('')
 LOGO_FILE = "cde/data-docs-logo.svg"
 LOGO_SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="220" height="40" viewBox="0 0 220 40">'
             '<rect width="220" height="40" rx="4" fill="#12355b"/><text x="12" y="26" font-family="sans-serif" '
@@ -141,7 +141,7 @@ def localise(docs: Path, published: Path | S3Path | None = None) -> int:
         local = html
         for url, relative in ASSETS.items():
             local = local.replace(f'"{url}"', f'"{prefix}/{relative}"')
-        local = LOGO_URL.sub(f'"{prefix}/{LOGO_FILE}"', local)
+        local = LOGO_URL.sub(rf"\g<1>{prefix}/{LOGO_FILE}\g<1>", local)
         if local != html:
             page.write_text(local, encoding="utf-8")
             rewritten += 1
