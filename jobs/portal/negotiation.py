@@ -196,13 +196,15 @@ def supplier_rule_breaches(contract: Contract, today: dt.date) -> list[str]:
     registry = load_registry()
     term_days = (contract.agreement_end - today).days if contract.agreement_end else 0
     mine = contract_year(contract)["max_epsilon_per_window"]
+    # this buyer's other approved contracts, read once (loading the portfolio validates every contract file)
+    buyers_own = [(c.suppliers, contract_year(c)["max_epsilon_per_window"]) for c in approved_portfolio()
+                  if c.buyer == contract.buyer and c.id != contract.id]
     found = []
     for supplier_id in contract.suppliers:
         supplier = registry.get(supplier_id)
         if supplier is None:
             continue  # validation names an unknown supplier
-        others = sum(contract_year(c)["max_epsilon_per_window"] for c in approved_portfolio()
-                     if c.buyer == contract.buyer and supplier_id in c.suppliers and c.id != contract.id)
+        others = sum(spent for suppliers, spent in buyers_own if supplier_id in suppliers)
         found += rule_breaches(supplier, contract.buyer, buyer_sectors().get(contract.buyer), contract.purpose,
                                term_days, mine + others)
     return found
