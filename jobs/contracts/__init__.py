@@ -26,7 +26,7 @@ from jobs.contracts.document import (
     schema,
 )
 from jobs.contracts.endings import agreement_over, ended_contracts, endings_path, is_ended
-from jobs.contracts.files import contract_files, declares_derived, read_contract_file
+from jobs.contracts.files import contract_files, declares_derived, field_lines, read_contract_file, with_lines
 from jobs.contracts.model import LEGAL_BASES, Bounds, Contract, legal_basis_words, version_key
 from jobs.contracts.schedule import (
     delivery_days,
@@ -35,6 +35,7 @@ from jobs.contracts.schedule import (
     fires_more_than_daily,
     latency,
     makes_window,
+    plan_start,
 )
 from jobs.contracts.suppliers import (
     Supplier,
@@ -52,9 +53,10 @@ __all__ = [
     "Bounds", "Contract", "ContractError", "SCHEMA_DIR", "Supplier", "SupplierRegistry", "SupplierRules",
     "LEGAL_BASES", "agreement_over", "bound_properties",
     "contract_bounds", "contract_files", "declares_derived", "delivery_days", "delivery_windows",
-    "ended_contracts", "endings_path", "fire_times", "fires_more_than_daily", "is_ended", "latency",
+    "ended_contracts", "endings_path", "field_lines", "fire_times", "fires_more_than_daily", "is_ended", "latency",
     "legal_basis_words", "new_contract_document",
     "load_registry", "load_zones", "makes_window", "parse_contract", "parse_registry", "parse_zones_text",
-    "read_contract_file", "rule_breaches", "schema", "source_owner_errors", "version_key", "zone_cells", "zone_centres",
-    "zone_errors", "zones_text",
+    "plan_start",
+    "read_contract_file", "rule_breaches", "schema", "source_owner_errors", "version_key", "with_lines",
+    "zone_cells", "zone_centres", "zone_errors", "zones_text",
 ]

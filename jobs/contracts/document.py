@@ -52,8 +52,20 @@ def _schema_errors(document: Any, schema_name: str, where: str, prefix: str = ""
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
             lines += _unknown_names(error, prefix, where)  # one line per unknown name, with the closest known
         else:
-            lines.append(f"{where}: {_path_of(error, prefix)}: {error.message}")
+            lines.append(f"{where}: {_path_of(error, prefix)}{_term_named(document, error)}: {error.message}")
     return lines
+
+
+def _term_named(document: Any, error: Any) -> str:
+    """`` (the 'epsilon' term)`` for an envelope error inside a ``customProperties`` item: authors know their
+    terms by name, not by position."""
+    path = list(error.absolute_path)
+    if len(path) < 2 or path[0] != "customProperties" or not isinstance(document, dict):
+        return ""
+    items = document.get("customProperties")
+    item = items[path[1]] if isinstance(items, list) and isinstance(path[1], int) and path[1] < len(items) else None
+    name = item.get("property") if isinstance(item, dict) else None
+    return f" (the {name!r} term)" if isinstance(name, str) else ""
 
 
 def _unknown_names(error: Any, prefix: str, where: str) -> list[str]:

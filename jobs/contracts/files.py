@@ -116,6 +116,55 @@ def read_contract_file(path: Path) -> tuple[Any, str]:
     return document, hashlib.sha256(raw).hexdigest()
 
 
+def field_lines(text: str) -> dict[str, int]:
+    """The line (1-based) of every field path of a contract's YAML text, as errors name them.
+
+    Paths are written as validation errors write them (``schema[0].properties``); a term also answers to its
+    name (``customProperties.epsilon``), since the terms are checked as a mapping by property name.
+    Text that is not YAML has no lines (empty mapping).
+    """
+    try:
+        root = yaml.compose(text, Loader=_BoundedLoader)  # noqa: S506 (a safe loader)
+    except yaml.YAMLError:
+        return {}
+    lines: dict[str, int] = {}
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                child = f"{path}.{key.value}" if path else str(key.value)
+                lines.setdefault(child, key.start_mark.line + 1)
+                walk(value, child)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                child = f"{path}[{index}]"
+                lines.setdefault(child, item.start_mark.line + 1)
+                walk(item, child)
+                if path == "customProperties" and isinstance(item, yaml.MappingNode):
+                    keys = {key.value: key for key, _ in item.value}
+                    named = {key.value: value for key, value in item.value}
+                    if "property" in named and isinstance(named["property"].value, str):
+                        term = f"customProperties.{named['property'].value}"
+                        lines.setdefault(term, (keys.get("value") or item).start_mark.line + 1)  # where the value is
+                        walk(named.get("value"), term)
+
+    walk(root, "")
+    return lines
+
+
+def with_lines(errors: list[str], where: str, lines: dict[str, int]) -> list[str]:
+    """Contract errors (``file: field: what``) with the line of the field, or of its nearest enclosing one."""
+    located = []
+    for error in errors:
+        field = error.removeprefix(f"{where}: ").split(": ", 1)[0].split(" (", 1)[0]  # "x[0] (the 'k' term)"
+        candidates = [path for path in lines
+                      if field == path or field.startswith(path + ".") or field.startswith(path + "[")]
+        if candidates and error.startswith(f"{where}: "):
+            error = f"{error} (line {lines[max(candidates, key=len)]})"
+        located.append(error)
+    return located
+
+
 def read_named_json(name: Any, base: Path) -> Any:
     """The JSON document of a file a contract names (``area``, ``zones``), resolved inside the contract's
     folder only.

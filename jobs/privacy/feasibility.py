@@ -118,7 +118,7 @@ def feasibility_errors(contract: Contract, where: str) -> list[str]:
             end = start + dt.timedelta(days=settings.ACCOUNTING_PERIOD_DAYS)
             errors.append(f"{where}: {field}.budget_epsilon_per_period: the schedule {contract.schedule!r} puts "
                           f"epsilon {spent:.4g} into its fullest {settings.ACCOUNTING_PERIOD_DAYS} days (look-back "
-                          f"included; e.g. {start.isoformat()} to {end.isoformat()} of a sample year), above the "
+                          f"included; e.g. {start.isoformat()} to {end.isoformat()}), above the "
                           f"budget {contract.budget_epsilon_per_period:g}: a budget of at least {spent:.4g}, a lower "
                           "epsilon or a sparser schedule would pass")
     # every window the schedule delivers is judged, the worst (most days, then most bins) first

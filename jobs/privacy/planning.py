@@ -21,17 +21,16 @@ from collections.abc import Iterable
 from typing import Any
 
 from jobs.common import settings
-from jobs.contracts import Contract, fire_times
+from jobs.contracts import Contract, fire_times, plan_start
 from jobs.privacy.plan import plan_for
 
-YEAR_START = dt.date(2026, 1, 1)  # the sample year of ``fire_times``
 YEAR_DAYS = 365
 # The examples must leave this share of each global cap unplanned, for contracts not yet signed.
 HEADROOM = 0.2
 
 
 def deliveries_per_window(cron: str, period_days: int = settings.ACCOUNTING_PERIOD_DAYS) -> int:
-    """The most times ``cron`` fires within any ``period_days`` days (over a sample year)."""
+    """The most times ``cron`` fires within any ``period_days`` days (over the planned year)."""
     times = fire_times(cron)
     period = dt.timedelta(days=period_days)
     return max(bisect.bisect_left(times, t + period) - i for i, t in enumerate(times))
@@ -51,7 +50,7 @@ class PlannedRelease:
 
 
 def year_releases(contract: Contract) -> list[PlannedRelease]:
-    """Every release of a year of the contract's schedule (fire times of the sample year, in order)."""
+    """Every release of a year of the contract's schedule (fire times of the year from today, in order)."""
     dates = sorted({t.date() for t in fire_times(contract.schedule)})
     if len(dates) < 2:
         return []
@@ -67,7 +66,7 @@ def _window_sums(releases: Iterable[PlannedRelease], period_days: int) -> tuple[
     overlaps (``ledger.check``'s rule). Returns the first window's start and the sums per window start."""
     releases = list(releases)
     if not releases:
-        return YEAR_START, [], []
+        return plan_start(), [], []
     origin = min(r.first_day for r in releases) - dt.timedelta(days=period_days)
     span = (max(r.window_end for r in releases) - origin).days + 1
     eps, delta = [0.0] * (span + 1), [0.0] * (span + 1)
@@ -162,9 +161,12 @@ def global_year(contracts: Iterable[Contract], period_days: int = settings.ACCOU
         mine = [r for r in releases if cls in r.unit.split("+")]
         origin, eps, delta = _window_sums(mine, period_days)
         monthly = {}
-        for month in range(1, 13):
-            i = (dt.date(YEAR_START.year, month, 1) - origin).days
-            monthly[f"{YEAR_START.year}-{month:02d}"] = eps[i] if 0 <= i < len(eps) else 0.0
+        start = plan_start()
+        for step in range(1, 13):  # the first of each month of the planned year
+            year, month = divmod(start.month - 1 + step, 12)
+            first = dt.date(start.year + year, month + 1, 1)
+            i = (first - origin).days
+            monthly[first.strftime("%Y-%m")] = eps[i] if 0 <= i < len(eps) else 0.0
         out[cls] = {"epsilon": max(eps, default=0.0), "epsilon_cap": settings.epsilon_cap(cls),
                     "delta": max(delta, default=0.0), "delta_cap": settings.GLOBAL_DELTA_CAP,
                     "epsilon_first_over": _first_over(origin, eps, settings.epsilon_cap(cls)),

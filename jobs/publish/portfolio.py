@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from jobs.common import settings
-from jobs.contracts import Contract, contract_files, declares_derived, read_contract_file, version_key
+from jobs.contracts import (
+    Contract,
+    contract_files,
+    declares_derived,
+    field_lines,
+    read_contract_file,
+    version_key,
+    with_lines,
+)
 from jobs.contracts import parse_contract as parse_document
 from jobs.errors import ContractError
 from jobs.privacy import feasibility_errors, measure_errors
@@ -42,12 +50,15 @@ def load_contract(path: Path) -> Contract:
     """Read and validate one contract YAML file (a derived one against its parent in the same folder)."""
     path = Path(path)
     document, sha256 = read_contract_file(path)
-    contract = parse_contract(document, path.name, path.parent, sha256=sha256)
-    if contract.derived_from:  # served by another contract's releases: check it against that contract
-        parent = _parent_in(path.parent, contract.derived_from) if contract.derived_from != contract.id else None
-        errors = derivation_errors(contract, parent, path.name)
-        if errors:
-            raise ContractError(errors)
+    try:
+        contract = parse_contract(document, path.name, path.parent, sha256=sha256)
+        if contract.derived_from:  # served by another contract's releases: check it against that contract
+            parent = _parent_in(path.parent, contract.derived_from) if contract.derived_from != contract.id else None
+            errors = derivation_errors(contract, parent, path.name)
+            if errors:
+                raise ContractError(errors)
+    except ContractError as exc:  # the author edits a file: say on which line each field is
+        raise ContractError(with_lines(exc.errors, path.name, field_lines(path.read_text(encoding="utf-8")))) from None
     return contract
 
 

@@ -50,3 +50,38 @@ def test_contracts_new_writes_a_valid_starting_file(tmp_path, monkeypatch, capsy
     made = load_contract(store / "my-footfall.yaml")
     assert (made.id, made.version, made.buyer, made.derived_from) == ("my-footfall", "1.0.0", "movia", "")
     assert main(["contracts", "new", "my-footfall", "--from", "retail-stroget-footfall"]) == 2  # never overwrites
+
+
+def test_errors_of_a_contract_file_name_the_line_of_the_field(tmp_path):
+    import shutil
+
+    from jobs.publish.portfolio import load_contract
+
+    shutil.copytree(EXAMPLE.parent / "areas", tmp_path / "areas")
+    lines = EXAMPLE.read_text().splitlines()
+    epsilon = next(i for i, line in enumerate(lines) if "property: epsilon," in line)
+    lines[epsilon] = lines[epsilon].replace("property: epsilon,", "property: epsilonn,")
+    name = next(i for i, line in enumerate(lines) if line.startswith("name:"))
+    lines[name] = "name: 42"
+    path = tmp_path / "edited.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ContractError) as refused:
+        load_contract(path)
+    errors = refused.value.errors
+    assert f"edited.yaml: name: 42 is not of type 'string' (line {name + 1})" in errors, errors
+    lines[name] = "name: An edited contract"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ContractError) as refused:
+        load_contract(path)
+    (typo,) = [e for e in refused.value.errors if "epsilonn" in e]
+    assert typo.endswith(f"did you mean 'epsilon'? (line {epsilon + 1})"), typo
+
+
+def test_an_envelope_error_in_a_term_names_the_term():
+    document = yaml.safe_load(EXAMPLE.read_text())
+    del document["customProperties"][0]["value"]
+    first = document["customProperties"][0]["property"]
+    with pytest.raises(ContractError) as refused:
+        parse_contract(document, "x.yaml", Path(EXAMPLE.parent))
+    assert any(e.startswith(f"x.yaml: customProperties[0] (the {first!r} term): ") for e in refused.value.errors), \
+        refused.value.errors

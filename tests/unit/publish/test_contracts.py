@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import re
 
 import pytest
@@ -156,7 +157,10 @@ def test_phantoms_above_one_percent_or_ten_rows_a_delivery_are_refused_naming_k_
         parse_contract(doc, "x.yaml", EXAMPLE.parent)
     line = next(e for e in err.value.errors if "customProperties.k" in e)
     assert "noise scale 192 releases an empty key with chance 16.02%" in line and "k 873 would pass" in line, line
-    assert "(in the delivery window 2026-10-25 to 2026-10-26: 25 bins)" in line  # the autumn day: the worst
+    autumn = re.search(r"\(in the delivery window (\d{4}-10-\d\d) to \d{4}-1[01]-\d\d: 25 bins\)", line)
+    assert autumn, line  # the autumn day (25 hours) of the year ahead: the worst
+    day = dt.date.fromisoformat(autumn.group(1))
+    assert day.weekday() == 6 and (day + dt.timedelta(days=7)).month == 11  # the last Sunday of October
     # The suggested k passes, one less does not; the rule is the exact noise tail.
     assert parse_contract(_set(copy.deepcopy(doc), "k", 873), "x.yaml", EXAMPLE.parent).k == 873
     with pytest.raises(ContractError, match="customProperties.k"):
@@ -164,7 +168,6 @@ def test_phantoms_above_one_percent_or_ten_rows_a_delivery_are_refused_naming_k_
     # Ten rows: the example's worst window (the 25-hour autumn day, 1,875 keys) needs a chance below 10 / 1,875,
     # not just below 1%.
     contract = parse_contract(_doc(), "x.yaml", EXAMPLE.parent)
-    import datetime as dt
 
     from jobs.privacy.plan import plan_for
 
@@ -184,7 +187,6 @@ def test_a_product_by_country_needs_the_buyers_country_list():
     with pytest.raises(ContractError, match=r"customProperties.countries: XX not ISO"):
         parse_contract(_set(copy.deepcopy(tourists), "countries", ["DE", "XX"]), "x.yaml", EXAMPLE.parent)
     contract = parse_contract(tourists, "x.yaml", EXAMPLE.parent)
-    import datetime as dt
 
     from jobs.privacy.plan import plan_for
 
@@ -246,9 +248,8 @@ def test_validate_judges_the_longest_window_a_schedule_makes_not_its_first(tmp_p
     assert main(["contracts", "validate", str(path)]) == 1
     out = capsys.readouterr().out
     line = next(line for line in out.splitlines() if "customProperties.k" in line)
-    assert re.search(r"delivery window 2026-\d\d-\d\d to 2026-\d\d-\d\d: 1\d\d bins\)", line), line
-    window = re.search(r"window (2026-\d\d-\d\d) to (2026-\d\d-\d\d)", line).groups()
-    import datetime as dt
+    assert re.search(r"delivery window \d{4}-\d\d-\d\d to \d{4}-\d\d-\d\d: 1\d\d bins\)", line), line
+    window = re.search(r"window (\d{4}-\d\d-\d\d) to (\d{4}-\d\d-\d\d)", line).groups()
 
     days = (dt.date.fromisoformat(window[1]) - dt.date.fromisoformat(window[0])).days
     assert days == 6, line
