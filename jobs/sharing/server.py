@@ -11,7 +11,8 @@ table version (``startingTimestamp``), metadata, query (``version`` or ``timesta
 ``predicateHints``, ``jsonPredicateHints`` and ``limitHint`` are accepted and safely ignored: every file of
 the version is returned, and the client filters), and changes (answered 400: product tables do not record
 change data). Files are served by pre-signed URLs that expire after ``URL_SECONDS`` (HMAC-SHA-256 over the
-table, file and expiry with ``_secrets/sharing_url.key``).
+table, file and expiry with ``_secrets/sharing_url.key``), each with its integer columns typed for pandas
+(``typed_files``).
 
 Authorisation: a bearer token of a live recipient (``jobs/publish/recipients.py``); a missing, unknown,
 expired or revoked token gets 401; another buyer's share, or any name that is not ``[A-Za-z0-9_-]``, gets
@@ -45,6 +46,7 @@ from jobs.publish.recipients import (
     recipients_path,
     token_hash,
 )
+from jobs.sharing.typed_files import served_bytes
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +255,7 @@ def create_app(base_url: str | None = None):  # noqa: C901 - one closure per pro
         request's own base URL.
     """
     from fastapi import FastAPI, Header, Request
-    from fastapi.responses import FileResponse, JSONResponse, Response
+    from fastapi.responses import JSONResponse, Response
     from pydantic import BaseModel, ConfigDict
 
     catalog = Catalog()
@@ -437,10 +439,11 @@ def create_app(base_url: str | None = None):  # noqa: C901 - one closure per pro
         lines = metadata_lines(snap)
         for f in complete_deliveries(buyer, table, snap["files"]):
             stats = {"numRecords": f["numRecords"]} if f["numRecords"] is not None else {}
+            size = len(file_bytes(table, f["path"]))  # the typed copy's size, as served
             lines.append({"file": {
                 "url": f"{root}{PREFIX}/files/{sign_file(key, table, f['path'], expires)}",
                 "id": hashlib.sha256(f"{path}/{f['path']}".encode()).hexdigest()[:32],
-                "partitionValues": f["partitionValues"], "size": f["size"], "stats": json.dumps(stats),
+                "partitionValues": f["partitionValues"], "size": size, "stats": json.dumps(stats),
                 "version": version, "timestamp": snap["timestamp"], "expirationTimestamp": expires * 1000}})
         log_read({"buyer": buyer, "request": "query", "table": table, "version": version,
                   "files": len(lines) - len(metadata_lines(snap))})
@@ -452,6 +455,23 @@ def create_app(base_url: str | None = None):  # noqa: C901 - one closure per pro
         raise SharingError(400, "INVALID_PARAMETER_VALUE",
                            "change data feed is not enabled on product tables: query a version instead")
 
+    def file_bytes(table: str, relative: str) -> bytes:
+        """A data file of a live product table as served: its typed copy (``typed_files``)."""
+        root = tables.product(table).path()
+        if isinstance(root, S3Path):  # a lake in a bucket: the object, read through the server's role
+            parts = relative.split("/")
+            if ".." in parts or "" in parts or not relative.endswith(".parquet"):
+                raise SharingError(403, "PERMISSION_DENIED", "file URL is not valid")
+            source = root / relative
+        else:
+            source = (root / relative).resolve()
+            if root not in source.parents or not source.is_file() or source.suffix != ".parquet":
+                raise SharingError(403, "PERMISSION_DENIED", "file URL is not valid")
+        try:
+            return served_bytes(f"{table}/{relative}", source.read_bytes)
+        except FileNotFoundError:
+            raise SharingError(403, "PERMISSION_DENIED", "file URL is not valid") from None
+
     @app.get(PREFIX + "/files/{token}", operation_id="file")
     @app.head(PREFIX + "/files/{token}", operation_id="file_head")
     def file(token: str):
@@ -459,19 +479,7 @@ def create_app(base_url: str | None = None):  # noqa: C901 - one closure per pro
         table, relative = open_file_token(key, token)
         if not NAME.match(table) or not catalog.is_live(table):
             raise SharingError(403, "PERMISSION_DENIED", "file URL is not valid")
-        root = tables.product(table).path()
-        if isinstance(root, S3Path):  # a lake in a bucket: the object, read through the server's role
-            parts = relative.split("/")
-            if ".." in parts or "" in parts or not relative.endswith(".parquet"):
-                raise SharingError(403, "PERMISSION_DENIED", "file URL is not valid")
-            try:
-                return Response((root / relative).read_bytes(), media_type="application/octet-stream")
-            except FileNotFoundError:
-                raise SharingError(403, "PERMISSION_DENIED", "file URL is not valid") from None
-        target = (root / relative).resolve()
-        if root not in target.parents or not target.is_file() or target.suffix != ".parquet":
-            raise SharingError(403, "PERMISSION_DENIED", "file URL is not valid")
-        return FileResponse(target, media_type="application/octet-stream")
+        return Response(file_bytes(table, relative), media_type="application/octet-stream")
 
     return app
 

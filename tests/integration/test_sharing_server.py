@@ -71,6 +71,13 @@ def test_the_official_client_reads_exactly_the_delivered_rows(server):
     pd.testing.assert_frame_equal(canonical(shared), canonical(delivered), check_dtype=False)
     # values below k are never in the table: suppressed rows carry no value
     assert shared.loc[shared["suppressed"], "value"].isna().all()
+    # integers stay integers through the pandas client, nulls and all (not float64: 674.0)
+    schema = json.loads(delta_sharing.get_table_metadata(f"{profile}#{BUYER}.products.{CONTRACT}").schema_string)
+    integers = [f["name"] for f in schema["fields"] if f["type"] in ("long", "integer", "short", "byte")]
+    assert "value" in integers and shared["value"].isna().any()
+    assert {name: str(shared[name].dtype) for name in integers} == {
+        name: {"long": "Int64", "integer": "Int32", "short": "Int16", "byte": "Int8"}[kind]
+        for name, kind in ((f["name"], f["type"]) for f in schema["fields"]) if name in integers}
     # time travel: the version the server reports reads the same rows
     version = delta_sharing.get_table_version(f"{profile}#{BUYER}.products.{CONTRACT}")
     assert version >= 0
