@@ -34,7 +34,8 @@ $(STAMP): requirements.lock pyproject.toml vendor/datadocs/package-lock.json | c
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	@$(VENV)/bin/python -m pip install -q --upgrade pip
 	@$(VENV)/bin/python -m pip install -q -r requirements.lock
-	@$(VENV)/bin/python -m pip install -q --no-deps -e .
+	@# setuptools warns that an editable install is editable (BuildBackendWarning): nothing to act on
+	@PYTHONWARNINGS=ignore $(VENV)/bin/python -m pip install -q --no-deps -e .
 	@# Data Docs' scripts and styles, pinned and integrity-checked by the lock, so the pages render offline
 	@cd vendor/datadocs && npm ci --ignore-scripts --silent
 	@touch $(STAMP)

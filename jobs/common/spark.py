@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+LOG4J2_PROPERTIES = Path(__file__).with_name("spark-log4j2.properties")  # Spark's JVM logging (quiet)
 
 
 def pinned_jars(group: str) -> list[str]:
@@ -98,6 +99,9 @@ def get_spark(app_name: str = "cde", master: str | None = None) -> SparkSession:
 
     master = master or settings.setting("CDE_SPARK_MASTER")
     shuffle_partitions = str(settings.setting("CDE_SHUFFLE_PARTITIONS"))  # AQE coalesces small ones
+    # UTC everywhere; our log4j2 file keeps the JVM's start-up lines out of a command's output
+    java_options = (f"-Duser.timezone=UTC -Dlog4j2.configurationFile={LOG4J2_PROPERTIES.as_uri()} "
+                    f"-Dcde.spark.log.level={settings.setting('CDE_SPARK_LOG_LEVEL')}")
     builder = (
         SparkSession.builder.appName(app_name)
         .master(master)
@@ -111,8 +115,8 @@ def get_spark(app_name: str = "cde", master: str | None = None) -> SparkSession:
         .config("spark.driver.memory", settings.setting("CDE_SPARK_DRIVER_MEMORY"))
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
-        .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
-        .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
+        .config("spark.driver.extraJavaOptions", java_options)
+        .config("spark.executor.extraJavaOptions", java_options)
         .config("spark.jars", ",".join(delta_jars()))
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
         .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
