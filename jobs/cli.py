@@ -633,11 +633,12 @@ def main(argv: list[str] | None = None) -> int:
     level, fmt = _log_format(args.verbose)
     logging.basicConfig(level=level, format=fmt)
     logging.getLogger("py4j").setLevel(logging.WARNING)
-    # Spark logs a failed task's Java stack at ERROR: it goes to -v, the error to one line. Only for this
-    # command: main() also runs inside other processes (tests, the demo), whose later commands must not inherit it.
-    quiet_spark = not args.verbose and "CDE_SPARK_LOG_LEVEL" not in os.environ
-    if quiet_spark:
-        os.environ["CDE_SPARK_LOG_LEVEL"] = "OFF"
+    # Spark logs a failed task's Java stack at ERROR: it goes to -v (with Spark's warnings), the error to one
+    # line. Only for this command: main() also runs inside other processes (tests, the demo), whose later
+    # commands must not inherit it.
+    spark_level = None if "CDE_SPARK_LOG_LEVEL" in os.environ else "WARN" if args.verbose else "OFF"
+    if spark_level:
+        os.environ["CDE_SPARK_LOG_LEVEL"] = spark_level
     try:
         return args.func(args)
     except ContractError as exc:
@@ -660,7 +661,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{_notes(exc)}", file=sys.stderr)
         return 1
     finally:
-        if quiet_spark:
+        if spark_level:
             os.environ.pop("CDE_SPARK_LOG_LEVEL", None)
 
 
