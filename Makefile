@@ -55,7 +55,7 @@ define fetch_jars
 	  IFS=: read -r group_id artifact version <<< "$$coords"; \
 	  jar="$(JARS)/$$artifact-$$version.jar"; \
 	  test -f "$$jar" || mvn -q -B -C $(MVN_DEPENDENCY):copy -Dartifact="$$coords" -DoutputDirectory=$(JARS) \
-	    >/dev/null || { echo "mvn could not fetch $$coords"; exit 1; }; \
+	    >$(JARS)/mvn.log 2>&1 || { cat $(JARS)/mvn.log; echo "mvn could not fetch $$coords"; exit 1; }; \
 	  echo "$$sha  $$jar" | sha256sum -c --quiet - || { rm -f "$$jar"; echo "checksum of $$jar differs from jars.lock"; exit 1; }; \
 	done
 	@touch $@
