@@ -134,3 +134,16 @@ def test_a_simulated_lake_is_judged_by_its_own_clock_and_nothing_before_its_firs
     assert found == [("on time", CONTRACT, "2026-03-03..2026-03-04")], shown
     # judged at a real time instead, the days after the simulated one are missed, as before
     assert main(["audit", "deliveries", "--contract", CONTRACT, "--now", "2026-12-06T12:00+01:00"]) == 1
+
+
+def test_without_a_mail_connection_the_alert_says_mail_is_not_set_up(lake_root, monkeypatch, caplog):
+    from jobs.publish.portfolio import find_contract
+    from jobs.publish.sla import read_alerts, record_alert
+
+    monkeypatch.delenv("AIRFLOW_CONN_SMTP_DEFAULT", raising=False)
+    with caplog.at_level("WARNING", logger="cde.sla"):
+        record_alert(find_contract(CONTRACT), dt.date(2026, 3, 3), dt.date(2026, 3, 4), None, "test")
+    (alert,) = read_alerts()
+    assert alert["email"] == "not sent: no SMTP connection smtp_default is configured"
+    # a setup state, not a fault: a warning, where a refusing server is an error
+    assert [r.levelname for r in caplog.records if "not sent" in r.getMessage()] == ["WARNING"]
