@@ -47,16 +47,65 @@ def _approve_examples() -> None:
                   f"{', '.join(contract.suppliers)} (audits say so; real approvals need an officer's identity)")
 
 
+class Pulse:
+    """While the demo works, a line naming the step under way whenever nothing was printed for
+    ``HEARTBEAT_SECONDS`` (simulating, approving, evaluating: Airflow's tasks have their own lines).
+
+    Used as a context manager around the demo: it stands in for ``sys.stdout`` to see when the demo last
+    printed, and ``step`` says what is under way.
+    """
+
+    def __init__(self, started: float, step: str = "starting"):
+        self.started, self.step, self.stream = started, step, sys.stdout
+        self.last = time.monotonic()
+        self._done = threading.Event()
+
+    def write(self, text: str) -> int:  # noqa: D102 (a stream's)
+        self.last = time.monotonic()
+        return self.stream.write(text)
+
+    def flush(self) -> None:  # noqa: D102 (a stream's)
+        self.stream.flush()
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+    def __enter__(self) -> Pulse:
+        sys.stdout = self
+        threading.Thread(target=self._beat, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        sys.stdout = self.stream
+
+    def _beat(self) -> None:
+        while not self._done.wait(0.2):
+            now = time.monotonic()
+            if now - self.last >= HEARTBEAT_SECONDS:
+                self.write(f"[demo] {_clock(now - self.started)} still {self.step}\n")
+                self.flush()
+
+
 def run_demo(people: int, date: dt.date, seed: int) -> int:
-    """Simulate ``people`` for ``date``, run the DAG with ``airflow dags test`` and print a summary."""
+    """Simulate ``people`` for ``date``, run the DAG with ``airflow dags test`` and print a summary; a line
+    at least every ``HEARTBEAT_SECONDS`` throughout."""
+    started = time.monotonic()
+    with Pulse(started, f"simulating {people:,} people") as pulse:
+        return _run_demo(people, date, seed, started, pulse)
+
+
+def _run_demo(people: int, date: dt.date, seed: int, started: float, pulse: Pulse) -> int:
     from jobs.simulate.main import run as simulate  # loads numpy, pandas, pyarrow: only when called
 
-    started = time.monotonic()
     sim = simulate(people, 1, date, seed)
     events = sum(sim["events"].values())
     counts = ", ".join(f"{sum(v.values())} {feed}" for feed, v in sim["records"].items())
-    print(f"[demo] simulated {people} people on {date}: {counts} records in {settings.lake_root() / 'landing'}")
+    print(f"[demo] {_clock(time.monotonic() - started)} simulated {people:,} people on {date}: {counts} records "
+          f"in {settings.lake_root() / 'landing'}")
+    pulse.step = "approving the example contracts"
     _approve_examples()
+    pulse.step = "running Airflow"
     env = _airflow_env()
     ensure_airflow_db(env)
     print(f"[demo] running DAG {DAG_ID} for {date} through Airflow (airflow dags test): 4 feeds, silver, "
@@ -73,6 +122,7 @@ def run_demo(people: int, date: dt.date, seed: int) -> int:
         print(f"[demo] the DAG run failed (exit {returncode}); Airflow's output is in {log_path}", file=sys.stderr)
         print(output[-4000:], file=sys.stderr)
         return 1
+    pulse.step = "summarising and evaluating the deliveries"
     return _summary(date, events, log_path, started)
 
 

@@ -41,3 +41,19 @@ def test_a_quiet_command_still_prints_a_line_every_heartbeat(tmp_path, monkeypat
     assert code == 0 and "starting task_id=aggregate" in (tmp_path / "log.txt").read_text()
     beats = [line for line in capsys.readouterr().out.splitlines() if "still running: aggregate" in line]
     assert len(beats) >= 2
+
+
+def test_outside_airflow_the_demo_still_says_what_it_is_doing_every_heartbeat(monkeypatch, capsys):
+    import time
+
+    monkeypatch.setattr(demo, "HEARTBEAT_SECONDS", 0.5)
+    with demo.Pulse(time.monotonic(), "simulating 25,000 people") as pulse:
+        time.sleep(1.3)  # a quiet step (the simulator): two heartbeats
+        pulse.step = "evaluating"
+        for _ in range(6):  # a step that prints often: no heartbeat between its lines
+            print("[demo]   a figure")
+            time.sleep(0.2)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" ", 2)[2] for line in lines if "still" in line] == ["still simulating 25,000 people"] * 2
+    assert lines[-6:] == ["[demo]   a figure"] * 6
+    assert sys.stdout is not pulse  # the stream is given back
