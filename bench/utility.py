@@ -53,7 +53,7 @@ def main() -> None:
     ingest(spark, SPEC, DAY, validate=False)
     build_silver(spark, DAY, ("telco",))
     presence = lake.read(spark, settings.table_path("silver", "presence"), partitions={"event_date": DAY.isoformat()})
-    area = json.loads((ROOT / "contracts" / "areas" / "kobenhavns-kommune.geojson").read_text())["geometry"]
+    area = json.loads((ROOT / "regions" / "copenhagen" / "areas" / "kobenhavns-kommune.geojson").read_text())["geometry"]
     rows = []
     for res in (8, 9):
         cells = domain_cells(area, res)

@@ -37,8 +37,8 @@ def zoned_contract(folder: Path, contract_id: str, zones: dict):
 
     from jobs.publish.portfolio import load_contract
 
-    shutil.copytree(ROOT / "contracts" / "areas", folder / "areas", dirs_exist_ok=True)
-    shutil.copyfile(ZONES_FILE, folder / "areas" / ZONES_FILE.name)  # a contract reads files from its folder only
+    (folder / "areas").mkdir(parents=True, exist_ok=True)  # the region's areas resolve without a copy
+    shutil.copyfile(ZONES_FILE, folder / "areas" / ZONES_FILE.name)  # a file beside the contract
     document = yaml.safe_load((ROOT / "contracts" / f"{contract_id}.yaml").read_text())
     document["customProperties"].append({"property": "zones", "value": zones})
     path = folder / f"{contract_id}.yaml"

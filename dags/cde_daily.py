@@ -1,5 +1,5 @@
 """
-### One local Copenhagen day end to end, on demand: every feed -> silver -> every contract's delivery
+### One local day (the region's time zone) end to end, on demand: every feed -> silver -> every contract's delivery
 
 Manual only (no schedule): the scheduled pipeline is `ingest_<feed>` -> `aggregate_silver` (on the bronze
 Assets) -> `publish_<contract>` (on each contract's cron). `cde_daily` is for reprocessing or demonstrating

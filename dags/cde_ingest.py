@@ -1,5 +1,5 @@
 """
-### Ingest one supplier feed for one local Copenhagen day
+### Ingest one supplier feed for one local day (the region's time zone)
 
 `ingest_<feed>` turns `lake/landing/<feed>/<date>/` into the date's partition of `bronze/<feed>_events`:
 
@@ -14,7 +14,7 @@
    each) and updates the bronze Asset, whose event carries the date for the aggregation DAG.
 
 `ops/ingest_runs` records every run, refused or not; a refused run commits nothing and fails at once
-(no retries: rerunning the same files would be refused again). Daily in Europe/Copenhagen with
+(no retries: rerunning the same files would be refused again). Daily in the region's time zone with
 data-interval semantics: the run for the interval starting at local midnight of day D ingests day D, after
 the day has ended. The `date` param names a day for manual runs. Reruns are idempotent.
 """

@@ -2,7 +2,7 @@
 ### Deliver one contract's data product on the contract's schedule
 
 One `publish_<contract>` DAG per valid contract in `contracts/`, generated when this file is parsed and
-scheduled by the contract's `schedule` cron in Europe/Copenhagen. A run delivers the local days its data
+scheduled by the contract's `schedule` cron in the region's time zone. A run delivers the local days its data
 interval spans (cron `0 6 * * *`: the run at 06:00 on day D delivers day D-1):
 
 1. `window`: the local dates to deliver (a manual run may name one day with the `date` param).

@@ -252,6 +252,30 @@ def _cmd_contracts_advise(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_regions_add(args: argparse.Namespace) -> int:
+    from jobs.common.regions import RegionError, write_region  # light: only the region files
+
+    try:
+        region = write_region(args.name, args.time_zone, args.bbox, args.boundary, args.title,
+                              domestic_mcc=args.domestic_mcc, root=settings.regions_dir())
+    except RegionError as exc:
+        print(f"regions add refused: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {region.folder / 'region.yaml'}: {region.title}, {region.time_zone}, bbox {region.bbox}; put its "
+          f"areas in {region.areas_dir} and set CDE_REGION={region.name}")
+    return 0
+
+
+def _cmd_regions_list(args: argparse.Namespace) -> int:
+    from jobs.common.regions import load_region, region_names  # light: only the region files
+
+    for name in region_names(settings.regions_dir()):
+        region = load_region(name, settings.regions_dir())
+        mark = "*" if name == settings.REGION.name else " "
+        print(f"{mark} {name:16} {region.time_zone:24} bbox {','.join(f'{v:g}' for v in region.bbox)}  {region.title}")
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     # only when the command runs: loads numpy, pandas, pyarrow
     from jobs.evaluate import evaluate_delivery, find_delivery, format_evaluation, require_simulated_lake, to_json
@@ -560,6 +584,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sharing.add_parser("list", help="list recipients (never tokens)")
     p.set_defaults(func=_cmd_sharing_list)
 
+    regions = sub.add_parser("regions", help="regions: where the pipeline works (CDE_REGION picks one)").add_subparsers(
+        dest="sub", required=True)
+    p = regions.add_parser("add", help="write regions/<name>/region.yaml (and an empty areas/ folder)")
+    p.add_argument("name", help="the region's name (lower-case letters, digits and -), the value of CDE_REGION")
+    p.add_argument("--time-zone", required=True, help="IANA time zone of its local days and bins, e.g. Europe/Madrid")
+    p.add_argument("--bbox", required=True, help="bounding box west,south,east,north in degrees (WGS 84), e.g. "
+                   "--bbox=-3.95,40.25,-3.5,40.6")
+    p.add_argument("--boundary", type=Path, default=None, help="a GeoJSON polygon inside the box (default: the box)")
+    p.add_argument("--title", default=None, help="a name for people (default: the region's name)")
+    p.add_argument("--domestic-mcc", nargs="+", default=[], help="the country's mobile country codes (3 digits, "
+                   "e.g. 214 for Spain): other home networks are tourists; products by segment need them")
+    p.set_defaults(func=_cmd_regions_add)
+    p = regions.add_parser("list", help="the regions, their time zones and boxes; the one in use is marked")
+    p.set_defaults(func=_cmd_regions_list)
+
     p = sub.add_parser("evaluate", help="bench: a delivery's values against the exact counts of the same cut")
     p.add_argument("delivery", help="delivery id or its outbox folder")
     p.add_argument("--json", action="store_true", help="print the evaluation as JSON")
@@ -625,11 +664,23 @@ def _log_format(verbose: bool) -> tuple[int, str]:
     return logging.WARNING, "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+def _joined_negative_values(argv: list[str]) -> list[str]:
+    """``--bbox -3.95,40.25,-3.5,40.6`` as ``--bbox=-3.95,...``: argparse reads a value starting with ``-`` that
+    is not a plain number as an option, and a western longitude starts a box."""
+    joined, rest = [], list(argv)
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--bbox" and rest and rest[0].startswith("-"):
+            arg = f"--bbox={rest.pop(0)}"
+        joined.append(arg)
+    return joined
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``cde`` and ``python -m jobs``: 0 on success, 1 on a refusal or failure (2 for an
     invalid contract), with one clear line on stderr; a closed pipe (``| head``) ends quietly."""
 
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_joined_negative_values(sys.argv[1:] if argv is None else argv))
     level, fmt = _log_format(args.verbose)
     logging.basicConfig(level=level, format=fmt)
     logging.getLogger("py4j").setLevel(logging.WARNING)

@@ -7,7 +7,8 @@
 - segment per person-day: ``tourist`` (foreign ``home_mcc``; ``country`` from the MCC), ``resident`` (home in
   the area), ``commuter`` (work in the area, home outside or unknown), ``visitor`` (neither).
 
-The area is a GeoJSON polygon (default: the municipality, ``contracts/areas/kobenhavns-kommune.geojson``).
+The area is a GeoJSON polygon (default: the region's ``home_area``, ``regions/<name>/region.yaml``; a region
+without one: its boundary, else its box).
 A person's segment can change from day to day as the window moves: segmented releases carry twice the daily
 bound as their sensitivity (docs/architecture.md, the privacy model).
 """
@@ -33,7 +34,7 @@ DEFAULT_WINDOW_DAYS = settings.ANCHOR_WINDOW_DAYS
 DEFAULT_MIN_NIGHTS = 3
 DEFAULT_MIN_WORKDAYS = 2
 AREA_RESOLUTION = 9
-DEFAULT_AREA = settings.REPO_ROOT / "contracts" / "areas" / "kobenhavns-kommune.geojson"
+DEFAULT_AREA = settings.REGION.folder / settings.REGION.home_area if settings.REGION.home_area else None
 MCC_TABLE = Path(__file__).with_name("mcc_countries.csv")
 
 
@@ -50,10 +51,17 @@ def window_start(date: dt.date, window_days: int = DEFAULT_WINDOW_DAYS) -> dt.da
     return max(date - dt.timedelta(days=window_days - 1), period_first)
 
 
-def area_cells(area_path: Path = DEFAULT_AREA) -> list[int]:
-    """H3 cells (resolution 9, as integers) of the segment area."""
-    doc = json.loads(Path(area_path).read_text(encoding="utf-8"))
-    geometry = doc.get("geometry", doc)
+def area_cells(area_path: Path | None = DEFAULT_AREA) -> list[int]:
+    """H3 cells (resolution 9, as integers) of the segment area (None: the region's boundary, else its box)."""
+    if area_path is not None:
+        doc = json.loads(Path(area_path).read_text(encoding="utf-8"))
+        geometry = doc.get("geometry", doc)
+    elif settings.REGION.boundary is not None:
+        geometry = settings.REGION.boundary
+    else:
+        west, south, east, north = settings.REGION_BBOX
+        geometry = {"type": "Polygon",
+                    "coordinates": [[[west, south], [east, south], [east, north], [west, north], [west, south]]]}
     return [cell_to_int(c) for c in polygon_cells(geometry, AREA_RESOLUTION)]
 
 
@@ -113,7 +121,8 @@ def anchors_for_day(spark: SparkSession, window_presence: DataFrame, date: dt.da
               .join(F.broadcast(area_df.withColumnRenamed("area_cell", "_work_in")),
                     parent_column(F.col("work_cell"), AREA_RESOLUTION) == F.col("_work_in"), "left"))
     country = F.coalesce(mcc_map[F.col("home_mcc")], F.when(F.col("home_mcc").isNotNull(), F.lit("ZZ")))
-    foreign = F.col("home_mcc").isNotNull() & (F.col("home_mcc") != "238")
+    # a home network of another country (the region's domestic_mcc) makes a tourist
+    foreign = F.col("home_mcc").isNotNull() & ~F.col("home_mcc").isin(*settings.REGION.domestic_mcc)
     segment = (F.when(foreign, F.lit("tourist"))
                .when(F.col("_home_in").isNotNull(), F.lit("resident"))
                .when(F.col("_work_in").isNotNull(), F.lit("commuter"))

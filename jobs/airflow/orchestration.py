@@ -11,10 +11,11 @@ import datetime as dt
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param
 
+from jobs.common import settings
 from jobs.ingest.feeds import FEEDS as REGISTERED_FEEDS
 from jobs.ingest.feeds import feeds_with
 
-TIMEZONE = "Europe/Copenhagen"
+TIMEZONE = settings.LOCAL_TZ_NAME  # the region's (CDE_REGION)
 START_DATE = pendulum.datetime(2026, 3, 1, tz=TIMEZONE)
 DEFAULT_ARGS = {
     "owner": "cde-data-platform",
@@ -43,7 +44,7 @@ DAG_DEFAULTS = {"start_date": START_DATE, "catchup": False, "max_active_runs": 1
 
 
 def local_daily(cron: str = "0 0 * * *") -> CronDataIntervalTimetable:
-    """Daily data intervals in Copenhagen time; they must start at local midnight to be one local day."""
+    """Daily data intervals in the region's local time; they must start at local midnight to be one local day."""
     return CronDataIntervalTimetable(cron, timezone=TIMEZONE)
 
 

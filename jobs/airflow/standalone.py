@@ -45,7 +45,7 @@ def airflow_env(home: Path, port: int, *, log_port: int = 8793, trigger_log_port
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True" if all_admins else "False",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
-        # Every schedule is Copenhagen time; naive times and the server's defaults follow it.
+        # Every schedule is the region's local time; naive times and the server's defaults follow it.
         "AIRFLOW__CORE__DEFAULT_TIMEZONE": settings.LOCAL_TZ_NAME,
         # One Spark job per core at most: 32 slots on a 2-core machine only thrash.
         "AIRFLOW__CORE__PARALLELISM": str(os.cpu_count() or 2),

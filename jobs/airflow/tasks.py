@@ -49,8 +49,8 @@ def _local_date(moment: Any) -> dt.date:
 
 
 def data_date(params: dict[str, Any], data_interval_start: Any) -> str:
-    """Return the run's data date: the ``date`` param when given, else the local Copenhagen date of the
-    data interval's start (daily DAGs use data-interval semantics in Europe/Copenhagen)."""
+    """Return the run's data date: the ``date`` param when given, else the local date (the region's time zone) of the
+    data interval's start (daily DAGs use data-interval semantics in that zone)."""
     if params.get("date"):
         date = dt.date.fromisoformat(str(params["date"])).isoformat()
         how = "from the 'date' param"

@@ -74,7 +74,7 @@ COLUMNS: tuple[ProductColumn, ...] = (
     ProductColumn("destination_longitude", "float64", "number", "degree",
                   f"longitude of the destination cell centre {_POINT}"),
     ProductColumn("bin_start", "string", "string", None,
-                  "start of the time bin, ISO-8601 local time in Europe/Copenhagen with its UTC offset (the "
+                  "start of the time bin, ISO-8601 local time in the region's time zone with its UTC offset (the "
                   "repeated hour of a 25-hour day stays distinct)", required=True, key=True),
     ProductColumn("bin_start_utc", "timestamp_utc", "datetime", None, "start of the time bin as a UTC timestamp"),
     ProductColumn("bin_minutes", "int32", "integer", "minute", "width of the time bin", required=True),

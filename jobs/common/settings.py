@@ -16,19 +16,16 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from jobs.common.objectstore import is_remote, lake_path
+from jobs.common.regions import DEFAULT_REGION, REGIONS_DIR, load_region
 from jobs.errors import KeyRefused
 
 if TYPE_CHECKING:
     from jobs.common.objectstore import S3Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-LOCAL_TZ_NAME = "Europe/Copenhagen"
-LOCAL_TZ = ZoneInfo(LOCAL_TZ_NAME)
 
 # The finest H3 resolution anything is stored or released at (docs/architecture.md, contracts).
 FINEST_H3_RESOLUTION = 10
-# The region every feed and contract must lie in: greater Copenhagen (lon/lat bounding box).
-REGION_BBOX = (12.30, 55.55, 12.75, 55.80)  # min_lon, min_lat, max_lon, max_lat
 # Global privacy caps per person per accounting window (docs/architecture.md, the privacy model): a policy, no looser
 # than epsilon 60 and delta 1e-6 in any 30 days (2 a day on average; Google's Community Mobility Reports spent 2.64 a
 # day). Every audit states them per delivery, per window and per year.
@@ -117,6 +114,9 @@ def _addresses(text: str) -> list[str]:
 
 _POLICY = f"at most the policy's {POLICY_EPSILON_CAP:g}"
 REGISTRY: dict[str, Setting] = {s.name: s for s in (
+    Setting("CDE_REGIONS", None, "lake", "the folder of regions (default: regions/ in the repository)"),
+    Setting("CDE_REGION", DEFAULT_REGION, "lake", "the region (regions/<name>/region.yaml): time zone, bounding box, "
+            "boundary and areas; read when a process starts (cde regions add writes one)"),
     Setting("CDE_LAKE", None, "lake", "the lake root: a local folder, or s3://bucket/prefix for an S3-compatible "
             "object store (default: lake/ in the repository)"),
     Setting("CDE_CONTRACTS", None, "lake", "the folder of contract YAML files (default: contracts/ in the "
@@ -205,6 +205,20 @@ def setting(name: str) -> Any:
         if entry.secret:  # a parser's message may quote the text
             raise ValueError(f"{name}=(secret) is not a valid value") from None
         raise ValueError(f"{name}={text!r} {exc}") from None
+
+
+# The region every feed and contract lies in (``CDE_REGION``, ``regions/<name>/region.yaml``): its time zone
+# makes the local days, bins and schedules, its bounding box (min_lon, min_lat, max_lon, max_lat) bounds every
+# place. Read once per process: a region is where a deployment runs, not something a run changes.
+def regions_dir() -> Path:
+    """Return the folder of regions (``CDE_REGIONS`` overrides ``regions/``)."""
+    return Path(setting("CDE_REGIONS") or REGIONS_DIR).resolve()
+
+
+REGION = load_region(setting("CDE_REGION"), regions_dir())
+LOCAL_TZ_NAME = REGION.time_zone
+LOCAL_TZ = ZoneInfo(LOCAL_TZ_NAME)
+REGION_BBOX = REGION.bbox
 
 
 # Operators may tighten the caps (``CDE_GLOBAL_EPSILON_CAP``, ``CDE_GLOBAL_DELTA_CAP``, ...), never loosen

@@ -1,4 +1,4 @@
-"""Time bins: instants are UTC, bins and dates are local to Europe/Copenhagen.
+"""Time bins: instants are UTC, bins and dates are local to the region's time zone (``CDE_REGION``).
 
 (docs/architecture.md, fixed interfaces.)
 """
@@ -17,7 +17,7 @@ BIN_MINUTES = {"15min": 15, "1h": 60, "1d": 1440}
 
 
 def local_date_column(ts: Column) -> Column:
-    """Spark expression: the Copenhagen local date of a UTC instant (the privacy-unit day)."""
+    """Spark expression: the local date of a UTC instant (the privacy-unit day)."""
     from pyspark.sql import functions as F
 
     return F.to_date(F.from_utc_timestamp(ts, LOCAL_TZ_NAME))
@@ -26,8 +26,8 @@ def local_date_column(ts: Column) -> Column:
 def bin_start_column(ts: Column, bin_minutes: int) -> Column:
     """Spark expression: the UTC instant at which the local time bin holding ``ts`` starts.
 
-    Copenhagen's offset is a whole number of hours, so 15-minute and hourly bins are floors of the UTC
-    instant; daily bins start at local midnight.
+    A region's offsets are whole numbers of hours (``jobs.common.regions.check_time_zone`` refuses others),
+    so 15-minute and hourly bins are floors of the UTC instant; daily bins start at local midnight.
     """
     from pyspark.sql import functions as F
 
@@ -41,7 +41,7 @@ def bin_start_column(ts: Column, bin_minutes: int) -> Column:
 
 
 def day_bounds(date: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    """Return the UTC instants where a local Copenhagen day starts (inclusive) and ends (exclusive)."""
+    """Return the UTC instants where a local day starts (inclusive) and ends (exclusive)."""
     start = dt.datetime.combine(date, dt.time(), tzinfo=LOCAL_TZ)
     end = dt.datetime.combine(date + dt.timedelta(days=1), dt.time(), tzinfo=LOCAL_TZ)
     return start.astimezone(dt.UTC), end.astimezone(dt.UTC)

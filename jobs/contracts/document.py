@@ -140,6 +140,9 @@ def _semantic_errors(terms: dict, area: dict | None, where: str, term_checks: Se
                       f"limit {settings.FINEST_H3_RESOLUTION}")
     if terms["k"] < settings.MIN_K:
         errors.append(f"{where}: {field}.k: {terms['k']} is below the global minimum {settings.MIN_K}")
+    if terms.get("segments") and not settings.REGION.domestic_mcc:
+        errors.append(f"{where}: {field}.segments: the region {settings.REGION.name} states no domestic_mcc "
+                      "(regions/<name>/region.yaml), so tourists and their countries cannot be told apart")
     if terms["epsilon"] > settings.GLOBAL_EPSILON_CAP:
         errors.append(f"{where}: {field}.epsilon: {terms['epsilon']} exceeds the global cap "
                       f"{settings.GLOBAL_EPSILON_CAP}")
@@ -176,9 +179,10 @@ def _semantic_errors(terms: dict, area: dict | None, where: str, term_checks: Se
             return [*errors, f"{where}: {field}.area: not a valid polygon ({exc})"]
         if not geometry.is_valid or geometry.is_empty:
             errors.append(f"{where}: {field}.area: the polygon is empty or self-intersecting")
-        elif not box(*settings.REGION_BBOX).contains(geometry):
-            errors.append(f"{where}: {field}.area: lies (partly) outside the service region "
-                          f"{settings.REGION_BBOX}")
+        elif not (shape(settings.REGION.boundary) if settings.REGION.boundary else box(*settings.REGION_BBOX)).buffer(
+                1e-9).contains(geometry):
+            errors.append(f"{where}: {field}.area: lies (partly) outside the service region {settings.REGION.title} "
+                          f"({'its boundary' if settings.REGION.boundary else 'bbox'} {settings.REGION_BBOX})")
     return errors
 
 

@@ -167,12 +167,12 @@ def with_lines(errors: list[str], where: str, lines: dict[str, int]) -> list[str
 
 def read_named_json(name: Any, base: Path) -> Any:
     """The JSON document of a file a contract names (``area``, ``zones``), resolved inside the contract's
-    folder only.
+    folder, else inside the region's folder (``regions/<name>/``: its ``areas/``), never elsewhere.
 
     Parameters
     ----------
     name : str
-        The path as the contract states it, relative to its folder.
+        The path as the contract states it, relative to its folder (or the region's).
     base : Path
         The contract's folder.
 
@@ -180,20 +180,24 @@ def read_named_json(name: Any, base: Path) -> Any:
     ------
     ValueError
         With the reason in words: a path that leaves the folder (absolute, ``..``, a link outside), not a
-        regular file of at most ``MAX_GEOJSON_BYTES``, not found, or not JSON.
+        regular file of at most ``MAX_GEOJSON_BYTES``, not found (naming both folders looked in), or not JSON.
     """
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"{name!r} is not a file name")
     relative = Path(name)
     if relative.is_absolute() or ".." in relative.parts:
         raise ValueError(f"{name} is outside the contracts folder (use a path inside it, such as areas/...)")
-    folder = Path(base).resolve()
-    path = (folder / relative).resolve()
-    if not path.is_relative_to(folder):
-        raise ValueError(f"{name} leads outside the contracts folder (a link to {path})")
-    if not path.exists():
-        raise ValueError(f"{name} not found (looked in {folder}: an area or zones file lives in the contract's own "
-                         "folder, e.g. areas/ beside it)")
+    folders = [Path(base).resolve(), settings.REGION.folder]
+    for folder in folders:
+        path = (folder / relative).resolve()
+        if not path.is_relative_to(folder):
+            raise ValueError(f"{name} leads outside {folder} (a link to {path})")
+        if path.exists():
+            break
+    else:
+        raise ValueError(f"{name} not found (looked in {folders[0]} and in the region {settings.REGION.name}'s "
+                         f"folder {folders[1]}: an area or zones file lives beside the contract or in the region's "
+                         "areas/)")
     try:
         text = read_regular_file(path, MAX_GEOJSON_BYTES).decode("utf-8")
         return json.loads(text)

@@ -112,7 +112,7 @@ def stage_batch(
     spec : FeedSpec
         The feed.
     date : datetime.date
-        Local Copenhagen date of the landing folder.
+        Local date (the region's time zone) of the landing folder.
     max_invalid_share : float
         Largest share of invalid records (``INVALID_REASONS``) a run may have; above it the run is
         refused.

@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from jobs.common import settings
+
 CONTEXT = {
     "dcat": "http://www.w3.org/ns/dcat#",
     "dct": "http://purl.org/dc/terms/",
@@ -31,7 +33,6 @@ FREQUENCIES = {"hourly": "HOURLY", "daily": "DAILY", "weekly": "WEEKLY", "monthl
 FILE_TYPES = {"parquet": ("PARQUET", "application/vnd.apache.parquet"), "csv": ("CSV", "text/csv"),
               "excel_csv": ("CSV", "text/csv"), "geojson": ("GEOJSON", "application/geo+json"),
               "geoparquet": ("PARQUET", "application/vnd.apache.parquet"), "ndjson": ("JSON", "application/x-ndjson")}
-COPENHAGEN = "https://sws.geonames.org/2618425/"
 
 
 def _typed(value: str, datatype: str) -> dict[str, str]:
@@ -63,9 +64,11 @@ def catalog_document(offers: list[dict[str, Any]], base: str, modified: dt.date)
     exchange = {"@id": f"{base}/#exchange", "@type": "foaf:Agent", "foaf:name": "City Data Exchange"}
     english = {"@id": f"{EU}language/ENG", "@type": ["dct:LinguisticSystem", "skos:Concept"],
                "skos:prefLabel": {"@value": "English", "@language": "en"}, "skos:inScheme": {"@id": f"{EU}language"}}
-    place = {"@id": f"{base}/#copenhagen", "@type": "dct:Location", "dct:identifier": {"@id": COPENHAGEN},
-             "skos:inScheme": {"@id": "http://sws.geonames.org"},
-             "skos:prefLabel": {"@value": "Copenhagen", "@language": "en"}}
+    region = settings.REGION
+    place = {"@id": f"{base}/#{region.name}", "@type": "dct:Location",
+             "skos:prefLabel": {"@value": region.title, "@language": "en"}}
+    if region.place:  # a gazetteer's URI (GeoNames) where the region file names one
+        place |= {"dct:identifier": {"@id": region.place}, "skos:inScheme": {"@id": "http://sws.geonames.org"}}
     transport = _concept(f"{EU}data-theme/TRAN", "Transport", f"{EU}data-theme")
     graph: list[dict[str, Any]] = [exchange, english, place, transport, {"@id": f"{base}/catalog",
                                    "@type": "foaf:Document"}]

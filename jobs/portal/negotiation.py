@@ -81,9 +81,12 @@ def _today() -> dt.date:
 
 
 def area_files() -> list[str]:
-    """The area and zone files a request may name: GeoJSON files under the contract store's ``areas/``."""
-    folder = settings.contracts_dir()
-    return sorted(str(p.relative_to(folder)) for p in (folder / "areas").glob("*.geojson"))
+    """The area and zone files a request may name: GeoJSON files under the contract store's ``areas/`` and
+    the region's (``jobs.contracts.files.read_named_json`` resolves them in that order)."""
+    names = set()
+    for folder in (settings.contracts_dir(), settings.REGION.folder):
+        names |= {str(p.relative_to(folder)) for p in (folder / "areas").glob("*.geojson")}
+    return sorted(names)
 
 
 def _terms(document: dict) -> dict[str, Any]:

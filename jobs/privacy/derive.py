@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import h3
 import pandas as pd
 
-from jobs.common import tables
+from jobs.common import settings, tables
 from jobs.common.columns import SEGMENT_COLUMNS
 from jobs.common.h3cells import cell_to_int, int_to_cell
 from jobs.errors import DerivationRefused
@@ -122,7 +122,7 @@ def sum_into_cut(release: pd.DataFrame, metric: str, *, h3_resolution: int | Non
             frame[place] = [cell_to_int(h3.cell_to_parent(int_to_cell(c), h3_resolution)) for c in frame[place]]
     if longer:
         if bin_minutes == 1440:
-            local = frame["bin_start"].dt.tz_localize("UTC").dt.tz_convert("Europe/Copenhagen").dt.floor("D")
+            local = frame["bin_start"].dt.tz_localize("UTC").dt.tz_convert(settings.LOCAL_TZ_NAME).dt.floor("D")
             frame["bin_start"] = local.dt.tz_convert("UTC").dt.tz_localize(None)
         else:
             frame["bin_start"] = frame["bin_start"].dt.floor(f"{bin_minutes}min")

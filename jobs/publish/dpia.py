@@ -98,7 +98,7 @@ def dpia_of(contract: Contract) -> dict[str, Any]:
                         for s, f in feeds.items()},
             "product": (f"{', '.join(contract.metrics)} per H3 cell of resolution {contract.h3_resolution} and "
                         f"{contract.time_bin} bin in the contract's area, delivered on the schedule "
-                        f"{contract.schedule!r} (Europe/Copenhagen)"
+                        f"{contract.schedule!r} ({settings.LOCAL_TZ_NAME})"
                         + (f" until {contract.agreement_end}" if contract.agreement_end else "")),
             "retention": record["retention"],
             "assets": ["the lake (landing, quarantine, bronze, silver: personal data; gold and deliveries: "

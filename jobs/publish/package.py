@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jobs.common import settings
 from jobs.common.columns import column_line
 from jobs.contracts import zone_cells
 from jobs.publish.formats import by_file_name, formats
@@ -190,7 +191,7 @@ def datapackage(contract: Contract, manifest: dict, columns: list[str]) -> dict[
         "contributors": contributors(contract),
         "keywords": ["mobility", "differential privacy", *contract.metrics],
         "temporal": {"start": manifest["window_start"], "end": manifest["window_end"],
-                     "note": "end exclusive; bins are local to Europe/Copenhagen"},
+                     "note": f"end exclusive; bins are local to {settings.LOCAL_TZ_NAME}"},
         "method": _method(contract, manifest),
         "privacy": {key: privacy[key] for key in ("k", "k_unit", "thresholds", "epsilon", "delta", "mechanism",
                                                    "bounds", "noise_scale", "ci95_half_width", "guarantee")
@@ -218,7 +219,7 @@ def readme(contract: Contract, manifest: dict, package: dict[str, Any]) -> str:
              f"- Contract: `{contract.id}` version {contract.version}; buyer `{contract.buyer}`; "
              f"supplier(s) {', '.join(contract.suppliers)}",
              f"- Delivery: `{manifest['delivery_id']}`, local dates {manifest['window_start']} to "
-             f"{manifest['window_end']} (end exclusive, Europe/Copenhagen)",
+             f"{manifest['window_end']} (end exclusive, {settings.LOCAL_TZ_NAME})",
              f"- Licence: {package['licenses'][0]['title']}"]
     for person in package["contributors"]:
         lines.append(f"- Contact ({person['role']}): {person['title']}"

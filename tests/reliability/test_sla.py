@@ -28,7 +28,6 @@ def test_the_latency_sla_is_read_and_checked():
 
 
 def test_a_contract_with_a_bad_latency_is_refused(tmp_path):
-    import shutil
 
     import yaml
 
@@ -36,8 +35,6 @@ def test_a_contract_with_a_bad_latency_is_refused(tmp_path):
     from jobs.errors import ContractError
     from jobs.publish.portfolio import load_contract
 
-    for name in ("areas",):
-        shutil.copytree(settings.contracts_dir() / name, tmp_path / name)
     doc = yaml.safe_load((settings.contracts_dir() / f"{CONTRACT}.yaml").read_text())
     for item in doc["slaProperties"]:
         if item["property"] == "latency":

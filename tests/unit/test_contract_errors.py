@@ -26,14 +26,25 @@ def test_an_unknown_term_is_named_with_the_closest_valid_one():
     assert "not a known property (known: " in colour and "epsilon" in colour  # nothing close: the list instead
 
 
-def test_a_missing_area_file_says_where_it_looked(tmp_path):
+def test_a_contract_copied_anywhere_finds_its_area_in_the_region(tmp_path):
     copied = tmp_path / "elsewhere.yaml"
-    copied.write_text(EXAMPLE.read_text())  # copied outside the contracts folder, without its areas/
-    document = yaml.safe_load(copied.read_text())
+    copied.write_text(EXAMPLE.read_text())  # copied outside the contracts folder, without any areas/
+    contract = parse_contract(yaml.safe_load(copied.read_text()), copied.name, tmp_path)
+    assert contract.area_population == 57_000  # areas/indre-by.geojson of the region (regions/copenhagen/areas)
+
+
+def test_a_missing_area_file_says_where_it_looked(tmp_path):
+    from jobs.common import settings
+
+    document = yaml.safe_load(EXAMPLE.read_text())
+    for item in document["customProperties"]:
+        if item["property"] == "area":
+            item["value"] = "areas/nowhere.geojson"
     with pytest.raises(ContractError) as refused:
-        parse_contract(document, copied.name, tmp_path)
+        parse_contract(document, "elsewhere.yaml", tmp_path)
     (line,) = [e for e in refused.value.errors if "customProperties.area" in e]
-    assert f"areas/indre-by.geojson not found (looked in {tmp_path.resolve()}" in line
+    assert f"areas/nowhere.geojson not found (looked in {tmp_path.resolve()} and in the region copenhagen's " \
+           f"folder {settings.REGION.folder}" in line, line
 
 
 def test_contracts_new_writes_a_valid_starting_file(tmp_path, monkeypatch, capsys):
@@ -53,11 +64,8 @@ def test_contracts_new_writes_a_valid_starting_file(tmp_path, monkeypatch, capsy
 
 
 def test_errors_of_a_contract_file_name_the_line_of_the_field(tmp_path):
-    import shutil
-
     from jobs.publish.portfolio import load_contract
 
-    shutil.copytree(EXAMPLE.parent / "areas", tmp_path / "areas")
     lines = EXAMPLE.read_text().splitlines()
     epsilon = next(i for i, line in enumerate(lines) if "property: epsilon," in line)
     lines[epsilon] = lines[epsilon].replace("property: epsilon,", "property: epsilonn,")

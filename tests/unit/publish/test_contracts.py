@@ -124,7 +124,6 @@ def test_an_invalid_new_version_leaves_the_last_valid_one_in_force(tmp_path):
 
     from jobs.publish.portfolio import find_contract, load_contracts
 
-    shutil.copytree(EXAMPLE.parent / "areas", tmp_path / "areas")
     shutil.copy(EXAMPLE, tmp_path / EXAMPLE.name)
     broken = _set(_doc(), "k", 3)
     broken["version"] = "2.2.0"
@@ -213,7 +212,7 @@ def _od_in_area(delta, population):
 
     od = settings.REPO_ROOT / "contracts" / "kk-traffic-od.yaml"
     doc = yaml.safe_load(od.read_text())
-    feature = json.loads((od.parent / "areas" / "kobenhavns-kommune.geojson").read_text())
+    feature = json.loads((settings.REGION.areas_dir / "kobenhavns-kommune.geojson").read_text())
     feature["properties"]["population"] = population
     return _set(_set(_set(doc, "area", feature), "delta", delta), "od_domain", "partition_selection")
 
@@ -237,11 +236,8 @@ def test_the_example_areas_state_their_population():
 
 
 def test_validate_judges_the_longest_window_a_schedule_makes_not_its_first(tmp_path, capsys):
-    import shutil
-
     from jobs.cli import main
 
-    shutil.copytree(EXAMPLE.parent / "areas", tmp_path / "areas")
     doc = _set(_doc(), "schedule", "0 8 * * 1,2")  # Monday to Tuesday is one day, Tuesday to Monday six
     path = tmp_path / "twice-weekly.yaml"
     path.write_text(yaml.safe_dump(doc))

@@ -159,7 +159,8 @@ def test_a_child_of_an_ended_or_retired_parent_is_refused(folder, tmp_path, monk
 
 def test_a_child_of_a_zoned_parent_is_refused_where_the_release_is_made_per_zone(folder):
     source = settings.REPO_ROOT / "tests" / "data" / "zones" / "indre-by-quarters.geojson"
-    (folder / "areas" / source.name).write_bytes(source.read_bytes())  # named files live in the contracts folder
+    (folder / "areas").mkdir(exist_ok=True)
+    (folder / "areas" / source.name).write_bytes(source.read_bytes())  # a file beside the contract
     zones = {"file": f"areas/{source.name}", "id_property": "name"}
     _with(folder, "kk-inner-city-presence", "kk-zoned", zones=zones, k=250)
     assert load_contract(folder / "kk-zoned.yaml").zones
