@@ -60,6 +60,10 @@ class Region:
     domestic_mcc : tuple of str
         The mobile country codes (ITU-T E.212, three digits) of the region's country: a phone whose home
         network has another is a ``tourist`` in segments.
+    country : str or None
+        The region's country (ISO 3166 alpha-2), the simulator's home country of residents.
+    simulation_origin : tuple of float or None
+        Latitude and longitude the simulator's world is centred on (default: the bbox's centre).
     """
 
     name: str
@@ -71,6 +75,8 @@ class Region:
     home_area: str | None = None
     place: str | None = None
     domestic_mcc: tuple[str, ...] = ()
+    country: str | None = None
+    simulation_origin: tuple[float, float] | None = None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -183,7 +189,7 @@ def load_region(name: str, root: Path = REGIONS_DIR) -> Region:
     if not isinstance(document, dict):
         raise RegionError(f"{where}: a region is a YAML mapping")
     unknown = set(document) - {"name", "title", "time_zone", "bbox", "boundary", "home_area", "place",
-                               "domestic_mcc"}
+                               "domestic_mcc", "country", "simulation_origin"}
     if unknown:
         raise RegionError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
     if document.get("name") != name:
@@ -208,13 +214,26 @@ def load_region(name: str, root: Path = REGIONS_DIR) -> Region:
     domestic = document.get("domestic_mcc") or []
     if not isinstance(domestic, list) or not all(re.fullmatch(r"[0-9]{3}", str(m)) for m in domestic):
         raise RegionError(f"{where}: domestic_mcc: {domestic!r} is not a list of three-digit mobile country codes")
+    country = document.get("country")
+    if country is not None and not re.fullmatch(r"[A-Z]{2}", str(country)):
+        raise RegionError(f"{where}: country: {country!r} is not an ISO 3166 alpha-2 code such as DK")
+    origin = document.get("simulation_origin")
+    if origin is not None:
+        try:
+            lat, lon = (float(v) for v in origin)
+        except (TypeError, ValueError):
+            raise RegionError(f"{where}: simulation_origin: {origin!r} is not [latitude, longitude]") from None
+        west, south, east, north = bbox
+        if not (south < lat < north and west < lon < east):
+            raise RegionError(f"{where}: simulation_origin: {origin!r} lies outside the bbox {bbox}")
+        origin = (lat, lon)
     home_area = document.get("home_area")
     if home_area is not None and not (folder / str(home_area)).is_file():
         raise RegionError(f"{where}: home_area: {folder / str(home_area)} not found")
     return Region(name=name, title=str(document.get("title") or name), time_zone=time_zone, bbox=bbox,
                   boundary=boundary, folder=folder.resolve(), home_area=home_area,
                   place=str(document["place"]) if document.get("place") else None,
-                  domestic_mcc=tuple(str(m) for m in domestic))
+                  domestic_mcc=tuple(str(m) for m in domestic), country=country, simulation_origin=origin)
 
 
 def write_region(name: str, time_zone: str, bbox: Any, boundary: Path | None = None, title: str | None = None,

@@ -1,4 +1,8 @@
-"""A seeded synthetic population of greater Copenhagen: residents, commuters, visitors and tourists.
+"""A seeded synthetic population of the region's city: residents, commuters, visitors and tourists.
+
+The world is a template city laid out in metres around the region's ``simulation_origin`` (Copenhagen's
+town hall square for the default region, whose neighbourhoods, work places and sights the template follows);
+in another region it is the same template placed at that region's centre, not that city's own geography.
 
 Every simulated feed draws from this one population, so products from different sources can be compared
 with each other and with the ground truth written next to the landing files (``lake/simulation/``).
@@ -12,12 +16,15 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-# Projection around central Copenhagen: metres east / north of the town hall square.
-ORIGIN_LAT, ORIGIN_LON = 55.6761, 12.5683
+from jobs.common import settings
+
+# Projection around the region's centre (Copenhagen: the town hall square): metres east / north of it.
+_WEST, _SOUTH, _EAST, _NORTH = settings.REGION_BBOX
+ORIGIN_LAT, ORIGIN_LON = settings.REGION.simulation_origin or ((_SOUTH + _NORTH) / 2, (_WEST + _EAST) / 2)
 M_PER_DEG_LAT = 110_540.0
 M_PER_DEG_LON = 111_320.0 * np.cos(np.radians(ORIGIN_LAT))
 
-# Simulated world: a box of about 22 x 17 km around the centre (inside settings.REGION_BBOX).
+# Simulated world: a box of about 22 x 17 km around the centre (inside the region's bbox: ``check_world``).
 WORLD_X = (-11_000.0, 11_000.0)
 WORLD_Y = (-8_500.0, 8_500.0)
 # The municipality (the "area" used for resident / commuter segments): a box of about 12 x 10 km.
@@ -37,11 +44,35 @@ WORK_WEIGHTS = np.array([30, 15, 15, 15, 15, 10], dtype=float)
 # Sights tourists visit: Tivoli, Nyhavn, the Little Mermaid, Amalienborg, Christiania, Strøget.
 SIGHTS = np.array([(-80, -180), (1_500, 380), (2_400, 2_250), (1_800, 1_100), (1_700, -600), (500, 400)])
 
-# Foreign home networks of tourists: MCC -> ISO 3166 alpha-2, weighted roughly like Copenhagen's guests.
-TOURIST_MCCS = {"240": "SE", "242": "NO", "262": "DE", "234": "GB", "310": "US", "208": "FR",
-                "222": "IT", "214": "ES", "204": "NL", "460": "CN"}
-TOURIST_WEIGHTS = np.array([18, 14, 20, 12, 10, 6, 5, 5, 5, 5], dtype=float)
-DANISH_MCC = "238"
+# Foreign home networks of tourists: MCC -> ISO 3166 alpha-2, weighted roughly like Copenhagen's guests; a
+# region's own country is never a tourist's.
+_GUESTS = {"240": ("SE", 18), "242": ("NO", 14), "262": ("DE", 20), "234": ("GB", 12), "310": ("US", 10),
+           "208": ("FR", 6), "222": ("IT", 5), "214": ("ES", 5), "204": ("NL", 5), "460": ("CN", 5),
+           "238": ("DK", 10)}
+TOURIST_MCCS = {mcc: country for mcc, (country, _) in _GUESTS.items() if mcc not in settings.REGION.domestic_mcc}
+TOURIST_WEIGHTS = np.array([_GUESTS[mcc][1] for mcc in TOURIST_MCCS], dtype=float)
+HOME_MCC = settings.REGION.domestic_mcc[0] if settings.REGION.domestic_mcc else None
+
+
+def check_world() -> None:
+    """Refuse to simulate in a region that cannot hold the world or names no home network.
+
+    Raises
+    ------
+    ValueError
+        The world's box reaches outside the region's bbox (naming the box needed), or the region states no
+        ``domestic_mcc`` or ``country``.
+    """
+    region = settings.REGION
+    if HOME_MCC is None or region.country is None:
+        raise ValueError(f"the region {region.name} states no domestic_mcc and country (regions/{region.name}/"
+                         "region.yaml): the simulator cannot give residents a home network")
+    (south, north), (west, east) = to_lat_lon(np.array(WORLD_X), np.array(WORLD_Y))  # the world's corners
+    w, s, e, n = settings.REGION_BBOX
+    if not (w <= west and east <= e and s <= south and north <= n):
+        raise ValueError(f"the simulated world ({west:.3f},{south:.3f},{east:.3f},{north:.3f}, about 22 x 17 km "
+                         f"around {ORIGIN_LAT},{ORIGIN_LON}) reaches outside the region {region.name}'s bbox "
+                         f"{settings.REGION_BBOX}: widen the bbox or move simulation_origin")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,10 +174,11 @@ def make_population(people: int, seed: int, shares: PopulationShares | None = No
     work_x[jobless] = np.nan
     work_y[jobless] = np.nan
 
-    mccs = np.full(people, DANISH_MCC, dtype=object)
+    check_world()
+    mccs = np.full(people, HOME_MCC, dtype=object)
     codes = list(TOURIST_MCCS)
     mccs[tour] = rng.choice(codes, size=int(tour.sum()), p=TOURIST_WEIGHTS / TOURIST_WEIGHTS.sum())
-    countries = np.array([TOURIST_MCCS.get(m, "DK") for m in mccs], dtype=object)
+    countries = np.array([TOURIST_MCCS.get(m, settings.REGION.country) for m in mccs], dtype=object)
     mncs = rng.integers(1, 30, people)
     msins = rng.choice(10**10, size=people, replace=False)
     imsi = [f"{m}{n:02d}{s:010d}" for m, n, s in zip(mccs, mncs, msins, strict=True)]

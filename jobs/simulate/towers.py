@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from jobs.simulate.population import WORLD_X, WORLD_Y, to_lat_lon
+from jobs.simulate.population import HOME_MCC, WORLD_X, WORLD_Y, to_lat_lon
 
 SECTOR_AZIMUTHS = (0.0, 120.0, 240.0)
 SECTOR_BEAMWIDTH = 120.0
@@ -43,7 +43,7 @@ def make_towers(seed: int, spacing_m: float = 800.0) -> pd.DataFrame:
     rows = []
     for site, ((x, y), rng_m) in enumerate(zip(sites, range_m, strict=True)):
         for sector, az in enumerate(SECTOR_AZIMUTHS, start=1):
-            rows.append((f"238-01-{10_000 + site}-{sector}", f"CPH{site:04d}", x, y, az, SECTOR_BEAMWIDTH,
+            rows.append((f"{HOME_MCC}-01-{10_000 + site}-{sector}", f"SITE{site:04d}", x, y, az, SECTOR_BEAMWIDTH,
                          round(float(rng_m))))
     df = pd.DataFrame(rows, columns=["cell_id", "site_id", "x", "y", "azimuth_deg", "beamwidth_deg",
                                      "range_m"])
