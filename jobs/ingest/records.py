@@ -9,6 +9,11 @@ length and the SHA-256 of its bytes are kept: the supplier finds the line in its
 CSV: a UTF-8 byte-order mark, CRLF line endings, quoted fields (also fields spanning up to
 ``MAX_RECORD_LINES`` lines) are handled; columns are found by header name (case and spaces ignored).
 JSON lines: one object per line; numbers and booleans are kept as their JSON text.
+Parquet: one record per row, numbered from 1 in file order and read one row group at a time; columns are
+found by name (case ignored); values become text (binary as lower-case hex, so an identifier sent as bytes
+is pseudonymised like any other; timestamps as ISO-8601, with ``+00:00`` when the column is UTC-adjusted and
+without an offset when it is naive). A file that is not readable Parquet is one unparseable record (its size
+and SHA-256 kept); a file without a required column makes each of its rows unparseable, naming the column.
 """
 
 from __future__ import annotations
@@ -287,7 +292,88 @@ def parse_jsonl(data: bytes, file_name: str, fields: Sequence[str],
         yield batch.frame()
 
 
-PARSERS = {"csv": parse_csv, "jsonl": parse_jsonl}
+def _parquet_text(value: Any) -> str | None:
+    """A Parquet value as the text the type checks read (see the module docstring)."""
+    import datetime as dt
+    from decimal import Decimal
+
+    if value is None:
+        return None
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).hex()
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return _json_text(value)
+
+
+def parse_parquet(data: Any, file_name: str, fields: Sequence[str], optional: Sequence[str] = (),
+                  row_groups: tuple[int, int] | None = None, first_line: int = 1) -> Iterator[pa.RecordBatch]:
+    """Parse a Parquet file (or the row groups ``[start, end)`` of it) into batches of records.
+
+    Parameters
+    ----------
+    data : bytes or binary file
+        The whole file's bytes, or the file opened for reading (seekable: only the footer and the row
+        groups read are fetched).
+    file_name : str
+        Name recorded with each record.
+    fields, optional : sequence of str
+        Required and optional columns, looked up by name (case ignored).
+    row_groups : tuple of int, optional
+        The row groups to read (default: all).
+    first_line : int
+        Number of the first row read (rows are numbered from 1 in the file).
+    """
+    import pyarrow.parquet as pq
+
+    names = [*fields, *optional]
+    batch = _Batch(names)
+    try:
+        parquet = pq.ParquetFile(pa.BufferReader(data) if isinstance(data, (bytes, bytearray)) else data)
+        groups = range(*(row_groups or (0, parquet.num_row_groups)))
+        columns = {name.strip().lower(): name for name in parquet.schema_arrow.names}
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        if not isinstance(data, (bytes, bytearray)):
+            data.seek(0)
+            data = data.read()
+        batch.bad(file_name, 0, data, f"not a readable Parquet file ({type(exc).__name__})")
+        yield batch.frame()
+        return
+    missing = [f for f in fields if f not in columns]
+    number = first_line
+    for group in groups:
+        try:
+            table = parquet.read_row_group(group, columns=[columns[f] for f in names if f in columns])
+        except (pa.ArrowException, OSError, ValueError) as exc:  # a damaged row group: its rows, unparseable
+            rows = parquet.metadata.row_group(group).num_rows
+            for _ in range(rows):
+                batch.bad(file_name, number, f"{file_name}:{group}:{number}".encode(),
+                          f"row group {group} is not readable ({type(exc).__name__})")
+                number += 1
+            continue
+        values = {f: table.column(columns[f]).to_pylist() if f in columns else [None] * table.num_rows
+                  for f in names}
+        for row in range(table.num_rows):
+            texts = [_parquet_text(values[f][row]) for f in names]
+            if missing:
+                raw = json.dumps(texts).encode()
+                batch.bad(file_name, number, raw, f"file lacks {', '.join(missing)}")
+            elif any(t is not None and len(t) > MAX_FIELD_CHARS for t in texts):
+                batch.bad(file_name, number, json.dumps(texts).encode(),
+                          f"field longer than {MAX_FIELD_CHARS} characters")
+            else:
+                batch.good(file_name, number, texts)
+            number += 1
+            if len(batch) >= BATCH_ROWS:
+                yield batch.frame()
+                batch.clear()
+    if len(batch):
+        yield batch.frame()
+
+
+PARSERS = {"csv": parse_csv, "jsonl": parse_jsonl, "parquet": parse_parquet}
 
 
 CHUNK_BYTES = 32 * 1024 * 1024
@@ -302,6 +388,8 @@ def plan_chunks(path: Path, file_format: str, chunk_bytes: int | None = None) ->
     """
     chunk_bytes = chunk_bytes or CHUNK_BYTES
     path = lake_path(path)
+    if file_format == "parquet":
+        return _parquet_chunks(path)
     size = path.stat().st_size
     if size <= chunk_bytes:
         return [(str(path), 0, size, 1)]
@@ -319,10 +407,33 @@ def plan_chunks(path: Path, file_format: str, chunk_bytes: int | None = None) ->
     return chunks
 
 
+def _parquet_chunks(path: Path) -> list[tuple[str, int, int, int]]:
+    """A Parquet file's row groups as chunks ``(path, first group, end group, first row)``; a file whose footer
+    cannot be read is one chunk, which parses as one unparseable record."""
+    import pyarrow.parquet as pq
+
+    try:
+        with path.open("rb") as f:
+            metadata = pq.ParquetFile(f).metadata
+    except (pa.ArrowException, OSError, ValueError):
+        return [(str(path), 0, 0, 1)]
+    chunks, first_row = [], 1
+    for group in range(metadata.num_row_groups):
+        chunks.append((str(path), group, group + 1, first_row))
+        first_row += metadata.row_group(group).num_rows
+    return chunks or [(str(path), 0, 0, 1)]
+
+
 def parse_chunk(path: str, start: int, end: int, first_line: int, fields: Sequence[str], file_format: str,
                 optional: Sequence[str] = ()) -> Iterator[pa.RecordBatch]:
-    """Parse one byte range of a landing file (the whole file when it is one chunk)."""
+    """Parse one byte range of a landing file (the whole file when it is one chunk); for Parquet, the row
+    groups ``[start, end)``."""
     name = Path(path).name
+    if file_format == "parquet":
+        with lake_path(path).open("rb") as f:  # the footer and this chunk's row groups only
+            yield from parse_parquet(f, name, fields, optional, row_groups=(start, end) if end > start else None,
+                                     first_line=first_line)
+        return
     with lake_path(path).open("rb") as f:  # a local file, or an object read with ranged GETs
         if start == 0:
             data = f.read(end)
@@ -357,7 +468,7 @@ def read_records(spark: SparkSession, files: Sequence[Path], fields: Sequence[st
         Landing files of one feed and date.
     fields : sequence of str
         Required fields of the feed.
-    file_format : {"csv", "jsonl"}
+    file_format : {"csv", "jsonl", "parquet"}
         The feed's file format.
     counter : pyspark.Accumulator, optional
         Incremented by the number of records read (an independent count for the accounting check).

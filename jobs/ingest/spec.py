@@ -82,7 +82,7 @@ class FeedSpec:
     fields : tuple of str
         Required supplier fields.
     file_format : str
-        ``csv`` or ``jsonl``.
+        ``csv``, ``jsonl`` or ``parquet`` (``jobs.ingest.records``).
     identifier : str or None
         The raw identifier field, pseudonymised at the door (None for feeds without identity); opt-outs
         apply to feeds with one.

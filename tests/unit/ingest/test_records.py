@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from jobs.ingest.records import parse_csv, parse_jsonl
 
@@ -128,3 +129,83 @@ def test_vectorised_path_equals_the_record_by_record_path(monkeypatch):
     assert fast == slow
     assert len(fast) == 303 and sum(r["parse_error"] is not None for r in fast) == 3
     assert fast[0]["imsi"] == "238011234560000" and fast[0]["home_mcc"] == "238"
+
+
+def _parquet(tmp_path, table, name="e.parquet", **kwargs):
+    import pyarrow.parquet as pq
+
+    path = tmp_path / name
+    pq.write_table(table, path, **kwargs)
+    return path
+
+
+def test_parquet_rows_become_text_records_binary_ids_as_hex(tmp_path):
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from jobs.ingest.records import parse_chunk, plan_chunks
+
+    table = pa.table({
+        "USER_ID": pa.array([b"\x00\xffab", None, b"\x01"], pa.binary()),
+        "timestamp": ["2026-03-29T00:30:00", "2026-03-29T01:00:00Z", "bad"],
+        "mcc": pa.array([248, 248, None], pa.int32()),
+        "latitude": pa.array([59.4372, None, 59.5], pa.float32()),
+        "seen_at": pa.array([dt.datetime(2026, 3, 29, 1), None, None], pa.timestamp("us", tz="UTC")),
+        "is_modified": [True, False, True],  # a column the fields do not name: ignored
+    })
+    path = _parquet(tmp_path, table, row_group_size=2)
+    chunks = plan_chunks(path, "parquet")
+    assert [(c[1], c[2], c[3]) for c in chunks] == [(0, 1, 1), (1, 2, 3)]  # one chunk per row group
+    rows = [r for c in chunks for r in _rows(parse_chunk(*c, ("user_id", "timestamp", "mcc"), "parquet",
+                                                          ("latitude", "seen_at", "cell_id")))]
+    assert [r["line_number"] for r in rows] == [1, 2, 3] and all(r["parse_error"] is None for r in rows)
+    assert [r["user_id"] for r in rows] == ["00ff6162", None, "01"]
+    assert [r["mcc"] for r in rows] == ["248", "248", None]
+    assert rows[0]["latitude"].startswith("59.437") and rows[1]["latitude"] is None
+    assert rows[0]["seen_at"] == "2026-03-29T01:00:00+00:00" and rows[0]["cell_id"] is None
+
+
+def test_a_parquet_file_without_a_required_column_makes_each_row_unparseable(tmp_path):
+    import pyarrow as pa
+
+    from jobs.ingest.records import parse_chunk, plan_chunks
+
+    path = _parquet(tmp_path, pa.table({"user_id": ["a", "b"], "mcc": [248, 248]}))
+    rows = [r for c in plan_chunks(path, "parquet") for r in _rows(parse_chunk(*c, ("user_id", "timestamp"),
+                                                                               "parquet"))]
+    assert [(r["line_number"], r["parse_error"]) for r in rows] == [(1, "file lacks timestamp"),
+                                                                     (2, "file lacks timestamp")]
+    assert rows[0]["user_id"] is None and rows[0]["raw_hash"]  # no text kept, only length and hash
+
+
+def test_a_file_that_is_not_parquet_is_one_unparseable_record(tmp_path):
+    import hashlib
+
+    from jobs.ingest.records import parse_chunk, plan_chunks
+
+    path = tmp_path / "e.parquet"
+    path.write_bytes(b"user_id,timestamp\nx,2026\n")  # CSV named .parquet
+    (chunk,) = plan_chunks(path, "parquet")
+    (row,) = _rows(parse_chunk(*chunk, ("user_id",), "parquet"))
+    assert row["parse_error"].startswith("not a readable Parquet file")
+    assert row["raw_length"] == path.stat().st_size
+    assert row["raw_hash"] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.spark
+def test_spark_reads_parquet_landing_files_row_group_by_row_group(spark, tmp_path):
+    import pyarrow as pa
+
+    from jobs.ingest.records import read_records
+
+    path = _parquet(tmp_path, pa.table({"user_id": [f"u{i}" for i in range(250)], "mcc": [248] * 250}),
+                    row_group_size=100)
+    (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
+    counter = spark.sparkContext.accumulator(0)
+    frame = read_records(spark, [path, tmp_path / "broken.parquet"], ("user_id",), "parquet", counter=counter,
+                         optional=("mcc",)).toPandas()
+    assert counter.value == len(frame) == 251
+    good = frame[frame["parse_error"].isna()].sort_values("line_number")
+    assert list(good["line_number"]) == list(range(1, 251)) and list(good["user_id"])[-1] == "u249"
+    assert frame["parse_error"].str.startswith("not a readable Parquet file").sum() == 1
