@@ -188,10 +188,10 @@ def read_named_json(name: Any, base: Path) -> Any:
     if relative.is_absolute() or ".." in relative.parts:
         raise ValueError(f"{name} is outside the contracts folder (use a path inside it, such as areas/...)")
     folders = [Path(base).resolve(), settings.REGION.folder]
-    for folder in folders:
+    for folder, what in zip(folders, ("the contracts folder", "the region's folder"), strict=True):
         path = (folder / relative).resolve()
         if not path.is_relative_to(folder):
-            raise ValueError(f"{name} leads outside {folder} (a link to {path})")
+            raise ValueError(f"{name} leads outside {what} (a link to {path})")
         if path.exists():
             break
     else:

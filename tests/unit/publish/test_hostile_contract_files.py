@@ -38,6 +38,7 @@ def _with_area(folder, cid: str, area) -> None:
 
 
 def test_hostile_area_files_are_refused_by_name_and_the_others_load(folder, tmp_path):
+    (folder / "areas").mkdir()  # files beside the contracts (the examples' areas are the region's)
     (folder / "areas" / "a-folder.geojson").mkdir()
     (folder / "areas" / "binary.geojson").write_bytes(bytes(range(256)) * 4)
     (folder / "areas" / "list.geojson").write_text("[1, 2, 3]")
