@@ -140,6 +140,9 @@ INGEST_RUNS = Table("ops", "ingest_runs", ("feed",), pa.schema([
     ("quarantined", pa.int64()), ("quarantined_by_reason", pa.string()), ("invalid_share", pa.float64()),
     ("expectations", pa.string()), ("data_docs", pa.string()), ("late_records", pa.int64()),
     ("bronze_version", pa.int64()), ("quarantine_version", pa.int64()),
+    # columns of the landing files the feed's schema does not name (JSON list), and the feed's quality
+    # warnings (JSON: the ESS network and event warnings of mno); null in runs recorded before them
+    ("extra_columns", pa.string()), ("warnings", pa.string()),
 ]), produced_by="ingest")
 SILVER_BUILDS = Table("ops", "silver_builds", ("source",), pa.schema([
     ("source", pa.string()), ("event_date", pa.date32()), ("built_at", pa.timestamp("us", tz="UTC")),

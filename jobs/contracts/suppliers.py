@@ -45,6 +45,8 @@ class Supplier:
     rules: SupplierRules = SupplierRules()
     contact: dict | None = None  # the controller's contact (name, email, address): the Art. 30 record's
     dpo: dict | None = None  # the data protection officer (name, email): the Art. 30 record's
+    # per source: the IANA zone its timestamps without an offset are in (feed settings; UTC when not stated)
+    timestamps_without_offset: tuple[tuple[str, str], ...] = ()
 
     def is_approver(self, who: str) -> bool:
         """True when ``who`` is the name or e-mail of one of this supplier's approvers."""
@@ -65,6 +67,11 @@ class SupplierRegistry:
     def get(self, supplier_id: str) -> Supplier | None:
         """The supplier with this id, or None."""
         return self.suppliers.get(supplier_id)
+
+    def naive_time_zone(self, source: str) -> str:
+        """The zone a source's timestamps without an offset are read in: its owner's setting, else UTC."""
+        owner = self.owner_of(source)
+        return dict(owner.timestamps_without_offset).get(source, "UTC") if owner else "UTC"
 
 
 def _entry_errors(entry, index: int, where: str) -> list[str]:
@@ -90,7 +97,26 @@ def _entry_errors(entry, index: int, where: str) -> list[str]:
         if person is not None and (not isinstance(person, dict) or not person.get("name")
                                    or "@" not in str(person.get("email", ""))):
             errors.append(f"{at}.{field}: a name and an email (optional: address)")
-    return errors + _rules_errors(entry.get("rules"), f"{at}.rules")
+    return errors + _rules_errors(entry.get("rules"), f"{at}.rules") + _zone_errors(entry, at)
+
+
+def _zone_errors(entry: dict, at: str) -> list[str]:
+    zones = entry.get("timestamps_without_offset")
+    if zones is None:
+        return []
+    if not isinstance(zones, dict):
+        return [f"{at}.timestamps_without_offset: a mapping of source to IANA time zone (such as mno: UTC)"]
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    errors = []
+    for source, zone in zones.items():
+        if source not in (entry.get("sources") or []):
+            errors.append(f"{at}.timestamps_without_offset.{source}: not one of this supplier's sources")
+        try:
+            ZoneInfo(str(zone))
+        except (ZoneInfoNotFoundError, ValueError):
+            errors.append(f"{at}.timestamps_without_offset.{source}: {zone!r} is not an IANA time zone")
+    return errors
 
 
 _RULE_LISTS = ("never_sell_to_buyers", "never_sell_to_sectors", "refused_purposes")
@@ -187,7 +213,8 @@ def parse_registry(document, where: str) -> SupplierRegistry:
             owners[source] = entry["id"]
         suppliers[entry["id"]] = Supplier(entry["id"], entry["name"], tuple(entry["sources"]),
                                           tuple(dict(a) for a in entry["approvers"]), _rules(entry),
-                                          entry.get("contact"), entry.get("dpo"))
+                                          entry.get("contact"), entry.get("dpo"),
+                                          tuple((entry.get("timestamps_without_offset") or {}).items()))
     if errors:
         raise ReferenceDataError("\n".join(errors))
     return SupplierRegistry(where, suppliers)

@@ -9,6 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
+from jobs.common import settings
 from jobs.common.timebins import local_date_column
 from jobs.ingest.pseudonym import key_period, pseudonym_struct
 from jobs.ingest.spec import FeedSpec
@@ -26,22 +29,59 @@ INVALID_REASONS = ("unparseable", "bad_type", "out_of_window", "unknown_referenc
 DETAIL_CHARS = 200
 
 
-def _locate(spark: SparkSession, typed: DataFrame, spec: FeedSpec) -> tuple[DataFrame, Column, Column]:
-    """Join every reference; return the frame and the unknown / out-of-region conditions."""
+def _locate(spark: SparkSession, typed: DataFrame, spec: FeedSpec,
+            date: dt.date) -> tuple[DataFrame, Column, Column, Column]:
+    """Join every reference; return the frame and the unknown / out-of-region conditions and the unknown detail."""
     from pyspark.sql import functions as F
 
     unknown, outside = F.lit(False), F.lit(False)
+    detail = F.lit(None).cast("string")
     for ref in spec.references:
         s = ref.suffix
-        table = spark.createDataFrame(ref.load()[["ref_id", "h3_cell", "in_region"]]).select(
+        frame = ref.load(date) if ref.dated else ref.load()
+        if "problem" not in frame.columns:
+            frame = frame.assign(problem=None)
+        table = spark.createDataFrame(frame[["ref_id", "h3_cell", "in_region", "problem"]],
+                                      "ref_id string, h3_cell long, in_region boolean, problem string").select(
             F.col("ref_id").alias(f"_ref{s}"), F.col("h3_cell").alias(f"h3_cell{s}"),
-            F.col("in_region").alias(f"_in_region{s}"))
+            F.col("in_region").alias(f"_in_region{s}"), F.col("problem").alias(f"_problem{s}"))
         typed = typed.join(F.broadcast(table), typed[ref.column] == F.col(f"_ref{s}"), "left")
         present = F.coalesce(F.col(ref.column), F.lit("")) != ""
         missing = F.col(f"_ref{s}").isNull() & (present if ref.optional else F.lit(True))
-        unknown = unknown | missing
-        outside = outside | (F.col(f"_ref{s}").isNotNull() & ~F.col(f"_in_region{s}"))
-    return typed, unknown, outside
+        problem = F.col(f"_ref{s}").isNotNull() & F.col(f"_problem{s}").isNotNull()
+        unknown = unknown | missing | problem
+        detail = F.coalesce(detail, F.when(problem, F.col(f"_problem{s}")),
+                            F.when(missing, F.lit("id not in the reference data")))
+        outside = outside | (F.col(f"_ref{s}").isNotNull() & ~problem & ~F.col(f"_in_region{s}"))
+        if ref.point:  # a record without an id placed by its own coordinates
+            lat, lon = (F.col(c) for c in ref.point)
+            by_point = ~present & lat.isNotNull() & lon.isNotNull()
+            typed = typed.withColumn(f"h3_cell{s}", F.when(by_point, point_cell(lat, lon))
+                                     .otherwise(F.col(f"h3_cell{s}")))
+            outside = outside | (by_point & ~point_in_region(lat, lon))
+    return typed, unknown, outside, detail
+
+
+def point_cell(lat: Column, lon: Column) -> Column:
+    """Spark expression: the finest-resolution H3 cell (``long``) of a latitude and longitude."""
+    from pyspark.sql.functions import pandas_udf
+
+    resolution = settings.FINEST_H3_RESOLUTION
+
+    @pandas_udf("long")
+    def cells(lats: pd.Series, lons: pd.Series) -> pd.Series:
+        import h3  # on the executors
+
+        return pd.Series([h3.str_to_int(h3.latlng_to_cell(a, b, resolution)) if a == a and b == b else None
+                          for a, b in zip(lats, lons, strict=True)], dtype="Int64")
+
+    return cells(lat, lon)
+
+
+def point_in_region(lat: Column, lon: Column) -> Column:
+    """Spark expression: the point lies in the region's bounding box (as reference places are judged)."""
+    min_lon, min_lat, max_lon, max_lat = settings.REGION_BBOX
+    return lon.between(min_lon, max_lon) & lat.between(min_lat, max_lat)
 
 
 def classify(spark: SparkSession, spec: FeedSpec, records: DataFrame, date: dt.date,
@@ -78,7 +118,8 @@ def classify(spark: SparkSession, spec: FeedSpec, records: DataFrame, date: dt.d
         pseudo, opted = F.col("_ident.pseudo_id"), F.col("_ident.opted_out")
     else:
         pseudo, opted = F.lit(None).cast("long"), F.lit(False)
-    located, unknown, outside = _locate(spark, typed, spec)
+    located, unknown, outside, unknown_detail = _locate(spark, typed, spec, date)
+    abroad = spec.abroad() if spec.abroad else F.lit(False)
     local_date = local_date_column(F.col("event_ts_utc"))
     policy = spec.policy_reason() if spec.policy_reason else F.lit(None).cast("string")
     rules = [
@@ -87,8 +128,9 @@ def classify(spark: SparkSession, spec: FeedSpec, records: DataFrame, date: dt.d
         (F.col("type_error").isNotNull(), "bad_type", F.col("type_error")),
         (local_date != F.lit(date), "out_of_window",
          F.concat(F.lit("local date "), local_date.cast("string"), F.lit(f" is not {date.isoformat()}"))),
-        (unknown, "unknown_reference", F.lit("id not in the reference data")),
-        (outside, "out_of_region", F.lit("reference location outside the region")),
+        (unknown, "unknown_reference", unknown_detail),
+        (abroad, "out_of_region", F.lit("outbound roaming record: the subscriber is abroad")),
+        (outside, "out_of_region", F.lit("location outside the region")),
         (policy.isNotNull(), "randomised_mac", F.lit("probe from a randomised MAC: not a person")),
     ]
     reason, detail = F.lit(None).cast("string"), F.lit(None).cast("string")

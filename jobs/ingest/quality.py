@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -144,3 +145,42 @@ def _plain(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return str(value)
+
+
+def write_warnings_page(feed: str, date: dt.date, warnings: dict[str, Any]) -> Path:
+    """Add the run's quality warnings to its Data Docs: a page beside the index, linked from its top.
+
+    Returns
+    -------
+    Path
+        The page written (``quality_warnings.html`` in the feed and date's Data Docs site).
+    """
+    from html import escape
+
+    site = data_docs_dir(feed, date)
+    network, events = warnings.get("network") or {}, warnings.get("events") or {}
+    rows = "".join(f"<tr><td>{escape(w['warning'])}</td><td>{w['cells']}</td></tr>"
+                   for w in network.get("warnings", []))
+    examples = "".join(f"<tr><td>{escape(e['cell_id'])}</td><td>{e['local_hour']}:00</td><td>{e['events']}</td>"
+                       f"<td>{e['usual']}</td></tr>" for e in events.get("examples", []))
+    events_text = escape(events["note"]) if "note" in events else (
+        f"{events.get('above_usual', 0)} cell-hours above their usual level and {events.get('below_usual', 0)} "
+        f"below, of {events.get('cell_hours', 0)} compared with the {events.get('lookback_days', 0)} earlier days")
+    page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(feed)} {date}: quality
+warnings</title></head><body><h1>{escape(feed)} {date}: quality warnings</h1>
+<h2>Network topology</h2><p>Snapshot {escape(str(network.get('snapshot')))}{
+    ': ' + escape(network['fallback']) if network.get('fallback') else ''}; {network.get('cells_valid', 0)} cells valid
+that day, {network.get('cells_not_valid_that_day', 0)} listed for other days only.</p>
+<table border="1"><tr><th>warning</th><th>cells</th></tr>{rows or '<tr><td>none</td><td>0</td></tr>'}</table>
+<h2>Events per cell and hour against their usual level</h2><p>{events_text}.</p>
+<table border="1"><tr><th>cell</th><th>local hour</th><th>events</th><th>usual (mean)</th></tr>{examples}</table>
+<p><a href="index.html">Expectation results</a></p></body></html>"""
+    target = site / "quality_warnings.html"
+    target.write_bytes(page.encode())
+    index = site / "index.html"
+    if index.exists():
+        text = index.read_text()
+        link = '<p><a href="quality_warnings.html">Quality warnings of this run</a></p>'
+        if link not in text:
+            index.write_bytes(re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + link, text, count=1).encode())
+    return target

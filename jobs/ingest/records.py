@@ -374,6 +374,32 @@ def parse_parquet(data: Any, file_name: str, fields: Sequence[str], optional: Se
 
 
 PARSERS = {"csv": parse_csv, "jsonl": parse_jsonl, "parquet": parse_parquet}
+# A feed whose format is ``suffix`` takes each file's format from its name.
+SUFFIXES = {".parquet": "parquet", ".csv": "csv", ".jsonl": "jsonl"}
+
+
+def file_format_of(path: Path | str, file_format: str) -> str | None:
+    """The format a landing file is read in: the feed's, or for ``suffix`` the file's own (None: unknown)."""
+    if file_format != "suffix":
+        return file_format
+    return SUFFIXES.get(Path(str(path)).suffix.lower())
+
+
+def file_columns(path: Path, file_format: str) -> list[str]:
+    """The column names a CSV or Parquet landing file carries (lower-case; [] when unreadable or JSON lines)."""
+    file_format = file_format_of(path, file_format)
+    try:
+        with lake_path(path).open("rb") as f:
+            if file_format == "parquet":
+                import pyarrow.parquet as pq
+
+                return [n.strip().lower() for n in pq.ParquetFile(f).schema_arrow.names]
+            if file_format == "csv":
+                line = f.readline().decode("utf-8-sig").rstrip("\r\n")
+                return [h.strip().lower() for h in next(csv.reader([line]))] if line else []
+    except (pa.ArrowException, OSError, ValueError, UnicodeDecodeError, csv.Error, StopIteration):
+        return []
+    return []
 
 
 CHUNK_BYTES = 32 * 1024 * 1024
@@ -388,8 +414,11 @@ def plan_chunks(path: Path, file_format: str, chunk_bytes: int | None = None) ->
     """
     chunk_bytes = chunk_bytes or CHUNK_BYTES
     path = lake_path(path)
+    file_format = file_format_of(path, file_format)
     if file_format == "parquet":
         return _parquet_chunks(path)
+    if file_format is None:  # parsed as one unparseable record naming the suffixes read
+        return [(str(path), 0, 0, 1)]
     size = path.stat().st_size
     if size <= chunk_bytes:
         return [(str(path), 0, size, 1)]
@@ -429,6 +458,12 @@ def parse_chunk(path: str, start: int, end: int, first_line: int, fields: Sequen
     """Parse one byte range of a landing file (the whole file when it is one chunk); for Parquet, the row
     groups ``[start, end)``."""
     name = Path(path).name
+    file_format = file_format_of(path, file_format)
+    if file_format is None:
+        batch = _Batch([*fields, *optional])
+        batch.bad(name, 0, name.encode(), "file name does not end in " + ", ".join(SUFFIXES))
+        yield batch.frame()
+        return
     if file_format == "parquet":
         with lake_path(path).open("rb") as f:  # the footer and this chunk's row groups only
             yield from parse_parquet(f, name, fields, optional, row_groups=(start, end) if end > start else None,
@@ -453,6 +488,7 @@ def parse_chunk(path: str, start: int, end: int, first_line: int, fields: Sequen
 def parse_file(path: Path, fields: Sequence[str], file_format: str,
                optional: Sequence[str] = ()) -> Iterator[pa.RecordBatch]:
     """Parse one whole landing file with the feed's format."""
+    file_format = file_format_of(path, file_format) or "csv"
     yield from PARSERS[file_format](lake_path(path).read_bytes(), Path(path).name, fields, optional)
 
 
@@ -468,8 +504,8 @@ def read_records(spark: SparkSession, files: Sequence[Path], fields: Sequence[st
         Landing files of one feed and date.
     fields : sequence of str
         Required fields of the feed.
-    file_format : {"csv", "jsonl", "parquet"}
-        The feed's file format.
+    file_format : {"csv", "jsonl", "parquet", "suffix"}
+        The feed's file format (``suffix``: each file's own, by its name).
     counter : pyspark.Accumulator, optional
         Incremented by the number of records read (an independent count for the accounting check).
     optional : sequence of str
@@ -480,8 +516,8 @@ def read_records(spark: SparkSession, files: Sequence[Path], fields: Sequence[st
     DataFrame
         Metadata columns plus one string column per field (see ``record_schema``).
     """
-    if file_format not in PARSERS:
-        raise ValueError(f"file format must be one of {sorted(PARSERS)}, not {file_format!r}")
+    if file_format not in (*PARSERS, "suffix"):
+        raise ValueError(f"file format must be one of {sorted(PARSERS)} or suffix, not {file_format!r}")
     chunks = [c for p in files for c in plan_chunks(lake_path(p), file_format)]
     tasks = spark.createDataFrame(chunks, "path string, start long, end long, first_line long")
     tasks = tasks.repartition(max(len(chunks), 1))

@@ -28,8 +28,8 @@ from jobs.common.timing import Stopwatch
 from jobs.errors import IngestRefused, KeyRefused, ReferenceDataError, StorageFault
 from jobs.ingest.classify import INVALID_REASONS, REASONS, classify
 from jobs.ingest.optout import opted_out_tokens
-from jobs.ingest.quality import validate_accepted
-from jobs.ingest.records import read_records
+from jobs.ingest.quality import validate_accepted, write_warnings_page
+from jobs.ingest.records import file_columns, read_records
 from jobs.ingest.runlog import STALE_STAGING_SECONDS, previous_accepted, released, write_run_record
 from jobs.ingest.spec import FeedSpec, Reference, first_error, timestamp_column
 
@@ -138,6 +138,7 @@ def stage_batch(
     }
     files = list(files) if files is not None else landing_files(spec.name, date)
     record["files"] = len(files)
+    record["extra_columns"] = json.dumps(extra_columns(spec, files))
     if not files:
         raise refuse(record, f"no landing files in {settings.landing_path(spec.name, date.isoformat())}")
     _remove_stale_staging(spec.name, date)
@@ -185,9 +186,22 @@ def stage_batch(
         raise refuse(record, f"{invalid} of {records_in} records invalid ({invalid / records_in:.1%}), above the "
                              f"limit of {max_invalid_share:.1%}: {record['quarantined_by_reason']}; by field: "
                              + "; ".join(reasons_by_field(staged, INVALID_REASONS)))
-    log.info("ingest %s %s staged: rows in %d, accepted %d, quarantined %d %s", spec.name, date, records_in,
-             accepted, quarantined, record["quarantined_by_reason"])
+    if spec.quality:
+        record["warnings"] = json.dumps(spec.quality(spark, staged, date))
+        watch.lap("quality_warnings")
+        record["timings"] = watch.laps
+    log.info("ingest %s %s staged: rows in %d, accepted %d, quarantined %d %s; columns ignored %s", spec.name,
+             date, records_in, accepted, quarantined, record["quarantined_by_reason"], record["extra_columns"])
+    if record.get("warnings"):
+        log.warning("ingest %s %s quality warnings: %s", spec.name, date, record["warnings"])
     return _save(record)
+
+
+def extra_columns(spec: FeedSpec, files: Sequence[Path]) -> list[str]:
+    """Columns of the landing files (CSV headers, Parquet schemas) that the feed's schema does not name: ignored,
+    and listed in the run record so a supplier's change of export is seen."""
+    known = {*spec.fields, *spec.optional_fields}
+    return sorted({c for f in files for c in file_columns(f, spec.file_format) if c and c not in known})
 
 
 def reasons_by_field(staged: DataFrame, reasons: Sequence[str], top: int = 10) -> list[str]:
@@ -238,6 +252,8 @@ def validate_batch(spark: SparkSession, spec: FeedSpec, staging: str | Path) -> 
     date = dt.date.fromisoformat(record["event_date"])
     outcome = validate_accepted(spec, _accepted(_staged(spark, record)), date, record["run_id"])
     record.update(expectations=json.dumps(outcome["summary"]), data_docs=outcome["data_docs"])
+    if record.get("warnings"):
+        write_warnings_page(spec.name, date, json.loads(record["warnings"]))
     watch.lap("expectations")
     record["timings"].update(watch.laps)
     failed = sum(not e["success"] for e in outcome["summary"])

@@ -27,17 +27,26 @@ class Reference:
     column : str
         Record column holding the supplier id (``cell_id``, ``ap_id``, ``camera_id``, ``check_in_stop``).
     load : callable
-        Returns a pandas DataFrame with ``ref_id`` (str), ``h3_cell`` (int64) and ``in_region`` (bool).
+        Returns a pandas DataFrame with ``ref_id`` (str), ``h3_cell`` (int64), ``in_region`` (bool) and
+        optionally ``problem`` (why an id cannot place a record, such as a cell not valid that day; null
+        otherwise). Called with the run's local date when ``dated``, else without arguments.
     suffix : str
         Suffix of the output columns (``h3_cell<suffix>``), for feeds with two places (ticket check-out).
     optional : bool
-        An empty id is allowed (and then has no place).
+        An empty id is allowed (and then has no place, unless ``point`` gives one).
+    dated : bool
+        The reference changes by day (an operator's topology snapshot): ``load`` takes the date.
+    point : tuple of str, optional
+        Latitude and longitude columns (typed as double) placing a record whose id is empty (ESS events may
+        carry coordinates instead of a cell).
     """
 
     column: str
-    load: Callable[[], pd.DataFrame]
+    load: Callable[..., pd.DataFrame]
     suffix: str = ""
     optional: bool = False
+    dated: bool = False
+    point: tuple[str, str] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +91,8 @@ class FeedSpec:
     fields : tuple of str
         Required supplier fields.
     file_format : str
-        ``csv``, ``jsonl`` or ``parquet`` (``jobs.ingest.records``).
+        ``csv``, ``jsonl``, ``parquet``, or ``suffix`` (each file's own: ``.parquet``, ``.csv`` or ``.jsonl``;
+        ``jobs.ingest.records``).
     identifier : str or None
         The raw identifier field, pseudonymised at the door (None for feeds without identity); opt-outs
         apply to feeds with one.
@@ -114,6 +124,12 @@ class FeedSpec:
         network).
     data_subjects, personal_data : str
         The Art. 30 wording: who the data is about and what is kept of them.
+    abroad : callable, optional
+        Returns a Column true for records the feed itself places outside the region (ESS outbound roaming);
+        they are quarantined as ``out_of_region``.
+    quality : callable, optional
+        ``(spark, classified, date) -> dict`` of the feed's quality warnings for the run record (the ESS
+        network and event warnings of ``mno``); None: no feed-specific warnings.
     """
 
     name: str
@@ -133,6 +149,8 @@ class FeedSpec:
     anchors: bool = False
     data_subjects: str = ""
     personal_data: str = ""
+    abroad: Callable[[], Column] | None = None
+    quality: Callable[..., dict] | None = None
 
     @property
     def suite_name(self) -> str:
@@ -143,12 +161,26 @@ class FeedSpec:
 def timestamp_column(text: Column) -> Column:
     """Spark expression parsing ISO-8601 with ``Z`` or an offset (``+01:00``/``+0100``); null otherwise.
 
-    A timestamp without an offset is ambiguous around daylight-saving changes, so it does not parse.
+    A timestamp without an offset is ambiguous around daylight-saving changes, so it does not parse (a feed
+    whose format has naive timestamps in a stated zone uses ``naive_timestamp_column``).
     """
     from pyspark.sql import functions as F
 
     formats = ["yyyy-MM-dd'T'HH:mm:ss[.SSSSSS]XXX", "yyyy-MM-dd'T'HH:mm:ss[.SSSSSS]XX"]
     return F.coalesce(*[F.try_to_timestamp(text, F.lit(f)) for f in formats])
+
+
+def naive_timestamp_column(text: Column, time_zone: str) -> Column:
+    """Spark expression parsing a timestamp with an offset, or without one as wall time in ``time_zone``.
+
+    Naive forms: ``yyyy-MM-dd'T'HH:mm:ss[.ffffff]`` and the same with a space for the ``T``. In a zone with
+    daylight saving, a wall time that does not exist or exists twice is read with the offset before the change.
+    """
+    from pyspark.sql import functions as F
+
+    naive = F.coalesce(*[F.try_to_timestamp(text, F.lit(f))
+                         for f in ("yyyy-MM-dd'T'HH:mm:ss[.SSSSSS]", "yyyy-MM-dd HH:mm:ss[.SSSSSS]")])
+    return F.coalesce(timestamp_column(text), F.to_utc_timestamp(naive, time_zone))
 
 
 def first_error(checks: Sequence[tuple[Column, str]]) -> Column:

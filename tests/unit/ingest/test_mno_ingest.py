@@ -1,0 +1,175 @@
+"""The ESS operator feed (``mno``, issue 35): files in the ESS / Eurostat MNO schema, written by our own generator
+with the damage a supplier's files carry, are ingested with every record accounted for, the network and event
+quality warnings and the ignored columns in the run record, and the warnings in the Data Docs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pandas as pd
+import pytest
+
+from jobs.common import lake, settings, tables
+from jobs.ingest.event_quality import compare_with_usual
+from jobs.ingest.feeds.mno import SPEC
+from jobs.ingest.network import cells_on, clean_topology
+from jobs.ingest.runner import ingest
+
+DAY = dt.date(2026, 3, 2)
+
+
+@pytest.fixture(scope="module")
+def ess_day(spark, tmp_path_factory):
+    """A simulated operator's damaged day (300 people) ingested once, with its record counts by damage kind."""
+    from jobs.simulate.ess import damage, ess_events, ess_topology, write_ess_day
+    from jobs.simulate.movement import day_plans
+    from jobs.simulate.population import make_population
+    from jobs.simulate.telco import simulate_day
+    from jobs.simulate.towers import ServingCell, make_towers
+
+    root = tmp_path_factory.mktemp("ess") / "lake"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CDE_LAKE", str(root))
+        people, towers = make_population(300, 3), make_towers(3)
+        simulated = simulate_day(people, day_plans(people, DAY, 3), ServingCell(towers), 3, 20)
+        events, topology, counts = damage(ess_events(simulated), ess_topology(towers, dt.date(2026, 1, 1)), DAY, 3)
+        write_ess_day(events, topology, settings.landing_path("mno", DAY.isoformat()),
+                      settings.reference_path(f"mno_network/{DAY}"), csv_rows=400)
+        run = ingest(spark, SPEC, DAY)
+        bronze = lake.read(spark, tables.bronze("mno").path()).toPandas()
+        quarantine = lake.read(spark, tables.quarantine("mno").path()).toPandas()
+    return run, events, counts, bronze, quarantine, root
+
+
+@pytest.mark.spark
+def test_every_record_of_a_damaged_ess_day_is_accounted_for_by_reason(ess_day):
+    run, events, counts, _, quarantine, _ = ess_day
+    assert run["status"] == "succeeded" and run["files"] == 2  # one Parquet, one CSV part
+    assert run["records_in"] == len(events) == run["accepted"] + run["quarantined"]
+    reasons = json.loads(run["quarantined_by_reason"])
+    assert reasons["bad_type"] == sum(counts[k] for k in ("null_user_id", "bad_timestamp", "bad_mcc", "bad_mnc",
+                                                          "no_domain"))
+    assert reasons["unknown_reference"] == counts["unknown_cell"] + counts["retired_cell"] + counts["unplaced_cell"]
+    assert reasons["out_of_region"] == counts["outbound"] + counts["outside_region"]
+    natural = events.drop(columns="is_modified").assign(user_id=events["user_id"].map(
+        lambda v: v.hex() if v is not None else None)).duplicated().sum()  # the same device, second and cell
+    assert reasons["duplicate"] == natural >= counts["duplicate"]
+    assert "unparseable" not in reasons
+    details = set(quarantine["detail"])
+    assert {"user_id: empty", "mnc: not 2 or 3 digits", "mcc: not 3 digits (100-999)",
+            "cell has no position in the network topology", f"cell not valid on {DAY} in the network topology",
+            "id not in the reference data", "outbound roaming record: the subscriber is abroad",
+            "location outside the region"} <= details
+    assert any(d.startswith("timestamp: not ISO-8601") for d in details)
+    assert any(d.startswith("mcc, mnc, plmn: no network domain") for d in details)
+
+
+@pytest.mark.spark
+def test_run_record_lists_ignored_columns_and_quality_warnings(ess_day):
+    run, *_, root = ess_day
+    assert json.loads(run["extra_columns"]) == ["is_modified"]
+    warnings = json.loads(run["warnings"])
+    network = {w["warning"]: w["cells"] for w in warnings["network"]["warnings"]}
+    assert network == {"horizontal_beam_width: not a number in [0, 360]": 1,
+                       "cells without a position (their events are quarantined)": 1}
+    assert warnings["network"]["cells_not_valid_that_day"] == 1 and warnings["network"]["fallback"] is None
+    assert "no comparison" in warnings["events"]["note"]  # the first day has no usual level to compare with
+    from deltalake import DeltaTable
+
+    recorded = DeltaTable(str(root / "ops" / "ingest_runs")).to_pandas()
+    assert recorded.loc[recorded["run_id"] == run["run_id"], "extra_columns"].tolist() == ['["is_modified"]']
+    docs = root / "data_docs" / "mno" / DAY.isoformat()
+    page = (docs / "quality_warnings.html").read_text()
+    assert "horizontal_beam_width" in page and "cells without a position" in page
+    assert 'href="quality_warnings.html"' in (docs / "index.html").read_text()
+
+
+@pytest.mark.spark
+def test_bronze_holds_pseudonyms_only_and_places_records_by_cell_or_coordinates(ess_day):
+    _, events, counts, bronze, _, _ = ess_day
+    assert "user_id" not in bronze.columns and bronze["pseudo_id"].notna().all()
+    assert bronze["h3_cell"].notna().all()
+    by_point = bronze[bronze["cell_id"].isna()]
+    assert len(by_point) == counts["placed_by_coordinates"]
+    # the CSV part writes ids as upper-case hex: one device has one pseudonym across both files
+    cut = len(events) - 400
+    row = bronze["line_number"] - 1 + bronze["source_file"].str.endswith(".csv") * (cut - 1)  # CSV: a header
+    devices = bronze.assign(device=events["user_id"].to_numpy()[row.to_numpy()])
+    assert devices.groupby("device")["pseudo_id"].nunique().eq(1).all()
+    assert devices.groupby("pseudo_id")["device"].nunique().eq(1).all()
+    in_both = devices.groupby("device")["source_file"].nunique()
+    assert (in_both == 2).sum() > 50
+
+
+def _csv(root, day, text, name="events.csv"):
+    folder = settings.landing_path("mno", day.isoformat())
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text)
+
+
+def _cells(root, day, rows):
+    folder = settings.reference_path(f"mno_network/{day}")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "cells.csv").write_text("cell_id,latitude,longitude,directionality,azimuth_angle,"
+                                      "horizontal_beam_width,range,valid_date_start,valid_date_end\n" + rows)
+
+
+@pytest.mark.spark
+def test_naive_timestamps_read_in_the_suppliers_stated_zone_and_an_earlier_snapshot_used(spark, lake_root,
+                                                                                        tmp_path, monkeypatch):
+    registry = tmp_path / "suppliers.yaml"
+    registry.write_text(
+        "suppliers:\n  - id: op\n    name: Operator\n    sources: [mno]\n"
+        "    approvers: [{name: Officer, email: dpo@op.example}]\n"
+        "    timestamps_without_offset: {mno: Europe/Copenhagen}\n")
+    monkeypatch.setenv("CDE_SUPPLIER_REGISTRY", str(registry))
+    _cells(lake_root, DAY - dt.timedelta(days=3), "2380100000001,55.6761,12.5683,1,0,120,500,2026-01-01,\n"
+                                                  "2380100000002,55.6761,12.5683,1,120,120,500,2026-01-01,"
+                                                  "2026-02-28T00:00:00\n")
+    _csv(lake_root, DAY, "user_id,timestamp,mcc,mnc,plmn,cell_id\n"
+                         "a1,2026-03-02T23:30:00,238,01,,2380100000001\n"      # 23:30 in Copenhagen: this day
+                         "a2,2026-03-02 00:10:00,238,01,,2380100000001\n"      # a space for the T
+                         "a3,2026-03-02T00:10:00Z,238,01,,2380100000001\n"     # 01:10 local: an offset wins
+                         "a4,2026-03-01T23:59:00Z,238,01,,2380100000001\n"     # 00:59 local on the day
+                         "a5,2026-03-02T10:00:00,238,01,,2380100000002\n")     # retired on 02-28
+    run = ingest(spark, SPEC, DAY, validate=False, max_invalid_share=0.5)
+    assert (run["records_in"], run["accepted"]) == (5, 4)
+    assert json.loads(run["quarantined_by_reason"]) == {"unknown_reference": 1}
+    warnings = json.loads(run["warnings"])["network"]
+    assert warnings["fallback"] == f"no topology snapshot for {DAY}: the snapshot of 2026-02-27 was used"
+    bronze = lake.read(spark, tables.bronze("mno").path()).toPandas().sort_values("line_number")
+    assert list(pd.to_datetime(bronze["event_ts"]).dt.strftime("%H:%M")) == ["22:30", "23:10", "00:10", "23:59"]
+
+
+def test_a_cell_is_valid_from_its_start_to_its_end_day_inclusive():
+    frame = pd.DataFrame({"cell_id": ["a", "b", "c", "d", "d"], "latitude": ["55.6"] * 5, "longitude": ["12.5"] * 5,
+                          "valid_date_start": ["2026-03-02", "2026-01-01", None, "2026-01-01", "2026-02-01"],
+                          "valid_date_end": [None, "2026-03-02T00:00:00", "20260301", None, None]})
+    cells, warnings = clean_topology(frame)
+    valid, other_days, day_warnings = cells_on(cells, DAY)
+    assert sorted(valid["cell_id"]) == ["a", "b", "d"] and list(other_days) == ["c"]
+    assert len(day_warnings) == 1 and not warnings  # d is listed twice for the day: the later start is kept
+    assert valid.set_index("cell_id").loc["d", "valid_date_start"] == dt.date(2026, 2, 1)
+
+
+def test_network_quality_warnings_name_the_field_and_count_cells():
+    frame = pd.DataFrame({"cell_id": ["a", "b", ""], "latitude": ["55.6", "x", "55"], "longitude": ["12.5"] * 3,
+                          "azimuth_angle": ["400", "10", None], "technology": ["LTE", "6G", None],
+                          "valid_date_start": ["2026-13-01", None, None]})
+    cells, warnings = clean_topology(frame)
+    assert warnings == {"latitude: not a number in [-90, 90]": 1, "azimuth_angle: not a number in [0, 360]": 1,
+                        "technology: not one of 5G | LTE | UMTS | GSM": 1,
+                        "valid_date_start: not a date (YYYY-MM-DD)": 1, "cell_id: empty (row not used)": 1}
+    assert len(cells) == 2 and cells["azimuth_angle"].isna().iloc[0]
+
+
+def test_event_counts_far_from_their_usual_level_are_warned():
+    history = pd.DataFrame([(f"2026-02-{d:02d}", cell, 9, 100) for d in range(23, 28) for cell in ("a", "b", "c")],
+                           columns=["day", "cell_id", "hour", "events"])
+    today = pd.DataFrame([("a", 9, 300), ("b", 9, 104), ("d", 9, 2)], columns=["cell_id", "hour", "events"])
+    result = compare_with_usual(today, history)
+    # a: three times its usual level; c: silent; b within its spread; d: new but small (Poisson spread)
+    assert (result["above_usual"], result["below_usual"], result["lookback_days"]) == (1, 1, 5)
+    assert {e["cell_id"] for e in result["examples"]} == {"a", "c"}
+    assert "note" in compare_with_usual(today, history[history["day"] < "2026-02-25"])
