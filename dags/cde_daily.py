@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
 
-from jobs.airflow.orchestration import DAG_DEFAULTS, FEEDS, SPARK_POOL, date_param
+from jobs.airflow.orchestration import DAG_DEFAULTS, SPARK_POOL, SUPPLIED_FEEDS, date_param
 
 
 @dag(
@@ -75,7 +75,7 @@ def cde_daily():
         return publish_contract(contract_id, date)
 
     date = data_date()
-    ingested = ingest.partial(date=date).expand(feed=list(FEEDS))
+    ingested = ingest.partial(date=date).expand(feed=list(SUPPLIED_FEEDS))
     aggregated = aggregate(date, ingested)
     publish.partial(date=date, aggregated=aggregated).expand(contract_id=contracts())
 

@@ -25,8 +25,8 @@ from airflow.sdk import dag, task
 
 from jobs.airflow.orchestration import (
     DAG_DEFAULTS,
-    FEEDS,
     SPARK_POOL,
+    SUPPLIED_FEEDS,
     WAIT_FOR_INPUT,
     bronze_asset,
     date_param,
@@ -89,5 +89,5 @@ def create_ingest_dag(*, feed: str, schedule: str = "0 0 * * *"):
     return ingest_dag()
 
 
-for _feed in FEEDS:
+for _feed in SUPPLIED_FEEDS:
     globals()[f"ingest_{_feed}"] = create_ingest_dag(feed=_feed)

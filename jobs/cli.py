@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import logging
 import os
 import sys
@@ -46,6 +47,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
+    from jobs.ingest.event_quality import summary_lines  # only when the command runs: loads pandas
     from jobs.ingest.runner import ingest  # only when the command runs: loads deltalake, numpy, pandas, pyarrow
 
     if args.feed not in FEEDS:
@@ -56,6 +58,11 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     print(f"ingest {args.feed} {args.date}: {record['records_in']} records in, {record['accepted']} accepted, "
           f"{record['quarantined']} quarantined {record['quarantined_by_reason']}; "
           f"bronze version {record['bronze_version']}")
+    ignored = json.loads(record.get("extra_columns") or "[]")
+    if ignored:
+        print(f"  columns the feed's schema does not name (ignored): {', '.join(ignored)}")
+    for line in summary_lines(json.loads(record["warnings"])) if record.get("warnings") else []:
+        print(f"  quality warning, {line}")
     return 0
 
 
@@ -462,7 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7, help="random seed (the same seed writes the same files)")
     p.add_argument("--events-per-person", type=float, default=40.0, help="mean telco events per person and day")
     p.add_argument("--feeds", nargs="+", default=None, choices=simulated_feeds(),
-                   help="default: every feed the simulator knows")
+                   help="default: every simulated feed a registered supplier owns (mno on request)")
     p.add_argument("--force", action="store_true",
                    help="overwrite another simulation's (or a supplier's) reference data and answer key")
     p.set_defaults(func=_cmd_simulate)

@@ -42,9 +42,11 @@ def feeds_page() -> str:
     """Every supplier feed: its files, fields, identifier, privacy unit and what it feeds."""
     lines = _header("Feeds", "the feed registry (`jobs/ingest/feeds/`)")
     lines += _table(["feed", "files", "identifier", "privacy unit", "located by", "presence", "trips", "anchors"], [
-        [f"[`{name}`](#{name})", f"`landing/{name}/<date>/*.{spec.file_format}`", spec.identifier or "none",
-         spec.unit, ", ".join(f"`{r.column}`" for r in spec.references), "yes" if spec.presence else "no",
-         spec.trips_from or "no", "yes" if spec.anchors else "no"] for name, spec in FEEDS.items()])
+        [f"[`{name}`](#{name})", f"`landing/{name}/<date>/` " + (
+            "`*.parquet`, `*.csv`" if spec.file_format == "suffix" else f"`*.{spec.file_format}`"),
+         spec.identifier or "none", spec.unit, ", ".join(f"`{r.column}`" for r in spec.references),
+         "yes" if spec.presence else "no", spec.trips_from or "no", "yes" if spec.anchors else "no"]
+        for name, spec in FEEDS.items()])
     for name, spec in FEEDS.items():
         doc = inspect.getdoc(importlib.import_module(f"jobs.ingest.feeds.{name}")) or ""
         lines += [f"## {name}", "", *doc.splitlines(), "",

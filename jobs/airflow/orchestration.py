@@ -13,7 +13,7 @@ from airflow.sdk import Asset, CronDataIntervalTimetable, Param
 
 from jobs.common import settings
 from jobs.ingest.feeds import FEEDS as REGISTERED_FEEDS
-from jobs.ingest.feeds import feeds_with
+from jobs.ingest.feeds import feeds_with, supplied_feeds
 
 TIMEZONE = settings.LOCAL_TZ_NAME  # the region's (CDE_REGION)
 START_DATE = pendulum.datetime(2026, 3, 1, tz=TIMEZONE)
@@ -66,6 +66,10 @@ def bronze_asset(feed: str) -> Asset:
 
 SILVER_TABLES = ("presence", "stays", "trips", "anchors")
 FEEDS = tuple(REGISTERED_FEEDS)
+
+
+# The feeds a registered supplier owns: the ones with a daily ingest run (``jobs.ingest.feeds.supplied_feeds``).
+SUPPLIED_FEEDS = supplied_feeds()
 # Feeds whose bronze tables are aggregated into silver (camera counts carry no identity and are released from
 # bronze directly).
 AGGREGATED_FEEDS = feeds_with(lambda spec: spec.presence is not None)

@@ -27,6 +27,7 @@ from jobs.common.storage import check_writable, remove_tree
 from jobs.common.timing import Stopwatch
 from jobs.errors import IngestRefused, KeyRefused, ReferenceDataError, StorageFault
 from jobs.ingest.classify import INVALID_REASONS, REASONS, classify
+from jobs.ingest.event_quality import summary_lines
 from jobs.ingest.optout import opted_out_tokens
 from jobs.ingest.quality import validate_accepted, write_warnings_page
 from jobs.ingest.records import file_columns, read_records
@@ -192,8 +193,8 @@ def stage_batch(
         record["timings"] = watch.laps
     log.info("ingest %s %s staged: rows in %d, accepted %d, quarantined %d %s; columns ignored %s", spec.name,
              date, records_in, accepted, quarantined, record["quarantined_by_reason"], record["extra_columns"])
-    if record.get("warnings"):
-        log.warning("ingest %s %s quality warnings: %s", spec.name, date, record["warnings"])
+    for line in summary_lines(json.loads(record["warnings"])) if record.get("warnings") else []:
+        log.warning("ingest %s %s quality warning, %s", spec.name, date, line)
     return _save(record)
 
 

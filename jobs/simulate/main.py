@@ -12,7 +12,8 @@ import pandas as pd
 from jobs.common import settings
 from jobs.common.storage import local_staging, remove_tree, upload_tree
 from jobs.errors import ReferenceDataError
-from jobs.ingest.feeds import FEEDS
+from jobs.ingest.feeds import FEEDS, supplied_feeds
+from jobs.simulate.ess import damage, ess_events, ess_topology, write_ess_day
 from jobs.simulate.feeds import (
     CAMERA_COLUMNS,
     TICKET_COLUMNS,
@@ -98,13 +99,32 @@ def _run_into_bucket(people: int, days: int, start: dt.date, seed: int, events_p
     return {**result, "reference": str(settings.reference_path("")), "truth": str(remote / "simulation")}
 
 
+def _mno(world: dict, plans, folder) -> int:
+    """The same network's events in the ESS operator format, with the damage real files carry."""
+    events = simulate_day(world["population"], plans, world["serving"], world["seed"], world["events_per_person"])
+    topology = ess_topology(world["references"]["towers.csv"], SIMULATED_NETWORK_SINCE)
+    ess, topology, _ = damage(ess_events(events), topology, plans.date, world["seed"])
+    write_ess_day(ess, topology, folder, settings.reference_path(f"mno_network/{plans.date}"),
+                  csv_rows=min(1_000, len(ess) // 10))
+    return len(ess)
+
+
 # One simulator per feed: (the world, the day's plans, the landing folder) -> records written.
-SIMULATORS = {"telco": _telco, "wifi": _wifi, "camera": _camera, "ticket": _ticket}
+SIMULATORS = {"telco": _telco, "wifi": _wifi, "camera": _camera, "ticket": _ticket, "mno": _mno}
+# The simulated network's cells are valid from this day on (the ESS topology's valid_date_start).
+SIMULATED_NETWORK_SINCE = dt.date(2026, 1, 1)
 
 
 def simulated_feeds() -> tuple[str, ...]:
     """Registered feeds the simulator can write (in registry order)."""
     return tuple(name for name in FEEDS if name in SIMULATORS)
+
+
+def default_feeds() -> tuple[str, ...]:
+    """What ``cde simulate`` writes unless told: the simulated feeds a registered supplier owns (``mno`` is
+    written on request, ``--feeds mno``, or once a supplier in the registry owns it)."""
+    supplied = supplied_feeds()
+    return tuple(name for name in simulated_feeds() if name in supplied)
 
 
 def _refuse_overwrite(truth_dir, people: int, seed: int, force: bool) -> dict | None:
@@ -156,7 +176,7 @@ def run(people: int, days: int, start: dt.date, seed: int, events_per_person: fl
     dict
         Records written per feed and date, and the reference and ground-truth paths.
     """
-    feeds = tuple(feeds) if feeds else simulated_feeds()
+    feeds = tuple(feeds) if feeds else default_feeds()
     unknown = [f for f in feeds if f not in SIMULATORS]
     if unknown:
         raise ValueError(f"no simulator for feed(s) {unknown}; simulated: {', '.join(simulated_feeds())}")

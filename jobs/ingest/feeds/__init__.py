@@ -46,4 +46,18 @@ def feeds_with(predicate) -> tuple[str, ...]:
     return tuple(name for name, spec in FEEDS.items() if predicate(spec))
 
 
+def supplied_feeds() -> tuple[str, ...]:
+    """The registered feeds a supplier in the supplier registry owns: the ones ingested daily and simulated by
+    default (a feed format nobody supplies, such as ``mno`` before an operator sends it, gets no daily run
+    waiting for files)."""
+    from jobs.contracts.suppliers import load_registry  # a small YAML file, read when a DAG file is parsed
+    from jobs.errors import ReferenceDataError
+
+    try:
+        registry = load_registry()
+    except ReferenceDataError:  # reported by every contract check; until it is fixed every feed is ingested
+        return tuple(FEEDS)
+    return tuple(feed for feed in FEEDS if registry.owner_of(feed))
+
+
 _discover()

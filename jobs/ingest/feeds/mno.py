@@ -104,9 +104,10 @@ def type_check(records: DataFrame) -> DataFrame:
          "cell_id, latitude, longitude: no location (a cell, or both coordinates)"),
     ])
     home = F.when(outbound, F.substring(_text("plmn"), 1, 3)).otherwise(mcc)
+    # the cell id trimmed, empty as null: the reference join and bronze read it
+    records = records.withColumn("cell_id", F.when(_given(_text("cell_id")), _text("cell_id")))
     return records.select(
         "*", ts.alias("event_ts_utc"), USER_ID_RULE.spark(_text("user_id")).alias("identifier_value"),
-        F.when(_given(_text("cell_id")), _text("cell_id")).alias("cell_id_clean"),
         home.alias("home_mcc_clean"), F.when(~outbound, _text("mnc")).alias("mnc_clean"),
         F.when(outbound, _text("plmn")).alias("plmn_clean"),
         lat.alias("latitude_value"), lon.alias("longitude_value"), loc_error.alias("loc_error_value"),
@@ -117,7 +118,7 @@ def bronze_columns() -> list:
     """The ESS columns of bronze (besides the common ones); ``home_mcc`` is the device's home country code."""
     from pyspark.sql import functions as F
 
-    return [F.col("cell_id_clean").alias("cell_id"), F.col("home_mcc_clean").alias("home_mcc"),
+    return [F.col("cell_id"), F.col("home_mcc_clean").alias("home_mcc"),
             F.col("mnc_clean").alias("mnc"), F.col("plmn_clean").alias("plmn"),
             F.col("loc_error_value").alias("loc_error")]
 
@@ -142,7 +143,7 @@ SPEC = FeedSpec(
     identifier="user_id",
     identifier_rule=USER_ID_RULE,
     type_check=type_check,
-    references=(Reference("cell_id_clean", _network, optional=True, dated=True,
+    references=(Reference("cell_id", _network, optional=True, dated=True,
                           point=("latitude_value", "longitude_value")),),
     bronze_columns=bronze_columns,
     abroad=abroad,

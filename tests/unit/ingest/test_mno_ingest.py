@@ -167,9 +167,27 @@ def test_network_quality_warnings_name_the_field_and_count_cells():
 def test_event_counts_far_from_their_usual_level_are_warned():
     history = pd.DataFrame([(f"2026-02-{d:02d}", cell, 9, 100) for d in range(23, 28) for cell in ("a", "b", "c")],
                            columns=["day", "cell_id", "hour", "events"])
-    today = pd.DataFrame([("a", 9, 300), ("b", 9, 104), ("d", 9, 2)], columns=["cell_id", "hour", "events"])
+    today = pd.DataFrame([("a", 9, 300), ("b", 9, 104), ("d", 9, 12)], columns=["cell_id", "hour", "events"])
     result = compare_with_usual(today, history)
-    # a: three times its usual level; c: silent; b within its spread; d: new but small (Poisson spread)
+    # a: three times its usual level; c: silent; b within its spread; d: new but too small to judge
     assert (result["above_usual"], result["below_usual"], result["lookback_days"]) == (1, 1, 5)
+    assert result["cell_hours"] == 3
     assert {e["cell_id"] for e in result["examples"]} == {"a", "c"}
     assert "note" in compare_with_usual(today, history[history["day"] < "2026-02-25"])
+
+
+@pytest.mark.spark
+def test_event_warnings_compare_the_day_with_the_feeds_bronze_history(spark, lake_root):
+    from jobs.ingest.event_quality import event_warnings
+
+    utc = dt.timezone.utc
+    history = [(dt.date(2026, 2, d), "c1", dt.datetime(2026, 2, d, 8, 30, tzinfo=utc)) for d in (25, 26, 27, 28)
+               for _ in range(30)]
+    lake.write(spark.createDataFrame(history, "event_date date, cell_id string, event_ts timestamp"),
+               tables.bronze("mno").path(), partition_by=["event_date"])
+    today = [(None, "c1", dt.datetime(2026, 3, 1, 8, 10, tzinfo=utc))] * 90 + [
+        ("duplicate", "c1", dt.datetime(2026, 3, 1, 8, 10, tzinfo=utc))] * 50  # quarantined: not counted
+    result = event_warnings(spark, spark.createDataFrame(today, "reason string, cell_id string, event_ts timestamp"),
+                            dt.date(2026, 3, 1))
+    assert (result["lookback_days"], result["above_usual"], result["below_usual"]) == (4, 1, 0)
+    assert result["examples"] == [{"cell_id": "c1", "local_hour": 9, "events": 90, "usual": 30.0}]  # 09:10 local
