@@ -1,10 +1,12 @@
-"""Benchmark: telco ingest throughput and peak memory on this machine (not a test).
+"""Benchmark: telco (or ESS operator, ``--feed mno``) ingest throughput and peak memory on this machine.
 
     .venv/bin/python bench/ingest_telco.py --events 1000000 10000000
+    .venv/bin/python bench/ingest_telco.py --feed mno --events 1000000
 
-For each size: simulate one telco day (not timed), then run ``cde ingest telco`` in a fresh process on
-local[2] and report wall time, events per second, the ingest's own stage timings, and the peak resident
-memory of the driver (Python + JVM) and of all processes together (sampled every 0.2 s).
+For each size: simulate one day of the feed (not timed), then run ``cde ingest <feed>`` in a fresh process on
+local[2] and report wall time, records per second, the ingest's own stage timings, and the peak resident
+memory of the driver (Python + JVM) and of all processes together (sampled every 0.2 s). The mno day is
+Parquet with a CSV part and the damage the simulator adds (``jobs/simulate/ess.py``).
 """
 
 from __future__ import annotations
@@ -42,18 +44,17 @@ def _sample(proc: psutil.Process, peaks: dict, stop: threading.Event) -> None:
         time.sleep(0.2)
 
 
-def run(events: int, out: Path, reuse: bool = False) -> dict:
-    lake = out / f"lake-{events}"
+def run(events: int, out: Path, reuse: bool = False, feed: str = "telco") -> dict:
+    lake = out / f"lake-{feed}-{events}"
     env = dict(os.environ, CDE_LAKE=str(lake), CDE_SPARK_MASTER="local[2]",
                CDE_PSEUDONYM_KEY="bench-key-not-secret-0123456789abcdef", PYSPARK_PYTHON=sys.executable)
-    if not (reuse and (lake / "landing" / "telco").is_dir()):
+    if not (reuse and (lake / "landing" / feed).is_dir()):
         shutil.rmtree(lake, ignore_errors=True)
         people = max(events // 40, 1)
         subprocess.run([sys.executable, "-m", "jobs", "simulate", "--people", str(people), "--days", "1",
-                        "--start", DAY.isoformat(), "--feeds", "telco"], env=env, check=True, cwd=ROOT)
-    lines = sum(max(sum(1 for _ in open(p, "rb")) - 1, 0) for p in (lake / "landing" / "telco").rglob("*.csv"))
+                        "--start", DAY.isoformat(), "--feeds", feed], env=env, check=True, cwd=ROOT)
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "jobs", "-v", "ingest", "telco", "--date", DAY.isoformat()],
+    proc = subprocess.Popen([sys.executable, "-m", "jobs", "-v", "ingest", feed, "--date", DAY.isoformat()],
                             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peaks = {"all": 0, "driver": 0, "python_workers": 0}
     stop = threading.Event()
@@ -67,6 +68,7 @@ def run(events: int, out: Path, reuse: bool = False) -> dict:
         print(output[-3000:])
         raise SystemExit(f"ingest failed with exit {proc.returncode}")
     stages = re.search(r"seconds (\{.*\})", output)
+    lines = int(re.search(r"(\d+) records in", output).group(1))
     return {"events": lines, "seconds": seconds, "events_per_s": lines / seconds,
             "stages": stages.group(1) if stages else "?", **{f"peak_{k}_gb": v / 1e9 for k, v in peaks.items()}}
 
@@ -76,11 +78,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     parser.add_argument("--reuse", action="store_true", help="reuse landing files simulated by an earlier run")
+    parser.add_argument("--feed", choices=("telco", "mno"), default="telco")
     args = parser.parse_args()
-    print(f"telco ingest on local[2], {os.cpu_count()} cores, driver heap "
+    print(f"{args.feed} ingest on local[2], {os.cpu_count()} cores, driver heap "
           f"{os.environ.get('CDE_SPARK_DRIVER_MEMORY', '2g')}")
     for n in args.events:
-        r = run(n, args.out, args.reuse)
+        r = run(n, args.out, args.reuse, args.feed)
         print(f"{r['events']:>11,} events  {r['seconds']:7.1f} s  {r['events_per_s']:9,.0f} events/s  "
               f"peak driver (python+JVM) {r['peak_driver_gb']:.2f} GB  python workers "
               f"{r['peak_python_workers_gb']:.2f} GB  all {r['peak_all_gb']:.2f} GB")

@@ -10,9 +10,9 @@ CSV: a UTF-8 byte-order mark, CRLF line endings, quoted fields (also fields span
 ``MAX_RECORD_LINES`` lines) are handled; columns are found by header name (case and spaces ignored).
 JSON lines: one object per line; numbers and booleans are kept as their JSON text.
 Parquet: one record per row, numbered from 1 in file order and read one row group at a time; columns are
-found by name (case ignored); values become text (binary as lower-case hex, so an identifier sent as bytes
+found by name (case ignored); values become text a column at a time with Arrow (binary as lower-case hex, so an identifier sent as bytes
 is pseudonymised like any other; timestamps as ISO-8601, with ``+00:00`` when the column is UTC-adjusted and
-without an offset when it is naive). A file that is not readable Parquet is one unparseable record (its size
+without an offset when it is naive; instants in microseconds, as Spark keeps them). A file that is not readable Parquet is one unparseable record (its size
 and SHA-256 kept); a file without a required column makes each of its rows unparseable, naming the column.
 """
 
@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -353,23 +354,72 @@ def parse_parquet(data: Any, file_name: str, fields: Sequence[str], optional: Se
                           f"row group {group} is not readable ({type(exc).__name__})")
                 number += 1
             continue
-        values = {f: table.column(columns[f]).to_pylist() if f in columns else [None] * table.num_rows
-                  for f in names}
-        for row in range(table.num_rows):
-            texts = [_parquet_text(values[f][row]) for f in names]
-            if missing:
-                raw = json.dumps(texts).encode()
-                batch.bad(file_name, number, raw, f"file lacks {', '.join(missing)}")
-            elif any(t is not None and len(t) > MAX_FIELD_CHARS for t in texts):
-                batch.bad(file_name, number, json.dumps(texts).encode(),
-                          f"field longer than {MAX_FIELD_CHARS} characters")
-            else:
-                batch.good(file_name, number, texts)
-            number += 1
-            if len(batch) >= BATCH_ROWS:
+        if missing:  # every row unparseable, naming the columns (rare: a wrong export)
+            values = {f: table.column(columns[f]).to_pylist() if f in columns else [None] * table.num_rows
+                      for f in names}
+            for row in range(table.num_rows):
+                texts = [_parquet_text(values[f][row]) for f in names]
+                batch.bad(file_name, number + row, json.dumps(texts).encode(), f"file lacks {', '.join(missing)}")
+            number += table.num_rows
+            if len(batch):
                 yield batch.frame()
                 batch.clear()
+            continue
+        texts = {f: _parquet_column_text(table.column(columns[f])) if f in columns
+                 else pa.nulls(table.num_rows, pa.string()) for f in names}
+        yield from _parquet_records(texts, names, file_name, number)
+        number += table.num_rows
     if len(batch):
+        yield batch.frame()
+
+
+def _parquet_column_text(column: pa.ChunkedArray) -> pa.Array:
+    """A Parquet column as text, vectorised (see the module docstring for the forms)."""
+    column = column.combine_chunks()
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        column, kind = column.dictionary_decode(), kind.value_type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return column.cast(pa.string())
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_fixed_size_binary(kind):
+        return pa.array([None if v is None else v.hex() for v in column.to_pylist()], pa.string())
+    if pa.types.is_timestamp(kind):
+        micros = column.cast(pa.timestamp("us", "UTC" if kind.tz else None), safe=False)
+        text = pc.replace_substring_regex(pc.strftime(micros, format="%Y-%m-%dT%H:%M:%S"), r"\.000000$", "")
+        return pc.binary_join_element_wise(text, pa.scalar("+00:00"), "") if kind.tz else text
+    if (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
+            or pa.types.is_decimal(kind) or pa.types.is_date(kind)):
+        return column.cast(pa.string())
+    return pa.array([_parquet_text(v) for v in column.to_pylist()], pa.string())  # lists, structs, times
+
+
+def _parquet_records(texts: dict[str, pa.Array], names: Sequence[str], file_name: str,
+                     first: int) -> Iterator[pa.RecordBatch]:
+    """Record batches of one row group's text columns; a row with a field over ``MAX_FIELD_CHARS`` unparseable."""
+    rows = len(next(iter(texts.values()))) if texts else 0
+    too_long = np.zeros(rows, bool)
+    for text in texts.values():
+        too_long |= pc.fill_null(pc.greater(pc.utf8_length(text), MAX_FIELD_CHARS), False).to_numpy(
+            zero_copy_only=False)
+    numbers = np.arange(first, first + rows, dtype="int64")
+    good = ~too_long
+    for start in range(0, rows, BATCH_ROWS):
+        keep = good[start:start + BATCH_ROWS]
+        n = int(keep.sum())
+        mask = pa.array(keep)
+        data = {"source_file": pa.array([file_name] * n, pa.string()),
+                "line_number": pa.array(numbers[start:start + BATCH_ROWS][keep]),
+                "raw_length": pa.nulls(n, pa.int64()), "raw_hash": pa.nulls(n, pa.string()),
+                "parse_error": pa.nulls(n, pa.string()),
+                **{f: texts[f].slice(start, BATCH_ROWS).filter(mask) for f in names}}
+        if n:
+            yield pa.RecordBatch.from_pydict(data, schema=arrow_schema(names))
+    if too_long.any():
+        batch = _Batch(names)
+        for row in np.flatnonzero(too_long):
+            values = [texts[f][int(row)].as_py() for f in names]
+            batch.bad(file_name, int(numbers[row]), json.dumps(values).encode(),
+                      f"field longer than {MAX_FIELD_CHARS} characters")
         yield batch.frame()
 
 

@@ -179,6 +179,33 @@ def test_a_parquet_file_without_a_required_column_makes_each_row_unparseable(tmp
     assert rows[0]["user_id"] is None and rows[0]["raw_hash"]  # no text kept, only length and hash
 
 
+def test_parquet_columns_become_text_in_one_form_whatever_their_arrow_type(tmp_path):
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    import pyarrow as pa
+
+    from jobs.ingest.records import MAX_FIELD_CHARS, parse_chunk, plan_chunks
+
+    table = pa.table({
+        "user_id": pa.array([b"\x0a" * 16, b"\xff" * 16, b"\x01" * 16], pa.binary(16)),  # fixed-size binary
+        "timestamp": pa.array([dt.datetime(2026, 3, 29, 12, 30, 0, 250000, tzinfo=ZoneInfo("Europe/Tallinn")),
+                               dt.datetime(2026, 3, 29, 4, tzinfo=dt.timezone.utc), None],
+                              pa.timestamp("ns", tz="Europe/Tallinn")),
+        "mnc": pa.array(["01", "x" * (MAX_FIELD_CHARS + 1), "02"]).dictionary_encode(),
+        "valid": pa.array([dt.date(2026, 3, 29), None, dt.date(2026, 3, 30)]),
+    })
+    path = _parquet(tmp_path, table)
+    rows = {r["line_number"]: r for c in plan_chunks(path, "parquet")
+            for r in _rows(parse_chunk(*c, ("user_id", "timestamp", "mnc"), "parquet", ("valid",)))}
+    assert rows[1]["user_id"] == "0a" * 16 and rows[3]["user_id"] == "01" * 16
+    # an instant with a zone is written in UTC (ns cut to the microseconds Spark keeps); whole seconds plain
+    assert rows[1]["timestamp"] == "2026-03-29T09:30:00.250000+00:00" and rows[3]["timestamp"] is None
+    assert rows[1]["mnc"] == "01" and rows[1]["valid"] == "2026-03-29" and rows[3]["mnc"] == "02"
+    assert rows[2]["parse_error"] == f"field longer than {MAX_FIELD_CHARS} characters" and rows[2]["mnc"] is None
+    assert rows[3]["parse_error"] is None and len(rows) == 3
+
+
 def test_a_file_that_is_not_parquet_is_one_unparseable_record(tmp_path):
     import hashlib
 
