@@ -9,11 +9,12 @@ length and the SHA-256 of its bytes are kept: the supplier finds the line in its
 CSV: a UTF-8 byte-order mark, CRLF line endings, quoted fields (also fields spanning up to
 ``MAX_RECORD_LINES`` lines) are handled; columns are found by header name (case and spaces ignored).
 JSON lines: one object per line; numbers and booleans are kept as their JSON text.
-Parquet: one record per row, numbered from 1 in file order and read one row group at a time; columns are
-found by name (case ignored); values become text a column at a time with Arrow (binary as lower-case hex, so an identifier sent as bytes
-is pseudonymised like any other; timestamps as ISO-8601, with ``+00:00`` when the column is UTC-adjusted and
-without an offset when it is naive; instants in microseconds, as Spark keeps them). A file that is not readable Parquet is one unparseable record (its size
-and SHA-256 kept); a file without a required column makes each of its rows unparseable, naming the column.
+Parquet: one record per row, numbered from 1 in file order and read one row group at a time; columns are found by
+name (case ignored); values become text a column at a time with Arrow (binary as lower-case hex, so an identifier
+sent as bytes is pseudonymised like any other; timestamps as ISO-8601, with ``+00:00`` when the column is UTC-
+adjusted and without an offset when it is naive; instants in microseconds, as Spark keeps them). A file that is not
+readable Parquet is one unparseable record (its size and SHA-256 kept); a file without a required column makes each
+of its rows unparseable, naming the column.
 """
 
 from __future__ import annotations
