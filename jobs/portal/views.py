@@ -12,6 +12,7 @@ from typing import Any
 from jobs.common import paths, settings, tables
 from jobs.contracts import Contract, ended_contracts
 from jobs.contracts.schedule import delivery_days
+from jobs.ingest.event_quality import summary_lines
 from jobs.portal.accounts import suppliers
 from jobs.portal.db import User
 from jobs.portal.offers import offer_rows, seed_offers
@@ -163,7 +164,22 @@ def ingest_runs() -> list[dict[str, Any]]:
     columns = [c for c in ("feed", "event_date", "status", "records_in", "accepted", "quarantined",
                            "quarantined_by_reason", "message", "started_at") if c in runs.columns]
     sort = [c for c in ("event_date", "started_at") if c in runs.columns]
-    return runs.sort_values(sort, ascending=False)[columns].to_dict("records")
+    runs = runs.sort_values(sort, ascending=False)
+    records = runs[columns].to_dict("records")
+    for record, (_, run) in zip(records, runs.iterrows(), strict=True):
+        record["notes"] = run_notes(run.get("extra_columns"), run.get("warnings"))
+    return records
+
+
+def run_notes(extra_columns: str | None, warnings: str | None) -> list[str]:
+    """What an operator should see beside a run's counts: the columns ignored and the quality warnings."""
+    notes = []
+    ignored = json.loads(extra_columns) if isinstance(extra_columns, str) and extra_columns else []
+    if ignored:
+        notes.append("columns ignored (not in the feed's schema): " + ", ".join(ignored))
+    if isinstance(warnings, str) and warnings:
+        notes += summary_lines(json.loads(warnings))
+    return notes
 
 
 def silver_builds() -> list[dict[str, Any]]:

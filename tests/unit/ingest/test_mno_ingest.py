@@ -191,3 +191,18 @@ def test_event_warnings_compare_the_day_with_the_feeds_bronze_history(spark, lak
                             dt.date(2026, 3, 1))
     assert (result["lookback_days"], result["above_usual"], result["below_usual"]) == (4, 1, 0)
     assert result["examples"] == [{"cell_id": "c1", "local_hour": 9, "events": 90, "usual": 30.0}]  # 09:10 local
+
+
+def test_the_operator_page_states_ignored_columns_and_warnings_in_words():
+    from jobs.portal.views import run_notes
+
+    warnings = {"network": {"snapshot": "s", "fallback": "no topology snapshot for 2026-03-02: the snapshot of "
+                                                         "2026-02-27 was used", "cells_valid": 10,
+                            "cells_not_valid_that_day": 1, "warnings": [{"warning": "range: not a number", "cells": 2}]},
+                "events": {"lookback_days": 4, "cell_hours": 30, "above_usual": 2, "below_usual": 0, "examples": []}}
+    assert run_notes('["is_modified", "year"]', json.dumps(warnings)) == [
+        "columns ignored (not in the feed's schema): is_modified, year",
+        "network: no topology snapshot for 2026-03-02: the snapshot of 2026-02-27 was used; 10 cells valid that day; "
+        "1 listed for other days only; range: not a number (2 cells)",
+        "events: 2 cell-hours above their usual level, 0 below (of 30, against the 4 earlier days)"]
+    assert run_notes(None, None) == [] and run_notes("[]", "") == []
