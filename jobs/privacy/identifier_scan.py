@@ -76,6 +76,10 @@ def _scan_parquet(path: Path, identifiers: set[str], numeric: set[int]) -> list[
             text = "\n".join(v for v in column.drop_null().unique().to_pylist())
             found = _tokens(text, _lengths(identifiers)) & identifiers
             findings += [Finding(str(path), name, i) for i in sorted(found)]
+        elif pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type) \
+                or pa.types.is_fixed_size_binary(column.type):  # an identifier kept as bytes, in its hex form
+            values = {v.hex() for v in column.drop_null().unique().to_pylist()}
+            findings += [Finding(str(path), name, i) for i in sorted(values & identifiers)]
         elif pa.types.is_integer(column.type) and numeric:
             values = set(column.drop_null().unique().to_pylist())
             findings += [Finding(str(path), name, str(v)) for v in sorted(values & numeric)]
@@ -110,6 +114,9 @@ def _scan_sqlite(path: Path, identifiers: set[str], numeric: set[int]) -> list[F
     return findings
 
 
+SUFFIX_FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl"}
+
+
 def landing_identifiers(root: Path) -> set[str]:
     """Every raw identifier in the landing files of every feed that has one (the values the scan looks for)."""
     import json
@@ -123,9 +130,14 @@ def landing_identifiers(root: Path) -> set[str]:
         for path in sorted((Path(root) / "landing" / name).rglob("*")):
             if not path.is_file():
                 continue
-            if spec.file_format == "csv":
+            file_format = SUFFIX_FORMATS.get(path.suffix.lower()) if spec.file_format == "suffix" else spec.file_format
+            if file_format == "csv":
                 column = pd.read_csv(path, dtype=str, usecols=[spec.identifier])[spec.identifier]
                 found |= set(column.dropna())
+            elif file_format == "parquet":  # binary ids in the hex form ingest reads them in
+                names = {n.lower(): n for n in pq.read_schema(path).names}
+                values = pq.read_table(path, columns=[names[spec.identifier]]).column(0).drop_null().to_pylist()
+                found |= {v.hex() if isinstance(v, bytes) else str(v) for v in values}
             else:
                 lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
                 found |= {str(json.loads(line).get(spec.identifier)) for line in lines if line.strip()}

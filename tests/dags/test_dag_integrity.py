@@ -15,12 +15,14 @@ DAGS = Path(__file__).resolve().parents[2] / "dags"
 
 
 def _expected_dag_ids() -> list[str]:
-    """Every DAG the folder must hold: one ingest DAG per registered feed, one publish DAG per valid contract."""
-    from jobs.ingest.feeds import FEEDS
+    """Every DAG the folder must hold: one ingest DAG per feed a registered supplier owns, one publish DAG per valid
+    contract."""
+    from jobs.ingest.feeds import supplied_feeds
     from jobs.publish.portfolio import load_contracts
 
     contracts, _ = load_contracts()
-    return sorted({"cde_daily", "aggregate_silver", "contracts_health", "delivery_sla", *(f"ingest_{f}" for f in FEEDS),
+    return sorted({"cde_daily", "aggregate_silver", "contracts_health", "delivery_sla",
+                   *(f"ingest_{f}" for f in supplied_feeds()),
                    *(f"publish_{c}" for c in contracts)})
 
 
@@ -30,7 +32,20 @@ EXPECTED_DAGS = _expected_dag_ids()
 def test_no_import_errors_and_every_dag_is_there(dagbag):
     assert dagbag.import_errors == {}
     assert sorted(dagbag.dags) == EXPECTED_DAGS
-    assert len(EXPECTED_DAGS) == 14  # 4 fixed DAGs, 4 ingest, 6 publish
+    assert len(EXPECTED_DAGS) == 14  # 4 fixed DAGs, 4 ingest (no supplier owns mno in the examples), 6 publish
+
+
+def test_only_feeds_a_registered_supplier_owns_are_ingested_daily(tmp_path, monkeypatch):
+    from jobs.ingest.feeds import FEEDS, supplied_feeds
+
+    assert "mno" in FEEDS and supplied_feeds() == ("camera", "telco", "ticket", "wifi")
+    registry = tmp_path / "suppliers.yaml"
+    registry.write_text("suppliers:\n  - id: op\n    name: Operator\n    sources: [mno, telco]\n"
+                        "    approvers: [{name: Officer, email: dpo@op.example}]\n")
+    monkeypatch.setenv("CDE_SUPPLIER_REGISTRY", str(registry))
+    assert supplied_feeds() == ("mno", "telco")
+    registry.write_text("suppliers: [")  # a broken registry stops no feed (the contract checks report it)
+    assert supplied_feeds() == tuple(FEEDS)
 
 
 def test_ingest_has_a_task_per_stage_and_updates_its_bronze_asset(dagbag):
@@ -46,7 +61,7 @@ def test_aggregation_is_scheduled_on_the_bronze_assets_and_updates_silver(dagbag
     condition = dag.timetable.asset_condition
     assert type(condition).__name__ == "AssetAny"  # any one feed's new day triggers a run
     names = {a.name for a in condition.objects}
-    assert names == {"bronze/telco_events", "bronze/wifi_events", "bronze/ticket_events"}
+    assert names == {"bronze/telco_events", "bronze/wifi_events", "bronze/ticket_events", "bronze/mno_events"}
     assert {a.name for a in dag.get_task("aggregate").outlets} == {
         "silver/presence", "silver/stays", "silver/trips", "silver/anchors"}
 
@@ -133,7 +148,7 @@ def test_aggregation_work_comes_from_the_asset_events_or_the_date_param():
     assert aggregation_work(events, {}) == [{"date": "2026-03-01", "sources": ["telco"]},
                                             {"date": "2026-03-02", "sources": ["telco", "wifi"]}]
     assert aggregation_work([], {"date": "2026-03-05"}) == [
-        {"date": "2026-03-05", "sources": ["telco", "ticket", "wifi"]}]
+        {"date": "2026-03-05", "sources": ["mno", "telco", "ticket", "wifi"]}]
     with pytest.raises(ValueError, match="date"):
         aggregation_work([], {})
     with pytest.raises(ValueError, match="camera"):

@@ -1,4 +1,5 @@
-"""All four simulated feeds into bronze: Data Docs per run, idempotent reruns, no raw identifier anywhere."""
+"""Every simulated feed into bronze (the four of the examples and the ESS operator format): Data Docs per run,
+idempotent reruns, no raw identifier anywhere (binary ESS ids included)."""
 
 from __future__ import annotations
 
@@ -22,10 +23,10 @@ def _bronze(spark, feed):
     return df.sort_values(["source_file", "line_number"]).reset_index(drop=True)
 
 
-def test_four_feeds_ingest_twice_identically_without_leaking_identifiers(spark, lake_root):
+def test_every_feed_ingests_twice_identically_without_leaking_identifiers(spark, lake_root):
     from jobs.simulate.main import run as simulate
 
-    simulate(700, 1, DAY, seed=3, events_per_person=15)
+    simulate(700, 1, DAY, seed=3, events_per_person=15, feeds=tuple(FEEDS))
     first = {feed: ingest(spark, FEEDS[feed], DAY) for feed in FEEDS}
     contents = {feed: _bronze(spark, feed) for feed in FEEDS}
     for feed, record in first.items():
@@ -34,6 +35,7 @@ def test_four_feeds_ingest_twice_identically_without_leaking_identifiers(spark, 
         assert record["records_in"] == record["accepted"] + record["quarantined"]
         assert len(contents[feed]) == record["accepted"]
     assert json.loads(first["wifi"]["quarantined_by_reason"]).get("randomised_mac", 0) > 0
+    assert json.loads(first["mno"]["extra_columns"]) == ["is_modified"] and json.loads(first["mno"]["warnings"])
     for feed in FEEDS:
         docs = lake_root / "data_docs" / feed / DAY.isoformat()
         assert (docs / "index.html").exists() and list((docs / "validations").rglob("*.html"))

@@ -51,7 +51,7 @@ def supplied_feeds() -> tuple[str, ...]:
     default (a feed format nobody supplies, such as ``mno`` before an operator sends it, gets no daily run
     waiting for files)."""
     from jobs.contracts.suppliers import load_registry  # a small YAML file, read when a DAG file is parsed
-    from jobs.errors import ReferenceDataError
+    from jobs.errors import ReferenceDataError  # with the registry: this module stays light at import
 
     try:
         registry = load_registry()
