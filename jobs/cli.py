@@ -66,6 +66,18 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_footprints(args: argparse.Namespace) -> int:
+    from jobs.ingest.footprints import build_footprints  # only when the command runs: loads h3, numpy, pandas
+
+    out = build_footprints(args.source, args.date)
+    print(f"footprints {args.source} {args.date}: {out['cells']} cells, {out['rows']} (cell, tile) weights; "
+          f"silver/cell_footprints version {out['version']}")
+    for resolution, cells in sorted(out["median_cells"].items(), reverse=True):
+        print(f"  resolution {resolution}: the median footprint has 90% of its weight in {cells:g} cells")
+    print(f"  finest resolution the network supports (median footprint within 7 cells): {out['supported_resolution']}")
+    return 0
+
+
 def _cmd_optout(args: argparse.Namespace) -> int:
     from jobs.ingest.optout import apply_optouts  # only when the command runs: loads deltalake, numpy, pandas, pyarrow
 
@@ -481,6 +493,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-invalid-share", type=float, default=0.05,
                    help="refuse the file when more than this share of its rows is quarantined")
     p.set_defaults(func=_cmd_ingest)
+
+    p = sub.add_parser("footprints", help="compute the cell footprints of a feed's network topology for a day",
+                       description="Writes silver/cell_footprints (weights over H3 resolution-10 tiles per cell) and "
+                                   "prints how large the footprints are at each resolution and the finest "
+                                   "resolution the network supports (median footprint within 7 cells).")
+    p.add_argument("--source", choices=("telco", "mno"), required=True,
+                   help="the feed whose topology is read: telco (towers.csv) or mno (the ESS snapshot of the day)")
+    p.add_argument("--date", type=_date, required=True, help="the local date (YYYY-MM-DD) the cells are valid on")
+    p.set_defaults(func=_cmd_footprints)
 
     p = sub.add_parser("optout", help="opt-out lists").add_subparsers(dest="sub", required=True)
     p = p.add_parser("apply", help="exclude identifiers at ingest and delete their rows from bronze, silver, "

@@ -181,8 +181,13 @@ LEDGER = Table("ledger", "privacy_budget", (), pa.schema([
 RELEASES = Table("gold", "releases", ("release_id",), retention="gold", produced_by="publish")
 SILVER = {name: Table("silver", name, ("event_date", "source"), retention="silver", produced_by="aggregate")
           for name in ("presence", "stays", "trips", "anchors")}
+# Where a phone a cell serves may be (``jobs.ingest.footprints``): derived from the network topology, no person.
+CELL_FOOTPRINTS = Table("silver", "cell_footprints", ("source",), pa.schema([
+    ("source", pa.string()), ("valid_date", pa.date32()), ("cell_id", pa.string()), ("h3_cell", pa.int64()),
+    ("weight", pa.float64()),
+]), produced_by="cde footprints")
 _STATIC = {t.qualified: t for t in (INGEST_RUNS, SILVER_BUILDS, RELEASE_LOG, OPTOUTS, CONTRACT_APPROVALS, LEDGER,
-                                    RELEASES, *SILVER.values())}
+                                    RELEASES, *SILVER.values(), CELL_FOOTPRINTS)}
 
 
 def declared() -> list[Table]:

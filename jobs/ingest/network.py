@@ -143,6 +143,7 @@ def clean_topology(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
             bad = raw.notna() & ~raw.str.lower().isin([a.lower() for a in allowed])
             if bad.any():
                 warnings[f"{column}: not one of {' | '.join(allowed)}"] = int(bad.sum())
+            cells[column] = raw.where(~bad)
     for column in DATE_FIELDS:
         raw = frame[column] if column in frame.columns else pd.Series([None] * len(frame), index=frame.index)
         dates = _date_part(raw)
@@ -226,6 +227,20 @@ def place_cells(valid: pd.DataFrame, resolution: int) -> tuple[pd.DataFrame, dic
     }), warnings
 
 
+def snapshot_cells(date: dt.date) -> tuple[pd.DataFrame, dict[str, int], Path, str | None]:
+    """The day's snapshot (or the latest earlier one) read and cleaned.
+
+    Returns
+    -------
+    tuple
+        The cells (``clean_topology``), their warnings, the folder read, and why an earlier day's snapshot was
+        read (or None).
+    """
+    folder, fallback = snapshot_folder(date)
+    cells, warnings = clean_topology(pd.concat([_read_file(p) for p in _files(folder)], ignore_index=True))
+    return cells, warnings, folder, fallback
+
+
 def load_network(date: dt.date, resolution: int = settings.FINEST_H3_RESOLUTION) -> pd.DataFrame:
     """The cells of the day's topology snapshot placed in H3, with what the ingest run must know.
 
@@ -242,9 +257,7 @@ def load_network(date: dt.date, resolution: int = settings.FINEST_H3_RESOLUTION)
     ReferenceDataError
         No snapshot, an unreadable file, or a file without ``cell_id``, ``latitude`` or ``longitude``.
     """
-    folder, fallback = snapshot_folder(date)
-    frame = pd.concat([_read_file(p) for p in _files(folder)], ignore_index=True)
-    cells, warnings = clean_topology(frame)
+    cells, warnings, folder, fallback = snapshot_cells(date)
     valid, other_days, day_warnings = cells_on(cells, date)
     placed, place_warnings = place_cells(valid, resolution)
     elsewhere = pd.DataFrame({"ref_id": other_days.astype(str).to_numpy(), "h3_cell": np.zeros(len(other_days),

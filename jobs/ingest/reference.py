@@ -127,6 +127,14 @@ def _placed(ids: pd.Series, lat: pd.Series, lon: pd.Series, resolution: int) -> 
     })
 
 
+TOWER_COLUMNS = ["cell_id", "site_id", "lat", "lon", "azimuth_deg", "beamwidth_deg", "range_m"]
+
+
+def read_towers(path: Path | None = None) -> pd.DataFrame:
+    """``towers.csv`` read and checked for its columns (text values; ``ReferenceDataError`` naming the file)."""
+    return _read(path or settings.reference_path("towers.csv"), TOWER_COLUMNS)
+
+
 def load_towers(path: Path | None = None, resolution: int = settings.FINEST_H3_RESOLUTION) -> pd.DataFrame:
     """Read and validate ``towers.csv`` and place every sector in an H3 cell (its wedge's centroid).
 
@@ -143,7 +151,7 @@ def load_towers(path: Path | None = None, resolution: int = settings.FINEST_H3_R
         ``ref_id`` (the ``cell_id``), ``h3_cell`` (int64), ``in_region`` (bool).
     """
     path = path or settings.reference_path("towers.csv")
-    df = _read(path, ["cell_id", "site_id", "lat", "lon", "azimuth_deg", "beamwidth_deg", "range_m"])
+    df = read_towers(path)
     ids = _ids(df, path, "cell_id")
     lat = _numeric(df, path, "lat", -90, 90)
     lon = _numeric(df, path, "lon", -180, 180)
