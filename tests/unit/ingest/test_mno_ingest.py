@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -198,7 +199,8 @@ def test_the_operator_page_states_ignored_columns_and_warnings_in_words():
 
     warnings = {"network": {"snapshot": "s", "fallback": "no topology snapshot for 2026-03-02: the snapshot of "
                                                          "2026-02-27 was used", "cells_valid": 10,
-                            "cells_not_valid_that_day": 1, "warnings": [{"warning": "range: not a number", "cells": 2}]},
+                            "cells_not_valid_that_day": 1,
+                            "warnings": [{"warning": "range: not a number", "cells": 2}]},
                 "events": {"lookback_days": 4, "cell_hours": 30, "above_usual": 2, "below_usual": 0, "examples": []}}
     assert run_notes('["is_modified", "year"]', json.dumps(warnings)) == [
         "columns ignored (not in the feed's schema): is_modified, year",
@@ -206,3 +208,48 @@ def test_the_operator_page_states_ignored_columns_and_warnings_in_words():
         "1 listed for other days only; range: not a number (2 cells)",
         "events: 2 cell-hours above their usual level, 0 below (of 30, against the 4 earlier days)"]
     assert run_notes(None, None) == [] and run_notes("[]", "") == []
+
+
+def test_the_contract_schema_names_every_registered_feed():
+    from jobs.contracts.document import schema
+    from jobs.ingest.feeds import FEEDS
+
+    assert sorted(schema("terms.schema.json")["properties"]["sources"]["items"]["enum"]) == sorted(FEEDS)
+
+
+@pytest.mark.spark
+def test_an_ess_operators_day_becomes_a_published_product(spark, ess_day, tmp_path, monkeypatch):
+    import yaml
+
+    from jobs.aggregate.silver import build_silver
+    from jobs.common import paths
+    from jobs.publish.approvals import approve_all
+    from jobs.publish.deliver import publish
+    from jobs.publish.portfolio import load_contract
+
+    *_, root = ess_day
+    monkeypatch.setenv("CDE_LAKE", str(root))
+    registry = tmp_path / "suppliers.yaml"
+    registry.write_text("suppliers:\n  - id: ess-operator\n    name: An ESS operator\n    sources: [mno]\n"
+                        "    approvers: [{name: Privacy office, email: dpo@operator.example}]\n")
+    monkeypatch.setenv("CDE_SUPPLIER_REGISTRY", str(registry))
+    document = yaml.safe_load((settings.REPO_ROOT / "contracts" / "kk-inner-city-presence.yaml").read_text())
+    document["id"] = "ess-inner-city-presence"
+    values = {"suppliers": ["ess-operator"], "sources": ["mno"], "k": 10, "h3_resolution": 8, "time_bin": "1d",
+              "max_cells_per_day": 1,
+              "formats": ["parquet"]}
+    document["customProperties"] = [{**item, "value": values.get(item["property"], item["value"])}
+                                    for item in document["customProperties"] if item["property"] != "market_share"]
+    contracts = tmp_path / "contracts"
+    contracts.mkdir()
+    (contracts / "ess-inner-city-presence.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    monkeypatch.setenv("CDE_CONTRACTS", str(contracts))
+    paths.simulation(paths.SIMULATION_MARKER).parent.mkdir(parents=True, exist_ok=True)
+    paths.simulation(paths.SIMULATION_MARKER).write_text("{}")  # the simulated supplier may approve here
+    build_silver(spark, DAY)
+    contract = load_contract(contracts / "ess-inner-city-presence.yaml")
+    approve_all(contract)
+    result = publish(spark, contract, DAY)
+    product = pd.read_parquet(f"{result['outbox']}/data.parquet")
+    assert len(product) == result["released"] + result["suppressed"] > 0 and result["epsilon_spent"] > 0
+    assert "from mno data of ess-operator" in (Path(result["outbox"]) / "README.md").read_text()
