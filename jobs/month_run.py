@@ -26,7 +26,7 @@ from typing import Any
 from jobs.common import paths, settings
 from jobs.common.settings import LOCAL_TZ
 from jobs.errors import ReleaseRefused
-from jobs.ingest.feeds import FEEDS
+from jobs.ingest.feeds import supplied_feeds
 from jobs.ingest.retention import apply_retention
 from jobs.privacy import CONTRACT_KINDS, in_class, ledger_entries, plan_for, require_history, spent_in, unit_classes
 from jobs.publish.delivery import delivery_id
@@ -120,7 +120,7 @@ def run_month(start: dt.date, lead_in: int, days: int, dagbag, on_day: Callable[
         following = day + dt.timedelta(days=1)
         started, seq = time.monotonic(), _last_seq()
         states = {}
-        for feed in FEEDS:
+        for feed in supplied_feeds():  # the feeds with an ingest DAG
             run = dagbag.dags[f"ingest_{feed}"].test(logical_date=dt.datetime.combine(following, dt.time(),
                                                                                       tzinfo=LOCAL_TZ))
             states[f"ingest_{feed}"] = run.state
