@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import h3
+import numpy as np
 
 if TYPE_CHECKING:
     from pyspark.sql import Column
@@ -53,6 +54,18 @@ def parent_column(cell: Column, resolution: int) -> Column:
     unused_digits = (1 << ((_MAX_RES - resolution) * 3)) - 1
     cleared = cell.bitwiseAND(F.lit(~_RES_MASK))
     return cleared.bitwiseOR(F.lit((resolution << _RES_SHIFT) | unused_digits))
+
+
+def parent_array(cells: np.ndarray, resolution: int) -> np.ndarray:
+    """The parents at a coarser ``resolution`` of H3 cells given as int64 (numpy), by the bit rule of
+    ``parent_column``."""
+    if not 0 <= resolution <= _MAX_RES:
+        raise ValueError(f"H3 resolution must be 0..15, not {resolution}")
+    unused_digits = (1 << ((_MAX_RES - resolution) * 3)) - 1
+    bits = np.asarray(cells, dtype="int64").view("uint64")
+    cleared = bits & np.uint64(~_RES_MASK & 0xFFFFFFFFFFFFFFFF)
+    parents = cleared | np.uint64((resolution << _RES_SHIFT) | unused_digits)
+    return parents.view("int64")
 
 
 def hex_column(cell: Column) -> Column:

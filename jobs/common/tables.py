@@ -186,8 +186,14 @@ CELL_FOOTPRINTS = Table("silver", "cell_footprints", ("source",), pa.schema([
     ("source", pa.string()), ("valid_date", pa.date32()), ("cell_id", pa.string()), ("h3_cell", pa.int64()),
     ("weight", pa.float64()),
 ]), produced_by="cde footprints")
+# How large the footprints are at each resolution (what a delivery's placement statement reads).
+FOOTPRINT_SIZES = Table("ops", "footprint_sizes", ("source",), pa.schema([
+    ("source", pa.string()), ("valid_date", pa.date32()), ("resolution", pa.int64()),
+    ("median_cells", pa.float64()), ("supported_resolution", pa.int64()),
+    ("built_at", pa.timestamp("us", tz="UTC")),
+]), produced_by="cde footprints")
 _STATIC = {t.qualified: t for t in (INGEST_RUNS, SILVER_BUILDS, RELEASE_LOG, OPTOUTS, CONTRACT_APPROVALS, LEDGER,
-                                    RELEASES, *SILVER.values(), CELL_FOOTPRINTS)}
+                                    RELEASES, *SILVER.values(), CELL_FOOTPRINTS, FOOTPRINT_SIZES)}
 
 
 def declared() -> list[Table]:
@@ -256,3 +262,23 @@ def release_windows() -> list[tuple[dt.date, dt.date]]:
         plan = json.loads(row["plan"])
         windows.append((dt.date.fromisoformat(plan["window_start"]), dt.date.fromisoformat(plan["window_end"])))
     return windows
+
+
+def footprint_size(source: str, date: dt.date, resolution: int) -> dict | None:
+    """The latest footprint sizes of a feed's topology valid on or before ``date`` at a resolution (None: none).
+
+    Returns
+    -------
+    dict or None
+        ``valid_date``, ``resolution``, ``median_cells`` (cells of that resolution holding 90% of the median
+        footprint's weight) and ``supported_resolution``.
+    """
+    if not FOOTPRINT_SIZES.exists():
+        return None
+    rows = lake.read_arrow(FOOTPRINT_SIZES.path(), partitions={"source": [source]}).to_pandas()
+    rows = rows[(rows["valid_date"] <= date) & (rows["resolution"] == resolution)]
+    if rows.empty:
+        return None
+    latest = rows.sort_values(["valid_date", "built_at"]).iloc[-1]
+    return {"valid_date": latest["valid_date"].isoformat(), "resolution": int(latest["resolution"]),
+            "median_cells": float(latest["median_cells"]), "supported_resolution": int(latest["supported_resolution"])}

@@ -269,7 +269,7 @@ def parse_contract(document: Any, where: str, base: Path, sha256: str = "",
         formats=tuple(terms["formats"]), channel=terms["channel"], retention_days=terms["retention_days"],
         document=document, sha256=sha256, area_population=population, derived_from=terms.get("derived_from", ""),
         license=terms.get("license", ""), market_share=terms.get("market_share"), zones=zones,
-        agreement_end=agreement_end,
+        agreement_end=agreement_end, placement_check=terms.get("placement_check", "warn"),
     )
 
 

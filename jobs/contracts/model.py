@@ -86,6 +86,7 @@ class Contract:
     market_share: dict | None = None  # supplier's stated share of the area's people: population_estimate
     zones: tuple | None = None  # the buyer's zones, ((id, GeoJSON geometry), ...): the unit of delivery
     agreement_end: dt.date | None = None  # the agreement's last local date: after it the contract ends
+    placement_check: str = "warn"  # footprints much larger than the product's cells: "warn" or "refuse"
 
     @property
     def bin_minutes(self) -> int:

@@ -38,6 +38,7 @@ import pandas as pd
 import pyarrow as pa
 
 from jobs.common import lake, tables
+from jobs.common.h3cells import parent_array
 from jobs.errors import ReferenceDataError
 from jobs.ingest.network import cells_on, snapshot_cells
 from jobs.ingest.reference import read_towers
@@ -47,6 +48,9 @@ M_PER_DEG_LAT = 110_540.0
 # Default ranges (m) by ESS cell type when a cell states none.
 DEFAULT_RANGE_M = {"macrocell": 1_500.0, "microcell": 500.0, "picocell": 200.0, "femtocell": 50.0}
 FALLBACK_RANGE_M = 1_000.0
+# A product cell is supported by the network when the median footprint holds 90% of its weight in at most
+# this many cells of the product's resolution (a hexagon and its six neighbours).
+MAX_MEDIAN_CELLS = 7.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,8 +154,7 @@ def footprints(cells: pd.DataFrame, model: PropagationModel = MODEL) -> pd.DataF
 
 def footprint_cells(footprint: pd.DataFrame, resolution: int, mass: float = 0.9) -> pd.Series:
     """Per cell, how many H3 cells of ``resolution`` hold ``mass`` of its footprint's weight (its size there)."""
-    parents = footprint.assign(parent=[h3.cell_to_parent(h3.int_to_str(int(t)), resolution)
-                                       for t in footprint["h3_cell"]])
+    parents = footprint.assign(parent=parent_array(footprint["h3_cell"].to_numpy(), resolution))
     by_parent = parents.groupby(["cell_id", "parent"])["weight"].sum().sort_values(ascending=False)
 
     def cells_for(weights: pd.Series) -> int:
@@ -160,7 +163,7 @@ def footprint_cells(footprint: pd.DataFrame, resolution: int, mass: float = 0.9)
     return by_parent.groupby(level="cell_id").apply(cells_for)
 
 
-def supported_resolution(footprint: pd.DataFrame, max_median_cells: float = 7.0) -> int:
+def supported_resolution(footprint: pd.DataFrame, max_median_cells: float = MAX_MEDIAN_CELLS) -> int:
     """The finest resolution (6 to 10) at which the median footprint covers at most ``max_median_cells`` cells."""
     for resolution in range(FOOTPRINT_RESOLUTION, 5, -1):
         if footprint_cells(footprint, resolution).median() <= max_median_cells:
@@ -224,7 +227,10 @@ def build_footprints(source: str, date: dt.date, model: PropagationModel = MODEL
         version = lake.overwrite_arrow(path, data, predicate=predicate, partition_by=["source"])
     else:
         version = lake.create_arrow(path, data, partition_by=["source"])
-    medians = {r: float(footprint_cells(fp, r).median()) for r in range(7, FOOTPRINT_RESOLUTION + 1)}
-    supported = next((r for r in range(FOOTPRINT_RESOLUTION, 6, -1) if medians[r] <= 7.0), 6)
+    medians = {r: float(footprint_cells(fp, r).median()) for r in range(6, FOOTPRINT_RESOLUTION + 1)}
+    supported = next((r for r in range(FOOTPRINT_RESOLUTION, 5, -1) if medians[r] <= MAX_MEDIAN_CELLS), 6)
+    built = dt.datetime.now(dt.timezone.utc)
+    tables.FOOTPRINT_SIZES.append([{"source": source, "valid_date": date, "resolution": r, "median_cells": m,
+                                    "supported_resolution": supported, "built_at": built} for r, m in medians.items()])
     return {"cells": int(fp["cell_id"].nunique()), "rows": len(fp), "version": version, "median_cells": medians,
             "supported_resolution": supported}

@@ -124,6 +124,8 @@ class FeedSpec:
         network).
     data_subjects, personal_data : str
         The Art. 30 wording: who the data is about and what is kept of them.
+    placement : str
+        How a record is placed in H3, in words (every delivery's README and audit state it).
     abroad : callable, optional
         Returns a Column true for records the feed itself places outside the region (ESS outbound roaming);
         they are quarantined as ``out_of_region``.
@@ -149,6 +151,7 @@ class FeedSpec:
     anchors: bool = False
     data_subjects: str = ""
     personal_data: str = ""
+    placement: str = ""
     abroad: Callable[[], Column] | None = None
     quality: Callable[..., dict] | None = None
 

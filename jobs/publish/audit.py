@@ -272,6 +272,9 @@ def build_audit(delivery: Delivery, manifest: dict, product: pd.DataFrame,
             "records_quarantined": sum(r["quarantined"] for r in runs),
             "data_quality": "row-level checks of the ingest runs above (quarantine counts per reason)",
         },
+        # how each source places people, the footprint sizes where computed, and the warning when the network's
+        # cells are much larger than the product's (manifests made before placement was stated have none)
+        "placement": manifest.get("placement"),
         "privacy": {
             "in_words": words,
             "what_could_go_wrong": what_could_go_wrong(

@@ -61,6 +61,7 @@ from jobs.publish.formats import Product
 from jobs.publish.formats import write_files as write_format_files
 from jobs.publish.notify import notify_delivery
 from jobs.publish.package import contents, data_rows, sha256_of, write_package
+from jobs.publish.placement import check_placement
 from jobs.publish.shared_releases import derived_cut, use_of
 
 if TYPE_CHECKING:
@@ -297,9 +298,10 @@ def _preflight(contract: Contract, delivery: str) -> None:
 
 def _deliver(spark: SparkSession, compiled: Delivery) -> dict[str, Any]:
     _preflight(compiled.contract, compiled.delivery_id)
+    placement = check_placement(compiled.contract, compiled.window_start)  # a refusal comes before any spend
     releases: list[tuple[ReleasePlan, dict]] = []  # filled as each release is made or reused
     try:
-        return _make_delivery(spark, compiled, releases)
+        return _make_delivery(spark, compiled, releases, placement)
     except Exception as exc:
         if releases:  # a failure after a spend says so, and what a rerun will cost
             exc.add_note(after_spend_note(releases))
@@ -317,8 +319,8 @@ def after_spend_note(releases: list[tuple[ReleasePlan, dict]]) -> str:
             f"stands. A rerun of this delivery reuses them and spends nothing more.")
 
 
-def _make_delivery(spark: SparkSession, compiled: Delivery, releases: list[tuple[ReleasePlan, dict]]
-                   ) -> dict[str, Any]:
+def _make_delivery(spark: SparkSession, compiled: Delivery, releases: list[tuple[ReleasePlan, dict]],
+                   placement: dict[str, Any]) -> dict[str, Any]:
     contract, delivery = compiled.contract, compiled.delivery_id
     window_start, window_end = compiled.window_start, compiled.window_end
     if contract.derived_from:
@@ -382,6 +384,8 @@ def _make_delivery(spark: SparkSession, compiled: Delivery, releases: list[tuple
             "columns": [c for c in product.columns if c != "delivery_id"],
             # what it holds, per metric: rows, released rows, the smallest and largest value (the README's start)
             "contents": contents(product),
+            # how each source places people, and whether the network can place them at this resolution
+            "placement": placement,
             **({"market_share": contract.market_share} if contract.market_share else {}),
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))

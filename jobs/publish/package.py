@@ -24,6 +24,7 @@ from jobs.common.columns import column_line
 from jobs.contracts import zone_cells
 from jobs.publish.formats import by_file_name, formats
 from jobs.publish.formats.base import with_coordinates_columns
+from jobs.publish.placement import placement_lines
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -226,6 +227,10 @@ def readme(contract: Contract, manifest: dict, package: dict[str, Any]) -> str:
                      + (f" <{person['email']}>" if person.get("email") else ""))
     held = _contents_lines(manifest)
     lines += ["", "## What this delivery holds", "", *held] if held else []
+    if manifest.get("placement"):
+        lines += ([] if held else [""]) + ["## Where people are placed", "", *placement_lines(manifest["placement"]),
+                                           ""]
+        held = True
     lines += ([] if held else [""]) + ["## Files", ""]
     for entry in manifest["files"]:
         fmt = by_file_name(entry["name"])

@@ -65,6 +65,7 @@ def bronze_columns() -> list:
 
 SPEC = FeedSpec(
     name="camera",
+    placement=("each count at its camera's position, in one resolution-10 H3 cell"),
     fields=("camera_id", "interval_start", "interval_minutes", "count_in", "count_out"),
     optional_fields=("class",),
     file_format="csv",

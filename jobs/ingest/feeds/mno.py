@@ -137,6 +137,8 @@ def quality(spark: SparkSession, classified: DataFrame, date: dt.date) -> dict:
 
 SPEC = FeedSpec(
     name=NAME,
+    placement=("each event at the centroid of its cell's coverage wedge (the site for an omnidirectional "
+               "cell), or at the record's own coordinates, in one resolution-10 H3 cell"),
     fields=("user_id", "timestamp", "mcc", "mnc"),
     optional_fields=("plmn", "cell_id", "latitude", "longitude", "loc_error"),
     file_format="suffix",

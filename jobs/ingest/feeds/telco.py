@@ -59,6 +59,8 @@ def bronze_columns() -> list:
 
 SPEC = FeedSpec(
     name="telco",
+    placement=("each event at the centroid of its serving sector's coverage wedge (from towers.csv), in "
+               'one resolution-10 H3 cell'),
     fields=("imsi", "event_ts", "cell_id", "event_type", "home_mcc"),
     file_format="csv",
     identifier="imsi",

@@ -81,6 +81,7 @@ def presence_from_trips(trips: DataFrame, source: str = "ticket",
 
 SPEC = FeedSpec(
     name="ticket",
+    placement=("each check-in and check-out at its stop's position, in one resolution-10 H3 cell"),
     fields=("card_id", "check_in_ts", "check_in_stop", "check_out_ts", "check_out_stop", "mode", "product"),
     file_format="csv",
     identifier="card_id",

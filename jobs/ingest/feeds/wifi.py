@@ -107,6 +107,7 @@ def presence_from_sightings(sightings: DataFrame, source: str = "wifi",
 
 SPEC = FeedSpec(
     name="wifi",
+    placement=("each sighting at its access point's position, in one resolution-10 H3 cell"),
     fields=("mac", "ap_id", "first_seen", "last_seen", "rssi", "kind"),
     file_format="jsonl",
     identifier="mac",

@@ -93,4 +93,8 @@ def test_cde_footprints_stores_a_day_per_feed_and_replaces_it_on_rerun(lake_root
     assert again["version"] > first["version"]
     sums = stored.groupby(["valid_date", "cell_id"])["weight"].sum()
     assert np.allclose(sums.to_numpy(), 1.0) and len(sums) == 6
-    assert set(first["median_cells"]) == {7, 8, 9, 10} and 6 <= first["supported_resolution"] <= 10
+    assert set(first["median_cells"]) == {6, 7, 8, 9, 10} and 6 <= first["supported_resolution"] <= 10
+    size = tables.footprint_size("telco", day + dt.timedelta(days=5), 9)  # the latest day on or before
+    assert size["valid_date"] == "2026-03-03" and size["median_cells"] == other["median_cells"][9]
+    assert tables.footprint_size("telco", day - dt.timedelta(days=1), 9) is None
+    assert tables.footprint_size("mno", day, 9) is None

@@ -4,6 +4,7 @@ quality warnings and the ignored columns in the run record, and the warnings in 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -252,4 +253,24 @@ def test_an_ess_operators_day_becomes_a_published_product(spark, ess_day, tmp_pa
     result = publish(spark, contract, DAY)
     product = pd.read_parquet(f"{result['outbox']}/data.parquet")
     assert len(product) == result["released"] + result["suppressed"] > 0 and result["epsilon_spent"] > 0
-    assert "from mno data of ess-operator" in (Path(result["outbox"]) / "README.md").read_text()
+    readme = (Path(result["outbox"]) / "README.md").read_text()
+    assert "from mno data of ess-operator" in readme and "## Where people are placed" in readme
+    assert "WARNING" not in readme  # no footprints computed yet: the method alone is stated
+
+    # the network's footprints are computed: at resolution 8 they are far larger than the product's cells
+    from jobs.errors import ReleaseRefused
+    from jobs.ingest.footprints import build_footprints
+
+    sizes = build_footprints("mno", DAY)
+    assert sizes["median_cells"][8] > 7 and sizes["supported_resolution"] < 8
+    ledger_version = lake.version(tables.LEDGER.path())
+    with pytest.raises(ReleaseRefused, match=f"supports about resolution {sizes['supported_resolution']}"):
+        publish(spark, dataclasses.replace(contract, placement_check="refuse"), DAY)
+    assert lake.version(tables.LEDGER.path()) == ledger_version  # refused before any spend
+    again = publish(spark, contract, DAY)  # warn (the default): the stored release, with the warning
+    assert again["epsilon_spent"] == 0
+    readme = (Path(again["outbox"]) / "README.md").read_text()
+    assert "WARNING: At H3 resolution 8 the mno network's median cell footprint" in readme
+    audit = json.loads(Path(again["audit"]["json"]).read_text())
+    assert audit["placement"]["warning"] and audit["placement"]["check"] == "warn"
+    assert "Where people are placed" in Path(again["audit"]["html"]).read_text()

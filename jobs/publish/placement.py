@@ -1,0 +1,75 @@
+"""Where a delivery's people are placed, and whether the network can place them that finely (issue 35).
+
+Every delivery states how each of its sources places a record in H3 (``FeedSpec.placement``). For a source
+with cells (telco, mno) whose footprints were computed (``cde footprints``, ``ops/footprint_sizes``), it also
+states how large the median footprint is at the product's resolution; when it spreads over more than
+``MAX_MEDIAN_CELLS`` cells, the product's cells are much smaller than what the network can tell apart, so its
+values follow the placement rule more than where people were. The contract's ``placement_check`` says what
+then happens: ``warn`` (the README and the audit say so, naming the resolution the network supports) or
+``refuse`` (the delivery is refused before any privacy spend).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from jobs.common import tables
+from jobs.contracts import Contract
+from jobs.errors import ReleaseRefused
+from jobs.ingest import FEEDS
+from jobs.ingest.footprints import MAX_MEDIAN_CELLS
+
+
+def placement_statement(contract: Contract, window_start: dt.date) -> dict[str, Any]:
+    """What a delivery says about placement: method per source, footprint sizes, and a warning (or None).
+
+    Returns
+    -------
+    dict
+        ``method`` ({source: words}), ``footprints`` ({source: sizes at the contract's resolution}),
+        ``warning`` (text or None) and ``check`` (the contract's ``placement_check``).
+    """
+    method = {source: FEEDS[source].placement for source in contract.sources}
+    footprints = {source: size for source in contract.sources
+                  if (size := tables.footprint_size(source, window_start, contract.h3_resolution))}
+    coarse = {source: size for source, size in footprints.items() if size["median_cells"] > MAX_MEDIAN_CELLS}
+    warning = None
+    if coarse:
+        warning = " ".join(
+            f"At H3 resolution {contract.h3_resolution} the {source} network's median cell footprint (topology "
+            f"of {size['valid_date']}) spreads 90% of its weight over {size['median_cells']:g} cells, more "
+            f"than {MAX_MEDIAN_CELLS:g}: the network supports about resolution {size['supported_resolution']}."
+            for source, size in sorted(coarse.items())) + (
+            " Values per cell at this resolution follow the placement rule above more than where people were; "
+            "sums over several cells are truer than single cells.")
+    return {"method": method, "footprints": footprints, "warning": warning, "check": contract.placement_check}
+
+
+def check_placement(contract: Contract, window_start: dt.date) -> dict[str, Any]:
+    """The placement statement, refused when the contract says ``refuse`` and the network is too coarse.
+
+    Raises
+    ------
+    ReleaseRefused
+        ``placement_check: refuse`` and a source's footprints much larger than the product's cells (before any
+        privacy spend: the message names the resolution the network supports).
+    """
+    statement = placement_statement(contract, window_start)
+    if statement["warning"] and contract.placement_check == "refuse":
+        raise ReleaseRefused(f"{contract.id}: placement_check is refuse and the network cannot place people at "
+                             f"this resolution. {statement['warning']} Nothing was spent; coarsen h3_resolution "
+                             "or set placement_check: warn.")
+    return statement
+
+
+def placement_lines(statement: dict[str, Any]) -> list[str]:
+    """The README's "Where people are placed" paragraph lines."""
+    lines = [f"- {source}: {text}" for source, text in statement["method"].items()]
+    for source, size in sorted(statement["footprints"].items()):
+        lines.append(f"- {source} network (topology of {size['valid_date']}): the median cell footprint holds 90% "
+                     f"of its weight in {size['median_cells']:g} cells of resolution {size['resolution']}; the "
+                     f"network supports about resolution {size['supported_resolution']}")
+    if statement["warning"]:
+        lines += ["", f"WARNING: {statement['warning']}"]
+    return lines
