@@ -39,7 +39,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from jobs.simulate.main import run  # only when the command runs: loads numpy, pandas, pyarrow
 
     out = run(args.people, args.days, args.start, args.seed, args.events_per_person, tuple(args.feeds or ()),
-              force=args.force)
+              force=args.force, network=args.network)
     totals = ", ".join(f"{sum(v.values())} {feed}" for feed, v in out["records"].items())
     print(f"simulate: {args.people} people, {args.days} day(s) from {args.start}: {totals} records; "
           f"reference data in {out['reference']}")
@@ -484,6 +484,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: every simulated feed a registered supplier owns (mno on request)")
     p.add_argument("--force", action="store_true",
                    help="overwrite another simulation's (or a supplier's) reference data and answer key")
+    p.add_argument("--network", choices=("sector", "signal"), default="sector",
+                   help="how phones pick their serving cell: sector (the facing sector of the nearest site) or "
+                        "signal (received signal with shadowing and handover hysteresis)")
     p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser("ingest", help="ingest one feed's landing folder for a local date",

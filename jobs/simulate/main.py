@@ -27,7 +27,7 @@ from jobs.simulate.movement import day_plans
 from jobs.simulate.places import make_aps, make_cameras, make_stops
 from jobs.simulate.population import make_population
 from jobs.simulate.telco import simulate_day, write_day
-from jobs.simulate.towers import ServingCell, make_towers
+from jobs.simulate.towers import ServingCell, SignalServing, make_towers
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def _ticket(world: dict, plans, folder) -> int:
 
 
 def _run_into_bucket(people: int, days: int, start: dt.date, seed: int, events_per_person: float,
-                     feeds: tuple[str, ...], force: bool) -> dict:
+                     feeds: tuple[str, ...], force: bool, network: str = "sector") -> dict:
     """Simulate into a local folder, then upload landing files, reference data and the answer key to the
     lake's bucket, as a supplier uploads its drops."""
     import os
@@ -86,7 +86,7 @@ def _run_into_bucket(people: int, days: int, start: dt.date, seed: int, events_p
             (local / "simulation" / "run.json").write_bytes((remote / "simulation" / "run.json").read_bytes())
         os.environ["CDE_LAKE"] = str(local)
         try:
-            result = run(people, days, start, seed, events_per_person, feeds, force=True)
+            result = run(people, days, start, seed, events_per_person, feeds, force=True, network=network)
         finally:
             os.environ["CDE_LAKE"] = str(remote)
         for feed in feeds:  # each simulated day replaces that day's drop, as locally
@@ -107,6 +107,10 @@ def _mno(world: dict, plans, folder) -> int:
     write_ess_day(ess, topology, folder, settings.reference_path(f"mno_network/{plans.date}"),
                   csv_rows=min(1_000, len(ess) // 10))
     return len(ess)
+
+
+# How phones pick their serving cell in the simulated network.
+SERVING = {"sector": lambda towers, seed: ServingCell(towers), "signal": SignalServing}
 
 
 # One simulator per feed: (the world, the day's plans, the landing folder) -> records written.
@@ -150,7 +154,7 @@ def _refuse_overwrite(truth_dir, people: int, seed: int, force: bool) -> dict | 
 
 
 def run(people: int, days: int, start: dt.date, seed: int, events_per_person: float = 40.0,
-        feeds: tuple[str, ...] | None = None, force: bool = False) -> dict:
+        feeds: tuple[str, ...] | None = None, force: bool = False, network: str = "sector") -> dict:
     """Simulate ``days`` local days from ``start`` into the lake's landing area.
 
     Parameters
@@ -170,6 +174,9 @@ def run(people: int, days: int, start: dt.date, seed: int, events_per_person: fl
     force : bool
         Overwrite the reference data and answer key of another simulated world (other people or seed), or
         reference data no simulation wrote; refused without it.
+    network : {"sector", "signal"}
+        How phones pick their serving cell: ``sector`` (the facing sector of the nearest site, the default) or
+        ``signal`` (received signal with shadowing and handover hysteresis, ``towers.SignalServing``).
 
     Returns
     -------
@@ -177,11 +184,13 @@ def run(people: int, days: int, start: dt.date, seed: int, events_per_person: fl
         Records written per feed and date, and the reference and ground-truth paths.
     """
     feeds = tuple(feeds) if feeds else default_feeds()
+    if network not in SERVING:
+        raise ValueError(f"network must be one of {', '.join(SERVING)}, not {network!r}")
     unknown = [f for f in feeds if f not in SIMULATORS]
     if unknown:
         raise ValueError(f"no simulator for feed(s) {unknown}; simulated: {', '.join(simulated_feeds())}")
     if settings.lake_is_remote():
-        return _run_into_bucket(people, days, start, seed, events_per_person, feeds, force)
+        return _run_into_bucket(people, days, start, seed, events_per_person, feeds, force, network)
     root = settings.lake_root()
     truth_dir = root / "simulation"
     previous = _refuse_overwrite(truth_dir, people, seed, force)
@@ -205,9 +214,10 @@ def run(people: int, days: int, start: dt.date, seed: int, events_per_person: fl
     # What the truth checks need to rebuild each day's plans (where everybody really was).
     (truth_dir / "run.json").write_text(json.dumps({"seed": seed, "people": people,
                                                     "start": start_recorded.isoformat(), "days": days_recorded,
-                                                    "feeds": list(feeds)}))
+                                                    "feeds": list(feeds), "network": network}))
     world = {"population": population, "devices": devices, "references": references, "seed": seed,
-             "events_per_person": events_per_person, "serving": ServingCell(references["towers.csv"])}
+             "events_per_person": events_per_person,
+             "serving": SERVING[network](references["towers.csv"], seed)}
     written: dict[str, dict[str, int]] = {f: {} for f in feeds}
     for offset in range(days):
         date = start + dt.timedelta(days=offset)

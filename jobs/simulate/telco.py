@@ -15,13 +15,13 @@ import pandas as pd
 
 from jobs.common.settings import LOCAL_TZ
 from jobs.simulate.movement import HOUR, TRAVEL_SEGMENTS, DayPlans
-from jobs.simulate.towers import ServingCell
+from jobs.simulate.towers import ServingCell, SignalServing
 
 EVENT_TYPES = np.array(["data", "call", "sms", "handover", "attach"])
 EVENT_TYPE_WEIGHTS = np.array([0.60, 0.10, 0.10, 0.15, 0.05])
 
 
-def simulate_day(people: pd.DataFrame, plans: DayPlans, serving: ServingCell, seed: int,
+def simulate_day(people: pd.DataFrame, plans: DayPlans, serving: ServingCell | SignalServing, seed: int,
                  events_per_person: float = 40.0) -> pd.DataFrame:
     """Simulate one local day of telco events for the population.
 
@@ -31,8 +31,8 @@ def simulate_day(people: pd.DataFrame, plans: DayPlans, serving: ServingCell, se
         The population (``make_population``).
     plans : DayPlans
         Everyone's plan for the day (``movement.day_plans``).
-    serving : ServingCell
-        Serving-cell lookup of the network.
+    serving : ServingCell or SignalServing
+        Serving-cell lookup of the network (the facing sector of the nearest site, or by received signal).
     seed : int
         Simulator seed; the day's generator is derived from it and the date.
     events_per_person : float
@@ -41,8 +41,8 @@ def simulate_day(people: pd.DataFrame, plans: DayPlans, serving: ServingCell, se
     Returns
     -------
     pandas.DataFrame
-        ``imsi, event_ts, cell_id, event_type, home_mcc`` sorted by time, plus ``person`` and ``instant``
-        (the true UTC instant) for ground-truth checks.
+        ``imsi, event_ts, cell_id, event_type, home_mcc`` sorted by time, plus ``person``, ``instant`` (the
+        true UTC instant) and ``x``, ``y`` (the true position in metres) for ground-truth checks.
     """
     rng = np.random.default_rng([seed, plans.date.toordinal(), 2])
     n = len(people)
@@ -54,7 +54,7 @@ def simulate_day(people: pd.DataFrame, plans: DayPlans, serving: ServingCell, se
     seconds = np.where(awake, rng.uniform(7 * HOUR, 23 * HOUR, m), rng.uniform(0, plans.day_seconds, m))
     seconds = np.minimum(seconds, plans.day_seconds - 1)
     x, y, seg = plans.positions(person_idx, seconds, rng)
-    cells = serving.cells(x, y)
+    cells = serving.cells(x, y, person_idx, seconds)
     travelling = np.isin(seg, TRAVEL_SEGMENTS)
     etype = rng.choice(EVENT_TYPES, size=m, p=EVENT_TYPE_WEIGHTS)
     etype = np.where(travelling & (rng.random(m) < 0.4), "handover", etype)
@@ -72,6 +72,8 @@ def simulate_day(people: pd.DataFrame, plans: DayPlans, serving: ServingCell, se
         "home_mcc": people["home_mcc"].to_numpy()[person_idx],
         "person": person_idx,
         "instant": instants,
+        "x": x[order].astype("float32"),  # where the phone was (metres from the origin): truth checks
+        "y": y[order].astype("float32"),
     })
 
 
