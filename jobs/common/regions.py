@@ -64,6 +64,9 @@ class Region:
         The region's country (ISO 3166 alpha-2), the simulator's home country of residents.
     simulation_origin : tuple of float or None
         Latitude and longitude the simulator's world is centred on (default: the bbox's centre).
+    simulation_ticket_products : dict or None
+        The simulator's ticket product names per segment (``resident``, ``commuter``, ``visitor``,
+        ``tourist``), as the region's transit operator names them (default: generic names).
     """
 
     name: str
@@ -77,6 +80,7 @@ class Region:
     domestic_mcc: tuple[str, ...] = ()
     country: str | None = None
     simulation_origin: tuple[float, float] | None = None
+    simulation_ticket_products: dict[str, tuple[str, ...]] | None = None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -189,7 +193,7 @@ def load_region(name: str, root: Path = REGIONS_DIR) -> Region:
     if not isinstance(document, dict):
         raise RegionError(f"{where}: a region is a YAML mapping")
     unknown = set(document) - {"name", "title", "time_zone", "bbox", "boundary", "home_area", "place",
-                               "domestic_mcc", "country", "simulation_origin"}
+                               "domestic_mcc", "country", "simulation_origin", "simulation_ticket_products"}
     if unknown:
         raise RegionError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
     if document.get("name") != name:
@@ -227,13 +231,21 @@ def load_region(name: str, root: Path = REGIONS_DIR) -> Region:
         if not (south < lat < north and west < lon < east):
             raise RegionError(f"{where}: simulation_origin: {origin!r} lies outside the bbox {bbox}")
         origin = (lat, lon)
+    products = document.get("simulation_ticket_products")
+    if products is not None:
+        if not isinstance(products, dict) or not all(
+                isinstance(v, list) and v and all(isinstance(n, str) and n for n in v) for v in products.values()):
+            raise RegionError(f"{where}: simulation_ticket_products: a mapping of segment to a list of product "
+                              "names")
+        products = {str(k): tuple(v) for k, v in products.items()}
     home_area = document.get("home_area")
     if home_area is not None and not (folder / str(home_area)).is_file():
         raise RegionError(f"{where}: home_area: {folder / str(home_area)} not found")
     return Region(name=name, title=str(document.get("title") or name), time_zone=time_zone, bbox=bbox,
                   boundary=boundary, folder=folder.resolve(), home_area=home_area,
                   place=str(document["place"]) if document.get("place") else None,
-                  domestic_mcc=tuple(str(m) for m in domestic), country=country, simulation_origin=origin)
+                  domestic_mcc=tuple(str(m) for m in domestic), country=country, simulation_origin=origin,
+                  simulation_ticket_products=products)
 
 
 def write_region(name: str, time_zone: str, bbox: Any, boundary: Path | None = None, title: str | None = None,

@@ -95,7 +95,8 @@ def create_app():  # noqa: C901 - one closure per page reads best
     def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         user: User | None = request.state.user
         body = pages.get_template(template).render(user=user, csrf=request.state.csrf, homes=HOMES,
-                                                   airflow=settings.setting("CDE_AIRFLOW_URL"), **context)
+                                                   airflow=settings.setting("CDE_AIRFLOW_URL"),
+                                                   time_zone=settings.LOCAL_TZ_NAME, **context)
         return HTMLResponse(body, status_code=status)
 
     def role(request: Request, *allowed: str) -> User:

@@ -10,16 +10,20 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
+from jobs.common import settings
 from jobs.simulate.movement import TRAVEL_SEGMENTS, DayPlans
 from jobs.simulate.telco import iso_texts
 
 AP_RADIUS_M = 120.0
 CAMERA_RADIUS_M = 150.0
 STEP_S = 300.0
-PRODUCTS = {"resident": ["Rejsekort Personlig", "Pendlerkort", "Periodekort"],
-            "commuter": ["Pendlerkort", "Rejsekort Personlig"],
-            "visitor": ["Rejsekort Anonymt", "Enkeltbillet"],
-            "tourist": ["Copenhagen Card", "City Pass Små", "Enkeltbillet"]}
+# Ticket products per segment: the region's own names (its region.yaml), else generic ones.
+GENERIC_PRODUCTS = {"resident": ["Personal card", "Commuter pass", "Period pass"],
+                    "commuter": ["Commuter pass", "Personal card"],
+                    "visitor": ["Anonymous card", "Single ticket"],
+                    "tourist": ["City card", "Tourist pass", "Single ticket"]}
+PRODUCTS = {segment: list((settings.REGION.simulation_ticket_products or {}).get(segment, names))
+            for segment, names in GENERIC_PRODUCTS.items()}
 
 
 def device_columns(people: pd.DataFrame, seed: int) -> pd.DataFrame:

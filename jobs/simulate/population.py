@@ -1,7 +1,7 @@
 """A seeded synthetic population of the region's city: residents, commuters, visitors and tourists.
 
-The world is a template city laid out in metres around the region's ``simulation_origin`` (Copenhagen's
-town hall square for the default region, whose neighbourhoods, work places and sights the template follows);
+The world is a template city laid out in metres around the region's ``simulation_origin`` (the default
+region's city centre, whose neighbourhoods, work places and sights the template follows);
 in another region it is the same template placed at that region's centre, not that city's own geography.
 
 Every simulated feed draws from this one population, so products from different sources can be compared
@@ -18,7 +18,7 @@ import pandas as pd
 
 from jobs.common import settings
 
-# Projection around the region's centre (Copenhagen: the town hall square): metres east / north of it.
+# Projection around the region's centre (its simulation_origin): metres east / north of it.
 _WEST, _SOUTH, _EAST, _NORTH = settings.REGION_BBOX
 ORIGIN_LAT, ORIGIN_LON = settings.REGION.simulation_origin or ((_SOUTH + _NORTH) / 2, (_WEST + _EAST) / 2)
 M_PER_DEG_LAT = 110_540.0
@@ -44,7 +44,7 @@ WORK_WEIGHTS = np.array([30, 15, 15, 15, 15, 10], dtype=float)
 # Sights tourists visit: Tivoli, Nyhavn, the Little Mermaid, Amalienborg, Christiania, Strøget.
 SIGHTS = np.array([(-80, -180), (1_500, 380), (2_400, 2_250), (1_800, 1_100), (1_700, -600), (500, 400)])
 
-# Foreign home networks of tourists: MCC -> ISO 3166 alpha-2, weighted roughly like Copenhagen's guests; a
+# Foreign home networks of tourists: MCC -> ISO 3166 alpha-2, weighted roughly like the default region's guests; a
 # region's own country is never a tourist's.
 _GUESTS = {"240": ("SE", 18), "242": ("NO", 14), "262": ("DE", 20), "234": ("GB", 12), "310": ("US", 10),
            "208": ("FR", 6), "222": ("IT", 5), "214": ("ES", 5), "204": ("NL", 5), "460": ("CN", 5),

@@ -78,3 +78,12 @@ def test_an_unknown_region_is_named_with_the_known_ones(tmp_path):
     ran = subprocess.run([sys.executable, "-c", "import jobs.common.settings"], env=env, capture_output=True,
                          text=True, timeout=120)
     assert ran.returncode != 0 and "no region 'atlantis'" in ran.stderr and "known: copenhagen" in ran.stderr
+
+
+def test_nothing_in_jobs_names_copenhagen_but_the_default_regions_name():
+    from jobs.common import settings
+
+    named = [str(p.relative_to(settings.REPO_ROOT)) for p in (settings.REPO_ROOT / "jobs").rglob("*")
+             if p.is_file() and p.suffix in (".py", ".j2", ".properties", ".json", ".yaml")
+             and "copenhagen" in p.read_text(encoding="utf-8").lower()]
+    assert named == ["jobs/common/regions.py"]  # DEFAULT_REGION and its docstring example
