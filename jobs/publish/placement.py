@@ -37,9 +37,10 @@ def placement_statement(contract: Contract, window_start: dt.date) -> dict[str, 
     warning = None
     if coarse:
         warning = " ".join(
-            f"At H3 resolution {contract.h3_resolution} the {source} network's median cell footprint (topology "
-            f"of {size['valid_date']}) spreads 90% of its weight over {size['median_cells']:g} cells, more "
-            f"than {MAX_MEDIAN_CELLS:g}: the network supports about resolution {size['supported_resolution']}."
+            f"At H3 resolution {contract.h3_resolution} the {source} network's cell footprints, as the pipeline "
+            f"estimates them from its topology of {size['valid_date']}, spread 90% of their weight over a median "
+            f"{size['median_cells']:g} cells, more than {MAX_MEDIAN_CELLS:g}: by that estimate the network "
+            f"supports about resolution {size['supported_resolution']}."
             for source, size in sorted(coarse.items())) + (
             " Values per cell at this resolution follow the placement rule above more than where people were; "
             "sums over several cells are truer than single cells.")
@@ -67,9 +68,10 @@ def placement_lines(statement: dict[str, Any]) -> list[str]:
     """The README's "Where people are placed" paragraph lines."""
     lines = [f"- {source}: {text}" for source, text in statement["method"].items()]
     for source, size in sorted(statement["footprints"].items()):
-        lines.append(f"- {source} network (topology of {size['valid_date']}): the median cell footprint holds 90% "
-                     f"of its weight in {size['median_cells']:g} cells of resolution {size['resolution']}; the "
-                     f"network supports about resolution {size['supported_resolution']}")
+        lines.append(f"- {source} network (topology of {size['valid_date']}, footprints as the pipeline estimates "
+                     f"them): the median footprint holds 90% of its weight in {size['median_cells']:g} cells of "
+                     f"resolution {size['resolution']}; the network supports about resolution "
+                     f"{size['supported_resolution']}")
     if statement["warning"]:
         lines += ["", f"WARNING: {statement['warning']}"]
     return lines

@@ -270,7 +270,7 @@ def test_an_ess_operators_day_becomes_a_published_product(spark, ess_day, tmp_pa
     again = publish(spark, contract, DAY)  # warn (the default): the stored release, with the warning
     assert again["epsilon_spent"] == 0
     readme = (Path(again["outbox"]) / "README.md").read_text()
-    assert "WARNING: At H3 resolution 8 the mno network's median cell footprint" in readme
+    assert "WARNING: At H3 resolution 8 the mno network's cell footprints, as the pipeline estimates them" in readme
     audit = json.loads(Path(again["audit"]["json"]).read_text())
     assert audit["placement"]["warning"] and audit["placement"]["check"] == "warn"
     assert "Where people are placed" in Path(again["audit"]["html"]).read_text()
