@@ -82,9 +82,10 @@ def _read_file(path: Path) -> pd.DataFrame:
     """One topology file as text columns (lower-case names); an unreadable file names itself."""
     try:
         if path.suffix.lower() == ".parquet":
+            import pyarrow as pa
             import pyarrow.parquet as pq
 
-            table = pq.read_table(path)
+            table = pq.read_table(pa.BufferReader(path.read_bytes()))  # a local file or an object in a bucket
             frame = pd.DataFrame({name.strip().lower(): [None if v is None else str(v) for v in
                                                          table.column(name).to_pylist()]
                                   for name in table.column_names})
