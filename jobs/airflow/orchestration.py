@@ -73,6 +73,9 @@ SUPPLIED_FEEDS = supplied_feeds()
 # Feeds whose bronze tables are aggregated into silver (camera counts carry no identity and are released from
 # bronze directly).
 AGGREGATED_FEEDS = feeds_with(lambda spec: spec.presence is not None)
+# What a manual aggregation run with only a date rebuilds: the aggregated feeds a supplier owns (a feed nobody
+# supplies has no ingest run to aggregate).
+SUPPLIED_AGGREGATED_FEEDS = tuple(feed for feed in AGGREGATED_FEEDS if feed in SUPPLIED_FEEDS)
 
 
 def silver_asset(table: str) -> Asset:

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from jobs.airflow.orchestration import AGGREGATED_FEEDS
+from jobs.airflow.orchestration import AGGREGATED_FEEDS, SUPPLIED_AGGREGATED_FEEDS
 from jobs.common import settings
 from jobs.common.settings import LOCAL_TZ
 from jobs.common.spark import get_spark
@@ -149,7 +149,7 @@ def aggregation_work(events: Iterable[dict[str, Any]], params: dict[str, Any]) -
     if not by_date:
         if not params.get("date"):
             raise ValueError("no triggering bronze asset events and no 'date' param: nothing to aggregate")
-        sources = params.get("sources") or list(AGGREGATED_FEEDS)
+        sources = params.get("sources") or list(SUPPLIED_AGGREGATED_FEEDS)
         unknown = set(sources) - set(AGGREGATED_FEEDS)
         if unknown:
             raise ValueError(f"sources: {sorted(unknown)} are not aggregated (choose from {AGGREGATED_FEEDS})")

@@ -148,7 +148,9 @@ def test_aggregation_work_comes_from_the_asset_events_or_the_date_param():
     assert aggregation_work(events, {}) == [{"date": "2026-03-01", "sources": ["telco"]},
                                             {"date": "2026-03-02", "sources": ["telco", "wifi"]}]
     assert aggregation_work([], {"date": "2026-03-05"}) == [
-        {"date": "2026-03-05", "sources": ["mno", "telco", "ticket", "wifi"]}]
+        {"date": "2026-03-05", "sources": ["telco", "ticket", "wifi"]}]  # the supplied ones (no mno supplier)
+    assert aggregation_work([], {"date": "2026-03-05", "sources": ["mno"]}) == [
+        {"date": "2026-03-05", "sources": ["mno"]}]  # an operator may name it
     with pytest.raises(ValueError, match="date"):
         aggregation_work([], {})
     with pytest.raises(ValueError, match="camera"):
