@@ -72,8 +72,12 @@ def point_cell(lat: Column, lon: Column) -> Column:
     def cells(lats: pd.Series, lons: pd.Series) -> pd.Series:
         import h3  # on the executors
 
-        return pd.Series([h3.str_to_int(h3.latlng_to_cell(a, b, resolution)) if a == a and b == b else None
-                          for a, b in zip(lats, lons, strict=True)], dtype="Int64")
+        # Most records have a cell and no coordinates: only the rows with both are placed here.
+        out = pd.Series(pd.NA, index=lats.index, dtype="Int64")
+        given = lats.notna() & lons.notna()
+        out[given] = [h3.str_to_int(h3.latlng_to_cell(a, b, resolution))
+                      for a, b in zip(lats[given], lons[given], strict=True)]
+        return out
 
     return cells(lat, lon)
 
