@@ -2,6 +2,7 @@
 
 - ``silver/presence`` (partitions ``event_date``, ``source``) from telco, wifi and ticket bronze;
 - ``silver/stays`` and ``silver/trips`` (same partitions);
+- ``silver/instants`` (telco, mno: the serving cell nearest each person's quarter-hour instants);
 - ``silver/anchors`` (telco: the only source with nights, days and a home network) for the day, over the
   rolling window of earlier presence.
 
@@ -148,6 +149,9 @@ def build_silver(spark: SparkSession, date: dt.date, sources: tuple[str, ...] | 
         watch.lap("trips")
         presence.unpersist()
         stays.unpersist()
+        if spec.instants is not None:  # network feeds: where each person was at each instant (present population)
+            info["instants_version"] = _replace(spec.instants(bronze, source), "instants", date, source)
+            watch.lap("instants")
         if spec.anchors:
             first = window_start(date)
             days = [(first + dt.timedelta(days=i)).isoformat() for i in range((date - first).days + 1)]

@@ -180,7 +180,7 @@ LEDGER = Table("ledger", "privacy_budget", (), pa.schema([
 ]), produced_by="publish (the first spend creates it)")
 RELEASES = Table("gold", "releases", ("release_id",), retention="gold", produced_by="publish")
 SILVER = {name: Table("silver", name, ("event_date", "source"), retention="silver", produced_by="aggregate")
-          for name in ("presence", "stays", "trips", "anchors")}
+          for name in ("presence", "stays", "trips", "anchors", "instants")}
 # Where a phone a cell serves may be (``jobs.ingest.footprints``): derived from the network topology, no person.
 CELL_FOOTPRINTS = Table("silver", "cell_footprints", ("source",), pa.schema([
     ("source", pa.string()), ("valid_date", pa.date32()), ("cell_id", pa.string()), ("h3_cell", pa.int64()),

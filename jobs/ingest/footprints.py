@@ -234,3 +234,66 @@ def build_footprints(source: str, date: dt.date, model: PropagationModel = MODEL
                                     "supported_resolution": supported, "built_at": built} for r, m in medians.items()])
     return {"cells": int(fp["cell_id"].nunique()), "rows": len(fp), "version": version, "median_cells": medians,
             "supported_resolution": supported}
+
+
+def footprint_units(footprint: pd.DataFrame, resolution: int, units: int) -> pd.DataFrame:
+    """Each cell's footprint at ``resolution`` in whole units of ``1/units`` of a person, ``units`` per cell.
+
+    Weights are summed per parent cell and rounded by largest remainder: the floors, then one more unit to
+    the parents with the largest fractions (ties: the smaller parent), so every cell's units sum to exactly
+    ``units`` and no parent is off by a unit or more.
+
+    Parameters
+    ----------
+    footprint : pandas.DataFrame
+        ``cell_id, h3_cell, weight`` (weights summing to 1 per cell), plus any columns that identify the
+        footprint (``source``, ``valid_date``), kept.
+    resolution : int
+        H3 resolution of the product (at or coarser than the footprints').
+    units : int
+        Units of one person (100: hundredths).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The identifying columns, ``cell_id``, ``h3_cell`` (the parent, 64-bit integer) and ``units`` (> 0).
+    """
+    ids = [c for c in footprint.columns if c not in ("h3_cell", "weight")]
+    parents = footprint.assign(h3_cell=parent_array(footprint["h3_cell"].to_numpy(), resolution))
+    grouped = parents.groupby([*ids, "h3_cell"], as_index=False)["weight"].sum()
+    grouped["weight"] = grouped["weight"] / grouped.groupby(ids)["weight"].transform("sum")
+    exact = grouped["weight"].to_numpy() * units
+    floors = np.floor(exact + 1e-9)
+    grouped = grouped.assign(units=floors.astype("int64"), _fraction=exact - floors)
+    missing = units - grouped.groupby(ids)["units"].transform("sum")
+    order = grouped.sort_values([*ids, "_fraction", "h3_cell"], ascending=[True] * len(ids) + [False, True])
+    rank = order.groupby(ids).cumcount().reindex(grouped.index)
+    grouped["units"] = grouped["units"] + (rank < missing).astype("int64")
+    return grouped[grouped["units"] > 0].drop(columns=["weight", "_fraction"]).reset_index(drop=True)
+
+
+def footprints_on(source: str, dates: list[dt.date]) -> pd.DataFrame:
+    """A feed's footprints for each of ``dates``: the latest built on or before the date.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``event_date, cell_id, h3_cell, weight`` (``h3_cell`` at resolution 10).
+
+    Raises
+    ------
+    ReferenceDataError
+        A date has no footprint on or before it (naming the command that builds one).
+    """
+    stored = (lake.read_arrow(tables.CELL_FOOTPRINTS.path(), partitions={"source": [source]}).to_pandas()
+              if tables.CELL_FOOTPRINTS.exists() else pd.DataFrame(columns=["valid_date"]))
+    built = sorted(set(stored["valid_date"]))
+    frames = []
+    for date in dates:
+        earlier = [d for d in built if d <= date]
+        if not earlier:
+            raise ReferenceDataError(f"{source} {date}: no cell footprints on or before that day; run "
+                                     f"`cde footprints --source {source} --date {date}` first")
+        chosen = stored[stored["valid_date"] == earlier[-1]]
+        frames.append(chosen[["cell_id", "h3_cell", "weight"]].assign(event_date=date))
+    return pd.concat(frames, ignore_index=True)[["event_date", "cell_id", "h3_cell", "weight"]]

@@ -61,3 +61,57 @@ def presence_from_events(events: DataFrame, source: str, bin_minutes: int = PRES
         ``pseudo_id, source, event_date, bin_start, h3_cell, home_mcc, key_period, events``.
     """
     return count_presence(presence_points(events, source, "event_ts", "h3_cell", bin_minutes))
+
+
+INSTANT_MINUTES = 15
+# How far from an instant a record may be and still say where its person was (MultiMNO's present population
+# uses the same one-hour tolerance, ``tolerance_period_s = 3600``).
+INSTANT_TOLERANCE_MINUTES = 60
+
+
+def instants_from_events(events: DataFrame, source: str,
+                         tolerance_minutes: int = INSTANT_TOLERANCE_MINUTES) -> DataFrame:
+    """Where each person was at each quarter-hour instant: the serving cell of their record nearest in time.
+
+    A person is present at an instant when one of their records lies within ``tolerance_minutes`` of it;
+    the record nearest in time decides the cell (ties: the earlier record, then the smaller cell id), as
+    the ESS present population does. Instants are kept only on the records' own local day, so a day's
+    partition holds that day's instants alone.
+
+    Parameters
+    ----------
+    events : DataFrame
+        Bronze events with ``pseudo_id``, ``key_period``, ``event_ts``, ``event_date``, ``h3_cell`` and
+        ``cell_id`` (null for records placed by their coordinates); optionally ``home_mcc``.
+    source : str
+        Feed name recorded in the ``source`` column.
+    tolerance_minutes : int
+        Largest distance in time between an instant and the record placing it.
+
+    Returns
+    -------
+    DataFrame
+        ``pseudo_id, source, event_date, instant, cell_id, h3_cell, home_mcc, key_period, gap_seconds``:
+        one row per person and instant they were seen near.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    from jobs.common.timebins import local_date_column
+
+    step, tolerance = INSTANT_MINUTES * 60, tolerance_minutes * 60
+    home_mcc = F.col("home_mcc") if "home_mcc" in events.columns else F.lit(None).cast("string")
+    seconds = F.unix_timestamp("event_ts")
+    located = events.filter(F.col("event_ts").isNotNull() & F.col("h3_cell").isNotNull()).select(
+        "pseudo_id", "event_date", "key_period", "event_ts", "cell_id", "h3_cell", home_mcc.alias("home_mcc"),
+        seconds.alias("_seconds"),
+        F.explode(F.sequence(F.ceil((seconds - tolerance) / step), F.floor((seconds + tolerance) / step)))
+        .alias("_step"))
+    candidates = (located.withColumn("instant", F.timestamp_seconds(F.col("_step") * step))
+                  .withColumn("gap_seconds", F.abs(F.col("_seconds") - F.col("_step") * step))
+                  .filter(local_date_column(F.col("instant")) == F.col("event_date")))
+    nearest = Window.partitionBy("pseudo_id", "event_date", "instant").orderBy(
+        "gap_seconds", "event_ts", F.col("cell_id").asc_nulls_last(), "h3_cell")
+    return candidates.withColumn("_rank", F.row_number().over(nearest)).filter("_rank = 1").select(
+        "pseudo_id", F.lit(source).alias("source"), "event_date", "instant", "cell_id", "h3_cell", "home_mcc",
+        "key_period", F.col("gap_seconds").cast("int").alias("gap_seconds"))

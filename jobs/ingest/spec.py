@@ -116,6 +116,10 @@ class FeedSpec:
     presence : callable or None
         ``(bronze, source) -> DataFrame`` building ``silver/presence`` rows; None for feeds released from
         bronze (camera counts carry no identity).
+    instants : callable or None
+        ``(bronze, source) -> DataFrame`` building ``silver/instants`` (the serving cell nearest each person's
+        quarter-hour instants, which ``present_population`` spreads over cell footprints); feeds whose records
+        are served by network cells (telco, mno). None: no present population.
     trips_from : str or None
         How ``silver/trips`` are made: ``stays`` (movement between stays) or ``records`` (each record is a
         trip, as ticket check-in / check-out); None: no trips.
@@ -147,6 +151,7 @@ class FeedSpec:
     identifier_rule: IdentifierRule = IdentifierRule()
     suite: str | None = None
     presence: Callable[[DataFrame, str], DataFrame] | None = None
+    instants: Callable[[DataFrame, str], DataFrame] | None = None
     trips_from: str | None = None
     anchors: bool = False
     data_subjects: str = ""

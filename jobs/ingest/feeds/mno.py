@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from jobs.ingest.presence import presence_from_events
+from jobs.ingest.presence import instants_from_events, presence_from_events
 from jobs.ingest.spec import FeedSpec, IdentifierRule, Reference, first_error, naive_timestamp_column
 
 if TYPE_CHECKING:
@@ -150,6 +150,7 @@ SPEC = FeedSpec(
     bronze_columns=bronze_columns,
     abroad=abroad,
     presence=presence_from_events,
+    instants=instants_from_events,
     trips_from="stays",
     anchors=True,
     quality=quality,

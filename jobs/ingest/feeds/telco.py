@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from jobs.ingest.presence import presence_from_events
+from jobs.ingest.presence import instants_from_events, presence_from_events
 from jobs.ingest.spec import FeedSpec, Reference, first_error, timestamp_column
 
 if TYPE_CHECKING:
@@ -68,6 +68,7 @@ SPEC = FeedSpec(
     references=(Reference("cell_id", _towers),),
     bronze_columns=bronze_columns,
     presence=presence_from_events,
+    instants=instants_from_events,
     trips_from="stays",
     anchors=True,
     data_subjects="mobile network subscribers and roaming visitors (phones seen by the supplier's network)",

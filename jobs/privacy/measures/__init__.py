@@ -10,6 +10,7 @@ test and its bound property in ``contracts/schema/terms.schema.json``); nothing 
 | ``dwell_minutes`` | silver/stays | pairs per person-day, minutes per pair | zero-fill |
 | ``od_trips`` | silver/trips | trips per person-day | partition selection |
 | ``camera_count`` | bronze/camera_events | event-level | zero-fill |
+| ``present_population`` | silver/instants | bins per person-day, one person per bin | zero-fill |
 
 ``base`` holds ``Bounds``, ``Bounder``, ``SegmentColumn`` and ``Measure``; ``bounders`` the shared bounders;
 ``segments`` the segment columns.

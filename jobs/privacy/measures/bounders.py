@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
-from jobs.privacy.bounding import bound_distinct_pairs, bound_events_per_pair, bound_rows_per_day
+from jobs.privacy.bounding import PERSON_DAY, bound_distinct_pairs, bound_events_per_pair, bound_rows_per_day
 from jobs.privacy.measures.base import Bounder, Bounds
 
 if TYPE_CHECKING:
@@ -150,3 +150,50 @@ class EventLevel(Bounder):
 
     def text(self) -> str:
         return "none needed: cameras carry no identity (event-level: one passage changes one count by one)"
+
+
+#: Units of one person in ``present_population`` values (hundredths): a person's mass at an instant, spread
+#: over the cells of a footprint, is a whole number of these and sums to exactly this many.
+UNITS_PER_PERSON = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class InstantsPerDay(Bounder):
+    """Present population: per person and day at most ``max_bins`` bins, each bin's instant carrying the
+    person's unit mass (``UNITS_PER_PERSON`` hundredths) spread over cells.
+
+    A person's rows in one bin sum to at most one person whatever the spread, so the L1 change per day is
+    ``max_bins`` persons; in one bin the change is largest in L2 when all the mass is in one cell (a vector
+    of sum U has L2 norm at most U), and different bins are different keys, so L2 is ``U * sqrt(max_bins)``.
+    """
+
+    max_bins: int
+    properties = {"max_bins_per_day": 24}
+
+    @classmethod
+    def from_bounds(cls, bounds: Bounds) -> InstantsPerDay:
+        return cls(bounds["max_bins_per_day"])
+
+    def l1_per_day(self) -> int:
+        return self.max_bins * UNITS_PER_PERSON
+
+    def l2_per_day(self) -> float:
+        return UNITS_PER_PERSON * math.sqrt(self.max_bins)
+
+    def max_per_key(self) -> int:
+        return UNITS_PER_PERSON
+
+    def bound(self, rows: DataFrame, pair: Sequence[str]) -> DataFrame:
+        from pyspark.sql import functions as F
+
+        # the bins a person keeps are chosen like pairs (fresh keyed hash); all their cells come along
+        kept = bound_distinct_pairs(rows, self.max_bins, ("bin_start",))
+        summed = rows.groupBy(*PERSON_DAY, *pair).agg(F.sum("units").alias("units"))
+        return summed.join(kept, [*PERSON_DAY, "bin_start"], "left_semi")
+
+    def text(self) -> str:
+        return (f"per person and day at most {self.max_bins} bins, each counting the person once "
+                f"(their presence at the bin's instant, spread over cells in units of 1/{UNITS_PER_PERSON} person)")
+
+    def as_dict(self) -> dict[str, int]:
+        return {"max_bins_per_day": self.max_bins}
