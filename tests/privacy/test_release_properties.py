@@ -278,3 +278,41 @@ def test_stored_rows_that_differ_from_the_recorded_draw_are_never_read_nor_deriv
     (problem,) = verify_draws()  # what cde audit ledger reports (exit 1)
     assert "rel-hashed" in problem and "differ from the draw" in problem
     assert (ledger.read_entries()["kind"] == "draw").sum() == 1
+
+
+@pytest.mark.spark
+def test_one_maximal_person_moves_present_population_by_at_most_one_person_per_kept_bin(spark):
+    from jobs.ingest.footprints import footprint_units
+    from jobs.privacy.measures import get_measure
+    from jobs.privacy.measures.bounders import UNITS_PER_PERSON, InstantsPerDay
+    from jobs.privacy.measures.present_population import spread_instants
+
+    day, max_bins = dt.date(2026, 3, 2), 4
+    centre = h3.latlng_to_cell(55.676, 12.568, 10)
+    tiles = [cell_to_int(c) for c in sorted(h3.grid_disk(centre, 12))]
+    rng = np.random.default_rng(11)  # test data, not privacy code
+    # three cells whose footprints overlap, with uneven weights (so units are rounded)
+    footprint = pd.concat([pd.DataFrame({"cell_id": name, "h3_cell": tiles,
+                                         "weight": (w := rng.random(len(tiles)) ** 3) / w.sum()})
+                           for name in ("A", "B", "C")])
+    units = footprint_units(footprint.assign(source="telco", event_date=day), 9, UNITS_PER_PERSON)
+    bins = [dt.datetime(2026, 3, 2, h) for h in range(8)]
+    base = [(int(p), "telco", day, bins[int(rng.integers(0, 8))], str(rng.choice(["A", "B", "C"])), tiles[0])
+            for p in range(300)]
+    maximal = [(10_000, "telco", day, b, "ABC"[i % 3], tiles[0]) for i, b in enumerate(bins)]  # every bin
+    schema = "pseudo_id long, source string, event_date date, instant timestamp, cell_id string, h3_cell long"
+    measure, bounder = get_measure("present_population"), InstantsPerDay(max_bins)
+    keys = measure.keys(())
+
+    def exact(rows):
+        frame = spark.createDataFrame(rows, schema).selectExpr("*", "0 as key_period", "'238' as home_mcc")
+        cut = spread_instants(spark, frame, units, 9, 60)
+        return measure.aggregate(bounder.bound(cut, keys), keys).toPandas().set_index(keys)["value"]
+
+    without, with_p = exact(base), exact(base + maximal)
+    change = with_p.subtract(without, fill_value=0)
+    assert (change >= 0).all()
+    assert change.sum() == max_bins * UNITS_PER_PERSON == bounder.l1_per_day()  # whole person in each kept bin
+    assert change.groupby(level="bin_start").sum().max() <= UNITS_PER_PERSON
+    assert math.sqrt((change ** 2).sum()) <= bounder.l2_per_day()
+    assert change[change > 0].groupby(level="bin_start").ngroups == max_bins

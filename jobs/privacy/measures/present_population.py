@@ -65,7 +65,8 @@ def spread_instants(spark: SparkSession, instants: DataFrame, units: pd.DataFram
 
     starts = instants.filter(bin_start_column(F.col("instant"), bin_minutes) == F.col("instant")).withColumnRenamed(
         "instant", "bin_start")
-    table = spark.createDataFrame(units.rename(columns={"h3_cell": "_cell", "units": "_units"}),
+    ordered = units[["source", "event_date", "cell_id", "h3_cell", "units"]]
+    table = spark.createDataFrame(ordered.rename(columns={"h3_cell": "_cell", "units": "_units"}),
                                   "source string, event_date date, cell_id string, _cell long, _units long")
     keys = ["source", "event_date", "cell_id"]
     spread = starts.join(F.broadcast(table), keys, "left")
