@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from jobs.common.timebins import bin_start_column
+from jobs.common.timebins import bin_start_column, local_date_column
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -74,8 +74,8 @@ def instants_from_events(events: DataFrame, source: str,
     """Where each person was at each quarter-hour instant: the serving cell of their record nearest in time.
 
     A person is present at an instant when one of their records lies within ``tolerance_minutes`` of it;
-    the record nearest in time decides the cell (ties: the earlier record, then the smaller cell id), as
-    the ESS present population does. Instants are kept only on the records' own local day, so a day's
+    the record nearest in time decides the cell (a tie goes to the earlier record), as the ESS present
+    population does. Instants are kept only on the records' own local day, so a day's
     partition holds that day's instants alone.
 
     Parameters
@@ -97,21 +97,25 @@ def instants_from_events(events: DataFrame, source: str,
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    from jobs.common.timebins import local_date_column
-
     step, tolerance = INSTANT_MINUTES * 60, tolerance_minutes * 60
     home_mcc = F.col("home_mcc") if "home_mcc" in events.columns else F.lit(None).cast("string")
-    seconds = F.unix_timestamp("event_ts")
     located = events.filter(F.col("event_ts").isNotNull() & F.col("h3_cell").isNotNull()).select(
         "pseudo_id", "event_date", "key_period", "event_ts", "cell_id", "h3_cell", home_mcc.alias("home_mcc"),
-        seconds.alias("_seconds"),
-        F.explode(F.sequence(F.ceil((seconds - tolerance) / step), F.floor((seconds + tolerance) / step)))
-        .alias("_step"))
-    candidates = (located.withColumn("instant", F.timestamp_seconds(F.col("_step") * step))
-                  .withColumn("gap_seconds", F.abs(F.col("_seconds") - F.col("_step") * step))
-                  .filter(local_date_column(F.col("instant")) == F.col("event_date")))
-    nearest = Window.partitionBy("pseudo_id", "event_date", "instant").orderBy(
-        "gap_seconds", "event_ts", F.col("cell_id").asc_nulls_last(), "h3_cell")
-    return candidates.withColumn("_rank", F.row_number().over(nearest)).filter("_rank = 1").select(
+        F.unix_timestamp("event_ts").alias("_s"))
+    # Each record places the instants nearer to it than to its neighbours in time (its Voronoi interval,
+    # a tie going to the earlier record), within the tolerance: every instant is placed once, with no
+    # candidate rows to rank, however far apart a person's records are.
+    order = Window.partitionBy("pseudo_id", "event_date").orderBy("event_ts", "cell_id", "h3_cell")
+    after_previous = (F.lag("_s").over(order) + F.col("_s")) / 2
+    up_to_next = (F.col("_s") + F.lead("_s").over(order)) / 2
+    first = F.greatest(F.floor(after_previous / step) + 1, F.ceil((F.col("_s") - tolerance) / step))
+    last = F.least(F.floor(up_to_next / step), F.floor((F.col("_s") + tolerance) / step))
+    bounds = located.select("*", F.coalesce(first, F.ceil((F.col("_s") - tolerance) / step)).alias("_first"),
+                            F.coalesce(last, F.floor((F.col("_s") + tolerance) / step)).alias("_last"))
+    placed = bounds.filter(F.col("_first") <= F.col("_last")).select(
+        "*", F.explode(F.sequence("_first", "_last")).alias("_step"))
+    placed = (placed.withColumn("instant", F.timestamp_seconds(F.col("_step") * step))
+              .filter(local_date_column(F.col("instant")) == F.col("event_date")))
+    return placed.select(
         "pseudo_id", F.lit(source).alias("source"), "event_date", "instant", "cell_id", "h3_cell", "home_mcc",
-        "key_period", F.col("gap_seconds").cast("int").alias("gap_seconds"))
+        "key_period", F.abs(F.col("_s") - F.col("_step") * step).cast("int").alias("gap_seconds"))

@@ -19,6 +19,7 @@ from jobs.contracts import Contract
 from jobs.errors import ReleaseRefused
 from jobs.ingest import FEEDS
 from jobs.ingest.footprints import MAX_MEDIAN_CELLS
+from jobs.privacy import get_measure
 
 
 def placement_statement(contract: Contract, window_start: dt.date) -> dict[str, Any]:
@@ -30,7 +31,10 @@ def placement_statement(contract: Contract, window_start: dt.date) -> dict[str, 
         ``method`` ({source: words}), ``footprints`` ({source: sizes at the contract's resolution}),
         ``warning`` (text or None) and ``check`` (the contract's ``placement_check``).
     """
-    method = {source: FEEDS[source].placement for source in contract.sources}
+    spread = [(metric, get_measure(metric).placement) for metric in contract.metrics]
+    method = {source: "; ".join([FEEDS[source].placement] * any(not text for _, text in spread)
+                                + [f"{metric}: {text}" for metric, text in spread if text])
+              for source in contract.sources}
     footprints = {source: size for source in contract.sources
                   if (size := tables.footprint_size(source, window_start, contract.h3_resolution))}
     coarse = {source: size for source, size in footprints.items() if size["median_cells"] > MAX_MEDIAN_CELLS}

@@ -136,6 +136,9 @@ class Measure:
         Whether a release needs a delta above 0 (partition selection).
     value_unit : str
         What ``value`` counts (people, events, minutes, trips, passages): the unit of k on delivery.
+    placement : str
+        How the measure places people, when not by its feeds' own rule (``FeedSpec.placement``), in words for
+        the delivery's README and audit; empty: the feeds' rule.
     """
 
     name: str
@@ -153,6 +156,7 @@ class Measure:
     needs_delta: bool = False
     value_unit: str = "people"
     fixed_sources: tuple[str, ...] = ()
+    placement: str = ""
 
     def bound_properties(self) -> dict[str, int | None]:
         """Contract properties of this measure's bound, with their defaults (None: required)."""

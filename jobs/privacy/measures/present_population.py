@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from jobs.common.h3cells import parent_column
+from jobs.common.timebins import bin_start_column
 from jobs.privacy.measures.base import Measure
 from jobs.privacy.measures.bounders import UNITS_PER_PERSON, InstantsPerDay
 
@@ -60,9 +62,6 @@ def spread_instants(spark: SparkSession, instants: DataFrame, units: pd.DataFram
     """
     from pyspark.sql import functions as F
 
-    from jobs.common.h3cells import parent_column
-    from jobs.common.timebins import bin_start_column
-
     starts = instants.filter(bin_start_column(F.col("instant"), bin_minutes) == F.col("instant")).withColumnRenamed(
         "instant", "bin_start")
     ordered = units[["source", "event_date", "cell_id", "h3_cell", "units"]]
@@ -102,4 +101,7 @@ MEASURE = Measure(
     segments=("segment", "country"),
     additive=False,
     value_unit="hundredths of a person",
+    placement=("at each bin's start, each person spread over the footprint of the cell serving their record "
+               "nearest that instant (cde footprints), in whole hundredths of a person; a record placed by its "
+               "own coordinates keeps the person in its cell"),
 )

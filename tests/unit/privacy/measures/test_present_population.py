@@ -140,3 +140,20 @@ def test_a_day_without_footprints_is_refused_naming_the_command(spark, lake_root
     _store_footprints(DAY + dt.timedelta(days=1))  # built only after the day
     with pytest.raises(Refusal, match="cde footprints --source telco --date 2026-03-02"):
         make_release(spark, make_plan("present_population"))
+
+
+def test_a_delivery_states_the_footprint_placement_of_present_population(lake_root):
+    import dataclasses
+
+    from jobs.publish.placement import placement_lines, placement_statement
+    from jobs.publish.portfolio import load_contracts
+
+    contract = load_contracts()[0]["kk-inner-city-presence"]
+    people = placement_statement(contract, DAY)["method"]["telco"]
+    assert "centroid" in people and "footprint" not in people
+    present = dataclasses.replace(contract, metrics=("present_population",))
+    method = placement_statement(present, DAY)["method"]["telco"]
+    assert method.startswith("present_population: at each bin's start") and "centroid" not in method
+    both = dataclasses.replace(contract, metrics=("unique_people", "present_population"))
+    assert any("centroid" in line and "present_population: " in line
+               for line in placement_lines(placement_statement(both, DAY)))
