@@ -2,7 +2,8 @@
 
 - ``silver/presence`` (partitions ``event_date``, ``source``) from telco, wifi and ticket bronze;
 - ``silver/stays`` and ``silver/trips`` (same partitions);
-- ``silver/instants`` (telco, mno: the serving cell nearest each person's quarter-hour instants);
+- ``silver/instants`` (telco, mno: the serving cell nearest each person's quarter-hour instants), and the
+  network's cell footprints for the day when none serve it yet (``jobs.ingest.footprints.ensure_footprints``);
 - ``silver/anchors`` (telco: the only source with nights, days and a home network) for the day, over the
   rolling window of earlier presence.
 
@@ -23,6 +24,7 @@ from jobs.common import lake, tables
 from jobs.common.timing import Stopwatch
 from jobs.errors import IngestRefused
 from jobs.ingest.feeds import FEEDS, feeds_with
+from jobs.ingest.footprints import ensure_footprints
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -152,6 +154,8 @@ def build_silver(spark: SparkSession, date: dt.date, sources: tuple[str, ...] | 
         if spec.instants is not None:  # network feeds: where each person was at each instant (present population)
             info["instants_version"] = _replace(spec.instants(bronze, source), "instants", date, source)
             watch.lap("instants")
+            if ensure_footprints(source, date):  # the footprints present_population spreads the instants over
+                watch.lap("footprints")
         if spec.anchors:
             first = window_start(date)
             days = [(first + dt.timedelta(days=i)).isoformat() for i in range((date - first).days + 1)]

@@ -297,3 +297,23 @@ def footprints_on(source: str, dates: list[dt.date]) -> pd.DataFrame:
         chosen = stored[stored["valid_date"] == earlier[-1]]
         frames.append(chosen[["cell_id", "h3_cell", "weight"]].assign(event_date=date))
     return pd.concat(frames, ignore_index=True)[["event_date", "cell_id", "h3_cell", "weight"]]
+
+
+def ensure_footprints(source: str, date: dt.date) -> dict | None:
+    """Build a feed's footprints for a day unless footprints that serve it exist (called by aggregation).
+
+    An ESS topology is dated (cells have validity dates), so every ``mno`` day gets its own footprints; a
+    ``towers.csv`` is not, so the latest footprints built on or before the day serve it until ``cde footprints``
+    rebuilds them after the file changes.
+
+    Returns
+    -------
+    dict or None
+        ``build_footprints``'s figures, or None when nothing was built.
+    """
+    built = (set(lake.read_arrow(tables.FOOTPRINT_SIZES.path(), partitions={"source": [source]})
+                 .column("valid_date").to_pylist()) if tables.FOOTPRINT_SIZES.exists() else set())
+    dated = source == "mno"
+    if (date in built) if dated else any(d <= date for d in built):
+        return None
+    return build_footprints(source, date)

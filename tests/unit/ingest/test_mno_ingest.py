@@ -247,30 +247,33 @@ def test_an_ess_operators_day_becomes_a_published_product(spark, ess_day, tmp_pa
     monkeypatch.setenv("CDE_CONTRACTS", str(contracts))
     paths.simulation(paths.SIMULATION_MARKER).parent.mkdir(parents=True, exist_ok=True)
     paths.simulation(paths.SIMULATION_MARKER).write_text("{}")  # the simulated supplier may approve here
-    build_silver(spark, DAY)
+    build_silver(spark, DAY)  # also computes the day's footprints (none served it yet)
+    sizes = tables.footprint_size("mno", DAY, 8)
+    assert sizes["valid_date"] == DAY.isoformat() and sizes["median_cells"] > 7 and sizes["supported_resolution"] < 8
     contract = load_contract(contracts / "ess-inner-city-presence.yaml")
     approve_all(contract)
-    result = publish(spark, contract, DAY)
+    from jobs.errors import ReleaseRefused
+
+    # at resolution 8 the footprints are far larger than the product's cells: refused before any spend ...
+    with pytest.raises(ReleaseRefused, match=f"supports about resolution {sizes['supported_resolution']}"):
+        publish(spark, dataclasses.replace(contract, placement_check="refuse"), DAY)
+    assert not tables.LEDGER.exists()
+    result = publish(spark, contract, DAY)  # ... or, by default, delivered with the warning
     product = pd.read_parquet(f"{result['outbox']}/data.parquet")
     assert len(product) == result["released"] + result["suppressed"] > 0 and result["epsilon_spent"] > 0
     readme = (Path(result["outbox"]) / "README.md").read_text()
     assert "from mno data of ess-operator" in readme and "## Where people are placed" in readme
-    assert "WARNING" not in readme  # no footprints computed yet: the method alone is stated
-
-    # the network's footprints are computed: at resolution 8 they are far larger than the product's cells
-    from jobs.errors import ReleaseRefused
-    from jobs.ingest.footprints import build_footprints
-
-    sizes = build_footprints("mno", DAY)
-    assert sizes["median_cells"][8] > 7 and sizes["supported_resolution"] < 8
-    ledger_version = lake.version(tables.LEDGER.path())
-    with pytest.raises(ReleaseRefused, match=f"supports about resolution {sizes['supported_resolution']}"):
-        publish(spark, dataclasses.replace(contract, placement_check="refuse"), DAY)
-    assert lake.version(tables.LEDGER.path()) == ledger_version  # refused before any spend
-    again = publish(spark, contract, DAY)  # warn (the default): the stored release, with the warning
-    assert again["epsilon_spent"] == 0
-    readme = (Path(again["outbox"]) / "README.md").read_text()
     assert "WARNING: At H3 resolution 8 the mno network's cell footprints, as the pipeline estimates them" in readme
-    audit = json.loads(Path(again["audit"]["json"]).read_text())
+    audit = json.loads(Path(result["audit"]["json"]).read_text())
     assert audit["placement"]["warning"] and audit["placement"]["check"] == "warn"
-    assert "Where people are placed" in Path(again["audit"]["html"]).read_text()
+    assert "Where people are placed" in Path(result["audit"]["html"]).read_text()
+
+    # present population from the same day: people spread over the footprints, in hundredths of a person
+    present = dataclasses.replace(contract, id="ess-present-population", metrics=("present_population",))
+    approve_all(present)
+    delivered = publish(spark, present, DAY)
+    values = pd.read_parquet(f"{delivered['outbox']}/data.parquet")
+    assert set(values["metric"]) == {"present_population"} and delivered["epsilon_spent"] > 0
+    readme = (Path(delivered["outbox"]) / "README.md").read_text()
+    assert "present_population: at each bin's start, each person spread over the footprint" in readme
+    assert "hundredths of a person" in readme
