@@ -56,14 +56,14 @@ def _events(spark, rows):
 
 
 @pytest.mark.spark
-def test_instants_take_the_nearest_record_within_an_hour_on_its_own_day(spark):
+def test_instants_take_the_nearest_record_within_the_tolerance_on_its_own_day(spark):
     from jobs.ingest.presence import instants_from_events
 
     rows = [(1, DAY, 0, "2026-03-02 07:05:00", "A", C1, "238"), (1, DAY, 0, "2026-03-02 07:40:00", "B", C2, "238"),
             # 00:10 local on 3 March: no instant of 2 March comes from it
             (2, DAY + dt.timedelta(days=1), 0, "2026-03-02 23:10:00", "A", C1, "238")]
     got = {(r["pseudo_id"], r["instant"]): (r["cell_id"], r["gap_seconds"])
-           for r in instants_from_events(_events(spark, rows), "telco").collect()}
+           for r in instants_from_events(_events(spark, rows), "telco", 60).collect()}
     first = {k[1] for k in got if k[0] == 1}
     assert min(first) == dt.datetime(2026, 3, 2, 6, 15) and max(first) == dt.datetime(2026, 3, 2, 8, 30)
     assert len(first) == 10  # 06:15 to 08:30 every quarter hour; 08:45 is 65 minutes from the last record
@@ -87,7 +87,7 @@ def _store_instants(spark, rows):
     from jobs.common import lake, tables
     from jobs.ingest.presence import instants_from_events
 
-    lake.write(instants_from_events(_events(spark, rows), "telco"), tables.SILVER["instants"].path(),
+    lake.write(instants_from_events(_events(spark, rows), "telco", 60), tables.SILVER["instants"].path(),
                mode="replace_partitions", partition_by=["event_date", "source"],
                replace=[{"event_date": DAY.isoformat(), "source": "telco"}])
     now = dt.datetime.now(dt.UTC)  # the day's ingest and silver build, as the pipeline records them
