@@ -21,6 +21,29 @@ from jobs.ingest import FEEDS
 from jobs.ingest.footprints import MAX_MEDIAN_CELLS
 from jobs.privacy import get_measure
 
+#: How far each placement puts people from where they were: the median relative error per cell and hour of the
+#: people present at the hour's start, over the inner city's cells and hours holding at least 500 true people,
+#: against the simulator's positions (bench/present_population.py on the simulated signal network, 500,000
+#: people; bench/RESULTS.md), by product resolution and method. Real networks are not measured.
+MEASURED_ERROR = {9: {"centroid": 0.41, "footprint": 0.11}, 8: {"centroid": 0.11, "footprint": 0.13}}
+MEASURED_BY = ("bench/present_population.py: 500,000 simulated people on the simulated signal network, "
+               "inner-city cells and hours of at least 500 people, against where the simulator put them")
+_METHOD_WORDS = {"centroid": "each person at the serving cell's wedge centroid",
+                 "footprint": "each person spread over the serving cell's footprint"}
+
+
+def measured_error(contract: Contract) -> str | None:
+    """The measured placement error at the contract's resolution, in words (None: no source has cells)."""
+    if not any(FEEDS[source].instants is not None for source in contract.sources):
+        return None
+    methods = sorted({"footprint" if get_measure(m).placement else "centroid" for m in contract.metrics})
+    figures = MEASURED_ERROR.get(contract.h3_resolution)
+    if figures is None:
+        return (f"the placement error is not measured at resolution {contract.h3_resolution} (measured at "
+                f"{' and '.join(str(r) for r in sorted(MEASURED_ERROR))}; {MEASURED_BY})")
+    said = "; ".join(f"{_METHOD_WORDS[m]}: median error {figures[m]:.0%} per cell and hour" for m in methods)
+    return f"measured at resolution {contract.h3_resolution}, {said} ({MEASURED_BY})"
+
 
 def placement_statement(contract: Contract, window_start: dt.date) -> dict[str, Any]:
     """What a delivery says about placement: method per source, footprint sizes, and a warning (or None).
@@ -29,7 +52,8 @@ def placement_statement(contract: Contract, window_start: dt.date) -> dict[str, 
     -------
     dict
         ``method`` ({source: words}), ``footprints`` ({source: sizes at the contract's resolution}),
-        ``warning`` (text or None) and ``check`` (the contract's ``placement_check``).
+        ``warning`` (text or None), ``check`` (the contract's ``placement_check``) and ``measured`` (the
+        measured placement error at the contract's resolution, in words, or None).
     """
     spread = [(metric, get_measure(metric).placement) for metric in contract.metrics]
     method = {source: "; ".join([FEEDS[source].placement] * any(not text for _, text in spread)
@@ -48,7 +72,8 @@ def placement_statement(contract: Contract, window_start: dt.date) -> dict[str, 
             for source, size in sorted(coarse.items())) + (
             " Values per cell at this resolution follow the placement rule above more than where people were; "
             "sums over several cells are truer than single cells.")
-    return {"method": method, "footprints": footprints, "warning": warning, "check": contract.placement_check}
+    return {"method": method, "footprints": footprints, "warning": warning, "check": contract.placement_check,
+            "measured": measured_error(contract)}
 
 
 def check_placement(contract: Contract, window_start: dt.date) -> dict[str, Any]:
@@ -76,6 +101,8 @@ def placement_lines(statement: dict[str, Any]) -> list[str]:
                      f"them): the median footprint holds 90% of its weight in {size['median_cells']:g} cells of "
                      f"resolution {size['resolution']}; the network supports about resolution "
                      f"{size['supported_resolution']}")
+    if statement.get("measured"):  # manifests made before the measured error was stated have none
+        lines.append(f"- Placement error: {statement['measured']}")
     if statement["warning"]:
         lines += ["", f"WARNING: {statement['warning']}"]
     return lines

@@ -3,9 +3,10 @@
 Each person seen within six hours of the instant (``INSTANT_TOLERANCE_MINUTES``) is where the serving cell
 of their record nearest in time says (``silver/instants``), spread over that cell's footprint
 (``silver/cell_footprints``, the latest built on or before the day) in whole hundredths of a person; a record
-placed by its own coordinates keeps its whole mass in its cell. A person adds at most one person per bin however the mass is spread, so the bound is on
-bins per person and day (``InstantsPerDay``); values are sums of hundredths, noised as integers. It is
-additive over cells but not over bins (a coarser bin is its first instant, not a sum).
+placed by its own coordinates keeps its whole mass in its cell. A person adds at most one person per bin
+however the mass is spread, so the bound is on bins per person and day (``InstantsPerDay``); values are sums
+of hundredths, noised as integers. It is additive over cells but not over bins (a coarser bin is its first
+instant, not a sum).
 """
 
 from __future__ import annotations

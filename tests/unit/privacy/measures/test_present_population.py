@@ -157,3 +157,23 @@ def test_a_delivery_states_the_footprint_placement_of_present_population(lake_ro
     both = dataclasses.replace(contract, metrics=("unique_people", "present_population"))
     assert any("centroid" in line and "present_population: " in line
                for line in placement_lines(placement_statement(both, DAY)))
+
+
+def test_a_delivery_states_the_measured_error_of_its_placement(lake_root):
+    import dataclasses
+
+    from jobs.publish.placement import MEASURED_ERROR, placement_lines, placement_statement
+    from jobs.publish.portfolio import load_contracts
+
+    contract = load_contracts()[0]["kk-inner-city-presence"]
+    assert contract.h3_resolution == 9
+    centroid = placement_statement(contract, DAY)["measured"]
+    assert f"wedge centroid: median error {MEASURED_ERROR[9]['centroid']:.0%}" in centroid
+    assert "footprint" not in centroid
+    both = dataclasses.replace(contract, metrics=("unique_people", "present_population"))
+    lines = placement_lines(placement_statement(both, DAY))
+    assert any(f"footprint: median error {MEASURED_ERROR[9]['footprint']:.0%}" in line for line in lines)
+    coarse = dataclasses.replace(contract, h3_resolution=7)
+    assert "not measured at resolution 7" in placement_statement(coarse, DAY)["measured"]
+    cameras = dataclasses.replace(contract, sources=("camera",), metrics=("camera_count",))
+    assert placement_statement(cameras, DAY)["measured"] is None  # no cells, no network placement
