@@ -24,6 +24,7 @@ area) at midday. Also ``unique_people``'s location error for the centroid placem
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import os
 import sys
@@ -39,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from jobs.common.h3cells import parent_array  # noqa: E402
-from jobs.ingest.footprints import footprint_units, footprints, towers_cells  # noqa: E402
+from jobs.ingest.footprints import MODEL, footprint_units, footprints, towers_cells  # noqa: E402
 from jobs.ingest.presence import INSTANT_TOLERANCE_MINUTES  # noqa: E402
 from jobs.ingest.reference import load_towers  # noqa: E402
 from jobs.privacy.measures.bounders import UNITS_PER_PERSON  # noqa: E402
@@ -104,6 +105,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--min-people", type=int, default=500)
     parser.add_argument("--tolerance", type=int, default=INSTANT_TOLERANCE_MINUTES, help="minutes")
+    parser.add_argument("--steepness", type=float, default=MODEL.steepness_db,
+                        help="dB of the footprints' signal dominance (a sweep; the pipeline uses the default)")
     args = parser.parse_args()
     from jobs.common.spark import get_spark
     from jobs.privacy import domain_cells
@@ -129,7 +132,7 @@ def main() -> None:
     day_start = pd.Timestamp(plans.day_start.astimezone(dt.UTC)).tz_localize(None)
     counts["hour"] = ((pd.to_datetime(counts["instant"]) - day_start).dt.total_seconds() // 3600).astype(int)
     hours = int(plans.day_seconds // 3600)
-    fp = footprints(towers_cells(reference))
+    fp = footprints(towers_cells(reference), dataclasses.replace(MODEL, steepness_db=args.steepness))
     for resolution in (9, 8):
         inner = {h3.str_to_int(c) for c in domain_cells(contracts["kk-inner-city-presence"].area, resolution)}
         truth = true_present(plans, args.people, resolution, inner, hours)

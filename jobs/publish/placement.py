@@ -25,7 +25,7 @@ from jobs.privacy import get_measure
 #: people present at the hour's start, over the inner city's cells and hours holding at least 500 true people,
 #: against the simulator's positions (bench/present_population.py on the simulated signal network, 500,000
 #: people; bench/RESULTS.md), by product resolution and method. Real networks are not measured.
-MEASURED_ERROR = {9: {"centroid": 0.41, "footprint": 0.11}, 8: {"centroid": 0.11, "footprint": 0.13}}
+MEASURED_ERROR = {9: {"centroid": 0.40, "footprint": 0.12}, 8: {"centroid": 0.11, "footprint": 0.16}}
 MEASURED_BY = ("bench/present_population.py: 500,000 simulated people on the simulated signal network, "
                "inner-city cells and hours of at least 500 people, against where the simulator put them")
 _METHOD_WORDS = {"centroid": "each person at the serving cell's wedge centroid",
