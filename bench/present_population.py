@@ -91,6 +91,47 @@ def true_present(plans, people: int, resolution: int, cells: set[int], hours: in
     return pd.concat(parts).groupby(["h3_cell", "hour"]).size().astype(float)
 
 
+def true_unique(plans, people: int, cells: set[int], hours: int, step_minutes: int = 5,
+                chunk: int = 20_000) -> pd.Series:
+    """True distinct people per (resolution-9 cell, hour): a person counts where a sample every ``step_minutes``
+    of their plan falls (as ``jobs.simulate.truth.presence_truth``)."""
+    unused = np.random.default_rng(0)  # positions() with jitter_m=0 draws nothing
+    corners = np.array([c for cell in cells for c in h3.cell_to_boundary(h3.int_to_str(cell))])
+    (lat_lo, lon_lo), (lat_hi, lon_hi) = corners.min(axis=0), corners.max(axis=0)
+    seconds = np.arange(0, hours * 3600, step_minutes * 60, dtype=float)
+    parts = []
+    for first in range(0, people, chunk):
+        person = np.repeat(np.arange(first, min(first + chunk, people)), len(seconds))
+        when = np.tile(seconds, len(person) // len(seconds))
+        x, y, _ = plans.positions(person, when, unused, jitter_m=0.0)
+        lat, lon = to_lat_lon(x, y)
+        near = (lat >= lat_lo) & (lat <= lat_hi) & (lon >= lon_lo) & (lon <= lon_hi)
+        cell = _cells(lat[near], lon[near], 9)
+        keep = np.isin(cell, list(cells))
+        parts.append(pd.DataFrame({"person": person[near][keep], "h3_cell": cell[keep],
+                                   "hour": (when[near][keep] // 3600).astype(int)}).drop_duplicates())
+    return pd.concat(parts).groupby(["h3_cell", "hour"]).size().astype(float)
+
+
+def placed_unique(events: pd.DataFrame, centroid_of: pd.Series, units: pd.DataFrame, cells: set[int],
+                  day_start: pd.Timestamp) -> tuple[pd.Series, pd.Series]:
+    """Distinct people per (resolution-9 cell, hour) placed two ways from the hour's serving cells: at their
+    centroids (``unique_people`` as released), and by footprints (the chance the person was in the cell at
+    some time in the hour, taking their serving cells' footprints as independent: 1 - prod(1 - weight))."""
+    hour = ((pd.to_datetime(events["instant"], utc=True).dt.tz_localize(None) - day_start).dt.total_seconds()
+            // 3600).astype(int)
+    served = pd.DataFrame({"person": events["person"].to_numpy(), "hour": hour.to_numpy(),
+                           "cell_id": events["cell_id"].astype(str).to_numpy()}).drop_duplicates()
+    centroid = served.assign(h3_cell=parent_array(centroid_of.reindex(served["cell_id"]).to_numpy("int64"), 9))
+    centroid = centroid[centroid["h3_cell"].isin(cells)].drop_duplicates(["person", "hour", "h3_cell"])
+    inside = units[units["h3_cell"].isin(cells)]
+    spread = served.merge(inside, on="cell_id")
+    spread["miss"] = np.log1p(-np.minimum(spread["units"] / UNITS_PER_PERSON, 1 - 1e-12))
+    chance = 1 - np.exp(spread.groupby(["person", "hour", "h3_cell"])["miss"].sum())
+    return (centroid.groupby(["h3_cell", "hour"]).size().astype(float),
+            chance.groupby(level=["h3_cell", "hour"]).sum())
+
+
 def errors(placed: pd.Series, truth: pd.Series, floor: int) -> tuple[float | None, int]:
     both = pd.concat([placed.rename("placed"), truth.rename("truth")], axis=1).fillna(0.0)
     judged = both[both["truth"] >= floor]
@@ -105,6 +146,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--min-people", type=int, default=500)
     parser.add_argument("--tolerance", type=int, default=INSTANT_TOLERANCE_MINUTES, help="minutes")
+    parser.add_argument("--unique", action="store_true",
+                        help="also unique_people (distinct people per cell and hour) placed both ways")
     parser.add_argument("--steepness", type=float, default=MODEL.steepness_db,
                         help="dB of the footprints' signal dominance (a sweep; the pipeline uses the default)")
     args = parser.parse_args()
@@ -157,6 +200,19 @@ def main() -> None:
                 got = [f"{name} {series.get((cell, 13), 0.0):.0f}" for name, series in
                        (("true", truth), ("centroid", centroid), ("footprint", footprint))]
                 print(f"  Strøget {h3.int_to_str(cell)} at 13:00 local: " + ", ".join(got), flush=True)
+    if args.unique:
+        inner = {h3.str_to_int(c) for c in domain_cells(contracts["kk-inner-city-presence"].area, 9)}
+        truth = true_unique(plans, args.people, inner, hours)
+        centroid, footprint = placed_unique(events, centroid_of, footprint_units(fp, 9, UNITS_PER_PERSON), inner,
+                                            day_start)
+        print("unique_people, resolution 9, inner city (distinct people per cell and hour):", flush=True)
+        for name, placed in (("centroid", centroid), ("footprint", footprint)):
+            line = [f"  {name:9s}: total placed / true {placed.sum() / truth.sum():.1%}"]
+            for floor in sorted({args.min_people, 100}, reverse=True):
+                median, keys = errors(placed, truth, floor)
+                line.append(f"median error (keys >= {floor} true people, {keys}) "
+                            + ("-" if median is None else f"{median:.0%}"))
+            print(", ".join(line), flush=True)
     print(f"total {time.monotonic() - started:.0f} s")
 
 
