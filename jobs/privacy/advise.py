@@ -59,7 +59,7 @@ MAX_DROPPED_SD = 0.05  # an advice whose dropped-share estimate is noisier than 
 def bound_property(plan: ReleasePlan) -> str | None:
     """The bound property an advice chooses for the plan's bounder, or None (event-level: nothing to bound)."""
     names = list(plan.bounder.properties)
-    for name in ("max_trips_per_day", "max_cells_per_day"):
+    for name in ("max_trips_per_day", "max_cells_per_day", "max_bins_per_day"):
         if name in names:
             return name
     return None
@@ -85,7 +85,8 @@ def contribution_counts(spark: SparkSession, plan: ReleasePlan, prop: str) -> di
 
     cut, _, _, _ = domain_cut(spark, plan)
     keys = plan.measure.keys(plan.segments)
-    unit = ["start_ts", *keys] if prop == "max_trips_per_day" else keys
+    # what one contribution is: a trip, a (cell, bin) pair, or a bin (present population: all its cells are one)
+    unit = {"max_trips_per_day": ["start_ts", *keys], "max_bins_per_day": ["bin_start"]}.get(prop, keys)
     per_day = cut.select(*PERSON_DAY, *unit).distinct().groupBy(*PERSON_DAY).count()
     bucket = F.least(F.col("count"), F.lit(HISTOGRAM_TOP)).alias("bucket")
     rows = per_day.groupBy(bucket).count().collect()

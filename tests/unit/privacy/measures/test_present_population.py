@@ -125,6 +125,11 @@ def test_release_spreads_each_person_over_the_footprint_one_person_per_bin(spark
     one_bin = make_plan("present_population", max_bins_per_day=1)
     bounded = one_bin.measure.aggregate(one_bin.bounder.bound(cut, keys), keys)
     assert bounded.agg({"value": "sum"}).first()[0] == 3 * UNITS_PER_PERSON  # one bin per person kept
+    from jobs.privacy.advise import bound_property, contribution_counts
+
+    # an advice counts bins per person-day (persons 1, 2, 3: 2, 3 and 3 bins), whatever their cells
+    assert bound_property(plan) == "max_bins_per_day"
+    assert contribution_counts(spark, plan, "max_bins_per_day") == {2: 1, 3: 2}
     released = make_release(spark, plan)
     values = read_release(plan.release_id).to_pandas()
     assert released["rows"] == len(values) > 5 and values["value"].dtype.kind == "i"
