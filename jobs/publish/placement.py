@@ -22,14 +22,16 @@ from jobs.ingest.footprints import MAX_MEDIAN_CELLS
 from jobs.privacy import get_measure
 
 #: How far each placement puts people from where they were: the median relative error per cell and hour of the
-#: people present at the hour's start, over the inner city's cells and hours holding at least 500 true people,
-#: against the simulator's positions (bench/present_population.py on the simulated signal network, 500,000
-#: people; bench/RESULTS.md), by product resolution and method. Real networks are not measured.
-MEASURED_ERROR = {9: {"centroid": 0.40, "footprint": 0.12}, 8: {"centroid": 0.11, "footprint": 0.16}}
+#: people present at the hour's start (and, for the centroid, of the distinct people seen in the hour, as
+#: ``unique_people`` counts them), over the inner city's cells and hours holding at least 500 true people,
+#: against the simulator's positions (bench/present_population.py --unique on the simulated signal network,
+#: 500,000 people; bench/RESULTS.md), by product resolution and method. Real networks are not measured.
+MEASURED_ERROR = {9: {"centroid": 0.40, "footprint": 0.12, "centroid_distinct": 0.55},
+                  8: {"centroid": 0.11, "footprint": 0.16}}
 MEASURED_BY = ("bench/present_population.py: 500,000 simulated people on the simulated signal network, "
                "inner-city cells and hours of at least 500 people, against where the simulator put them")
-_METHOD_WORDS = {"centroid": "each person at the serving cell's wedge centroid",
-                 "footprint": "each person spread over the serving cell's footprint"}
+_METHOD_WORDS = {"centroid": "people at each hour's start placed at the serving cell's wedge centroid",
+                 "footprint": "people at each hour's start spread over the serving cell's footprint"}
 
 
 def measured_error(contract: Contract) -> str | None:
@@ -41,8 +43,14 @@ def measured_error(contract: Contract) -> str | None:
     if figures is None:
         return (f"the placement error is not measured at resolution {contract.h3_resolution} (measured at "
                 f"{' and '.join(str(r) for r in sorted(MEASURED_ERROR))}; {MEASURED_BY})")
-    said = "; ".join(f"{_METHOD_WORDS[m]}: median error {figures[m]:.0%} per cell and hour" for m in methods)
-    return f"measured at resolution {contract.h3_resolution}, {said} ({MEASURED_BY})"
+    said = []
+    for method in methods:
+        text = f"{_METHOD_WORDS[method]}: median error {figures[method]:.0%} per cell and hour"
+        if f"{method}_distinct" in figures:
+            text += (f" (distinct people seen in the hour, as unique_people counts them: "
+                     f"{figures[method + '_distinct']:.0%})")
+        said.append(text)
+    return f"measured at resolution {contract.h3_resolution}, {'; '.join(said)} ({MEASURED_BY})"
 
 
 def placement_statement(contract: Contract, window_start: dt.date) -> dict[str, Any]:

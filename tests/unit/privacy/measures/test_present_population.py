@@ -175,6 +175,7 @@ def test_a_delivery_states_the_measured_error_of_its_placement(lake_root):
     centroid = placement_statement(contract, DAY)["measured"]
     assert f"wedge centroid: median error {MEASURED_ERROR[9]['centroid']:.0%}" in centroid
     assert "footprint" not in centroid
+    assert f"as unique_people counts them: {MEASURED_ERROR[9]['centroid_distinct']:.0%}" in centroid
     both = dataclasses.replace(contract, metrics=("unique_people", "present_population"))
     lines = placement_lines(placement_statement(both, DAY))
     assert any(f"footprint: median error {MEASURED_ERROR[9]['footprint']:.0%}" in line for line in lines)
