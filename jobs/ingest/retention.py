@@ -28,10 +28,19 @@ DEFAULT_DAYS = settings.RETENTION_DAYS
 
 
 def _event_date_tables(layer: str) -> list[Path]:
+    """The tables of a layer whose rows expire by ``event_date`` (not those the catalog keeps, such as the
+    network's cell footprints in silver, which hold no person)."""
     folder = settings.lake_root() / layer
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_dir() and lake.exists(p))
+    return sorted(p for p in folder.iterdir() if p.is_dir() and lake.exists(p) and not _kept(f"{layer}/{p.name}"))
+
+
+def _kept(qualified: str) -> bool:
+    try:
+        return tables.table(qualified).retention == "kept"
+    except KeyError:  # an undeclared table: retention applies as to its layer
+        return False
 
 
 def _ingested_on(feed: str) -> dict[dt.date, dt.date]:

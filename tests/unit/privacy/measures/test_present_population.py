@@ -183,3 +183,16 @@ def test_a_delivery_states_the_measured_error_of_its_placement(lake_root):
     assert "not measured at resolution 7" in placement_statement(coarse, DAY)["measured"]
     cameras = dataclasses.replace(contract, sources=("camera",), metrics=("camera_count",))
     assert placement_statement(cameras, DAY)["measured"] is None  # no cells, no network placement
+
+
+@pytest.mark.spark
+def test_retention_expires_instants_and_keeps_the_networks_footprints(spark, lake_root):
+    from jobs.common import lake, tables
+    from jobs.ingest.retention import apply_retention
+
+    _store_instants(spark, [(1, DAY, 0, "2026-03-02 07:05:00", "A", C1, "238")])
+    _store_footprints(DAY)
+    report = apply_retention(DAY + dt.timedelta(days=70), {"silver": 60})
+    assert report["silver/instants"]["rows_deleted"] > 0  # person-level: expires with silver
+    assert "silver/cell_footprints" not in report  # the network's, no person: kept
+    assert lake.read_arrow(tables.CELL_FOOTPRINTS.path()).num_rows == 3
