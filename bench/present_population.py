@@ -140,6 +140,17 @@ def errors(placed: pd.Series, truth: pd.Series, floor: int) -> tuple[float | Non
     return float(((judged["placed"] - judged["truth"]).abs() / judged["truth"]).median()), len(judged)
 
 
+def print_errors(centroid: pd.Series, footprint: pd.Series, truth: pd.Series, min_people: int) -> None:
+    """One line per placement: its total against the truth and its median errors over large keys."""
+    for name, placed in (("centroid", centroid), ("footprint", footprint)):
+        line = [f"  {name:9s}: total placed / true {placed.sum() / truth.sum():.1%}"]
+        for floor in sorted({min_people, 100}, reverse=True):
+            median, keys = errors(placed, truth, floor)
+            line.append(f"median error (keys >= {floor} true people, {keys}) "
+                        + ("-" if median is None else f"{median:.0%}"))
+        print(", ".join(line), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=100_000)
@@ -187,13 +198,7 @@ def main() -> None:
         footprint = (spread["count"] * spread["units"] / UNITS_PER_PERSON).groupby(
             [spread["h3_cell"], spread["hour"]]).sum()
         print(f"resolution {resolution}, inner city ({len(inner)} cells x {hours} hours):", flush=True)
-        for name, placed in (("centroid", centroid), ("footprint", footprint)):
-            line = [f"  {name:9s}: total placed / true {placed.sum() / truth.sum():.1%}"]
-            for floor in sorted({args.min_people, 100}, reverse=True):
-                median, keys = errors(placed, truth, floor)
-                line.append(f"median error (keys >= {floor} true people, {keys}) "
-                            + ("-" if median is None else f"{median:.0%}"))
-            print(", ".join(line), flush=True)
+        print_errors(centroid, footprint, truth, args.min_people)
         if resolution == 9:
             stroget = [h3.str_to_int(c) for c in domain_cells(contracts["retail-stroget-footfall"].area, 9)]
             for cell in stroget:
@@ -206,13 +211,7 @@ def main() -> None:
         centroid, footprint = placed_unique(events, centroid_of, footprint_units(fp, 9, UNITS_PER_PERSON), inner,
                                             day_start)
         print("unique_people, resolution 9, inner city (distinct people per cell and hour):", flush=True)
-        for name, placed in (("centroid", centroid), ("footprint", footprint)):
-            line = [f"  {name:9s}: total placed / true {placed.sum() / truth.sum():.1%}"]
-            for floor in sorted({args.min_people, 100}, reverse=True):
-                median, keys = errors(placed, truth, floor)
-                line.append(f"median error (keys >= {floor} true people, {keys}) "
-                            + ("-" if median is None else f"{median:.0%}"))
-            print(", ".join(line), flush=True)
+        print_errors(centroid, footprint, truth, args.min_people)
     print(f"total {time.monotonic() - started:.0f} s")
 
 

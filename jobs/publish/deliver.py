@@ -43,6 +43,7 @@ from jobs.privacy import (
     derive_from_release,
     dropped_share_estimate,
     find_use,
+    get_measure,
     interval_columns,
     interval_text,
     ledger_entries,
@@ -145,7 +146,8 @@ def build_product(release: pa.Table | pd.DataFrame, k: int, delivery: str, segme
     return product
 
 
-def add_population_estimate(product: pd.DataFrame, market_share: dict[str, Any]) -> pd.DataFrame:
+def add_population_estimate(product: pd.DataFrame, market_share: dict[str, Any],
+                            units_per_person: pd.Series | None = None) -> pd.DataFrame:
     """Add the population estimate columns: each released figure divided by the supplier's market share.
 
     The figure divided is the post-processed ``estimate`` where the release has one, else the noisy
@@ -167,6 +169,8 @@ def add_population_estimate(product: pd.DataFrame, market_share: dict[str, Any])
         ``suppressed``).
     market_share : dict
         The contract's ``market_share`` term: ``share`` in (0, 1], ``source``, optional ``range`` [low, high].
+    units_per_person : pandas.Series, optional
+        Per row, the value units one person is (100 for values in hundredths of a person); 1 when not given.
 
     Returns
     -------
@@ -183,6 +187,8 @@ def add_population_estimate(product: pd.DataFrame, market_share: dict[str, Any])
         half = half.mask(has_estimate, product["estimate_ci95_half_width"].astype("Float64"))
     basis = basis.mask(product["suppressed"])
     half = half.fillna(0)
+    if units_per_person is not None:  # the estimate counts people, whatever unit the values are in
+        basis, half = basis / units_per_person, half / units_per_person
     out = product.copy()
     estimate = (basis / share).round()
     ci_low = ((basis - half).clip(lower=0) / high).round()
@@ -341,7 +347,8 @@ def _make_delivery(spark: SparkSession, compiled: Delivery, releases: list[tuple
             products.append(product)
     product = pd.concat(products, ignore_index=True)
     if contract.market_share:
-        product = add_population_estimate(product, contract.market_share)
+        units = product["metric"].map(lambda metric: get_measure(metric).units_per_person)
+        product = add_population_estimate(product, contract.market_share, units)
 
     gold_path = tables.product(contract.id).path()
     gold_table = pa.Table.from_pandas(product, schema=arrow_schema(product.columns), preserve_index=False)

@@ -78,6 +78,8 @@ def placement_statement(contract: Contract, window_start: dt.date) -> dict[str, 
             f"{size['median_cells']:g} cells, more than {MAX_MEDIAN_CELLS:g}: by that estimate the network "
             f"supports about resolution {size['supported_resolution']}."
             for source, size in sorted(coarse.items())) + (
+            " Each person is spread over a footprint larger than a cell: single cells are smoothed estimates "
+            "(the measured error above), sums over several cells are truer." if all(text for _, text in spread) else
             " Values per cell at this resolution follow the placement rule above more than where people were; "
             "sums over several cells are truer than single cells.")
     return {"method": method, "footprints": footprints, "warning": warning, "check": contract.placement_check,

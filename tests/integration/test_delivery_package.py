@@ -166,6 +166,13 @@ def test_population_estimate_columns_follow_released_values_only():
     assert out["population_ci95_high"].iloc[0] == round(520 / 0.4)
     # 40 +/- 20 at a share of 0.4 to 0.6: an interval of 33 to 150 around 80 is wider than 80: withheld
     assert out[["population_estimate", "population_ci95_low", "population_ci95_high"]].iloc[2].isna().all()
+    # values in hundredths of a person (present_population): the estimate still counts people
+    hundredths = add_population_estimate(product.assign(value=product["value"] * 100,
+                                                        ci95_half_width=product["ci95_half_width"] * 100),
+                                         {"share": 0.5, "source": "test", "range": [0.4, 0.6]},
+                                         pd.Series(100, index=product.index))
+    assert hundredths["population_estimate"].iloc[0] == 1000
+    assert hundredths["population_ci95_low"].iloc[0] == round(480 / 0.6)
 
 
 def test_population_estimate_divides_the_estimate_not_the_noisy_value_where_there_is_one():

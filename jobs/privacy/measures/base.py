@@ -136,6 +136,9 @@ class Measure:
         Whether a release needs a delta above 0 (partition selection).
     value_unit : str
         What ``value`` counts (people, events, minutes, trips, passages): the unit of k on delivery.
+    units_per_person : int
+        How many value units one person is when values are fractions of people (``present_population``: 100
+        hundredths); population estimates divide by it, so they count people.
     placement : str
         How the measure places people, when not by its feeds' own rule (``FeedSpec.placement``), in words for
         the delivery's README and audit; empty: the feeds' rule.
@@ -156,6 +159,7 @@ class Measure:
     needs_delta: bool = False
     value_unit: str = "people"
     fixed_sources: tuple[str, ...] = ()
+    units_per_person: int = 1
     placement: str = ""
 
     def bound_properties(self) -> dict[str, int | None]:

@@ -102,6 +102,7 @@ MEASURE = Measure(
     segments=("segment", "country"),
     additive=False,
     value_unit="hundredths of a person",
+    units_per_person=UNITS_PER_PERSON,
     placement=("at each bin's start, each person spread over the footprint of the cell serving their record "
                "nearest that instant (cde footprints), in whole hundredths of a person; a record placed by its "
                "own coordinates keeps the person in its cell"),

@@ -196,3 +196,19 @@ def test_retention_expires_instants_and_keeps_the_networks_footprints(spark, lak
     assert report["silver/instants"]["rows_deleted"] > 0  # person-level: expires with silver
     assert "silver/cell_footprints" not in report  # the network's, no person: kept
     assert lake.read_arrow(tables.CELL_FOOTPRINTS.path()).num_rows == 3
+
+
+def test_the_coarse_network_warning_of_a_footprint_product_says_values_are_smoothed(lake_root):
+    import dataclasses
+
+    from jobs.common import tables
+    from jobs.publish.placement import placement_statement
+    from jobs.publish.portfolio import load_contracts
+
+    tables.FOOTPRINT_SIZES.append([{"source": "telco", "valid_date": DAY, "resolution": 9, "median_cells": 64.0,
+                                    "supported_resolution": 7, "built_at": dt.datetime.now(dt.UTC)}])
+    contract = load_contracts()[0]["kk-inner-city-presence"]
+    assert "follow the placement rule above" in placement_statement(contract, DAY)["warning"]
+    present = dataclasses.replace(contract, metrics=("present_population",))
+    warning = placement_statement(present, DAY)["warning"]
+    assert "supports about resolution 7" in warning and "smoothed estimates" in warning
