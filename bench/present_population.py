@@ -147,7 +147,7 @@ def print_errors(centroid: pd.Series, footprint: pd.Series, truth: pd.Series, mi
         for floor in sorted({min_people, 100}, reverse=True):
             median, keys = errors(placed, truth, floor)
             line.append(f"median error (keys >= {floor} true people, {keys}) "
-                        + ("-" if median is None else f"{median:.0%}"))
+                        + ("-" if median is None else f"{median:.1%}"))
         print(", ".join(line), flush=True)
 
 

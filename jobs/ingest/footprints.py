@@ -10,8 +10,10 @@ propagation model written out here:
    ``S = S_edge - 10 * PATH_LOSS_EXPONENT * log10(d / range) - A(phi)``, so the signal falls as a power of
    distance (exponent 3.5, an urban value) and crosses ``S_edge`` (the dominance midpoint, -92 dBm) at the
    cell's stated range; ``A(phi) = min(12 * (phi / beam_width)^2, FRONT_TO_BACK_DB)`` is the horizontal
-   antenna pattern of 3GPP TR 36.814 (3 dB down at half the beam width, at most 25 dB); an omnidirectional
-   cell (no azimuth, or a beam of 360) has ``A = 0``. A cell without a range gets its cell type's default.
+   antenna pattern of 3GPP TR 36.814 (3 dB down at half the beam width, at most 25 dB), with the antenna's
+   3 dB beam width (an ESS topology's ``horizontal_beam_width``; ``towers.csv`` states the sector's width, of
+   which a three-sector site's antenna covers 65/120 at 3 dB); an omnidirectional cell (no azimuth, or a beam
+   of 360) has ``A = 0``. A cell without a range gets its cell type's default.
 2. Signal dominance: ``1 / (1 + exp(-(S - S_edge) / STEEPNESS_DB))`` (logistic, 5 dB), so a tile at the stated
    range is served half the time by that cell's strength alone.
 3. Pruning: tiles farther than ``MAX_RANGE_FACTOR`` times the range, or with dominance under
@@ -48,6 +50,9 @@ M_PER_DEG_LAT = 110_540.0
 # Default ranges (m) by ESS cell type when a cell states none.
 DEFAULT_RANGE_M = {"macrocell": 1_500.0, "microcell": 500.0, "picocell": 200.0, "femtocell": 50.0}
 FALLBACK_RANGE_M = 1_000.0
+# towers.csv states a sector's coverage width; the antenna radiating it is narrower at its 3 dB points: 65 degrees
+# for the 120-degree sectors of a three-sector site (3GPP TR 36.942), about 33 for the 60-degree sectors of a six.
+ANTENNA_BEAM_PER_SECTOR_WIDTH = 65.0 / 120.0
 # A product cell is supported by the network when the median footprint holds 90% of its weight in at most
 # this many cells of the product's resolution (a hexagon and its six neighbours).
 MAX_MEDIAN_CELLS = 7.0
@@ -172,13 +177,19 @@ def supported_resolution(footprint: pd.DataFrame, max_median_cells: float = MAX_
 
 
 def towers_cells(towers: pd.DataFrame) -> pd.DataFrame:
-    """The footprint input of ``towers.csv`` rows (``lat, lon, azimuth_deg, beamwidth_deg, range_m``)."""
-    beam = pd.to_numeric(towers["beamwidth_deg"], errors="coerce")
+    """The footprint input of ``towers.csv`` rows (``lat, lon, azimuth_deg, beamwidth_deg, range_m``).
+
+    ``beamwidth_deg`` is the sector's width (the wedge its centroid placement uses); the antenna pattern needs the
+    antenna's 3 dB beam width, ``ANTENNA_BEAM_PER_SECTOR_WIDTH`` of it (an ESS topology states that width
+    itself, as ``horizontal_beam_width``).
+    """
+    sector = pd.to_numeric(towers["beamwidth_deg"], errors="coerce")
     return pd.DataFrame({
         "cell_id": towers["cell_id"].astype(str), "latitude": pd.to_numeric(towers["lat"], errors="coerce"),
         "longitude": pd.to_numeric(towers["lon"], errors="coerce"),
-        "azimuth": pd.to_numeric(towers["azimuth_deg"], errors="coerce").where(beam < 360),
-        "beam_width": beam.where(beam < 360), "range_m": pd.to_numeric(towers["range_m"], errors="coerce")})
+        "azimuth": pd.to_numeric(towers["azimuth_deg"], errors="coerce").where(sector < 360),
+        "beam_width": (sector * ANTENNA_BEAM_PER_SECTOR_WIDTH).where(sector < 360),
+        "range_m": pd.to_numeric(towers["range_m"], errors="coerce")})
 
 
 def ess_cells(valid: pd.DataFrame) -> pd.DataFrame:

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from jobs.simulate.population import HOME_MCC
+from jobs.simulate.towers import SignalServing
 
 EVENT_SCHEMA = pa.schema([("user_id", pa.binary()), ("timestamp", pa.string()), ("mcc", pa.int32()),
                           ("mnc", pa.string()), ("plmn", pa.int32()), ("cell_id", pa.string()),
@@ -46,14 +47,17 @@ def user_id(imsi: str) -> bytes:
 
 
 def ess_topology(towers: pd.DataFrame, valid_from: dt.date) -> pd.DataFrame:
-    """The simulated network's cells in the ESS cell schema, valid from ``valid_from`` with no end."""
+    """The simulated network's cells in the ESS cell schema, valid from ``valid_from`` with no end.
+
+    ``horizontal_beam_width`` is the antenna's 3 dB beam width, as the schema means it and as the signal network
+    radiates (``SignalServing.BEAM_3DB_DEG``), not the 120-degree sector ``towers.csv`` states."""
     n = len(towers)
     return pd.DataFrame({
         "cell_id": [cgi(c) for c in towers["cell_id"]], "latitude": towers["lat"].astype("float32"),
         "longitude": towers["lon"].astype("float32"), "altitude": np.float32(10.0),
         "antenna_height": np.float32(25.0), "directionality": np.int32(1),
         "azimuth_angle": towers["azimuth_deg"].astype("float32"), "elevation_angle": np.float32(-3.0),
-        "horizontal_beam_width": towers["beamwidth_deg"].astype("float32"), "vertical_beam_width": np.float32(10.0),
+        "horizontal_beam_width": np.float32(SignalServing.BEAM_3DB_DEG), "vertical_beam_width": np.float32(10.0),
         "power": np.float32(20.0), "range": towers["range_m"].astype("float32"), "frequency": np.int32(1800),
         "technology": "LTE", "valid_date_start": valid_from.isoformat(), "valid_date_end": [None] * n,
         "cell_type": "macrocell"})

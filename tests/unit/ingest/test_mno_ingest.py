@@ -236,7 +236,7 @@ def test_an_ess_operators_day_becomes_a_published_product(spark, ess_day, tmp_pa
     monkeypatch.setenv("CDE_SUPPLIER_REGISTRY", str(registry))
     document = yaml.safe_load((settings.REPO_ROOT / "contracts" / "kk-inner-city-presence.yaml").read_text())
     document["id"] = "ess-inner-city-presence"
-    values = {"suppliers": ["ess-operator"], "sources": ["mno"], "k": 10, "h3_resolution": 8, "time_bin": "1d",
+    values = {"suppliers": ["ess-operator"], "sources": ["mno"], "k": 10, "h3_resolution": 9, "time_bin": "1d",
               "max_cells_per_day": 1,
               "formats": ["parquet"]}
     document["customProperties"] = [{**item, "value": values.get(item["property"], item["value"])}
@@ -248,13 +248,13 @@ def test_an_ess_operators_day_becomes_a_published_product(spark, ess_day, tmp_pa
     paths.simulation(paths.SIMULATION_MARKER).parent.mkdir(parents=True, exist_ok=True)
     paths.simulation(paths.SIMULATION_MARKER).write_text("{}")  # the simulated supplier may approve here
     build_silver(spark, DAY)  # also computes the day's footprints (none served it yet)
-    sizes = tables.footprint_size("mno", DAY, 8)
-    assert sizes["valid_date"] == DAY.isoformat() and sizes["median_cells"] > 7 and sizes["supported_resolution"] < 8
+    sizes = tables.footprint_size("mno", DAY, 9)
+    assert sizes["valid_date"] == DAY.isoformat() and sizes["median_cells"] > 7 and sizes["supported_resolution"] < 9
     contract = load_contract(contracts / "ess-inner-city-presence.yaml")
     approve_all(contract)
     from jobs.errors import ReleaseRefused
 
-    # at resolution 8 the footprints are far larger than the product's cells: refused before any spend ...
+    # at resolution 9 the footprints are far larger than the product's cells: refused before any spend ...
     with pytest.raises(ReleaseRefused, match=f"supports about resolution {sizes['supported_resolution']}"):
         publish(spark, dataclasses.replace(contract, placement_check="refuse"), DAY)
     assert not tables.LEDGER.exists()
@@ -263,7 +263,7 @@ def test_an_ess_operators_day_becomes_a_published_product(spark, ess_day, tmp_pa
     assert len(product) == result["released"] + result["suppressed"] > 0 and result["epsilon_spent"] > 0
     readme = (Path(result["outbox"]) / "README.md").read_text()
     assert "from mno data of ess-operator" in readme and "## Where people are placed" in readme
-    assert "WARNING: At H3 resolution 8 the mno network's cell footprints, as the pipeline estimates them" in readme
+    assert "WARNING: At H3 resolution 9 the mno network's cell footprints, as the pipeline estimates them" in readme
     audit = json.loads(Path(result["audit"]["json"]).read_text())
     assert audit["placement"]["warning"] and audit["placement"]["check"] == "warn"
     assert "Where people are placed" in Path(result["audit"]["html"]).read_text()
