@@ -283,13 +283,16 @@ def footprint_units(footprint: pd.DataFrame, resolution: int, units: int) -> pd.
     return grouped[grouped["units"] > 0].drop(columns=["weight", "_fraction"]).reset_index(drop=True)
 
 
-def footprints_on(source: str, dates: list[dt.date]) -> pd.DataFrame:
-    """A feed's footprints for each of ``dates``: the latest built on or before the date.
+def footprints_on(source: str, dates: list[dt.date]) -> tuple[pd.DataFrame, dict[dt.date, dt.date]]:
+    """A feed's footprints serving ``dates``: for each date, the latest built on or before it.
 
     Returns
     -------
     pandas.DataFrame
-        ``event_date, cell_id, h3_cell, weight`` (``h3_cell`` at resolution 10).
+        ``valid_date, cell_id, h3_cell, weight`` (``h3_cell`` at resolution 10), each footprint version used
+        once, however many of the dates it serves.
+    dict
+        Each date's footprint version (its ``valid_date``).
 
     Raises
     ------
@@ -299,15 +302,15 @@ def footprints_on(source: str, dates: list[dt.date]) -> pd.DataFrame:
     stored = (lake.read_arrow(tables.CELL_FOOTPRINTS.path(), partitions={"source": [source]}).to_pandas()
               if tables.CELL_FOOTPRINTS.exists() else pd.DataFrame(columns=["valid_date"]))
     built = sorted(set(stored["valid_date"]))
-    frames = []
+    serving = {}
     for date in dates:
         earlier = [d for d in built if d <= date]
         if not earlier:
             raise ReferenceDataError(f"{source} {date}: no cell footprints on or before that day; run "
                                      f"`cde footprints --source {source} --date {date}` first")
-        chosen = stored[stored["valid_date"] == earlier[-1]]
-        frames.append(chosen[["cell_id", "h3_cell", "weight"]].assign(event_date=date))
-    return pd.concat(frames, ignore_index=True)[["event_date", "cell_id", "h3_cell", "weight"]]
+        serving[date] = earlier[-1]
+    used = stored[stored["valid_date"].isin(set(serving.values()))]
+    return used[["valid_date", "cell_id", "h3_cell", "weight"]].reset_index(drop=True), serving
 
 
 def ensure_footprints(source: str, date: dt.date) -> dict | None:

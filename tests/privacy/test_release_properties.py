@@ -295,7 +295,8 @@ def test_one_maximal_person_moves_present_population_by_at_most_one_person_per_k
     footprint = pd.concat([pd.DataFrame({"cell_id": name, "h3_cell": tiles,
                                          "weight": (w := rng.random(len(tiles)) ** 3) / w.sum()})
                            for name in ("A", "B", "C")])
-    units = footprint_units(footprint.assign(source="telco", event_date=day), 9, UNITS_PER_PERSON)
+    units = footprint_units(footprint.assign(source="telco", valid_date=day), 9, UNITS_PER_PERSON)
+    serving = pd.DataFrame({"source": ["telco"], "event_date": [day], "valid_date": [day]})
     bins = [dt.datetime(2026, 3, 2, h) for h in range(8)]
     base = [(int(p), "telco", day, bins[int(rng.integers(0, 8))], str(rng.choice(["A", "B", "C"])), tiles[0])
             for p in range(300)]
@@ -306,7 +307,7 @@ def test_one_maximal_person_moves_present_population_by_at_most_one_person_per_k
 
     def exact(rows):
         frame = spark.createDataFrame(rows, schema).selectExpr("*", "0 as key_period", "'238' as home_mcc")
-        cut = spread_instants(spark, frame, units, 9, 60)
+        cut = spread_instants(spark, frame, units, serving, 9, 60)
         return measure.aggregate(bounder.bound(cut, keys), keys).toPandas().set_index(keys)["value"]
 
     without, with_p = exact(base), exact(base + maximal)

@@ -25,9 +25,17 @@ if TYPE_CHECKING:
     from jobs.privacy.release import ReleasePlan
 
 
-def footprint_units_of(plan: ReleasePlan, resolution: int) -> pd.DataFrame:
-    """The footprints of the plan's sources and days at ``resolution``, in units (``source, event_date,
-    cell_id, h3_cell, units``)."""
+def footprint_units_of(plan: ReleasePlan, resolution: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The footprints serving the plan's sources and days at ``resolution``, in units.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``source, valid_date, cell_id, h3_cell, units``: each footprint version once (a ``towers.csv`` network
+        has one for a whole window).
+    pandas.DataFrame
+        ``source, event_date, valid_date``: the version serving each day.
+    """
     import datetime as dt
 
     import pandas as pd
@@ -36,13 +44,18 @@ def footprint_units_of(plan: ReleasePlan, resolution: int) -> pd.DataFrame:
     from jobs.ingest.footprints import footprint_units, footprints_on
 
     days = [plan.window_start + dt.timedelta(days=i) for i in range(plan.days)]
-    frames = [footprint_units(footprints_on(source, days).assign(source=source), resolution, UNITS_PER_PERSON)
-              for source in plan.sources]
-    return pd.concat(frames, ignore_index=True)[["source", "event_date", "cell_id", "h3_cell", "units"]]
+    units, serving = [], []
+    for source in plan.sources:
+        versions, chosen = footprints_on(source, days)
+        units.append(footprint_units(versions.assign(source=source), resolution, UNITS_PER_PERSON))
+        serving.append(pd.DataFrame({"source": source, "event_date": list(chosen),
+                                     "valid_date": list(chosen.values())}))
+    return (pd.concat(units, ignore_index=True)[["source", "valid_date", "cell_id", "h3_cell", "units"]],
+            pd.concat(serving, ignore_index=True))
 
 
-def spread_instants(spark: SparkSession, instants: DataFrame, units: pd.DataFrame, resolution: int,
-                    bin_minutes: int) -> DataFrame:
+def spread_instants(spark: SparkSession, instants: DataFrame, units: pd.DataFrame, serving: pd.DataFrame,
+                    resolution: int, bin_minutes: int) -> DataFrame:
     """Person-level rows of the instants that start a bin, spread over their cells' footprint units.
 
     Parameters
@@ -50,7 +63,9 @@ def spread_instants(spark: SparkSession, instants: DataFrame, units: pd.DataFram
     instants : DataFrame
         ``silver/instants`` rows.
     units : pandas.DataFrame
-        ``source, event_date, cell_id, h3_cell, units`` (``footprint_units_of``).
+        ``source, valid_date, cell_id, h3_cell, units`` (``footprint_units_of``).
+    serving : pandas.DataFrame
+        ``source, event_date, valid_date``: the footprint version serving each day.
     resolution, bin_minutes : int
         The product's cut.
 
@@ -65,11 +80,14 @@ def spread_instants(spark: SparkSession, instants: DataFrame, units: pd.DataFram
 
     starts = instants.filter(bin_start_column(F.col("instant"), bin_minutes) == F.col("instant")).withColumnRenamed(
         "instant", "bin_start")
-    ordered = units[["source", "event_date", "cell_id", "h3_cell", "units"]]
+    days = spark.createDataFrame(serving[["source", "event_date", "valid_date"]],
+                                 "source string, event_date date, valid_date date")
+    ordered = units[["source", "valid_date", "cell_id", "h3_cell", "units"]]
     table = spark.createDataFrame(ordered.rename(columns={"h3_cell": "_cell", "units": "_units"}),
-                                  "source string, event_date date, cell_id string, _cell long, _units long")
-    keys = ["source", "event_date", "cell_id"]
-    spread = starts.join(F.broadcast(table), keys, "left")
+                                  "source string, valid_date date, cell_id string, _cell long, _units long")
+    # days first (a few rows), so each footprint version is joined once rather than copied per day
+    spread = (starts.join(F.broadcast(days), ["source", "event_date"], "left")
+              .join(F.broadcast(table), ["source", "valid_date", "cell_id"], "left"))
     own = parent_column(F.col("h3_cell"), resolution)
     return spread.select(
         "pseudo_id", "source", "event_date", "key_period", "home_mcc", "bin_start",
@@ -80,8 +98,8 @@ def spread_instants(spark: SparkSession, instants: DataFrame, units: pd.DataFram
 def instants_cut(spark: SparkSession, instants: DataFrame, plan: ReleasePlan, cells: list[str]) -> DataFrame:
     """Instants at the contract's cut (the area is applied by the domain)."""
     del cells  # the engine restricts the rows to the area's cells and the window before bounding
-    units = footprint_units_of(plan, plan.h3_resolution)
-    return spread_instants(spark, instants, units, plan.h3_resolution, plan.bin_minutes)
+    units, serving = footprint_units_of(plan, plan.h3_resolution)
+    return spread_instants(spark, instants, units, serving, plan.h3_resolution, plan.bin_minutes)
 
 
 def _sum_units(bounded: DataFrame, keys: list[str]) -> DataFrame:
