@@ -2,12 +2,17 @@
 
     .venv/bin/python bench/evaluate_products.py --people 10000            # the demo's scale
     .venv/bin/python bench/evaluate_products.py --people 500000 --feeds telco ticket   # city scale
+    .venv/bin/python bench/evaluate_products.py --people 500000 --present-population   # placement, issue 35
 
 Simulates ``--days`` local days from ``--start``, ingests and aggregates them, approves and publishes every
 example contract for the last day, then runs ``cde evaluate`` on each delivery (``jobs/evaluate.py``) and,
 for distinct-people products, compares the exact counts with the simulator's ground truth
 (``jobs.simulate.truth.presence_truth``: where people really were, not where their events were placed).
 Prints population, events, run times and one block of figures per product.
+
+``--present-population`` instead measures ``present_population`` placed by centroids and by footprints on one
+simulated day of the signal network against where the simulated people were (``bench/present_population.py``,
+with ``unique_people``'s location error for both placements).
 """
 
 from __future__ import annotations
@@ -37,7 +42,18 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "evaluate")
     parser.add_argument("--keep", action="store_true", help="reuse the lake in --out (skip simulate and ingest)")
     parser.add_argument("--report", action="store_true", help="only print the Markdown table of --out/evaluation.json")
+    parser.add_argument("--present-population", action="store_true",
+                        help="only the placement bench of present_population (bench/present_population.py)")
     args = parser.parse_args()
+    if args.present_population:
+        import runpy
+
+        os.environ.setdefault("CDE_PSEUDONYM_KEY", "bench-key-not-secret-0123456789abcdef")
+        bench = runpy.run_path(str(ROOT / "bench" / "present_population.py"))
+        bench["compare"](argparse.Namespace(people=args.people, seed=11, min_people=500, unique=True,
+                                            tolerance=bench["INSTANT_TOLERANCE_MINUTES"],
+                                            steepness=bench["MODEL"].steepness_db))
+        return
     if args.report:
         print(markdown(json.loads((args.out / "evaluation.json").read_text())))
         return

@@ -161,7 +161,12 @@ def main() -> None:
                         help="also unique_people (distinct people per cell and hour) placed both ways")
     parser.add_argument("--steepness", type=float, default=MODEL.steepness_db,
                         help="dB of the footprints' signal dominance (a sweep; the pipeline uses the default)")
-    args = parser.parse_args()
+    compare(parser.parse_args())
+
+
+def compare(args: argparse.Namespace) -> None:
+    """Simulate the day and print both placements' errors (``main``'s options; also run by
+    ``bench/evaluate_products.py --present-population``)."""
     from jobs.common.spark import get_spark
     from jobs.privacy import domain_cells
     from jobs.publish.portfolio import load_contracts

@@ -26,8 +26,8 @@ from jobs.privacy import get_measure
 #: ``unique_people`` counts them), over the inner city's cells and hours holding at least 500 true people,
 #: against the simulator's positions (bench/present_population.py --unique on the simulated signal network,
 #: 500,000 people; bench/RESULTS.md), by product resolution and method. Real networks are not measured.
-MEASURED_ERROR = {9: {"centroid": 0.40, "footprint": 0.12, "centroid_distinct": 0.55},
-                  8: {"centroid": 0.11, "footprint": 0.16}}
+MEASURED_ERROR = {9: {"centroid": 0.397, "footprint": 0.115, "centroid_distinct": 0.551},
+                  8: {"centroid": 0.112, "footprint": 0.142}}
 MEASURED_BY = ("bench/present_population.py: 500,000 simulated people on the simulated signal network, "
                "inner-city cells and hours of at least 500 people, against where the simulator put them")
 _METHOD_WORDS = {"centroid": "people at each hour's start placed at the serving cell's wedge centroid",
