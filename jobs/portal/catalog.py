@@ -113,7 +113,7 @@ def catalog_document(offers: list[dict[str, Any]], base: str, modified: dt.date)
                 "dct:rights": {"@id": f"{dataset_iri}#rights"},
             })
         accuracy = "; ".join(f"{a['metric']}: 95% of released values within ±{a['ci95_half_width']:g} "
-                             f"{a['unit']}s of the true count" for a in offer["accuracy"])
+                             f"{a['value_unit']} of the true value" for a in offer["accuracy"])
         datasets.append({"@id": dataset_iri})
         graph.append({
             "@id": dataset_iri, "@type": "dcat:Dataset",

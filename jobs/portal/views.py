@@ -261,7 +261,8 @@ def _accuracy(contract: Contract) -> list[dict[str, Any]]:
         for metric in contract.metrics:
             plan = plan_for(contract, metric, day, day + dt.timedelta(days=1))
             figures.append({"metric": metric, "ci95_half_width": plan.noise()["ci95_half_width"],
-                            "k": plan.k_threshold(contract.k), "epsilon": plan.epsilon, "unit": plan.unit})
+                            "k": plan.k_threshold(contract.k), "epsilon": plan.epsilon, "unit": plan.unit,
+                            "value_unit": plan.measure.value_unit})
         _ACCURACY[key] = figures
     return _ACCURACY[key]
 
@@ -326,7 +327,8 @@ def metric_figures(contract: Contract) -> list[dict[str, Any]]:
         noise = plan.noise()
         domain = plan.domain_size()
         chance = plan.phantom_probability(contract.k) if domain else None
-        out.append({"metric": metric, "unit": plan.unit, "epsilon": plan.epsilon, "scale": noise["scale"],
+        out.append({"metric": metric, "unit": plan.unit, "value_unit": plan.measure.value_unit,
+                    "epsilon": plan.epsilon, "scale": noise["scale"],
                     "ci95_half_width": noise["ci95_half_width"], "k": plan.k_threshold(contract.k),
                     "k_statement": plan.k_statement(contract.k), "domain": domain,
                     "phantom_chance": chance, "phantom_rows": chance * domain if domain else None,

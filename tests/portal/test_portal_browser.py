@@ -24,11 +24,13 @@ def test_each_role_does_its_first_tasks_in_a_real_browser(served, browser, tmp_p
     assert page.locator("table tbody tr").count() >= 5
     page.click(f"a[href='/catalog/{contract}']")
     assert "Expected accuracy" in page.inner_text("main") and "95% of released values within" in page.inner_text("main")
+    assert "people of the true value" in page.inner_text("main")  # the interval in the metric's unit
     assert page.locator("svg[aria-label^='area of']").count() == 1 and page.title().endswith("· Catalogue")
     shot(page, "catalogue-offer")
     page.goto(f"{url}/buyer")
     page.click(f"a[href='/buyer/deliveries/{contract}/{delivery}']")
     assert page.locator("svg.delivery-map polygon").count() > 10
+    assert "in unique_people: people" in page.inner_text("main")  # each metric's unit (hundredths for some)
     assert page.locator("svg.delivery-map .legend text", has_text="suppressed").count() == 1
     hover = page.locator("svg.delivery-map polygon").first.locator("title").text_content()
     assert ("suppressed" in hover) or ("95% interval" in hover) or ("±" in hover)
