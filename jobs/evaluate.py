@@ -5,8 +5,8 @@ the same cut as each release of the delivery, the exact value of every key (no b
 bounded value (bounding, no noise), and compares the delivered values with them. The figures say how much
 of the error is bounding and how much is noise and thresholding:
 
-- median relative error of released values on keys whose exact value is at least 100 and at least 500, and
-  the share of those keys released;
+- median relative error of released values on keys whose exact value is at least 100 and at least 500 (people
+  where values are fractions of a person), and the share of those keys released;
 - phantom share: released keys among keys whose exact value is 0 (zero-filled domains only);
 - false-discovery share: released rows whose exact value is 0, over released rows;
 - bias: released sum over exact sum (suppressed keys count 0), and bounded sum over exact sum;
@@ -146,7 +146,7 @@ def _median_relative_error(released: pd.DataFrame, floor: int) -> tuple[float | 
 
 
 def compare(product: pd.DataFrame, exact: pd.DataFrame, keys: list[str], zero_filled: bool,
-            market_share: float | None = None) -> dict[str, Any]:
+            market_share: float | None = None, units_per_person: int = 1) -> dict[str, Any]:
     """Figures of one metric's delivered rows against the exact values (see the module docstring).
 
     Parameters
@@ -162,6 +162,8 @@ def compare(product: pd.DataFrame, exact: pd.DataFrame, keys: list[str], zero_fi
         whose unselected keys are absent.
     market_share : float, optional
         The contract's stated market share, for the population-estimate figures (``population_figures``).
+    units_per_person : int
+        Value units per person (100 for ``present_population``): the floors of 100 and 500 count people.
     """
     how = "left" if zero_filled else "outer"
     merged = product.merge(exact, on=keys, how=how)
@@ -183,7 +185,7 @@ def compare(product: pd.DataFrame, exact: pd.DataFrame, keys: list[str], zero_fi
         "bounded_over_exact": float(merged["bounded"].sum() / true_sum) if true_sum else None,
     }
     for floor in (100, 500):
-        error, share, count = _median_relative_error(merged, floor)
+        error, share, count = _median_relative_error(merged, floor * units_per_person)
         out[f"keys_exact_ge_{floor}"] = count
         out[f"median_rel_error_ge_{floor}"] = error
         out[f"released_share_ge_{floor}"] = share
@@ -269,7 +271,9 @@ def evaluate_delivery(spark: SparkSession, name: str) -> dict[str, Any]:
         elif contract.zones and not plan.zones:
             exact = exact_at_zones(exact, contract, keys)
         share = float(contract.market_share["share"]) if contract.market_share else None
-        figures = compare(rows, exact, keys, plan.domain != PARTITION_SELECTION, share)
+        per_person = plan.measure.units_per_person
+        figures = compare(rows, exact, keys, plan.domain != PARTITION_SELECTION, share, per_person)
+        figures.update(units_per_person=per_person, value_unit=plan.measure.value_unit)
         figures["k"] = plan.k_threshold(contract.k)
         summed = (derived_cut(contract, parent, metric).terms if parent is not None else
                   ZoneSum(tuple(zone_cells(contract.zones, contract.h3_resolution)), len(plan.measure.places))
@@ -292,8 +296,11 @@ def format_evaluation(result: dict[str, Any]) -> list[str]:
                      f"{f['keys']:,} keys released, suppressed below {f['k_statement']}, noise scale "
                      f"{f['noise_scale']:.3g}, "
                      f"epsilon {f['epsilon']:g}")
+        per_person = f.get("units_per_person", 1)
         for floor in (100, 500):
-            lines.append(f"  keys with exact >= {floor}: {f[f'keys_exact_ge_{floor}']:,}, released "
+            at_least = (f"{floor} people ({floor * per_person:,} {f['value_unit']})" if per_person > 1
+                        else f"{floor}")
+            lines.append(f"  keys with exact >= {at_least}: {f[f'keys_exact_ge_{floor}']:,}, released "
                          f"{pct(f[f'released_share_ge_{floor}'])}, median relative error "
                          f"{pct(f[f'median_rel_error_ge_{floor}'])}")
         lines.append(f"  phantom share {pct(f['phantom_share'])}, false-discovery share "

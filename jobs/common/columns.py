@@ -84,7 +84,8 @@ COLUMNS: tuple[ProductColumn, ...] = (
                   "home country of the people counted (ISO 3166-1 alpha-2)", key=True),
     ProductColumn("mode", "string", "string", None, "transport mode of the trips", key=True),
     ProductColumn("metric", "string", "string", None,
-                  "what the value counts: unique_people, footfall, dwell_minutes, od_trips or camera_count",
+                  ("what the value counts: unique_people, present_population (in hundredths of a person), footfall, "
+                   "dwell_minutes, od_trips or camera_count"),
                   required=True, key=True),
     ProductColumn("value", "int64", "integer", "see metric",
                   "differentially private count (noise added to the true bounded count); empty when suppressed"),
